@@ -1,0 +1,64 @@
+// The lifecycle reducer: the one place where the rules of design §3 live.
+//
+//   Decide(state, command, context) -> events, or an error and no events
+//   Evolve(state, event)            -> next state
+//
+// Pure: no I/O, no clock reads, no randomness. The caller supplies "now" and stamps event ids and
+// record times on the events Decide returns (see services/command).
+#ifndef LEADFLOW_SERVICES_LEAD_REDUCER_H_
+#define LEADFLOW_SERVICES_LEAD_REDUCER_H_
+
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "leadflow/v1/commands.pb.h"
+#include "leadflow/v1/events.pb.h"
+#include "services/lead/state.h"
+
+namespace leadflow::lead {
+
+// Limits on free text, in bytes. Larger input is refused with INVALID_ARGUMENT.
+inline constexpr size_t kMaxNoteBytes = 4096;   // notes, interest notes, reasons, free text
+inline constexpr size_t kMaxShortBytes = 256;   // names, titles, campaign, refs, owners
+inline constexpr size_t kMaxCommandIdBytes = 128;
+// How far ahead of the server clock a business time may be.
+inline constexpr absl::Duration kMaxFutureSkew = absl::Minutes(5);
+inline constexpr uint32_t kCurrentSchemaVersion = 1;
+
+struct DecideContext {
+  absl::Time now;  // the server clock at receipt
+  // For MergeLead: the survivor's state as the writer knows it (nullptr = unknown lead).
+  const LeadState* merge_survivor = nullptr;
+};
+
+// Which aggregate a command addresses, derived from its fields alone (no state needed), so the
+// writer can route it to a partition before deciding. For CaptureLead this validates and
+// normalizes the contact to derive the deterministic lead id.
+struct CommandTarget {
+  std::string lead_id;      // partition key; always set on success
+  std::string customer_id;  // set for customer commands
+};
+absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command);
+
+// Name of the command in error messages and metrics: "capture_lead", "qualify_lead", ...
+std::string CommandName(const v1::Command& command);
+const v1::CommandMeta& MetaOf(const v1::Command& command);
+
+// `lead` is the state of ResolveTarget(command).lead_id (exists=false if unknown); `customer`
+// the state of that lead's customer (exists=false if none). Returned events carry every envelope
+// field except event_id and recorded_at.
+absl::StatusOr<std::vector<v1::Event>> Decide(const LeadState& lead,
+                                              const CustomerState& customer,
+                                              const v1::Command& command,
+                                              const DecideContext& context);
+
+// Applies one event. Fails (and leaves the state unchanged) if the event does not fit: wrong
+// aggregate, a version gap, a capture of an existing lead. Those indicate a corrupt log.
+absl::Status EvolveLead(LeadState& lead, const v1::Event& event);
+absl::Status EvolveCustomer(CustomerState& customer, const v1::Event& event);
+
+}  // namespace leadflow::lead
+
+#endif  // LEADFLOW_SERVICES_LEAD_REDUCER_H_
