@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "leadflow/v1/commands.pb.h"
 #include "leadflow/v1/events.pb.h"
+#include "services/common/schema.h"
 #include "services/lead/state.h"
 
 namespace leadflow::lead {
@@ -25,7 +26,7 @@ inline constexpr size_t kMaxShortBytes = 256;   // names, titles, campaign, refs
 inline constexpr size_t kMaxCommandIdBytes = 128;
 // How far ahead of the server clock a business time may be.
 inline constexpr absl::Duration kMaxFutureSkew = absl::Minutes(5);
-inline constexpr uint32_t kCurrentSchemaVersion = 1;
+inline constexpr uint32_t kCurrentSchemaVersion = common::kEventSchemaVersion;
 
 struct DecideContext {
   absl::Time now;  // the server clock at receipt

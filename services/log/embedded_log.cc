@@ -1,0 +1,274 @@
+#include "services/log/embedded_log.h"
+
+#include <filesystem>
+#include <vector>
+
+#include "absl/base/internal/endian.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "rocksdb/db.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+#include "services/common/status_util.h"
+
+namespace leadflow::log {
+namespace {
+
+constexpr char kRecordPrefix = 'r';
+constexpr char kPartitionsKey[] = "m:partitions";
+constexpr size_t kKeySize = 1 + 4 + 8;
+constexpr size_t kHeaderSize = 8 + 4;  // timestamp micros, key length
+
+std::string RecordKey(int32_t partition, int64_t offset) {
+  std::string key(kKeySize, '\0');
+  key[0] = kRecordPrefix;
+  absl::big_endian::Store32(&key[1], static_cast<uint32_t>(partition));
+  absl::big_endian::Store64(&key[5], static_cast<uint64_t>(offset));
+  return key;
+}
+
+std::string EncodeValue(const Message& m, absl::Time ts) {
+  std::string out(kHeaderSize, '\0');
+  absl::big_endian::Store64(&out[0], static_cast<uint64_t>(absl::ToUnixMicros(ts)));
+  absl::big_endian::Store32(&out[8], static_cast<uint32_t>(m.key.size()));
+  out.reserve(kHeaderSize + m.key.size() + m.value.size());
+  out.append(m.key);
+  out.append(m.value);
+  return out;
+}
+
+// Maps a RocksDB failure to our codes: I/O trouble is transient infrastructure (UNAVAILABLE);
+// corruption is DATA_LOSS.
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = absl::StrCat("embedded log: ", what, ": ", s.ToString());
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsInvalidArgument() || s.IsNotSupported()) return absl::FailedPreconditionError(msg);
+  return absl::UnavailableError(msg);
+}
+
+}  // namespace
+
+struct PartitionState {
+  absl::Mutex mu;
+  int64_t next_offset ABSL_GUARDED_BY(mu) = 0;
+  absl::CondVar appended;
+};
+
+struct EmbeddedLog::Impl {
+  EmbeddedLogOptions options;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<std::unique_ptr<PartitionState>> partitions;
+  std::atomic<bool> closed{false};
+};
+
+namespace {
+
+class EmbeddedReader final : public LogReader {
+ public:
+  EmbeddedReader(EmbeddedLog::Impl* log, int32_t partition, int64_t from)
+      : log_(log), partition_(partition), position_(from) {}
+
+  absl::StatusOr<std::vector<Record>> Read(size_t max_records, absl::Duration timeout) override {
+    std::vector<Record> out;
+    if (max_records == 0) return out;
+    PartitionState& p = *log_->partitions[partition_];
+    int64_t end;
+    {
+      absl::MutexLock lock(&p.mu);
+      const absl::Time deadline = absl::Now() + timeout;
+      while (p.next_offset <= position_ && !log_->closed.load()) {
+        if (p.appended.WaitWithDeadline(&p.mu, deadline)) break;  // timed out
+      }
+      end = p.next_offset;
+    }
+    if (end <= position_) return out;
+
+    const std::string upper = RecordKey(partition_, end);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(log_->db->NewIterator(ro));
+    for (it->Seek(RecordKey(partition_, position_)); it->Valid() && out.size() < max_records;
+         it->Next()) {
+      const rocksdb::Slice k = it->key();
+      const rocksdb::Slice v = it->value();
+      const int64_t offset = k.size() == kKeySize
+                                 ? static_cast<int64_t>(absl::big_endian::Load64(k.data() + 5))
+                                 : -1;
+      if (offset != position_ || v.size() < kHeaderSize) {
+        return absl::DataLossError(absl::StrCat("embedded log partition ", partition_,
+                                                " offset ", position_,
+                                                ": record missing or corrupt"));
+      }
+      const uint32_t key_len = absl::big_endian::Load32(v.data() + 8);
+      if (v.size() < kHeaderSize + key_len) {
+        return absl::DataLossError(absl::StrCat("embedded log partition ", partition_,
+                                                " offset ", offset, ": truncated record"));
+      }
+      Record r;
+      r.partition = partition_;
+      r.offset = offset;
+      r.timestamp =
+          absl::FromUnixMicros(static_cast<int64_t>(absl::big_endian::Load64(v.data())));
+      r.key.assign(v.data() + kHeaderSize, key_len);
+      r.value.assign(v.data() + kHeaderSize + key_len, v.size() - kHeaderSize - key_len);
+      out.push_back(std::move(r));
+      ++position_;
+    }
+    LEADFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "read"));
+    if (out.empty() && position_ < end) {
+      return absl::DataLossError(absl::StrCat("embedded log partition ", partition_, " offset ",
+                                              position_, ": record missing"));
+    }
+    return out;
+  }
+
+  int64_t position() const override { return position_; }
+
+ private:
+  EmbeddedLog::Impl* log_;
+  int32_t partition_;
+  int64_t position_;
+};
+
+}  // namespace
+
+EmbeddedLog::EmbeddedLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+EmbeddedLog::~EmbeddedLog() {
+  impl_->closed.store(true);
+  for (auto& p : impl_->partitions) {
+    absl::MutexLock lock(&p->mu);
+    p->appended.SignalAll();
+  }
+  if (impl_->db) impl_->db->Close().PermitUncheckedError();
+}
+
+absl::StatusOr<std::unique_ptr<EmbeddedLog>> EmbeddedLog::Open(
+    const EmbeddedLogOptions& options) {
+  if (options.dir.empty()) return absl::InvalidArgumentError("log dir: required");
+  if (options.partitions < 1 || options.partitions > 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("partitions: must be 1 to 4096 (got ", options.partitions, ")"));
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("embedded log: cannot create ", options.dir, ": ", ec.message()));
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.compression = rocksdb::kLZ4Compression;
+  db_options.max_background_jobs = 2;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::DB* raw = nullptr;
+  LEADFLOW_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db_options, options.dir, &raw),
+                                     absl::StrCat("open ", options.dir)));
+  impl->db.reset(raw);
+
+  std::string stored;
+  rocksdb::Status s = impl->db->Get(rocksdb::ReadOptions(), kPartitionsKey, &stored);
+  int32_t partitions = options.partitions;
+  if (s.ok()) {
+    if (stored.size() != 4) return absl::DataLossError("embedded log: corrupt partition count");
+    partitions = static_cast<int32_t>(absl::big_endian::Load32(stored.data()));
+    if (partitions != options.partitions) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "embedded log: ", options.dir, " was created with ", partitions,
+          " partitions; opening it with ", options.partitions,
+          " would move leads between partitions. Use --partitions=", partitions, "."));
+    }
+  } else if (s.IsNotFound()) {
+    std::string value(4, '\0');
+    absl::big_endian::Store32(value.data(), static_cast<uint32_t>(partitions));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    LEADFLOW_RETURN_IF_ERROR(
+        FromRocks(impl->db->Put(wo, kPartitionsKey, value), "store partition count"));
+  } else {
+    return FromRocks(s, "read partition count");
+  }
+
+  for (int32_t p = 0; p < partitions; ++p) {
+    auto state = std::make_unique<PartitionState>();
+    std::unique_ptr<rocksdb::Iterator> it(impl->db->NewIterator(rocksdb::ReadOptions()));
+    it->SeekForPrev(RecordKey(p, std::numeric_limits<int64_t>::max()));
+    int64_t next = 0;
+    if (it->Valid() && it->key().size() == kKeySize && it->key()[0] == kRecordPrefix &&
+        absl::big_endian::Load32(it->key().data() + 1) == static_cast<uint32_t>(p)) {
+      next = static_cast<int64_t>(absl::big_endian::Load64(it->key().data() + 5)) + 1;
+    }
+    LEADFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "scan partition end"));
+    {
+      absl::MutexLock lock(&state->mu);
+      state->next_offset = next;
+    }
+    impl->partitions.push_back(std::move(state));
+  }
+  return std::unique_ptr<EmbeddedLog>(new EmbeddedLog(std::move(impl)));
+}
+
+std::string EmbeddedLog::Describe() const { return absl::StrCat("embedded:", impl_->options.dir); }
+
+int32_t EmbeddedLog::partition_count() const {
+  return static_cast<int32_t>(impl_->partitions.size());
+}
+
+absl::StatusOr<AppendResult> EmbeddedLog::Append(int32_t partition,
+                                                 absl::Span<const Message> batch) {
+  LEADFLOW_RETURN_IF_ERROR(
+      ValidateAppend(partition, partition_count(), batch, impl_->options.max_message_bytes));
+  PartitionState& p = *impl_->partitions[partition];
+  absl::MutexLock lock(&p.mu);  // one append at a time per partition: contiguous batches
+  const absl::Time now = absl::Now();
+  rocksdb::WriteBatch wb;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    rocksdb::Status s = wb.Put(RecordKey(partition, p.next_offset + static_cast<int64_t>(i)),
+                               EncodeValue(batch[i], now));
+    LEADFLOW_RETURN_IF_ERROR(FromRocks(s, "build batch"));
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = impl_->options.sync;
+  LEADFLOW_RETURN_IF_ERROR(FromRocks(impl_->db->Write(wo, &wb), "append"));
+  AppendResult result{partition, p.next_offset,
+                      p.next_offset + static_cast<int64_t>(batch.size()) - 1};
+  p.next_offset += static_cast<int64_t>(batch.size());
+  p.appended.SignalAll();
+  return result;
+}
+
+absl::StatusOr<int64_t> EmbeddedLog::EndOffset(int32_t partition) {
+  if (partition < 0 || partition >= partition_count()) {
+    return absl::InvalidArgumentError(absl::StrCat("partition: ", partition,
+                                                   " is out of range [0, ", partition_count(),
+                                                   ")"));
+  }
+  PartitionState& p = *impl_->partitions[partition];
+  absl::MutexLock lock(&p.mu);
+  return p.next_offset;
+}
+
+absl::StatusOr<std::unique_ptr<LogReader>> EmbeddedLog::OpenReader(int32_t partition,
+                                                                   int64_t from_offset) {
+  LEADFLOW_ASSIGN_OR_RETURN(int64_t end, EndOffset(partition));
+  if (from_offset < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("from_offset: must not be negative (got ", from_offset, ")"));
+  }
+  if (from_offset > end) {
+    return absl::OutOfRangeError(absl::StrCat("from_offset: ", from_offset,
+                                              " is past the end of partition ", partition,
+                                              " (", end, ")"));
+  }
+  return std::unique_ptr<LogReader>(new EmbeddedReader(impl_.get(), partition, from_offset));
+}
+
+}  // namespace leadflow::log

@@ -1,0 +1,53 @@
+// The embedded log: the default backend for a single machine. A RocksDB database in the data
+// directory holds every record under (partition, offset); an Append is one WriteBatch, so it is
+// atomic, and it is fsync'd before Append returns unless `sync` is off. See docs/log.md.
+#ifndef LEADFLOW_SERVICES_LOG_EMBEDDED_LOG_H_
+#define LEADFLOW_SERVICES_LOG_EMBEDDED_LOG_H_
+
+#include <memory>
+#include <string>
+
+#include "services/log/event_log.h"
+
+namespace leadflow::log {
+
+struct EmbeddedLogOptions {
+  // Directory of the log; created if missing.
+  std::string dir;
+  // Partitions of a new log. An existing log keeps the count it was created with, and opening it
+  // with a different count is refused (records would move between partitions).
+  int32_t partitions = kDefaultPartitions;
+  // If true, every Append is fsync'd before it returns (survives power loss). If false, a
+  // process crash still loses nothing acknowledged (the write-ahead log is written), but a
+  // machine crash may lose the last appends.
+  bool sync = true;
+  // Largest key+value accepted per record.
+  size_t max_message_bytes = kDefaultMaxMessageBytes;
+  // RocksDB block cache for reads, in bytes.
+  size_t block_cache_bytes = 32 << 20;
+};
+
+class EmbeddedLog final : public EventLog {
+ public:
+  static absl::StatusOr<std::unique_ptr<EmbeddedLog>> Open(const EmbeddedLogOptions& options);
+  // Readers opened from this log must be destroyed before it.
+  ~EmbeddedLog() override;
+
+  std::string Describe() const override;
+  int32_t partition_count() const override;
+  absl::StatusOr<AppendResult> Append(int32_t partition,
+                                      absl::Span<const Message> batch) override;
+  absl::StatusOr<int64_t> EndOffset(int32_t partition) override;
+  absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
+                                                        int64_t from_offset) override;
+
+  struct Impl;
+
+ private:
+  explicit EmbeddedLog(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace leadflow::log
+
+#endif  // LEADFLOW_SERVICES_LOG_EMBEDDED_LOG_H_

@@ -1,0 +1,74 @@
+#include "services/log/event_log.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace leadflow::log {
+
+uint32_t Murmur2(absl::string_view data) {
+  const uint32_t m = 0x5bd1e995;
+  const int r = 24;
+  const size_t length = data.size();
+  uint32_t h = 0x9747b28c ^ static_cast<uint32_t>(length);
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+  const size_t length4 = length / 4;
+  for (size_t i = 0; i < length4; ++i) {
+    const size_t i4 = i * 4;
+    uint32_t k = static_cast<uint32_t>(bytes[i4]) | (static_cast<uint32_t>(bytes[i4 + 1]) << 8) |
+                 (static_cast<uint32_t>(bytes[i4 + 2]) << 16) |
+                 (static_cast<uint32_t>(bytes[i4 + 3]) << 24);
+    k *= m;
+    k ^= k >> r;
+    k *= m;
+    h *= m;
+    h ^= k;
+  }
+  const size_t tail = length & ~size_t{3};
+  switch (length % 4) {
+    case 3:
+      h ^= static_cast<uint32_t>(bytes[tail + 2]) << 16;
+      [[fallthrough]];
+    case 2:
+      h ^= static_cast<uint32_t>(bytes[tail + 1]) << 8;
+      [[fallthrough]];
+    case 1:
+      h ^= static_cast<uint32_t>(bytes[tail]);
+      h *= m;
+  }
+  h ^= h >> 13;
+  h *= m;
+  h ^= h >> 15;
+  return h;
+}
+
+int32_t PartitionForKey(absl::string_view key, int32_t partition_count) {
+  return static_cast<int32_t>((Murmur2(key) & 0x7fffffff) %
+                              static_cast<uint32_t>(partition_count));
+}
+
+absl::Status ValidateAppend(int32_t partition, int32_t partition_count,
+                            absl::Span<const Message> batch, size_t max_message_bytes) {
+  if (partition < 0 || partition >= partition_count) {
+    return absl::InvalidArgumentError(absl::StrCat("partition: ", partition,
+                                                   " is out of range [0, ", partition_count,
+                                                   ")"));
+  }
+  if (batch.empty()) return absl::InvalidArgumentError("batch: empty; nothing to append");
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].key.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("batch[", i, "].key: empty; every record needs a partition key"));
+    }
+    if (batch[i].value.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("batch[", i, "].value: empty"));
+    }
+    const size_t size = batch[i].key.size() + batch[i].value.size();
+    if (size > max_message_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("batch[", i, "]: record of ", size,
+                                                     " bytes exceeds the limit of ",
+                                                     max_message_bytes, " bytes"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace leadflow::log

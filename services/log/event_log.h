@@ -1,0 +1,96 @@
+// The event log: one interface, two backends (embedded RocksDB log, Kafka), one conformance
+// suite (log_conformance_test.cc). Records are opaque bytes here; services/log/event_codec.h
+// turns them into leadflow.v1.Event.
+//
+// Guarantees every backend gives (and the conformance suite checks):
+//  - Per partition, records are read back in append order with strictly increasing offsets.
+//    Offsets may have gaps (Kafka transaction markers take offsets); the embedded log has none.
+//  - Append(partition, batch) is all-or-nothing and contiguous: no other append interleaves.
+//  - A batch that fails validation (empty, empty key/value, oversized) writes nothing.
+//  - A reader opened at offset N sees exactly the records at offsets >= N.
+#ifndef LEADFLOW_SERVICES_LOG_EVENT_LOG_H_
+#define LEADFLOW_SERVICES_LOG_EVENT_LOG_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+
+namespace leadflow::log {
+
+// The topic every leadflow event lives on (docs/events.md).
+inline constexpr absl::string_view kEventsTopic = "leadflow.events.v1";
+// Default partition count of a new log.
+inline constexpr int32_t kDefaultPartitions = 8;
+// Largest single record value accepted (Kafka's default message.max.bytes is ~1 MB).
+inline constexpr size_t kDefaultMaxMessageBytes = 1 << 20;
+
+// A record to append.
+struct Message {
+  std::string key;    // partition key (the lead id); never empty
+  std::string value;  // serialized event; never empty
+};
+
+// A record read back.
+struct Record {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string key;
+  std::string value;
+  absl::Time timestamp;  // when the log stored it
+};
+
+struct AppendResult {
+  int32_t partition = 0;
+  int64_t first_offset = 0;  // offset of batch[0]
+  int64_t last_offset = 0;   // offset of batch.back()
+};
+
+// Reads one partition in order from a start offset. Not thread-safe; one reader per thread.
+class LogReader {
+ public:
+  virtual ~LogReader() = default;
+  // Up to `max_records` records at or after position(). Blocks up to `timeout` for the first
+  // one (without sleep-polling: woken by the append, or by the broker's long poll); returns an
+  // empty vector if none arrived in time.
+  virtual absl::StatusOr<std::vector<Record>> Read(size_t max_records,
+                                                   absl::Duration timeout) = 0;
+  // The next offset this reader will return a record at or after.
+  virtual int64_t position() const = 0;
+};
+
+class EventLog {
+ public:
+  virtual ~EventLog() = default;
+  // "embedded:<dir>" or "kafka:<brokers>/<topic>", for logs and status output.
+  virtual std::string Describe() const = 0;
+  virtual int32_t partition_count() const = 0;
+  // Appends `batch` to `partition`, atomically and contiguously, in order. Durable when it
+  // returns OK (embedded: fsync'd unless Options.sync is false; Kafka: acks=all, committed).
+  virtual absl::StatusOr<AppendResult> Append(int32_t partition,
+                                              absl::Span<const Message> batch) = 0;
+  // The offset after the last record of the partition (Kafka: the high watermark).
+  virtual absl::StatusOr<int64_t> EndOffset(int32_t partition) = 0;
+  virtual absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
+                                                                int64_t from_offset) = 0;
+};
+
+// Kafka's default partitioner, bit for bit (Java's Utils.murmur2, librdkafka's "murmur2"):
+// (murmur2(key) & 0x7fffffff) % partition_count. Both backends route keys with it, so a lead
+// lives on the same partition number in the embedded log and on Kafka.
+int32_t PartitionForKey(absl::string_view key, int32_t partition_count);
+uint32_t Murmur2(absl::string_view data);
+
+// Shared validation of Append arguments; the error names the offending batch element.
+absl::Status ValidateAppend(int32_t partition, int32_t partition_count,
+                            absl::Span<const Message> batch, size_t max_message_bytes);
+
+}  // namespace leadflow::log
+
+#endif  // LEADFLOW_SERVICES_LOG_EVENT_LOG_H_
