@@ -908,10 +908,12 @@ absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command) {
   return CommandTarget{.lead_id = id, .customer_id = ""};
 }
 
-absl::StatusOr<std::vector<v1::Event>> Decide(const LeadState& lead,
-                                              const CustomerState& customer,
-                                              const v1::Command& command,
-                                              const DecideContext& context) {
+namespace {
+
+absl::StatusOr<std::vector<v1::Event>> DecideBody(const LeadState& lead,
+                                                  const CustomerState& customer,
+                                                  const v1::Command& command,
+                                                  const DecideContext& context) {
   const Checker c(CommandName(command));
   LEADFLOW_ASSIGN_OR_RETURN(CommandTarget target, ResolveTarget(command));
   const v1::CommandMeta& meta = MetaOf(command);
@@ -965,6 +967,20 @@ absl::StatusOr<std::vector<v1::Event>> Decide(const LeadState& lead,
       break;
   }
   return absl::InvalidArgumentError("command.body: no command set");
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<v1::Event>> Decide(const LeadState& lead,
+                                              const CustomerState& customer,
+                                              const v1::Command& command,
+                                              const DecideContext& context) {
+  auto events = DecideBody(lead, customer, command, context);
+  if (events.ok()) {
+    const std::string type = CommandName(command);
+    for (v1::Event& e : *events) e.set_command_type(type);
+  }
+  return events;
 }
 
 // ---- Evolve ---------------------------------------------------------------------------------

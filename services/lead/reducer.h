@@ -49,7 +49,7 @@ const v1::CommandMeta& MetaOf(const v1::Command& command);
 
 // `lead` is the state of ResolveTarget(command).lead_id (exists=false if unknown); `customer`
 // the state of that lead's customer (exists=false if none). Returned events carry every envelope
-// field except event_id and recorded_at.
+// field except event_id, recorded_at and command_fingerprint, which the writer stamps.
 absl::StatusOr<std::vector<v1::Event>> Decide(const LeadState& lead,
                                               const CustomerState& customer,
                                               const v1::Command& command,

@@ -423,6 +423,7 @@ TEST(CaptureTest, EmitsNormalizedCaptureWithFullEnvelope) {
   EXPECT_EQ(e.actor().id(), "alice");
   EXPECT_EQ(e.command_id(), cmd.capture_lead().meta().command_id());
   EXPECT_EQ(e.correlation_id(), "import-7");
+  EXPECT_EQ(e.command_type(), "capture_lead");
   EXPECT_TRUE(e.event_id().empty()) << "the writer stamps event ids";
   EXPECT_FALSE(e.has_recorded_at()) << "the writer stamps record time";
   EXPECT_EQ(e.lead_captured().email(), "ada@example.com");

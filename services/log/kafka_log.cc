@@ -82,8 +82,10 @@ class KafkaReader final : public LogReader {
 
   absl::StatusOr<std::vector<Record>> Read(size_t max_records, absl::Duration timeout) override {
     std::vector<Record> out;
+    const absl::Time deadline = absl::Now() + timeout;
     while (out.size() < max_records) {
-      std::unique_ptr<RdKafka::Message> m(consumer_->consume(out.empty() ? ToMillis(timeout) : 0));
+      const int wait_ms = out.empty() ? ToMillis(deadline - absl::Now()) : 0;
+      std::unique_ptr<RdKafka::Message> m(consumer_->consume(wait_ms));
       switch (m->err()) {
         case RdKafka::ERR_NO_ERROR: {
           if (m->partition() != partition_ || m->offset() < position_) continue;
@@ -99,8 +101,13 @@ class KafkaReader final : public LogReader {
           out.push_back(std::move(r));
           break;
         }
-        case RdKafka::ERR__TIMED_OUT:
         case RdKafka::ERR__PARTITION_EOF:
+          // At the end: the EOF offset is past any trailing transaction markers, so position()
+          // reaches EndOffset() even when the last offsets hold no records.
+          position_ = std::max(position_, m->offset());
+          if (!out.empty() || absl::Now() >= deadline) return out;
+          break;
+        case RdKafka::ERR__TIMED_OUT:
           return out;
         case RdKafka::ERR__AUTO_OFFSET_RESET:
         case RdKafka::ERR_OFFSET_OUT_OF_RANGE:
@@ -342,7 +349,7 @@ absl::StatusOr<std::unique_ptr<LogReader>> KafkaLog::OpenReader(int32_t partitio
   LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "isolation.level", "read_committed"));
   // Never skip silently: a start offset the broker no longer has is an error.
   LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "auto.offset.reset", "error"));
-  LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "enable.partition.eof", "false"));
+  LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "enable.partition.eof", "true"));
   LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "fetch.wait.max.ms", "50"));
   LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "allow.auto.create.topics", "false"));
   for (const auto& [k, v] : impl_->options.properties) {

@@ -227,6 +227,23 @@ TEST_P(LogConformanceTest, ReaderResumesFromAStoredOffset) {
   EXPECT_EQ(rest.back().value, "r-19");
 }
 
+TEST_P(LogConformanceTest, ReaderPositionReachesTheEnd) {
+  ASSERT_TRUE(log_->Append(2, Batch("e", 5)).ok());
+  ASSERT_TRUE(log_->Append(2, Batch("f", 5)).ok());
+  const int64_t end = *log_->EndOffset(2);
+  auto reader = log_->OpenReader(2, 0);
+  ASSERT_TRUE(reader.ok());
+  size_t n = 0;
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while ((*reader)->position() < end && absl::Now() < deadline) {
+    auto got = (*reader)->Read(100, absl::Milliseconds(500));
+    ASSERT_TRUE(got.ok()) << got.status();
+    n += got->size();
+  }
+  EXPECT_EQ(n, 10u);
+  EXPECT_EQ((*reader)->position(), end) << "a consumer at the end is at EndOffset()";
+}
+
 TEST_P(LogConformanceTest, ConcurrentAppendersKeepBatchesWholeAndOrdered) {
   constexpr int kThreads = 4, kBatches = 25, kPerBatch = 4;
   std::vector<std::thread> threads;

@@ -1,0 +1,85 @@
+// The write side: a single writer for the partitions it owns. It keeps every lead's and
+// customer's state in memory (rebuilt from the log on start), validates each command with the
+// reducer, appends the resulting events in one atomic append, and only then updates its state,
+// so a command's reply always reflects what is durably in the log.
+//
+// Idempotency: a command id is scoped to its lead (the partition key). A retry with the same id
+// and the same command returns the original reply (replayed=true) and writes nothing; the same id
+// with a different command is refused with ALREADY_EXISTS. The records survive restarts because
+// every event carries its command id and a fingerprint of the command.
+#ifndef LEADFLOW_SERVICES_COMMAND_WRITER_H_
+#define LEADFLOW_SERVICES_COMMAND_WRITER_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "leadflow/v1/commands.pb.h"
+#include "services/common/time_util.h"
+#include "services/lead/state.h"
+#include "services/log/event_log.h"
+
+namespace leadflow::command {
+
+struct WriterOptions {
+  // Partitions this writer owns; empty = every partition of the log. A command for a lead on a
+  // partition it does not own is refused with FAILED_PRECONDITION.
+  std::vector<int32_t> partitions;
+  // Called during start-up replay after each chunk of records: (partition, offset, end).
+  std::function<void(int32_t, int64_t, int64_t)> replay_progress;
+};
+
+// A lead as the writer knows it, for the thin read path until the lead view exists.
+struct LeadSnapshot {
+  lead::LeadState lead;
+  lead::CustomerState customer;
+  v1::LogPosition last_position;
+};
+
+struct PartitionHealth {
+  int32_t partition = 0;
+  int64_t next_offset = 0;   // offset after the last event applied
+  absl::Status status;       // OK, or why this partition refuses commands
+};
+
+class CommandWriter {
+ public:
+  // Replays the owned partitions of `log` from offset 0. A partition whose log cannot be decoded
+  // or applied is reported in Health() and refuses commands; the others serve.
+  static absl::StatusOr<std::unique_ptr<CommandWriter>> Open(log::EventLog* log,
+                                                            common::Clock* clock,
+                                                            WriterOptions options);
+  ~CommandWriter();
+
+  absl::StatusOr<v1::CommandReply> Execute(const v1::Command& command);
+
+  // NOT_FOUND if the writer has no such lead; INVALID_ARGUMENT for a malformed id.
+  absl::StatusOr<LeadSnapshot> GetLead(const std::string& lead_id) const;
+
+  std::vector<PartitionHealth> Health() const;
+  int64_t replayed_events() const;
+
+  struct Partition;
+
+ private:
+  CommandWriter(log::EventLog* log, common::Clock* clock, WriterOptions options);
+  absl::Status Replay(Partition& p);
+  Partition* Owned(int32_t partition) const;
+
+  log::EventLog* log_;
+  common::Clock* clock_;
+  WriterOptions options_;
+  std::vector<std::unique_ptr<Partition>> partitions_;  // indexed by partition number
+  std::atomic<int64_t> replayed_events_{0};
+};
+
+// Hex SHA-256 prefix (32 digits) of the command's serialization: equal commands, equal prints.
+std::string CommandFingerprint(const v1::Command& command);
+
+}  // namespace leadflow::command
+
+#endif  // LEADFLOW_SERVICES_COMMAND_WRITER_H_

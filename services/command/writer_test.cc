@@ -1,0 +1,392 @@
+#include "services/command/writer.h"
+
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/common/ids.h"
+#include "services/log/embedded_log.h"
+#include "services/log/event_codec.h"
+
+namespace leadflow::command {
+namespace {
+
+using ::testing::HasSubstr;
+
+const absl::Time kNow =
+    absl::FromCivil(absl::CivilSecond(2026, 11, 2, 10, 0, 0), absl::UTCTimeZone());
+
+// Wraps a log and injects append failures: before writing (nothing written) or after writing
+// (written, but the caller is told it failed: the unknown outcome of a timed-out Kafka commit).
+class FaultyLog final : public log::EventLog {
+ public:
+  enum class Fault { kNone, kFailBeforeWrite, kFailAfterWrite };
+  explicit FaultyLog(log::EventLog* inner) : inner_(inner) {}
+  std::string Describe() const override { return "faulty:" + inner_->Describe(); }
+  int32_t partition_count() const override { return inner_->partition_count(); }
+  absl::StatusOr<log::AppendResult> Append(int32_t partition,
+                                           absl::Span<const log::Message> batch) override {
+    Fault f = next_fault;
+    next_fault = Fault::kNone;
+    if (f == Fault::kFailBeforeWrite) return absl::UnavailableError("injected: disk gone");
+    auto r = inner_->Append(partition, batch);
+    if (f == Fault::kFailAfterWrite) return absl::UnavailableError("injected: commit timed out");
+    return r;
+  }
+  absl::StatusOr<int64_t> EndOffset(int32_t p) override { return inner_->EndOffset(p); }
+  absl::StatusOr<std::unique_ptr<log::LogReader>> OpenReader(int32_t p, int64_t from) override {
+    return inner_->OpenReader(p, from);
+  }
+  Fault next_fault = Fault::kNone;
+
+ private:
+  log::EventLog* inner_;
+};
+
+class WriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = std::filesystem::temp_directory_path() / "leadflow-writer-XXXXXX";
+    dir_ = mkdtemp(tmpl.data());
+    OpenAll();
+  }
+  void TearDown() override {
+    writer_.reset();
+    faulty_.reset();
+    log_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void OpenAll() {
+    writer_.reset();
+    faulty_.reset();
+    log_.reset();
+    log::EmbeddedLogOptions o;
+    o.dir = dir_;
+    o.partitions = 4;
+    auto log = log::EmbeddedLog::Open(o);
+    ASSERT_TRUE(log.ok()) << log.status();
+    log_ = std::move(*log);
+    faulty_ = std::make_unique<FaultyLog>(log_.get());
+    auto w = CommandWriter::Open(faulty_.get(), &clock_, {});
+    ASSERT_TRUE(w.ok()) << w.status();
+    writer_ = std::move(*w);
+  }
+  int64_t TotalEvents() {
+    int64_t n = 0;
+    for (int32_t p = 0; p < log_->partition_count(); ++p) n += *log_->EndOffset(p);
+    return n;
+  }
+
+  v1::Command Capture(const std::string& id, const std::string& email) {
+    v1::Command c;
+    auto* b = c.mutable_capture_lead();
+    b->mutable_meta()->set_command_id(id);
+    b->mutable_meta()->mutable_actor()->set_id("alice");
+    b->mutable_person()->set_full_name("Person " + email);
+    b->set_email(email);
+    b->set_source_channel(v1::SOURCE_CHANNEL_WEB_FORM);
+    return c;
+  }
+  v1::Command Assign(const std::string& id, const std::string& lead, const std::string& owner) {
+    v1::Command c;
+    auto* b = c.mutable_assign_lead();
+    b->mutable_meta()->set_command_id(id);
+    b->mutable_meta()->mutable_actor()->set_id("alice");
+    b->set_lead_id(lead);
+    b->set_owner(owner);
+    return c;
+  }
+  v1::Command Call(const std::string& id, const std::string& lead) {
+    v1::Command c;
+    auto* b = c.mutable_log_interaction();
+    b->mutable_meta()->set_command_id(id);
+    b->mutable_meta()->mutable_actor()->set_id("alice");
+    b->set_lead_id(lead);
+    b->set_kind(v1::INTERACTION_KIND_CALL);
+    b->set_direction(v1::DIRECTION_OUTBOUND);
+    return c;
+  }
+  v1::Command Qualify(const std::string& id, const std::string& lead) {
+    v1::Command c;
+    auto* b = c.mutable_qualify_lead();
+    b->mutable_meta()->set_command_id(id);
+    b->mutable_meta()->mutable_actor()->set_id("alice");
+    b->set_lead_id(lead);
+    b->mutable_budget()->set_currency_code("EUR");
+    b->mutable_budget()->set_amount_micros(10'000'000'000);
+    b->set_decision_maker("CFO");
+    b->set_need("reporting");
+    *b->mutable_expected_decision_at() = common::ToProto(kNow + absl::Hours(24 * 30));
+    return c;
+  }
+  v1::Command Convert(const std::string& id, const std::string& lead) {
+    v1::Command c;
+    auto* b = c.mutable_convert_lead();
+    b->mutable_meta()->set_command_id(id);
+    b->mutable_meta()->mutable_actor()->set_id("alice");
+    b->set_lead_id(lead);
+    b->mutable_deal_value()->set_currency_code("EUR");
+    b->mutable_deal_value()->set_amount_micros(9'000'000'000);
+    b->set_invoice_ref("INV-1");
+    return c;
+  }
+
+  std::string dir_;
+  common::FakeClock clock_{kNow};
+  std::unique_ptr<log::EventLog> log_;
+  std::unique_ptr<FaultyLog> faulty_;
+  std::unique_ptr<CommandWriter> writer_;
+};
+
+TEST_F(WriterTest, CaptureThenReadOwnWrite) {
+  auto reply = writer_->Execute(Capture("c1", "ada@example.com"));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  const std::string lead_id = common::LeadIdForEmail("ada@example.com");
+  EXPECT_EQ(reply->lead_id(), lead_id);
+  EXPECT_EQ(reply->lead_version(), 1);
+  EXPECT_FALSE(reply->deduplicated());
+  EXPECT_FALSE(reply->replayed());
+  ASSERT_EQ(reply->event_ids_size(), 1);
+  EXPECT_EQ(reply->last_position().partition(), log::PartitionForKey(lead_id, 4));
+
+  auto snap = writer_->GetLead(lead_id);
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->lead.status, v1::LEAD_STATUS_NEW);
+  EXPECT_EQ(snap->lead.captured_at, kNow) << "unset occurred_at = server clock";
+
+  // The event in the log carries everything the writer stamps.
+  auto reader = log_->OpenReader(reply->last_position().partition(), 0);
+  auto records = (*reader)->Read(10, absl::Seconds(1));
+  ASSERT_EQ(records->size(), 1u);
+  auto event = log::DecodeEvent((*records)[0]);
+  ASSERT_TRUE(event.ok());
+  EXPECT_EQ(event->event_id(), reply->event_ids(0));
+  EXPECT_EQ(common::FromProto(event->recorded_at()), kNow);
+  EXPECT_EQ(event->command_type(), "capture_lead");
+  EXPECT_EQ(event->command_fingerprint(), CommandFingerprint(Capture("c1", "ada@example.com")));
+}
+
+TEST_F(WriterTest, RetryReturnsTheOriginalReplyAndWritesNothing) {
+  auto first = writer_->Execute(Capture("c1", "ada@example.com"));
+  ASSERT_TRUE(first.ok());
+  const int64_t events = TotalEvents();
+  clock_.Advance(absl::Minutes(1));
+  auto retry = writer_->Execute(Capture("c1", "ada@example.com"));
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->replayed());
+  v1::CommandReply expected = *first;
+  expected.set_replayed(true);
+  EXPECT_EQ(retry->SerializeAsString(), expected.SerializeAsString());
+  EXPECT_EQ(TotalEvents(), events);
+}
+
+TEST_F(WriterTest, ReusedCommandIdWithOtherPayloadIsRefused) {
+  const std::string lead = common::LeadIdForEmail("ada@example.com");
+  ASSERT_TRUE(writer_->Execute(Capture("c1", "ada@example.com")).ok());
+  ASSERT_TRUE(writer_->Execute(Assign("a1", lead, "bob")).ok());
+  const int64_t events = TotalEvents();
+  auto reused = writer_->Execute(Assign("a1", lead, "carol"));
+  ASSERT_FALSE(reused.ok());
+  EXPECT_EQ(reused.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(reused.status().message(),
+            absl::StrCat("assign_lead.meta.command_id: 'a1' was already used on lead ", lead,
+                         " for a different assign_lead command; use a new command id for a new "
+                         "change"));
+  EXPECT_EQ(TotalEvents(), events);
+}
+
+TEST_F(WriterTest, RefusedCommandsWriteNothing) {
+  const std::string lead = common::LeadIdForEmail("ada@example.com");
+  ASSERT_TRUE(writer_->Execute(Capture("c1", "ada@example.com")).ok());
+  const int64_t events = TotalEvents();
+  auto convert = writer_->Execute(Convert("x1", lead));
+  EXPECT_EQ(convert.status().code(), absl::StatusCode::kFailedPrecondition);
+  auto unknown = writer_->Execute(Call("x2", common::LeadIdForEmail("nobody@example.com")));
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  v1::Command bad = Capture("x3", "not-an-email");
+  EXPECT_EQ(writer_->Execute(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(TotalEvents(), events);
+  // A refused command id is not burnt: once the state allows it, the same id can succeed.
+  ASSERT_TRUE(writer_->Execute(Assign("a1", lead, "bob")).ok());
+  ASSERT_TRUE(writer_->Execute(Qualify("q1", lead)).ok());
+  auto later = writer_->Execute(Convert("x1", lead));
+  EXPECT_TRUE(later.ok()) << later.status();
+}
+
+TEST_F(WriterTest, KnownContactIsDeduplicatedAndOwnerNotified) {
+  const std::string lead = common::LeadIdForEmail("ada@example.com");
+  ASSERT_TRUE(writer_->Execute(Capture("c1", "ada@example.com")).ok());
+  ASSERT_TRUE(writer_->Execute(Assign("a1", lead, "bob")).ok());
+  auto again = writer_->Execute(Capture("c2", " ADA@example.com"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->deduplicated());
+  EXPECT_EQ(again->lead_id(), lead);
+  EXPECT_EQ(again->lead_version(), 3);
+  EXPECT_EQ(again->notify_owner(), "bob");
+}
+
+TEST_F(WriterTest, ConversionIsOneAppendAndCustomerCommandsRouteByCustomerId) {
+  const std::string lead = common::LeadIdForEmail("ada@example.com");
+  ASSERT_TRUE(writer_->Execute(Capture("c1", "ada@example.com")).ok());
+  ASSERT_TRUE(writer_->Execute(Assign("a1", lead, "bob")).ok());
+  ASSERT_TRUE(writer_->Execute(Qualify("q1", lead)).ok());
+  auto converted = writer_->Execute(Convert("v1", lead));
+  ASSERT_TRUE(converted.ok()) << converted.status();
+  EXPECT_EQ(converted->event_ids_size(), 2);
+  EXPECT_EQ(converted->customer_id(), common::CustomerIdForLead(lead));
+  EXPECT_EQ(converted->customer_version(), 1);
+
+  v1::Command nps;
+  nps.mutable_record_nps()->mutable_meta()->set_command_id("n1");
+  nps.mutable_record_nps()->mutable_meta()->mutable_actor()->set_id("carol");
+  nps.mutable_record_nps()->set_customer_id(converted->customer_id());
+  nps.mutable_record_nps()->set_score(10);
+  auto reply = writer_->Execute(nps);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->lead_id(), lead);
+  EXPECT_EQ(reply->customer_version(), 2);
+  EXPECT_EQ(reply->lead_version(), 4) << "customer events do not touch the lead";
+}
+
+TEST_F(WriterTest, StateAndIdempotencySurviveRestart) {
+  const std::string lead = common::LeadIdForEmail("ada@example.com");
+  ASSERT_TRUE(writer_->Execute(Capture("c1", "ada@example.com")).ok());
+  ASSERT_TRUE(writer_->Execute(Call("i1", lead)).ok());
+  auto qualified = writer_->Execute(Qualify("q1", lead));
+  ASSERT_TRUE(qualified.ok());
+  const int64_t events = TotalEvents();
+
+  OpenAll();  // a restart: new log handle, new writer, state rebuilt from the log
+  EXPECT_EQ(writer_->replayed_events(), events);
+  auto snap = writer_->GetLead(lead);
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->lead.status, v1::LEAD_STATUS_QUALIFIED);
+  EXPECT_EQ(snap->lead.version, 3);
+  auto retry = writer_->Execute(Qualify("q1", lead));
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->replayed());
+  v1::CommandReply expected = *qualified;
+  expected.set_replayed(true);
+  EXPECT_EQ(retry->SerializeAsString(), expected.SerializeAsString());
+  EXPECT_EQ(TotalEvents(), events);
+}
+
+TEST_F(WriterTest, UnknownAppendOutcomeNeverDuplicates) {
+  const std::string lead = common::LeadIdForEmail("ada@example.com");
+  ASSERT_TRUE(writer_->Execute(Capture("c1", "ada@example.com")).ok());
+
+  // Written, but reported as failed: the client sees UNAVAILABLE and retries.
+  faulty_->next_fault = FaultyLog::Fault::kFailAfterWrite;
+  auto failed = writer_->Execute(Call("i1", lead));
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  const int64_t events = TotalEvents();
+  EXPECT_EQ(events, 2);
+  auto retry = writer_->Execute(Call("i1", lead));
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->replayed()) << "the writer re-read the log and found the command";
+  EXPECT_EQ(retry->lead_version(), 2);
+  EXPECT_EQ(TotalEvents(), events);
+
+  // Not written: the retry writes it once.
+  faulty_->next_fault = FaultyLog::Fault::kFailBeforeWrite;
+  EXPECT_EQ(writer_->Execute(Assign("a1", lead, "bob")).status().code(),
+            absl::StatusCode::kUnavailable);
+  auto assigned = writer_->Execute(Assign("a1", lead, "bob"));
+  ASSERT_TRUE(assigned.ok()) << assigned.status();
+  EXPECT_FALSE(assigned->replayed());
+  EXPECT_EQ(assigned->lead_version(), 3);
+  EXPECT_EQ(TotalEvents(), 3);
+}
+
+TEST_F(WriterTest, CorruptPartitionIsReportedAndOnlyItRefuses) {
+  const std::string lead = common::LeadIdForEmail("ada@example.com");
+  ASSERT_TRUE(writer_->Execute(Capture("c1", "ada@example.com")).ok());
+  const int32_t bad = log::PartitionForKey(lead, 4);
+  ASSERT_TRUE(log_->Append(bad, {{lead, "\x08\x96\x01garbage"}}).ok());
+
+  OpenAll();
+  bool reported = false;
+  for (const PartitionHealth& h : writer_->Health()) {
+    if (h.partition == bad) {
+      reported = true;
+      EXPECT_EQ(h.status.code(), absl::StatusCode::kDataLoss);
+      EXPECT_THAT(std::string(h.status.message()),
+                  HasSubstr(absl::StrCat("writer stopped: partition ", bad,
+                                         " offset 1: undecodable event")));
+    } else {
+      EXPECT_TRUE(h.status.ok()) << h.partition;
+    }
+  }
+  EXPECT_TRUE(reported);
+  auto refused = writer_->Execute(Call("i1", lead));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr(absl::StrCat("partition ", bad, " refuses commands")));
+  // Some other lead on a healthy partition still works.
+  for (int i = 0; i < 50; ++i) {
+    std::string email = absl::StrCat("other", i, "@example.com");
+    if (log::PartitionForKey(common::LeadIdForEmail(email), 4) != bad) {
+      EXPECT_TRUE(writer_->Execute(Capture("c-other", email)).ok());
+      break;
+    }
+  }
+}
+
+TEST_F(WriterTest, MergeFindsASurvivorOnAnotherPartition) {
+  std::string a = "dup@example.com", b;
+  const int32_t pa = log::PartitionForKey(common::LeadIdForEmail(a), 4);
+  for (int i = 0; b.empty(); ++i) {
+    std::string email = absl::StrCat("survivor", i, "@example.com");
+    if (log::PartitionForKey(common::LeadIdForEmail(email), 4) != pa) b = email;
+  }
+  ASSERT_TRUE(writer_->Execute(Capture("c1", a)).ok());
+  ASSERT_TRUE(writer_->Execute(Capture("c2", b)).ok());
+  v1::Command merge;
+  merge.mutable_merge_lead()->mutable_meta()->set_command_id("m1");
+  merge.mutable_merge_lead()->mutable_meta()->mutable_actor()->set_id("alice");
+  merge.mutable_merge_lead()->set_lead_id(common::LeadIdForEmail(a));
+  merge.mutable_merge_lead()->set_survivor_lead_id(common::LeadIdForEmail(b));
+  auto reply = writer_->Execute(merge);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(writer_->GetLead(common::LeadIdForEmail(a))->lead.status, v1::LEAD_STATUS_MERGED);
+
+  // A capture of the merged contact is still recorded, and the reply names the survivor.
+  auto again = writer_->Execute(Capture("c3", a));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->deduplicated());
+  EXPECT_EQ(again->merged_into(), common::LeadIdForEmail(b));
+}
+
+TEST_F(WriterTest, ConcurrentCommandsOnManyLeads) {
+  constexpr int kThreads = 4, kLeads = 50;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kLeads; ++i) {
+        std::string email = absl::StrCat("t", t, "-", i, "@example.com");
+        std::string lead = common::LeadIdForEmail(email);
+        if (!writer_->Execute(Capture(absl::StrCat("c", t, i), email)).ok()) failures++;
+        if (!writer_->Execute(Call(absl::StrCat("i", t, i), lead)).ok()) failures++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(TotalEvents(), kThreads * kLeads * 2);
+  OpenAll();
+  EXPECT_EQ(writer_->replayed_events(), kThreads * kLeads * 2);
+  EXPECT_EQ(writer_->GetLead(common::LeadIdForEmail("t3-49@example.com"))->lead.status,
+            v1::LEAD_STATUS_CONTACTED);
+}
+
+TEST_F(WriterTest, GetLeadErrors) {
+  EXPECT_EQ(writer_->GetLead("nope").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(writer_->GetLead(common::LeadIdForEmail("x@example.com")).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace leadflow::command
