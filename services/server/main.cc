@@ -1,0 +1,112 @@
+// leadflow: the service binary. Flags are read here and nowhere else.
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "services/server/node.h"
+
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+
+int Serve(leadflow::server::NodeOptions options) {
+  options.say = [](const std::string& line) { std::cerr << "leadflow: " << line << std::endl; };
+  // Block the shutdown signals in every thread; a dedicated thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto node = leadflow::server::Node::Start(options);
+  if (!node.ok()) {
+    std::cerr << "leadflow: cannot start: " << node.status().message() << std::endl;
+    return 1;
+  }
+  std::cerr << "leadflow: serving gRPC on " << options.listen.substr(0, options.listen.rfind(':'))
+            << ":" << (*node)->port() << " (health checking and reflection enabled); "
+            << "Ctrl-C to stop" << std::endl;
+
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::cerr << "leadflow: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
+              << ": draining in-flight requests (up to 10s; signal again to force)" << std::endl;
+    std::thread force([&] {
+      int again = 0;
+      sigwait(&signals, &again);
+      std::cerr << "leadflow: forced exit" << std::endl;
+      std::_Exit(2);
+    });
+    force.detach();
+    (*node)->Shutdown(absl::Seconds(10));
+  });
+  (*node)->Wait();
+  waiter.join();
+  node->reset();  // flushes the log and closes the stores before exit
+  std::cerr << "leadflow: stopped cleanly" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"leadflow: event-sourced lead lifecycle service"};
+  app.require_subcommand(1);
+  leadflow::server::NodeOptions o;
+
+  CLI::App* serve = app.add_subcommand("serve", "Run the service (all roles in one process)");
+  serve->add_option("--data-dir", o.data_dir, "Directory for the embedded log and view stores")
+      ->capture_default_str();
+  serve->add_option("--listen", o.listen, "gRPC listen address (port 0 = any free port)")
+      ->capture_default_str();
+  serve->add_option("--partitions", o.partitions,
+                    "Partitions of a new embedded log; with Kafka, the count the topic must have")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  bool no_sync = false;
+  serve->add_flag("--no-sync", no_sync,
+                  "Embedded log: do not fsync each append (a machine crash may lose the last "
+                  "appends; a process crash loses nothing)");
+  serve->add_option("--kafka-brokers", o.kafka_brokers,
+                    "Use Kafka at these bootstrap servers instead of the embedded log");
+  serve->add_option("--kafka-topic", o.kafka_topic, "Kafka topic of the events")
+      ->capture_default_str();
+  serve->add_option("--kafka-transactional-id", o.kafka_transactional_id,
+                    "Prefix of the writer's Kafka transactional id")
+      ->capture_default_str();
+  std::vector<std::string> kafka_props;
+  serve->add_option("--kafka-property", kafka_props,
+                    "Extra librdkafka property KEY=VALUE (repeatable), e.g. security.protocol=ssl");
+  serve->add_flag("--kafka-mock", o.kafka_mock,
+                  "Start an in-process Kafka mock cluster (loopback TCP) and use it; for demos "
+                  "and tests, not production");
+
+  CLI::App* version = app.add_subcommand("version", "Print the version");
+  CLI11_PARSE(app, argc, argv);
+
+  if (version->parsed()) {
+    std::cout << "leadflow " << kVersion << std::endl;
+    return 0;
+  }
+  o.sync = !no_sync;
+  for (const std::string& kv : kafka_props) {
+    std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    if (p.first.empty() || kv.find('=') == std::string::npos) {
+      std::cerr << "--kafka-property: expected KEY=VALUE, got '" << kv << "'" << std::endl;
+      return 2;
+    }
+    o.kafka_properties.push_back(std::move(p));
+  }
+  if (o.kafka_mock && !o.kafka_brokers.empty()) {
+    std::cerr << "--kafka-mock and --kafka-brokers exclude each other" << std::endl;
+    return 2;
+  }
+  return Serve(std::move(o));
+}

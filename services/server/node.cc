@@ -1,0 +1,151 @@
+#include "services/server/node.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "services/command/writer.h"
+#include "services/common/status_util.h"
+#include "services/log/embedded_log.h"
+#include "services/log/kafka_log.h"
+#include "services/server/services.h"
+
+namespace leadflow::server {
+
+struct Node::Impl {
+  NodeOptions options;
+  common::SystemClock clock;
+  std::unique_ptr<log::MockKafkaCluster> mock;
+  std::unique_ptr<log::EventLog> log;
+  std::unique_ptr<command::CommandWriter> writer;
+  std::unique_ptr<LeadCommandServiceImpl> command_service;
+  std::unique_ptr<LeadQueryServiceImpl> query_service;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+};
+
+namespace {
+
+void Say(const NodeOptions& o, const std::string& line) {
+  if (o.say) o.say(line);
+}
+
+absl::StatusOr<std::unique_ptr<log::EventLog>> OpenLog(Node::Impl& impl) {
+  const NodeOptions& o = impl.options;
+  std::string brokers = o.kafka_brokers;
+  if (o.kafka_mock) {
+    LEADFLOW_ASSIGN_OR_RETURN(impl.mock, log::MockKafkaCluster::Start(1));
+    LEADFLOW_RETURN_IF_ERROR(impl.mock->CreateTopic(o.kafka_topic, o.partitions));
+    brokers = impl.mock->bootstrap_servers();
+    Say(o, absl::StrCat("kafka mock cluster on ", brokers, " (topic ", o.kafka_topic, ", ",
+                        o.partitions,
+                        " partitions). Mock limits: ~5 MiB kept per partition (older events "
+                        "vanish), transactions not enforced. Watch it with: kcat -C -b ",
+                        brokers, " -t ", o.kafka_topic, " -f '%p:%o %k\\n'"));
+  }
+  if (!brokers.empty()) {
+    log::KafkaLogOptions k;
+    k.bootstrap_servers = brokers;
+    k.topic = o.kafka_topic;
+    k.expected_partitions = o.partitions;
+    // One writer owns every partition for now; the id names them so a second writer for the
+    // same partitions fences this one.
+    k.transactional_id = absl::StrCat(o.kafka_transactional_id, ".p0-", o.partitions - 1);
+    k.properties = o.kafka_properties;
+    LEADFLOW_ASSIGN_OR_RETURN(auto kafka, log::KafkaLog::Open(k));
+    return std::unique_ptr<log::EventLog>(std::move(kafka));
+  }
+  log::EmbeddedLogOptions e;
+  e.dir = (std::filesystem::path(o.data_dir) / "log").string();
+  e.partitions = o.partitions;
+  e.sync = o.sync;
+  LEADFLOW_ASSIGN_OR_RETURN(auto embedded, log::EmbeddedLog::Open(e));
+  return std::unique_ptr<log::EventLog>(std::move(embedded));
+}
+
+}  // namespace
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Node::~Node() {
+  if (impl_->server) {
+    impl_->server->Shutdown(std::chrono::system_clock::now());
+    impl_->server->Wait();
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  const NodeOptions& o = impl->options;
+  if (o.partitions < 1 || o.partitions > 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--partitions: must be 1 to 4096 (got ", o.partitions, ")"));
+  }
+  LEADFLOW_ASSIGN_OR_RETURN(impl->log, OpenLog(*impl));
+
+  const absl::Time replay_start = absl::Now();
+  absl::Time last_report = replay_start;
+  command::WriterOptions wo;
+  wo.replay_progress = [&](int32_t p, int64_t offset, int64_t end) {
+    if (absl::Now() - last_report < absl::Seconds(1)) return;
+    last_report = absl::Now();
+    Say(o, absl::StrCat("replaying partition ", p, ": ", offset, "/", end, " events"));
+  };
+  LEADFLOW_ASSIGN_OR_RETURN(impl->writer,
+                            command::CommandWriter::Open(impl->log.get(), &impl->clock, wo));
+  std::vector<std::string> failed;
+  for (const auto& h : impl->writer->Health()) {
+    if (!h.status.ok()) failed.push_back(absl::StrCat("  partition ", h.partition, ": ",
+                                                      h.status.message()));
+  }
+  Say(o, absl::StrCat("log ", impl->log->Describe(), ": ", impl->log->partition_count(),
+                      " partitions, ", impl->writer->replayed_events(), " events replayed in ",
+                      absl::FormatDuration(absl::Trunc(absl::Now() - replay_start,
+                                                       absl::Milliseconds(1)))));
+  if (!failed.empty()) {
+    Say(o, absl::StrCat("WARNING: ", failed.size(),
+                        " partition(s) refuse commands until repaired:\n",
+                        absl::StrJoin(failed, "\n")));
+  }
+
+  impl->command_service = std::make_unique<LeadCommandServiceImpl>(impl->writer.get());
+  impl->query_service = std::make_unique<LeadQueryServiceImpl>(impl->writer.get());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default: a second leadflow on the same port would silently share
+  // it, splitting commands between two writers. Refuse instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &impl->port);
+  builder.RegisterService(impl->command_service.get());
+  builder.RegisterService(impl->query_service.get());
+  impl->server = builder.BuildAndStart();
+  if (!impl->server || impl->port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", o.listen,
+                                               " (address in use or not local?)"));
+  }
+  auto* health = impl->server->GetHealthCheckService();
+  health->SetServingStatus("leadflow.v1.LeadCommandService", failed.empty());
+  health->SetServingStatus("leadflow.v1.LeadQueryService", true);
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+void Node::Shutdown(absl::Duration grace) {
+  impl_->server->Shutdown(std::chrono::system_clock::now() +
+                          std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
+}
+
+void Node::Wait() { impl_->server->Wait(); }
+int Node::port() const { return impl_->port; }
+std::string Node::log_description() const { return impl_->log->Describe(); }
+std::string Node::mock_bootstrap_servers() const {
+  return impl_->mock ? impl_->mock->bootstrap_servers() : "";
+}
+
+}  // namespace leadflow::server

@@ -1,0 +1,64 @@
+// A leadflow node: the event log (embedded or Kafka), the writer and the gRPC server, wired
+// together. `leadflow serve` is a thin main() around Node::Start.
+#ifndef LEADFLOW_SERVICES_SERVER_NODE_H_
+#define LEADFLOW_SERVICES_SERVER_NODE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/log/event_log.h"
+
+namespace leadflow::server {
+
+struct NodeOptions {
+  // Directory for the embedded log (and, later, view stores). Created if missing.
+  std::string data_dir = "./leadflow-data";
+  // gRPC listen address; port 0 picks a free port (see Node::port()).
+  std::string listen = "127.0.0.1:50051";
+  // Partitions of a new embedded log; with Kafka, the count the topic must have.
+  int32_t partitions = log::kDefaultPartitions;
+  // Embedded log: fsync every append before acknowledging it.
+  bool sync = true;
+  // Kafka bootstrap servers; non-empty selects the Kafka log instead of the embedded one.
+  std::string kafka_brokers;
+  // Kafka topic of the events.
+  std::string kafka_topic = std::string(log::kEventsTopic);
+  // Prefix of the writer's transactional id; the owned partitions are appended to it, so a
+  // second writer for the same partitions fences the first.
+  std::string kafka_transactional_id = "leadflow-writer";
+  // Extra librdkafka properties (key, value), e.g. security settings.
+  std::vector<std::pair<std::string, std::string>> kafka_properties;
+  // Start an in-process librdkafka mock cluster (loopback TCP) and use it as the log. For demos
+  // and tests only: it keeps ~5 MiB per partition and does not enforce transactions.
+  bool kafka_mock = false;
+  // Progress and status lines (start-up replay, banner). Defaults to nothing.
+  std::function<void(const std::string&)> say;
+};
+
+class Node {
+ public:
+  static absl::StatusOr<std::unique_ptr<Node>> Start(NodeOptions options);
+  ~Node();
+  // Stops accepting RPCs, lets in-flight ones finish for up to `grace`, then cancels the rest.
+  void Shutdown(absl::Duration grace);
+  void Wait();
+  int port() const;
+  std::string log_description() const;
+  // Bootstrap servers of the mock cluster when kafka_mock is set, else empty.
+  std::string mock_bootstrap_servers() const;
+
+  struct Impl;
+
+ private:
+  explicit Node(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace leadflow::server
+
+#endif  // LEADFLOW_SERVICES_SERVER_NODE_H_

@@ -1,0 +1,71 @@
+#include "services/server/services.h"
+
+#include "services/common/time_util.h"
+#include "services/server/grpc_status.h"
+
+namespace leadflow::server {
+
+grpc::ServerUnaryReactor* LeadCommandServiceImpl::Run(grpc::CallbackServerContext* ctx,
+                                                      const v1::Command& command,
+                                                      v1::CommandReply* reply) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::StatusOr<v1::CommandReply> result = writer_->Execute(command);
+  if (result.ok()) {
+    *reply = std::move(*result);
+    reactor->Finish(grpc::Status::OK);
+  } else {
+    reactor->Finish(ToGrpcStatus(result.status()));
+  }
+  return reactor;
+}
+
+v1::LeadSummary ToSummary(const command::LeadSnapshot& snapshot) {
+  const lead::LeadState& l = snapshot.lead;
+  v1::LeadSummary s;
+  s.set_lead_id(l.lead_id);
+  s.set_version(l.version);
+  s.set_status(l.status);
+  s.set_stage(l.stage);
+  s.set_temperature(l.temperature);
+  s.mutable_person()->set_full_name(l.full_name);
+  s.set_company(l.company);
+  s.set_title(l.title);
+  s.set_email(l.email);
+  s.set_phone(l.phone);
+  s.set_source_channel(l.source_channel);
+  s.set_origin_type(l.origin_type);
+  s.set_campaign(l.campaign);
+  s.set_owner(l.owner);
+  s.set_team(l.team);
+  *s.mutable_captured_at() = common::ToProto(l.captured_at);
+  *s.mutable_status_changed_at() = common::ToProto(l.status_changed_at);
+  s.set_interaction_count(l.interaction_count);
+  s.set_customer_id(l.customer_id);
+  s.set_merged_into(l.merged_into);
+  if (l.status == v1::LEAD_STATUS_POSTPONED) *s.mutable_revisit_at() = common::ToProto(l.revisit_at);
+  for (const auto& [id, f] : l.open_follow_ups) {
+    v1::FollowUp* out = s.add_open_follow_ups();
+    out->set_follow_up_id(id);
+    *out->mutable_due_at() = common::ToProto(f.due_at);
+    out->set_kind(f.kind);
+    out->set_note(f.note);
+  }
+  *s.mutable_last_position() = snapshot.last_position;
+  return s;
+}
+
+grpc::ServerUnaryReactor* LeadQueryServiceImpl::GetLead(grpc::CallbackServerContext* ctx,
+                                                        const v1::GetLeadRequest* req,
+                                                        v1::LeadSummary* reply) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::StatusOr<command::LeadSnapshot> snap = writer_->GetLead(req->lead_id());
+  if (snap.ok()) {
+    *reply = ToSummary(*snap);
+    reactor->Finish(grpc::Status::OK);
+  } else {
+    reactor->Finish(ToGrpcStatus(snap.status()));
+  }
+  return reactor;
+}
+
+}  // namespace leadflow::server
