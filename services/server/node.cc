@@ -106,8 +106,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   }
   Say(o, absl::StrCat("log ", impl->log->Describe(), ": ", impl->log->partition_count(),
                       " partitions, ", impl->writer->replayed_events(), " events replayed in ",
-                      absl::FormatDuration(absl::Trunc(absl::Now() - replay_start,
-                                                       absl::Milliseconds(1)))));
+                      absl::ToInt64Milliseconds(absl::Now() - replay_start), " ms"));
   if (!failed.empty()) {
     Say(o, absl::StrCat("WARNING: ", failed.size(),
                         " partition(s) refuse commands until repaired:\n",

@@ -1,0 +1,723 @@
+// leadctl: the command-line client of leadflow, for people (tables, plain sentences) and for
+// scripts (--json, exit codes). Every lead and customer command, and lead look-ups.
+//
+// Exit codes: 0 ok; 1 refused by the server (the message says why); 2 bad usage or input;
+// 3 server unreachable or timed out (safe to retry with the same --id).
+#include <grpcpp/grpcpp.h>
+
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/random/random.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "leadflow/v1/lead_service.grpc.pb.h"
+#include "services/common/time_util.h"
+#include "tools/leadctl/parse.h"
+
+namespace leadflow::leadctl {
+namespace {
+
+constexpr int kExitRefused = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitUnavailable = 3;
+
+struct Global {
+  std::string server;
+  bool json = false;
+  std::string actor;
+  int timeout_seconds = 30;
+};
+
+// Flags every command shares.
+struct MetaFlags {
+  std::string id;
+  std::string at;
+  std::string correlation;
+  int64_t expect_version = -1;
+};
+
+std::string NewCommandId() {
+  absl::BitGen gen;
+  return absl::StrCat("leadctl-", absl::Hex(absl::Uniform<uint64_t>(gen), absl::kZeroPad16));
+}
+
+void AddMetaFlags(CLI::App* cmd, MetaFlags* m) {
+  cmd->add_option("--id", m->id,
+                  "Command id; retrying with the same id never applies the command twice "
+                  "(default: a fresh random id)");
+  cmd->add_option("--at", m->at, "When it happened (RFC 3339 or YYYY-MM-DD; default: now)");
+  cmd->add_option("--correlation-id", m->correlation, "Groups related commands");
+  cmd->add_option("--expect-version", m->expect_version,
+                  "Refuse (ABORTED) unless the lead/customer is at this version");
+}
+
+absl::StatusOr<v1::CommandMeta> BuildMeta(const MetaFlags& m, const Global& g) {
+  v1::CommandMeta meta;
+  meta.set_command_id(m.id.empty() ? NewCommandId() : m.id);
+  meta.mutable_actor()->set_kind(v1::Actor::KIND_USER);
+  meta.mutable_actor()->set_id(g.actor);
+  meta.set_correlation_id(m.correlation);
+  if (!m.at.empty()) {
+    auto ts = ParseTime("--at", m.at);
+    if (!ts.ok()) return ts.status();
+    *meta.mutable_occurred_at() = *ts;
+  }
+  if (m.expect_version >= 0) meta.set_expected_version(m.expect_version);
+  return meta;
+}
+
+template <typename E>
+absl::Status SetEnum(const std::string& flag, const std::string& text,
+                     const google::protobuf::EnumDescriptor* d, E* out) {
+  if (text.empty()) return absl::OkStatus();
+  auto v = ParseEnum(flag, d, text);
+  if (!v.ok()) return v.status();
+  *out = static_cast<E>(*v);
+  return absl::OkStatus();
+}
+
+#define RETURN_IF_ERROR(expr)                     \
+  do {                                            \
+    if (absl::Status _st = (expr); !_st.ok()) {   \
+      return _st;                                 \
+    }                                             \
+  } while (0)
+
+std::string Json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = true;
+  o.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  return out;
+}
+
+std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
+
+std::string Time(const google::protobuf::Timestamp& ts) {
+  if (ts.seconds() <= 0) return "-";
+  return common::Rfc3339(common::FromProto(ts));
+}
+
+void PrintReply(const std::string& command, const v1::CommandReply& r) {
+  const v1::LogPosition& pos = r.last_position();
+  if (r.replayed()) {
+    std::cout << "ok (retry): this command id was already applied; nothing new was written\n";
+  } else if (r.deduplicated()) {
+    std::cout << "ok: known contact - recorded as an inquiry on lead " << r.lead_id() << "\n";
+  } else {
+    std::cout << "ok: " << command << " on lead " << r.lead_id() << "\n";
+  }
+  std::cout << "    lead version   " << r.lead_version() << "\n";
+  if (!r.customer_id().empty()) {
+    std::cout << "    customer       " << r.customer_id() << " (version " << r.customer_version()
+              << ")\n";
+  }
+  if (!r.notify_owner().empty()) std::cout << "    tell the owner " << r.notify_owner() << "\n";
+  if (!r.merged_into().empty()) {
+    std::cout << "    note           this lead was merged into " << r.merged_into()
+              << "; follow up there\n";
+  }
+  std::cout << "    logged at      partition " << pos.partition() << ", offset " << pos.offset()
+            << " (" << r.event_ids_size() << " event" << (r.event_ids_size() == 1 ? "" : "s")
+            << ")\n";
+}
+
+void PrintLead(const v1::LeadSummary& l) {
+  auto row = [](const std::string& k, const std::string& v) {
+    std::cout << "  " << k << std::string(k.size() < 14 ? 14 - k.size() : 1, ' ') << v << "\n";
+  };
+  std::cout << "Lead " << l.lead_id() << "  "
+            << absl::AsciiStrToUpper(EnumShortName(v1::LeadStatus_descriptor(), l.status()))
+            << "  (version " << l.version() << ")\n";
+  row("person", OrDash(l.person().full_name()));
+  row("company", OrDash(l.company()));
+  row("title", OrDash(l.title()));
+  row("email", OrDash(l.email()));
+  row("phone", OrDash(l.phone()));
+  row("source", absl::StrCat(EnumShortName(v1::SourceChannel_descriptor(), l.source_channel()),
+                             " (", EnumShortName(v1::OriginType_descriptor(), l.origin_type()),
+                             ")"));
+  row("campaign", OrDash(l.campaign()));
+  row("temperature", EnumShortName(v1::Temperature_descriptor(), l.temperature()));
+  row("owner", l.owner().empty() ? "- (unassigned)"
+                                 : absl::StrCat(l.owner(), l.team().empty() ? "" : " / ", l.team()));
+  if (l.status() == v1::LEAD_STATUS_QUALIFIED) {
+    row("stage", EnumShortName(v1::SalesStage_descriptor(), l.stage()));
+  }
+  row("captured", Time(l.captured_at()));
+  row("status since", Time(l.status_changed_at()));
+  row("interactions", absl::StrCat(l.interaction_count()));
+  if (l.has_revisit_at()) row("revisit at", Time(l.revisit_at()));
+  for (const auto& f : l.open_follow_ups()) {
+    row("follow-up", absl::StrCat(f.follow_up_id(), " due ", Time(f.due_at()), " (",
+                                  EnumShortName(v1::InteractionKind_descriptor(), f.kind()), ")",
+                                  f.note().empty() ? "" : ": ", f.note()));
+  }
+  if (!l.customer_id().empty()) row("customer", l.customer_id());
+  if (!l.merged_into().empty()) row("merged into", l.merged_into());
+  row("last event", absl::StrCat("partition ", l.last_position().partition(), ", offset ",
+                                 l.last_position().offset()));
+}
+
+int Fail(const grpc::Status& st, const Global& g) {
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
+  const int code = static_cast<int>(st.error_code());
+  const std::string name = code >= 0 && code <= 16 ? kNames[code] : absl::StrCat(code);
+  if (g.json) {
+    std::cout << "{\n  \"error\": {\"code\": \"" << name << "\", \"message\": "
+              << Json([&] {
+                   google::protobuf::Value v;
+                   v.set_string_value(st.error_message());
+                   return v;
+                 }())
+              << "}\n}\n";
+  }
+  std::cerr << "leadctl: " << name << ": " << st.error_message() << "\n";
+  if (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    std::cerr << "leadctl: is `leadflow serve` running at " << g.server
+              << "? Retrying with the same --id is safe.\n";
+    return kExitUnavailable;
+  }
+  return kExitRefused;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  Global g;
+  const char* env_server = std::getenv("LEADFLOW_SERVER");
+  g.server = env_server != nullptr ? env_server : "127.0.0.1:50051";
+  const char* user = std::getenv("USER");
+  g.actor = user != nullptr && *user != '\0' ? user : "leadctl";
+
+  CLI::App app{"leadctl: command-line client of leadflow"};
+  app.footer(
+      "Exit codes: 0 ok, 1 refused by the server, 2 bad usage or input, 3 server unreachable "
+      "(retry with the same --id is safe).\nServer address: --server or $LEADFLOW_SERVER.");
+  app.require_subcommand(1);
+  app.add_option("--server", g.server, "leadflow address")->capture_default_str();
+  app.add_flag("--json", g.json, "Print replies as JSON (for scripts)");
+  app.add_option("--actor", g.actor, "Who is acting (recorded on every event)")
+      ->capture_default_str();
+  app.add_option("--timeout", g.timeout_seconds, "RPC deadline in seconds")
+      ->capture_default_str();
+
+  // Each command subcommand sets `build`; `get` sets `lead_to_get`.
+  std::function<absl::StatusOr<v1::Command>()> build;
+  std::string lead_to_get;
+  MetaFlags m;
+
+  // ---- capture ----
+  struct {
+    std::string name, email, phone, company, title, source, origin, campaign, cost, temperature,
+        note;
+  } cap;
+  CLI::App* capture = app.add_subcommand("capture", "Capture a lead (a known contact becomes an inquiry)");
+  capture->add_option("--name", cap.name, "Full name of the person")->required();
+  capture->add_option("--email", cap.email, "Email (email or phone required)");
+  capture->add_option("--phone", cap.phone, "Phone in international format, e.g. +48 123 456 789");
+  capture->add_option("--company", cap.company, "Company");
+  capture->add_option("--title", cap.title, "Job title");
+  capture->add_option("--source", cap.source,
+                      "Source channel: web-form, inbound-call, inbound-email, third-party, "
+                      "referral, event, cold-call, social, webinar, content-download")
+      ->required();
+  capture->add_option("--origin", cap.origin, "seed, net or spear (default: from the source)");
+  capture->add_option("--campaign", cap.campaign, "Campaign");
+  capture->add_option("--cost", cap.cost, "Acquisition cost, e.g. 'EUR 35.00'");
+  capture->add_option("--temperature", cap.temperature, "cold, warm or hot");
+  capture->add_option("--note", cap.note, "What the person is interested in");
+  AddMetaFlags(capture, &m);
+  capture->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      v1::CaptureLead* b = c.mutable_capture_lead();
+      auto meta = BuildMeta(m, g);
+      if (!meta.ok()) return meta.status();
+      *b->mutable_meta() = *meta;
+      b->mutable_person()->set_full_name(cap.name);
+      b->set_email(cap.email);
+      b->set_phone(cap.phone);
+      b->set_company(cap.company);
+      b->set_title(cap.title);
+      b->set_campaign(cap.campaign);
+      b->set_interest_note(cap.note);
+      v1::SourceChannel source{};
+      RETURN_IF_ERROR(SetEnum("--source", cap.source, v1::SourceChannel_descriptor(), &source));
+      b->set_source_channel(source);
+      v1::OriginType origin{};
+      RETURN_IF_ERROR(SetEnum("--origin", cap.origin, v1::OriginType_descriptor(), &origin));
+      b->set_origin_type(origin);
+      v1::Temperature temp{};
+      RETURN_IF_ERROR(
+          SetEnum("--temperature", cap.temperature, v1::Temperature_descriptor(), &temp));
+      b->set_temperature(temp);
+      if (!cap.cost.empty()) {
+        auto cost = ParseMoney("--cost", cap.cost);
+        if (!cost.ok()) return cost.status();
+        *b->mutable_acquisition_cost() = *cost;
+      }
+      return c;
+    };
+  });
+
+  // Helper for commands on one lead or customer given as the first positional argument.
+  std::string target;
+  auto on_lead = [&](const std::string& name, const std::string& help,
+                     const std::string& what = "LEAD") {
+    CLI::App* cmd = app.add_subcommand(name, help);
+    cmd->add_option(what == "LEAD" ? "lead" : "customer", target,
+                    what == "LEAD" ? "Lead id (ld_...)" : "Customer id (cu_...)")
+        ->required();
+    AddMetaFlags(cmd, &m);
+    return cmd;
+  };
+  auto with_meta = [&](auto* body) -> absl::Status {
+    auto meta = BuildMeta(m, g);
+    if (!meta.ok()) return meta.status();
+    *body->mutable_meta() = *meta;
+    return absl::OkStatus();
+  };
+
+  struct {
+    std::string source, campaign, note, name, email, phone, company, title, owner, team, reason,
+        temperature, kind, direction, outcome, notes, interaction_id, due, follow_up_id,
+        assignee, budget, decision_maker, need, decision_by, stage, text, until, into, deal,
+        contract, invoice, account_owner, legal_name, tax_id, registration, billing_address,
+        amount, reference, description, comment;
+    int64_t duration = 0;
+    int score = -1;
+  } f;
+
+  CLI::App* inquiry = on_lead("inquiry", "Record that a known contact came back");
+  inquiry->add_option("--source", f.source, "Source channel of the inquiry");
+  inquiry->add_option("--campaign", f.campaign, "Campaign");
+  inquiry->add_option("--note", f.note, "What they asked");
+  inquiry->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_record_inquiry();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_lead_id(target);
+      v1::SourceChannel s{};
+      RETURN_IF_ERROR(SetEnum("--source", f.source, v1::SourceChannel_descriptor(), &s));
+      b->set_source_channel(s);
+      b->set_campaign(f.campaign);
+      b->set_note(f.note);
+      return c;
+    };
+  });
+
+  CLI::App* update = on_lead("update-contact", "Change a lead's contact details");
+  update->add_option("--name", f.name, "Full name");
+  update->add_option("--email", f.email, "Email ('' clears it)");
+  update->add_option("--phone", f.phone, "Phone ('' clears it)");
+  update->add_option("--company", f.company, "Company");
+  update->add_option("--title", f.title, "Job title");
+  update->callback([&] {
+    build = [&, update]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_update_contact_details();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_lead_id(target);
+      if (update->count("--name")) b->set_full_name(f.name);
+      if (update->count("--email")) b->set_email(f.email);
+      if (update->count("--phone")) b->set_phone(f.phone);
+      if (update->count("--company")) b->set_company(f.company);
+      if (update->count("--title")) b->set_title(f.title);
+      return c;
+    };
+  });
+
+  CLI::App* assign = on_lead("assign", "Assign a lead to an owner");
+  assign->add_option("--owner", f.owner, "New owner")->required();
+  assign->add_option("--team", f.team, "Team");
+  assign->add_option("--reason", f.reason, "Why");
+  assign->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_assign_lead();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_lead_id(target);
+      b->set_owner(f.owner);
+      b->set_team(f.team);
+      b->set_reason(f.reason);
+      return c;
+    };
+  });
+
+  CLI::App* temperature = on_lead("temperature", "Set a lead's temperature");
+  temperature->add_option("value", f.temperature, "cold, warm or hot")->required();
+  temperature->add_option("--reason", f.reason, "Why");
+  temperature->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_set_temperature();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_lead_id(target);
+      v1::Temperature t{};
+      RETURN_IF_ERROR(SetEnum("temperature", f.temperature, v1::Temperature_descriptor(), &t));
+      b->set_temperature(t);
+      b->set_reason(f.reason);
+      return c;
+    };
+  });
+
+  CLI::App* interaction = on_lead("interaction", "Log a call, email, meeting, demo, ...");
+  interaction->alias("log");
+  interaction->add_option("--kind", f.kind,
+                          "call, email, meeting, demo, free-trial, offer-sent, price-list-sent, "
+                          "mailing, webinar, note")
+      ->required();
+  interaction->add_option("--direction", f.direction, "inbound or outbound")->required();
+  interaction->add_option("--outcome", f.outcome,
+                          "connected, no-answer, replied, no-reply, positive, negative");
+  interaction->add_option("--duration", f.duration, "Duration in seconds");
+  interaction->add_option("--notes", f.notes, "Notes");
+  interaction->add_option("--interaction-id", f.interaction_id, "Your id for the interaction");
+  interaction->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_log_interaction();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_lead_id(target);
+      v1::InteractionKind k{};
+      RETURN_IF_ERROR(SetEnum("--kind", f.kind, v1::InteractionKind_descriptor(), &k));
+      b->set_kind(k);
+      v1::Direction d{};
+      RETURN_IF_ERROR(SetEnum("--direction", f.direction, v1::Direction_descriptor(), &d));
+      b->set_direction(d);
+      v1::Outcome o{};
+      RETURN_IF_ERROR(SetEnum("--outcome", f.outcome, v1::Outcome_descriptor(), &o));
+      b->set_outcome(o);
+      b->set_duration_seconds(f.duration);
+      b->set_notes(f.notes);
+      b->set_interaction_id(f.interaction_id);
+      return c;
+    };
+  });
+
+  CLI::App* follow_up = on_lead("follow-up", "Schedule a follow-up");
+  follow_up->add_option("--due", f.due, "When (RFC 3339 or YYYY-MM-DD)")->required();
+  follow_up->add_option("--kind", f.kind, "Planned interaction kind");
+  follow_up->add_option("--note", f.note, "Note");
+  follow_up->add_option("--follow-up-id", f.follow_up_id, "Id (default: the command id)");
+  follow_up->add_option("--assignee", f.assignee, "Who (default: the lead's owner)");
+  follow_up->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_schedule_follow_up();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_lead_id(target);
+      auto due = ParseTime("--due", f.due);
+      if (!due.ok()) return due.status();
+      *b->mutable_due_at() = *due;
+      v1::InteractionKind k{};
+      RETURN_IF_ERROR(SetEnum("--kind", f.kind, v1::InteractionKind_descriptor(), &k));
+      b->set_kind(k);
+      b->set_note(f.note);
+      b->set_follow_up_id(f.follow_up_id);
+      b->set_assignee(f.assignee);
+      return c;
+    };
+  });
+
+  CLI::App* complete = on_lead("complete-follow-up", "Mark a follow-up done");
+  complete->add_option("follow_up_id", f.follow_up_id, "The follow-up's id")->required();
+  complete->add_option("--note", f.note, "Note");
+  complete->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_complete_follow_up();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_lead_id(target);
+      b->set_follow_up_id(f.follow_up_id);
+      b->set_note(f.note);
+      return c;
+    };
+  });
+
+  CLI::App* qualify = on_lead("qualify", "Qualify a lead (BANT): it becomes a prospect");
+  qualify->add_option("--budget", f.budget, "Budget, e.g. 'EUR 50000'")->required();
+  qualify->add_option("--decision-maker", f.decision_maker, "Who decides")->required();
+  qualify->add_option("--need", f.need, "The need")->required();
+  qualify->add_option("--decision-by", f.decision_by, "Expected decision date")->required();
+  qualify->add_option("--stage", f.stage, "Initial stage (default: qualification)");
+  qualify->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_qualify_lead();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_lead_id(target);
+      auto budget = ParseMoney("--budget", f.budget);
+      if (!budget.ok()) return budget.status();
+      *b->mutable_budget() = *budget;
+      b->set_decision_maker(f.decision_maker);
+      b->set_need(f.need);
+      auto by = ParseTime("--decision-by", f.decision_by);
+      if (!by.ok()) return by.status();
+      *b->mutable_expected_decision_at() = *by;
+      v1::SalesStage s{};
+      RETURN_IF_ERROR(SetEnum("--stage", f.stage, v1::SalesStage_descriptor(), &s));
+      b->set_stage(s);
+      return c;
+    };
+  });
+
+  CLI::App* stage = on_lead("stage", "Move a qualified lead to another sales stage");
+  stage->add_option("stage", f.stage,
+                    "qualification, needs-analysis, solution-presentation, objection-handling, "
+                    "closing")
+      ->required();
+  stage->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_change_stage();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_lead_id(target);
+      v1::SalesStage s{};
+      RETURN_IF_ERROR(SetEnum("stage", f.stage, v1::SalesStage_descriptor(), &s));
+      b->set_stage(s);
+      return c;
+    };
+  });
+
+  CLI::App* reject = on_lead("reject", "The lead said no");
+  reject->add_option("--reason", f.reason,
+                     "no-budget, no-need, bad-timing, chose-competitor, no-authority, "
+                     "unresponsive, other")
+      ->required();
+  reject->add_option("--text", f.text, "Free text (required for 'other')");
+  reject->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_reject_lead();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_lead_id(target);
+      v1::RejectionReason r{};
+      RETURN_IF_ERROR(SetEnum("--reason", f.reason, v1::RejectionReason_descriptor(), &r));
+      b->set_reason(r);
+      b->set_text(f.text);
+      return c;
+    };
+  });
+
+  CLI::App* postpone = on_lead("postpone", "\"Not now\": revisit later");
+  postpone->add_option("--until", f.until, "Revisit date")->required();
+  postpone->add_option("--reason", f.reason, "Why");
+  postpone->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_postpone_lead();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_lead_id(target);
+      auto until = ParseTime("--until", f.until);
+      if (!until.ok()) return until.status();
+      *b->mutable_revisit_at() = *until;
+      b->set_reason(f.reason);
+      return c;
+    };
+  });
+
+  CLI::App* disqualify = on_lead("disqualify", "Not a fit");
+  disqualify->add_option("--reason", f.reason,
+                         "no-authority, not-target-market, invalid-contact, no-need, other")
+      ->required();
+  disqualify->add_option("--text", f.text, "Free text (required for 'other')");
+  disqualify->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_disqualify_lead();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_lead_id(target);
+      v1::DisqualificationReason r{};
+      RETURN_IF_ERROR(
+          SetEnum("--reason", f.reason, v1::DisqualificationReason_descriptor(), &r));
+      b->set_reason(r);
+      b->set_text(f.text);
+      return c;
+    };
+  });
+
+  CLI::App* reactivate = on_lead("reactivate", "Bring back a rejected, postponed or "
+                                               "disqualified lead");
+  reactivate->add_option("--note", f.note, "Note");
+  reactivate->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_reactivate_lead();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_lead_id(target);
+      b->set_note(f.note);
+      return c;
+    };
+  });
+
+  CLI::App* merge = on_lead("merge", "Fold a duplicate lead into another");
+  merge->add_option("--into", f.into, "Survivor lead id")->required();
+  merge->add_option("--note", f.note, "Note");
+  merge->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_merge_lead();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_lead_id(target);
+      b->set_survivor_lead_id(f.into);
+      b->set_note(f.note);
+      return c;
+    };
+  });
+
+  CLI::App* convert = on_lead("convert", "Convert a qualified lead into a customer");
+  convert->add_option("--deal", f.deal, "Deal value, e.g. 'EUR 42000'")->required();
+  convert->add_option("--contract", f.contract, "Contract reference");
+  convert->add_option("--invoice", f.invoice, "Invoice reference");
+  convert->add_option("--account-owner", f.account_owner, "Account owner (default: lead owner)");
+  convert->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_convert_lead();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_lead_id(target);
+      auto deal = ParseMoney("--deal", f.deal);
+      if (!deal.ok()) return deal.status();
+      *b->mutable_deal_value() = *deal;
+      b->set_contract_ref(f.contract);
+      b->set_invoice_ref(f.invoice);
+      b->set_account_owner(f.account_owner);
+      return c;
+    };
+  });
+
+  CLI::App* profile = on_lead("customer-profile", "Update a customer's profile", "CUSTOMER");
+  profile->add_option("--legal-name", f.legal_name, "Legal name");
+  profile->add_option("--tax-id", f.tax_id, "Tax id");
+  profile->add_option("--registration", f.registration, "Registration number");
+  profile->add_option("--billing-address", f.billing_address, "Billing address");
+  profile->add_option("--account-owner", f.account_owner, "Account owner");
+  profile->callback([&] {
+    build = [&, profile]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_update_customer_profile();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_customer_id(target);
+      if (profile->count("--legal-name")) b->set_legal_name(f.legal_name);
+      if (profile->count("--tax-id")) b->set_tax_id(f.tax_id);
+      if (profile->count("--registration")) b->set_registration_number(f.registration);
+      if (profile->count("--billing-address")) b->set_billing_address(f.billing_address);
+      if (profile->count("--account-owner")) b->set_account_owner(f.account_owner);
+      return c;
+    };
+  });
+
+  CLI::App* purchase = on_lead("purchase", "Record a customer purchase", "CUSTOMER");
+  purchase->add_option("--kind", f.kind, "first, repeat, upsell or cross-sell")->required();
+  purchase->add_option("--amount", f.amount, "Amount, e.g. 'EUR 1200'")->required();
+  purchase->add_option("--reference", f.reference, "Order/invoice reference");
+  purchase->add_option("--description", f.description, "What was bought");
+  purchase->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_record_purchase();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_customer_id(target);
+      v1::PurchaseKind k{};
+      RETURN_IF_ERROR(SetEnum("--kind", f.kind, v1::PurchaseKind_descriptor(), &k));
+      b->set_kind(k);
+      auto amount = ParseMoney("--amount", f.amount);
+      if (!amount.ok()) return amount.status();
+      *b->mutable_amount() = *amount;
+      b->set_reference(f.reference);
+      b->set_description(f.description);
+      return c;
+    };
+  });
+
+  CLI::App* nps = on_lead("nps", "Record a Net Promoter Score (0-10)", "CUSTOMER");
+  nps->add_option("score", f.score, "0 to 10")->required();
+  nps->add_option("--comment", f.comment, "Comment");
+  nps->callback([&] {
+    build = [&]() -> absl::StatusOr<v1::Command> {
+      v1::Command c;
+      auto* b = c.mutable_record_nps();
+      RETURN_IF_ERROR(with_meta(b));
+      b->set_customer_id(target);
+      b->set_score(f.score);
+      b->set_comment(f.comment);
+      return c;
+    };
+  });
+
+  CLI::App* get = app.add_subcommand("get", "Show a lead");
+  get->add_option("lead", lead_to_get, "Lead id (ld_...)")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+
+  auto channel = grpc::CreateChannel(g.server, grpc::InsecureChannelCredentials());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(g.timeout_seconds));
+
+  if (get->parsed()) {
+    auto stub = v1::LeadQueryService::NewStub(channel);
+    v1::GetLeadRequest req;
+    req.set_lead_id(lead_to_get);
+    v1::LeadSummary lead;
+    grpc::Status st = stub->GetLead(&ctx, req, &lead);
+    if (!st.ok()) return Fail(st, g);
+    if (g.json) {
+      std::cout << Json(lead);
+    } else {
+      PrintLead(lead);
+    }
+    return 0;
+  }
+
+  absl::StatusOr<v1::Command> command = build();
+  if (!command.ok()) {
+    std::cerr << "leadctl: " << command.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto stub = v1::LeadCommandService::NewStub(channel);
+  v1::CommandReply reply;
+  grpc::Status st = stub->Execute(&ctx, *command, &reply);
+  if (!st.ok()) return Fail(st, g);
+  if (g.json) {
+    std::cout << Json(reply);
+  } else {
+    std::string name = app.get_subcommands().front()->get_name();
+    PrintReply(name, reply);
+  }
+  return 0;
+}
+
+}  // namespace leadflow::leadctl
+
+int main(int argc, char** argv) { return leadflow::leadctl::Main(argc, argv); }
