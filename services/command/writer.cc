@@ -1,12 +1,10 @@
 #include "services/command/writer.h"
 
-#include <openssl/sha.h>
-
 #include <array>
+#include <deque>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "services/common/ids.h"
@@ -33,13 +31,23 @@ constexpr size_t kReplayChunk = 4096;
 }  // namespace
 
 std::string CommandFingerprint(const v1::Command& command) {
-  std::string bytes;
-  command.SerializeToString(&bytes);
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest.data());
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest.data()), 16));
+  return common::Sha256Hex(command.SerializeAsString(), 32);
 }
+
+struct CommandWriter::Pending {
+  const v1::Command* command = nullptr;
+  lead::CommandTarget target;
+  std::optional<lead::LeadState> survivor;  // merge survivor on another partition
+  absl::StatusOr<v1::CommandReply> result = absl::UnknownError("not executed");
+};
+
+namespace {
+struct Waiter {
+  CommandWriter::Pending* pending = nullptr;
+  bool done = false;
+  absl::CondVar cv;
+};
+}  // namespace
 
 struct CommandWriter::Partition {
   int32_t id = 0;
@@ -53,6 +61,10 @@ struct CommandWriter::Partition {
   absl::Status status ABSL_GUARDED_BY(mu);
   // An append failed with an unknown outcome: re-read the log tail before the next command.
   bool resync ABSL_GUARDED_BY(mu) = false;
+
+  // Group commit: unary commands queue here; the one at the front commits the queue.
+  absl::Mutex queue_mu ABSL_ACQUIRED_BEFORE(mu);
+  std::deque<Waiter*> queue ABSL_GUARDED_BY(queue_mu);
 
   // Applies the events of one command (already in the log at [first, last]) and records the
   // command for idempotency. The same code runs live and on replay, so replies match.
@@ -127,18 +139,16 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
   }
   for (int32_t p : options.partitions) {
     Partition& part = *writer->partitions_[p];
+    absl::MutexLock lock(&part.mu);
     absl::Status st = writer->Replay(part);
-    if (!st.ok()) {
-      absl::MutexLock lock(&part.mu);
-      part.status = st;
-    }
+    if (!st.ok()) part.status = st;
   }
   return writer;
 }
 
-// Applies every record of `p` from its next_offset to the current end of the log.
-absl::Status CommandWriter::Replay(Partition& p) {
-  absl::MutexLock lock(&p.mu);
+// Applies every record of `p` from its next_offset to the current end of the log. Caller holds
+// p.mu.
+absl::Status CommandWriter::Replay(Partition& p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   LEADFLOW_ASSIGN_OR_RETURN(const int64_t end, log_->EndOffset(p.id));
   LEADFLOW_ASSIGN_OR_RETURN(std::unique_ptr<log::LogReader> reader,
                             log_->OpenReader(p.id, p.next_offset));
@@ -184,8 +194,8 @@ CommandWriter::Partition* CommandWriter::Owned(int32_t partition) const {
   return partitions_[partition].get();
 }
 
-absl::StatusOr<v1::CommandReply> CommandWriter::Execute(const v1::Command& command) {
-  LEADFLOW_ASSIGN_OR_RETURN(lead::CommandTarget target, lead::ResolveTarget(command));
+absl::StatusOr<CommandWriter::Partition*> CommandWriter::Route(
+    const lead::CommandTarget& target) const {
   const int32_t pid = log::PartitionForKey(target.lead_id, log_->partition_count());
   Partition* p = Owned(pid);
   if (p == nullptr) {
@@ -193,97 +203,281 @@ absl::StatusOr<v1::CommandReply> CommandWriter::Execute(const v1::Command& comma
                                                       " is on partition ", pid,
                                                       ", which this writer does not own"));
   }
+  return p;
+}
 
-  // A merge looks at its survivor, which may live on another partition: copy it first, under
-  // that partition's lock only (never two partition locks at once).
-  std::optional<lead::LeadState> survivor;
-  if (command.has_merge_lead() && common::IsLeadId(command.merge_lead().survivor_lead_id())) {
-    const std::string& sid = command.merge_lead().survivor_lead_id();
-    const int32_t spid = log::PartitionForKey(sid, log_->partition_count());
-    if (spid != pid) {
-      Partition* sp = Owned(spid);
-      if (sp == nullptr) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "merge_lead: survivor ", sid, " is on partition ", spid,
-            ", which this writer does not own"));
-      }
-      absl::MutexLock lock(&sp->mu);
-      if (auto it = sp->leads.find(sid); it != sp->leads.end()) survivor = it->second;
-    }
+// A merge looks at its survivor, which may live on another partition: copy it first, under that
+// partition's lock only (never two partition locks at once). Same-partition survivors are read
+// inside CommitGroup, where staged state is visible.
+absl::StatusOr<std::optional<lead::LeadState>> CommandWriter::SurvivorSnapshot(
+    const v1::Command& command, int32_t partition) const {
+  if (!command.has_merge_lead() || !common::IsLeadId(command.merge_lead().survivor_lead_id())) {
+    return std::optional<lead::LeadState>();
   }
+  const std::string& sid = command.merge_lead().survivor_lead_id();
+  const int32_t spid = log::PartitionForKey(sid, log_->partition_count());
+  if (spid == partition) return std::optional<lead::LeadState>();
+  Partition* sp = Owned(spid);
+  if (sp == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat("merge_lead: survivor ", sid,
+                                                      " is on partition ", spid,
+                                                      ", which this writer does not own"));
+  }
+  absl::MutexLock lock(&sp->mu);
+  auto it = sp->leads.find(sid);
+  if (it == sp->leads.end()) return std::optional<lead::LeadState>();
+  return std::optional<lead::LeadState>(it->second);
+}
 
-  absl::MutexLock lock(&p->mu);
-  if (!p->status.ok()) {
-    return absl::Status(p->status.code(), absl::StrCat("partition ", pid,
+// Decides every pending command of one partition in order against staged state, appends all
+// resulting events in one append, then applies them. Sets each Pending's result.
+void CommandWriter::CommitGroup(Partition& p, absl::Span<Pending* const> group) {
+  absl::MutexLock lock(&p.mu);
+  if (!p.status.ok()) {
+    absl::Status refused(p.status.code(), absl::StrCat("partition ", p.id,
                                                        " refuses commands: ",
-                                                       p->status.message()));
+                                                       p.status.message()));
+    for (Pending* x : group) x->result = refused;
+    return;
   }
-  if (p->resync) {
-    p->mu.Unlock();
-    absl::Status st = Replay(*p);
-    p->mu.Lock();
-    if (!st.ok()) return st;
-    p->resync = false;
+  if (p.resync) {
+    absl::Status st = Replay(p);
+    if (!st.ok()) {
+      for (Pending* x : group) x->result = st;
+      return;
+    }
+    p.resync = false;
   }
 
+  // Staged state: copies of what this group changes, so later commands see earlier ones.
+  absl::flat_hash_map<std::string, lead::LeadState> staged_leads;
+  absl::flat_hash_map<std::string, lead::CustomerState> staged_customers;
+  absl::flat_hash_map<std::string, std::pair<std::string, size_t>> staged_commands;  // -> fp, idx
   const lead::LeadState no_lead;
   const lead::CustomerState no_customer;
-  const v1::CommandMeta& meta = lead::MetaOf(command);
-  const std::string fingerprint = CommandFingerprint(command);
-  if (!meta.command_id().empty()) {
-    auto it = p->commands.find(CommandKey(target.lead_id, meta.command_id()));
-    if (it != p->commands.end()) {
-      if (it->second.fingerprint != fingerprint) {
-        return absl::AlreadyExistsError(absl::StrCat(
-            lead::CommandName(command), ".meta.command_id: '", meta.command_id(),
-            "' was already used on lead ", target.lead_id, " for a different ",
-            it->second.type, " command; use a new command id for a new change"));
-      }
-      v1::CommandReply reply = it->second.reply;
-      reply.set_replayed(true);
-      return reply;
-    }
-  }
-  auto lit = p->leads.find(target.lead_id);
-  auto cit = p->customers.find(common::CustomerIdForLead(target.lead_id));
-  const lead::LeadState& lead_state = lit != p->leads.end() ? lit->second : no_lead;
-  const lead::CustomerState& customer_state = cit != p->customers.end() ? cit->second
-                                                                         : no_customer;
-  if (command.has_merge_lead() && !survivor.has_value()) {
-    if (auto it = p->leads.find(command.merge_lead().survivor_lead_id()); it != p->leads.end()) {
-      survivor = it->second;
-    }
-  }
-  lead::DecideContext ctx{.now = clock_->Now(),
-                          .merge_survivor = survivor.has_value() ? &*survivor : nullptr};
-  LEADFLOW_ASSIGN_OR_RETURN(std::vector<v1::Event> events,
-                            lead::Decide(lead_state, customer_state, command, ctx));
+  auto lead_of = [&](const std::string& id) -> const lead::LeadState& {
+    if (auto it = staged_leads.find(id); it != staged_leads.end()) return it->second;
+    if (auto it = p.leads.find(id); it != p.leads.end()) return it->second;
+    return no_lead;
+  };
+  auto customer_of = [&](const std::string& id) -> const lead::CustomerState& {
+    if (auto it = staged_customers.find(id); it != staged_customers.end()) return it->second;
+    if (auto it = p.customers.find(id); it != p.customers.end()) return it->second;
+    return no_customer;
+  };
 
-  const google::protobuf::Timestamp recorded_at = common::ToProto(clock_->Now());
+  struct Decided {
+    Pending* pending;
+    std::vector<v1::Event> events;
+  };
+  std::vector<Decided> decided;
+  std::vector<std::pair<Pending*, size_t>> in_group_replays;  // (retry, index into decided)
   std::vector<log::Message> messages;
-  messages.reserve(events.size());
-  for (v1::Event& e : events) {
-    e.set_event_id(common::NewEventId());
-    *e.mutable_recorded_at() = recorded_at;
-    e.set_command_fingerprint(fingerprint);
-    LEADFLOW_ASSIGN_OR_RETURN(log::Message m, log::EncodeEvent(e));
-    messages.push_back(std::move(m));
+  const absl::Time now = clock_->Now();
+  const google::protobuf::Timestamp recorded_at = common::ToProto(now);
+
+  for (Pending* x : group) {
+    const v1::Command& command = *x->command;
+    const std::string& lead_id = x->target.lead_id;
+    const v1::CommandMeta& meta = lead::MetaOf(command);
+    const std::string fingerprint = CommandFingerprint(command);
+    if (!meta.command_id().empty()) {
+      const std::string key = CommandKey(lead_id, meta.command_id());
+      std::string seen_fp, seen_type;
+      std::optional<size_t> staged_index;
+      if (auto it = staged_commands.find(key); it != staged_commands.end()) {
+        seen_fp = it->second.first;
+        staged_index = it->second.second;
+        seen_type = decided[*staged_index].events.front().command_type();
+      } else if (auto c = p.commands.find(key); c != p.commands.end()) {
+        seen_fp = c->second.fingerprint;
+        seen_type = c->second.type;
+        if (seen_fp == fingerprint) {
+          v1::CommandReply reply = c->second.reply;
+          reply.set_replayed(true);
+          x->result = std::move(reply);
+          continue;
+        }
+      }
+      if (!seen_type.empty() && seen_fp != fingerprint) {
+        x->result = absl::AlreadyExistsError(absl::StrCat(
+            lead::CommandName(command), ".meta.command_id: '", meta.command_id(),
+            "' was already used on lead ", lead_id, " for a different ", seen_type,
+            " command; use a new command id for a new change"));
+        continue;
+      }
+      if (staged_index.has_value()) {
+        in_group_replays.emplace_back(x, *staged_index);
+        continue;
+      }
+    }
+    const lead::LeadState* survivor = x->survivor.has_value() ? &*x->survivor : nullptr;
+    if (command.has_merge_lead() && survivor == nullptr) {
+      const lead::LeadState& s = lead_of(command.merge_lead().survivor_lead_id());
+      if (s.exists) survivor = &s;
+    }
+    lead::DecideContext ctx{.now = now, .merge_survivor = survivor};
+    absl::StatusOr<std::vector<v1::Event>> events =
+        lead::Decide(lead_of(lead_id), customer_of(common::CustomerIdForLead(lead_id)), command,
+                     ctx);
+    if (!events.ok()) {
+      x->result = events.status();
+      continue;
+    }
+    absl::Status encoded;
+    const size_t first_message = messages.size();
+    for (v1::Event& e : *events) {
+      e.set_event_id(common::NewEventId());
+      *e.mutable_recorded_at() = recorded_at;
+      e.set_command_fingerprint(fingerprint);
+      absl::StatusOr<log::Message> m = log::EncodeEvent(e);
+      if (!m.ok()) {
+        encoded = m.status();
+        break;
+      }
+      messages.push_back(std::move(*m));
+    }
+    // Stage the new state; a failure here means Decide produced events Evolve refuses.
+    for (const v1::Event& e : *events) {
+      if (!encoded.ok()) break;
+      if (e.aggregate_type() == v1::AGGREGATE_TYPE_CUSTOMER) {
+        lead::CustomerState next = customer_of(e.aggregate_id());
+        encoded = lead::EvolveCustomer(next, e);
+        if (encoded.ok()) staged_customers[e.aggregate_id()] = std::move(next);
+      } else {
+        lead::LeadState next = lead_of(e.aggregate_id());
+        encoded = lead::EvolveLead(next, e);
+        if (encoded.ok()) staged_leads[e.aggregate_id()] = std::move(next);
+      }
+    }
+    if (!encoded.ok()) {
+      messages.resize(first_message);
+      x->result = absl::InternalError(absl::StrCat(lead::CommandName(command), ": ",
+                                                   encoded.message()));
+      continue;
+    }
+    if (!meta.command_id().empty()) {
+      staged_commands[CommandKey(lead_id, meta.command_id())] = {fingerprint, decided.size()};
+    }
+    decided.push_back(Decided{x, std::move(*events)});
   }
-  absl::StatusOr<log::AppendResult> appended = log_->Append(pid, messages);
+  if (decided.empty()) return;
+
+  absl::StatusOr<log::AppendResult> appended = log_->Append(p.id, messages);
   if (!appended.ok()) {
     // The outcome may be unknown (e.g. a Kafka timeout after the broker wrote it): re-read the
     // log before deciding anything else on this partition. Nothing is acknowledged.
-    p->resync = true;
-    return appended.status();
+    p.resync = true;
+    for (const Decided& d : decided) d.pending->result = appended.status();
+    for (auto& [x, index] : in_group_replays) x->result = appended.status();
+    return;
   }
-  v1::CommandReply reply;
-  absl::Status applied = p->Apply(events, appended->last_offset, &reply);
-  if (!applied.ok()) {
-    p->status = absl::InternalError(
-        absl::StrCat("applying its own events failed: ", applied.message()));
-    return p->status;
+  // Offsets within one append are consecutive unless the backend says otherwise.
+  const bool dense = appended->last_offset - appended->first_offset + 1 ==
+                     static_cast<int64_t>(messages.size());
+  int64_t offset = appended->first_offset - 1;
+  for (Decided& d : decided) {
+    offset += static_cast<int64_t>(d.events.size());
+    v1::CommandReply reply;
+    absl::Status applied = p.Apply(d.events, dense ? offset : appended->last_offset, &reply);
+    if (!applied.ok()) {
+      p.status = absl::InternalError(
+          absl::StrCat("applying its own events failed: ", applied.message()));
+      d.pending->result = p.status;
+      continue;
+    }
+    d.pending->result = std::move(reply);
   }
-  return reply;
+  for (auto& [x, index] : in_group_replays) {
+    x->result = decided[index].pending->result;
+    if (x->result.ok()) x->result->set_replayed(true);
+  }
+}
+
+absl::StatusOr<v1::CommandReply> CommandWriter::Execute(const v1::Command& command) {
+  LEADFLOW_ASSIGN_OR_RETURN(lead::CommandTarget target, lead::ResolveTarget(command));
+  LEADFLOW_ASSIGN_OR_RETURN(Partition * p, Route(target));
+  Pending pending;
+  pending.command = &command;
+  pending.target = std::move(target);
+  LEADFLOW_ASSIGN_OR_RETURN(pending.survivor, SurvivorSnapshot(command, p->id));
+
+  Waiter self;
+  self.pending = &pending;
+  std::vector<Pending*> group;
+  {
+    absl::MutexLock lock(&p->queue_mu);
+    p->queue.push_back(&self);
+    while (!self.done && p->queue.front() != &self) self.cv.Wait(&p->queue_mu);
+    if (self.done) return std::move(pending.result);
+    // This thread leads: it commits everything queued so far, itself first.
+    for (Waiter* w : p->queue) {
+      if (group.size() == kMaxBatch) break;
+      group.push_back(w->pending);
+    }
+  }
+  CommitGroup(*p, group);
+  {
+    absl::MutexLock lock(&p->queue_mu);
+    for (size_t i = 0; i < group.size(); ++i) {
+      Waiter* w = p->queue.front();
+      p->queue.pop_front();
+      w->done = true;
+      if (w != &self) w->cv.Signal();
+    }
+    if (!p->queue.empty()) p->queue.front()->cv.Signal();
+  }
+  return std::move(pending.result);
+}
+
+std::vector<absl::StatusOr<v1::CommandReply>> CommandWriter::ExecuteBatch(
+    absl::Span<const v1::Command> commands) {
+  std::vector<const v1::Command*> pointers;
+  pointers.reserve(commands.size());
+  for (const v1::Command& c : commands) pointers.push_back(&c);
+  return ExecuteBatch(absl::MakeConstSpan(pointers));
+}
+
+std::vector<absl::StatusOr<v1::CommandReply>> CommandWriter::ExecuteBatch(
+    absl::Span<const v1::Command* const> commands) {
+  std::vector<absl::StatusOr<v1::CommandReply>> results;
+  if (commands.size() > kMaxBatch) {
+    results.assign(commands.size(),
+                   absl::InvalidArgumentError(absl::StrCat(
+                       "commands: ", commands.size(), " commands in one batch; the limit is ",
+                       kMaxBatch)));
+    return results;
+  }
+  std::vector<Pending> pending(commands.size());
+  absl::flat_hash_map<Partition*, std::vector<Pending*>> by_partition;
+  std::vector<Partition*> order;  // partitions in first-use order, for determinism
+  for (size_t i = 0; i < commands.size(); ++i) {
+    pending[i].command = commands[i];
+    absl::StatusOr<lead::CommandTarget> target = lead::ResolveTarget(*commands[i]);
+    if (!target.ok()) {
+      pending[i].result = target.status();
+      continue;
+    }
+    absl::StatusOr<Partition*> p = Route(*target);
+    if (!p.ok()) {
+      pending[i].result = p.status();
+      continue;
+    }
+    auto survivor = SurvivorSnapshot(*commands[i], (*p)->id);
+    if (!survivor.ok()) {
+      pending[i].result = survivor.status();
+      continue;
+    }
+    pending[i].target = std::move(*target);
+    pending[i].survivor = std::move(*survivor);
+    auto [it, inserted] = by_partition.try_emplace(*p);
+    if (inserted) order.push_back(*p);
+    it->second.push_back(&pending[i]);
+  }
+  for (Partition* p : order) CommitGroup(*p, by_partition[p]);
+  results.reserve(commands.size());
+  for (Pending& x : pending) results.push_back(std::move(x.result));
+  return results;
 }
 
 absl::StatusOr<LeadSnapshot> CommandWriter::GetLead(const std::string& lead_id) const {

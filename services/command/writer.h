@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "services/lead/reducer.h"
 #include "leadflow/v1/commands.pb.h"
 #include "services/common/time_util.h"
 #include "services/lead/state.h"
@@ -55,7 +57,18 @@ class CommandWriter {
                                                             WriterOptions options);
   ~CommandWriter();
 
+  // One command. Concurrent commands for the same partition are grouped into one append (group
+  // commit): the first waiter decides the whole queue in arrival order and appends it at once.
   absl::StatusOr<v1::CommandReply> Execute(const v1::Command& command);
+
+  // Many commands, one result each, in order. Commands on the same lead see each other in order
+  // (a capture then an assignment in one batch works); each partition's share is one append.
+  // A refused command does not stop the others. At most kMaxBatch commands.
+  std::vector<absl::StatusOr<v1::CommandReply>> ExecuteBatch(
+      absl::Span<const v1::Command* const> commands);
+  std::vector<absl::StatusOr<v1::CommandReply>> ExecuteBatch(
+      absl::Span<const v1::Command> commands);
+  static constexpr size_t kMaxBatch = 10000;
 
   // NOT_FOUND if the writer has no such lead; INVALID_ARGUMENT for a malformed id.
   absl::StatusOr<LeadSnapshot> GetLead(const std::string& lead_id) const;
@@ -64,10 +77,15 @@ class CommandWriter {
   int64_t replayed_events() const;
 
   struct Partition;
+  struct Pending;
 
  private:
   CommandWriter(log::EventLog* log, common::Clock* clock, WriterOptions options);
   absl::Status Replay(Partition& p);
+  absl::StatusOr<Partition*> Route(const lead::CommandTarget& target) const;
+  absl::StatusOr<std::optional<lead::LeadState>> SurvivorSnapshot(const v1::Command& command,
+                                                                  int32_t partition) const;
+  void CommitGroup(Partition& p, absl::Span<Pending* const> group);
   Partition* Owned(int32_t partition) const;
 
   log::EventLog* log_;

@@ -1,6 +1,7 @@
 #include "services/command/writer.h"
 
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -380,6 +381,107 @@ TEST_F(WriterTest, ConcurrentCommandsOnManyLeads) {
   EXPECT_EQ(writer_->replayed_events(), kThreads * kLeads * 2);
   EXPECT_EQ(writer_->GetLead(common::LeadIdForEmail("t3-49@example.com"))->lead.status,
             v1::LEAD_STATUS_CONTACTED);
+}
+
+TEST_F(WriterTest, BatchSeesEarlierCommandsAndReportsEachResult) {
+  const std::string ada = common::LeadIdForEmail("ada@example.com");
+  const std::string bob = common::LeadIdForEmail("bob@example.com");
+  std::vector<v1::Command> batch = {
+      Capture("c1", "ada@example.com"),
+      Assign("a1", ada, "carol"),          // sees the capture above
+      Convert("v1", ada),                   // refused: NEW, not QUALIFIED
+      Capture("c2", "bob@example.com"),
+      Call("i1", ada),
+      Capture("c1", "ada@example.com"),    // retry of the first, inside the same batch
+      Assign("a1", ada, "dave"),           // reused id, different command
+      Capture("c3", "not-an-email"),       // invalid
+  };
+  auto results = writer_->ExecuteBatch(batch);
+  ASSERT_EQ(results.size(), batch.size());
+  ASSERT_TRUE(results[0].ok()) << results[0].status();
+  EXPECT_EQ(results[0]->lead_version(), 1);
+  ASSERT_TRUE(results[1].ok()) << results[1].status();
+  EXPECT_EQ(results[1]->lead_version(), 2);
+  EXPECT_EQ(results[2].status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(results[3].ok());
+  EXPECT_EQ(results[3]->lead_id(), bob);
+  ASSERT_TRUE(results[4].ok());
+  EXPECT_EQ(results[4]->lead_version(), 3);
+  ASSERT_TRUE(results[5].ok()) << results[5].status();
+  EXPECT_TRUE(results[5]->replayed());
+  EXPECT_EQ(results[5]->event_ids(0), results[0]->event_ids(0));
+  EXPECT_EQ(results[6].status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(results[7].status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(TotalEvents(), 4) << "capture, assign, capture, call";
+  // Positions: each command's reply names its own last event, in order on its partition.
+  EXPECT_LT(results[0]->last_position().offset(), results[1]->last_position().offset());
+  EXPECT_LT(results[1]->last_position().offset(), results[4]->last_position().offset());
+
+  // The same state after a restart, and the batch's commands are retries now.
+  OpenAll();
+  EXPECT_EQ(writer_->GetLead(ada)->lead.owner, "carol");
+  auto again = writer_->ExecuteBatch(batch);
+  EXPECT_TRUE(again[1]->replayed());
+  EXPECT_EQ(again[1]->SerializeAsString(), [&] {
+    v1::CommandReply r = *results[1];
+    r.set_replayed(true);
+    return r.SerializeAsString();
+  }());
+  EXPECT_EQ(TotalEvents(), 4);
+}
+
+TEST_F(WriterTest, BatchAppendFailureAcknowledgesNothing) {
+  std::vector<v1::Command> batch;
+  for (int i = 0; i < 4; ++i) {
+    batch.push_back(Capture(absl::StrCat("c", i), absl::StrCat("p", i, "@example.com")));
+  }
+  // Only the first partition append of the batch fails; the others succeed.
+  faulty_->next_fault = FaultyLog::Fault::kFailBeforeWrite;
+  auto results = writer_->ExecuteBatch(batch);
+  int unavailable = 0;
+  for (const auto& r : results) unavailable += r.status().code() == absl::StatusCode::kUnavailable;
+  EXPECT_GE(unavailable, 1);
+  auto retry = writer_->ExecuteBatch(batch);
+  for (const auto& r : retry) ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(TotalEvents(), 4) << "every capture exactly once";
+}
+
+TEST_F(WriterTest, OversizedBatchIsRefusedWhole) {
+  std::vector<v1::Command> batch(CommandWriter::kMaxBatch + 1, Capture("c", "a@example.com"));
+  auto results = writer_->ExecuteBatch(batch);
+  EXPECT_EQ(results.front().status().message(),
+            "commands: 10001 commands in one batch; the limit is 10000");
+  EXPECT_EQ(TotalEvents(), 0);
+}
+
+TEST_F(WriterTest, ConcurrentCommandsOnOneLeadAreAllAppliedInSomeOrder) {
+  const std::string lead = common::LeadIdForEmail("ada@example.com");
+  ASSERT_TRUE(writer_->Execute(Capture("c1", "ada@example.com")).ok());
+  constexpr int kThreads = 4, kEach = 50;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  std::vector<std::vector<int64_t>> versions(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto r = writer_->Execute(Call(absl::StrCat("t", t, "-", i), lead));
+        if (!r.ok()) {
+          failures++;
+          continue;
+        }
+        versions[t].push_back(r->lead_version());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::set<int64_t> all;
+  for (const auto& v : versions) {
+    EXPECT_TRUE(std::is_sorted(v.begin(), v.end())) << "a client's commands keep their order";
+    all.insert(v.begin(), v.end());
+  }
+  EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kEach)) << "every version handed out once";
+  EXPECT_EQ(writer_->GetLead(lead)->lead.version, 1 + kThreads * kEach);
 }
 
 TEST_F(WriterTest, GetLeadErrors) {

@@ -31,12 +31,7 @@ bool IsDomainLabelValid(absl::string_view label) {
 }
 
 std::string HashedId(absl::string_view prefix, absl::string_view kind, absl::string_view value) {
-  std::string input = absl::StrCat(kind, ":", value);
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
-  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest.data());
-  std::string hex = absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
-  return absl::StrCat(prefix, hex.substr(0, kIdHexDigits));
+  return absl::StrCat(prefix, Sha256Hex(absl::StrCat(kind, ":", value), kIdHexDigits));
 }
 
 bool HasHexSuffix(absl::string_view id, absl::string_view prefix) {
@@ -136,6 +131,14 @@ std::string CustomerIdForLead(absl::string_view lead_id) {
 
 std::string LeadIdForCustomer(absl::string_view customer_id) {
   return absl::StrCat(kLeadIdPrefix, customer_id.substr(kCustomerIdPrefix.size()));
+}
+
+std::string Sha256Hex(absl::string_view data, size_t hex_digits) {
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
+  std::string hex = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+  return hex.substr(0, hex_digits);
 }
 
 std::string NewEventId() {

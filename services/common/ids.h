@@ -40,6 +40,10 @@ std::string CustomerIdForLead(absl::string_view lead_id);
 // The originating lead id of a customer id. Requires IsCustomerId(customer_id).
 std::string LeadIdForCustomer(absl::string_view customer_id);
 
+// The first `hex_digits` (<= 64) lower-case hex digits of SHA-256(data). Stable forever: lead ids,
+// command fingerprints and default batch command ids depend on it.
+std::string Sha256Hex(absl::string_view data, size_t hex_digits);
+
 // 32 lower-case hex digits from a cryptographically seeded generator.
 std::string NewEventId();
 

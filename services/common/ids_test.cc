@@ -87,6 +87,13 @@ TEST(LeadIdTest, CustomerIdRoundTripsToLead) {
   EXPECT_EQ(LeadIdForCustomer(customer), lead);
 }
 
+TEST(Sha256HexTest, MatchesSha256sum) {
+  // printf 'abc' | sha256sum
+  EXPECT_EQ(Sha256Hex("abc", 64),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex("abc", 8), "ba7816bf");
+}
+
 TEST(EventIdTest, IsHexAndUnique) {
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {

@@ -121,6 +121,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   // gRPC sets SO_REUSEPORT by default: a second leadflow on the same port would silently share
   // it, splitting commands between two writers. Refuse instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(64 << 20);  // batches of up to 10,000 commands
   builder.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &impl->port);
   builder.RegisterService(impl->command_service.get());
   builder.RegisterService(impl->query_service.get());

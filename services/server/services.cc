@@ -1,5 +1,6 @@
 #include "services/server/services.h"
 
+#include "absl/strings/str_cat.h"
 #include "services/common/time_util.h"
 #include "services/server/grpc_status.h"
 
@@ -16,6 +17,35 @@ grpc::ServerUnaryReactor* LeadCommandServiceImpl::Run(grpc::CallbackServerContex
   } else {
     reactor->Finish(ToGrpcStatus(result.status()));
   }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LeadCommandServiceImpl::ExecuteBatch(grpc::CallbackServerContext* ctx,
+                                                               const v1::CommandBatch* req,
+                                                               v1::CommandBatchReply* reply) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (req->commands_size() > static_cast<int>(command::CommandWriter::kMaxBatch)) {
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("commands: ", req->commands_size(), " commands in one batch; the limit is ",
+                     command::CommandWriter::kMaxBatch)));
+    return reactor;
+  }
+  std::vector<const v1::Command*> commands(req->commands().pointer_begin(),
+                                           req->commands().pointer_end());
+  auto results = writer_->ExecuteBatch(absl::MakeConstSpan(commands));
+  for (auto& r : results) {
+    v1::CommandResult* out = reply->add_results();
+    if (r.ok()) {
+      *out->mutable_reply() = std::move(*r);
+      reply->set_succeeded(reply->succeeded() + 1);
+    } else {
+      out->set_code(static_cast<int32_t>(r.status().code()));
+      out->set_message(std::string(r.status().message()));
+      reply->set_refused(reply->refused() + 1);
+    }
+  }
+  reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 

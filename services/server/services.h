@@ -45,6 +45,10 @@ class LeadCommandServiceImpl final : public v1::LeadCommandService::CallbackServ
     return Run(ctx, *req, reply);
   }
 
+  grpc::ServerUnaryReactor* ExecuteBatch(grpc::CallbackServerContext* ctx,
+                                         const v1::CommandBatch* req,
+                                         v1::CommandBatchReply* reply) override;
+
  private:
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, const v1::Command& command,
                                 v1::CommandReply* reply);

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <iostream>
 
@@ -16,6 +17,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
+#include "services/common/ids.h"
 #include "services/common/time_util.h"
 #include "tools/leadctl/parse.h"
 
@@ -202,6 +204,119 @@ int Fail(const grpc::Status& st, const Global& g) {
     return kExitUnavailable;
   }
   return kExitRefused;
+}
+
+// Reads every line first: a file with any malformed line sends nothing.
+int RunBatch(const std::shared_ptr<grpc::Channel>& channel, const Global& g,
+             const std::string& path, size_t chunk) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    file.open(path);
+    if (!file) {
+      std::cerr << "leadctl: " << path << ": cannot open\n";
+      return kExitUsage;
+    }
+    in = &file;
+  }
+  std::vector<v1::Command> commands;
+  std::vector<int> line_of;
+  std::string line;
+  int number = 0, bad = 0;
+  while (std::getline(*in, line)) {
+    ++number;
+    absl::string_view text = absl::StripAsciiWhitespace(line);
+    if (text.empty() || text[0] == '#') continue;
+    v1::Command c;
+    auto st = google::protobuf::util::JsonStringToMessage(std::string(text), &c);
+    if (!st.ok()) {
+      std::cerr << "leadctl: " << path << ":" << number << ": not a leadflow.v1.Command: "
+                << st.message() << "\n";
+      if (++bad >= 20) break;
+      continue;
+    }
+    v1::CommandMeta* meta = nullptr;
+    {
+      const auto* oneof = v1::Command::descriptor()->FindOneofByName("body");
+      const auto* field = c.GetReflection()->GetOneofFieldDescriptor(c, oneof);
+      if (field == nullptr) {
+        std::cerr << "leadctl: " << path << ":" << number << ": no command in this line\n";
+        ++bad;
+        continue;
+      }
+      auto* body = c.GetReflection()->MutableMessage(&c, field);
+      meta = static_cast<v1::CommandMeta*>(body->GetReflection()->MutableMessage(
+          body, body->GetDescriptor()->FindFieldByNumber(1)));
+    }
+    if (meta->command_id().empty()) {
+      meta->set_command_id(absl::StrCat("line-", common::Sha256Hex(text, 24)));
+    }
+    if (meta->actor().id().empty()) {
+      meta->mutable_actor()->set_kind(v1::Actor::KIND_USER);
+      meta->mutable_actor()->set_id(g.actor);
+    }
+    commands.push_back(std::move(c));
+    line_of.push_back(number);
+  }
+  if (bad > 0) {
+    std::cerr << "leadctl: " << bad << " malformed line(s); nothing was sent\n";
+    return kExitUsage;
+  }
+
+  auto stub = v1::LeadCommandService::NewStub(channel);
+  const absl::Time start = absl::Now();
+  size_t ok = 0, refused = 0;
+  std::vector<std::string> refusals;
+  for (size_t begin = 0; begin < commands.size(); begin += chunk) {
+    const size_t end = std::min(commands.size(), begin + chunk);
+    v1::CommandBatch request;
+    for (size_t i = begin; i < end; ++i) *request.add_commands() = commands[i];
+    v1::CommandBatchReply reply;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(g.timeout_seconds));
+    grpc::Status st = stub->ExecuteBatch(&ctx, request, &reply);
+    if (!st.ok()) {
+      std::cerr << "\nleadctl: stopped at line " << line_of[begin] << " (" << begin << " of "
+                << commands.size() << " commands sent; re-run the same file to resume: applied "
+                << "lines are recognised and not applied twice)\n";
+      return Fail(st, g);
+    }
+    for (int i = 0; i < reply.results_size(); ++i) {
+      const v1::CommandResult& r = reply.results(i);
+      const int at = line_of[begin + i];
+      if (g.json) {
+        google::protobuf::Struct row;
+        (*row.mutable_fields())["line"].set_number_value(at);
+        (*row.mutable_fields())["code"].set_number_value(r.code());
+        if (r.code() == 0) {
+          (*row.mutable_fields())["lead_id"].set_string_value(r.reply().lead_id());
+          (*row.mutable_fields())["replayed"].set_bool_value(r.reply().replayed());
+        } else {
+          (*row.mutable_fields())["message"].set_string_value(r.message());
+        }
+        std::string out;
+        (void)google::protobuf::util::MessageToJsonString(row, &out);
+        std::cout << out << "\n";
+      }
+      if (r.code() == 0) {
+        ++ok;
+      } else {
+        ++refused;
+        refusals.push_back(absl::StrCat("line ", at, ": ", r.message()));
+      }
+    }
+    const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+    std::cerr << "\rbatch: " << end << "/" << commands.size() << " commands (" << ok << " ok, "
+              << refused << " refused), " << static_cast<int64_t>(end / std::max(secs, 1e-3))
+              << " commands/s" << std::flush;
+  }
+  std::cerr << "\n";
+  if (!g.json) {
+    for (const std::string& r : refusals) std::cout << "refused " << r << "\n";
+    std::cout << "batch: " << ok << " applied or already applied, " << refused << " refused, of "
+              << commands.size() << " commands\n";
+  }
+  return refused == 0 ? 0 : kExitRefused;
 }
 
 }  // namespace
@@ -671,6 +786,19 @@ int Main(int argc, char** argv) {
     };
   });
 
+  // ---- batch ----
+  std::string batch_file;
+  size_t chunk = 1000;
+  CLI::App* batch = app.add_subcommand(
+      "batch",
+      "Apply commands from a file of JSON lines (one leadflow.v1.Command per line, '-' = stdin). "
+      "Lines without meta.command_id get one derived from the line's content, so re-running a "
+      "file never applies a line twice.");
+  batch->add_option("file", batch_file, "JSON-lines file, or - for standard input")->required();
+  batch->add_option("--chunk", chunk, "Commands per RPC (1-10000)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+
   CLI::App* get = app.add_subcommand("get", "Show a lead");
   get->add_option("lead", lead_to_get, "Lead id (ld_...)")->required();
 
@@ -699,6 +827,8 @@ int Main(int argc, char** argv) {
     }
     return 0;
   }
+
+  if (batch->parsed()) return RunBatch(channel, g, batch_file, chunk);
 
   absl::StatusOr<v1::Command> command = build();
   if (!command.ok()) {
