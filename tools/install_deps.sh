@@ -13,6 +13,7 @@ PACKAGES=(
   libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev
+  libgoogle-perftools-dev
 )
 
 missing=()

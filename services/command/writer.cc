@@ -1,12 +1,14 @@
 #include "services/command/writer.h"
 
 #include <array>
-#include <deque>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "services/common/ids.h"
 #include "services/common/status_util.h"
 #include "services/lead/reducer.h"
@@ -19,7 +21,14 @@ namespace {
 struct CommandRecord {
   std::string fingerprint;
   std::string type;
-  v1::CommandReply reply;
+  std::string reply;  // serialized CommandReply: one allocation instead of a message tree
+
+  v1::CommandReply Replayed() const {
+    v1::CommandReply r;
+    r.ParseFromString(reply);
+    r.set_replayed(true);
+    return r;
+  }
 };
 
 std::string CommandKey(absl::string_view lead_id, absl::string_view command_id) {
@@ -41,19 +50,26 @@ struct CommandWriter::Pending {
   absl::StatusOr<v1::CommandReply> result = absl::UnknownError("not executed");
 };
 
-namespace {
-struct Waiter {
-  CommandWriter::Pending* pending = nullptr;
-  bool done = false;
-  absl::CondVar cv;
+struct Queued {
+  CommandWriter::Pending pending;
+  CommandWriter::Done done;
 };
-}  // namespace
+
+struct CommandWriter::Committer {
+  absl::Mutex mu;
+  absl::CondVar wake;
+  bool work ABSL_GUARDED_BY(mu) = false;
+  bool stop ABSL_GUARDED_BY(mu) = false;
+  std::vector<Partition*> partitions;
+  std::thread thread;
+};
 
 struct CommandWriter::Partition {
   int32_t id = 0;
   mutable absl::Mutex mu;
-  absl::flat_hash_map<std::string, lead::LeadState> leads ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<std::string, lead::CustomerState> customers ABSL_GUARDED_BY(mu);
+  // node maps: states are large, and rehashing must not move them.
+  absl::node_hash_map<std::string, lead::LeadState> leads ABSL_GUARDED_BY(mu);
+  absl::node_hash_map<std::string, lead::CustomerState> customers ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<std::string, v1::LogPosition> last_position ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<std::string, CommandRecord> commands ABSL_GUARDED_BY(mu);
   int64_t next_offset ABSL_GUARDED_BY(mu) = 0;
@@ -62,14 +78,52 @@ struct CommandWriter::Partition {
   // An append failed with an unknown outcome: re-read the log tail before the next command.
   bool resync ABSL_GUARDED_BY(mu) = false;
 
-  // Group commit: unary commands queue here; the one at the front commits the queue.
+  // Commands submitted and not yet taken by the committer.
   absl::Mutex queue_mu ABSL_ACQUIRED_BEFORE(mu);
-  std::deque<Waiter*> queue ABSL_GUARDED_BY(queue_mu);
+  std::vector<std::unique_ptr<Queued>> queue ABSL_GUARDED_BY(queue_mu);
+  CommandWriter::Committer* committer = nullptr;
 
-  // Applies the events of one command (already in the log at [first, last]) and records the
-  // command for idempotency. The same code runs live and on replay, so replies match.
-  absl::Status Apply(const std::vector<v1::Event>& events, int64_t last_offset,
-                     v1::CommandReply* reply_out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  // Reply to one command whose events are `events`, from the states right after them. Live
+  // commits and replay both build replies here, so a retry after a restart gets the same reply.
+  v1::CommandReply BuildReply(const std::vector<v1::Event>& events, const lead::LeadState* lead,
+                              const lead::CustomerState* customer, int64_t last_offset) const {
+    const v1::Event& first = events.front();
+    v1::CommandReply reply;
+    reply.set_lead_id(first.partition_key());
+    if (lead != nullptr && lead->exists) {
+      reply.set_lead_version(lead->version);
+      if (first.has_inquiry_received() && lead->status == v1::LEAD_STATUS_MERGED) {
+        reply.set_merged_into(lead->merged_into);
+      }
+    }
+    if (customer != nullptr && customer->exists) {
+      reply.set_customer_id(customer->customer_id);
+      reply.set_customer_version(customer->version);
+    }
+    reply.set_deduplicated(first.command_type() == "capture_lead" &&
+                           first.has_inquiry_received());
+    if (first.has_inquiry_received()) {
+      reply.set_notify_owner(first.inquiry_received().notify_owner());
+    }
+    for (const v1::Event& e : events) reply.add_event_ids(e.event_id());
+    reply.mutable_last_position()->set_partition(id);
+    reply.mutable_last_position()->set_offset(last_offset);
+    return reply;
+  }
+
+  // Records a committed command: its reply for retries, the lead's last position.
+  void Record(const std::vector<v1::Event>& events, const v1::CommandReply& reply)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const v1::Event& first = events.front();
+    last_position[first.partition_key()] = reply.last_position();
+    next_offset = std::max(next_offset, reply.last_position().offset() + 1);
+    commands[CommandKey(first.partition_key(), first.command_id())] =
+        CommandRecord{first.command_fingerprint(), first.command_type(), reply.SerializeAsString()};
+  }
+
+  // Replay: applies the events of one command (in the log up to `last_offset`) to the state.
+  absl::Status Apply(const std::vector<v1::Event>& events, int64_t last_offset)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const std::string& lead_id = events.front().partition_key();
     for (const v1::Event& e : events) {
       if (e.partition_key() != lead_id || e.command_id() != events.front().command_id()) {
@@ -81,43 +135,83 @@ struct CommandWriter::Partition {
         LEADFLOW_RETURN_IF_ERROR(lead::EvolveLead(leads[e.aggregate_id()], e));
       }
     }
-    v1::LogPosition position;
-    position.set_partition(id);
-    position.set_offset(last_offset);
-    last_position[lead_id] = position;
-    next_offset = std::max(next_offset, last_offset + 1);
-
-    const v1::Event& first = events.front();
-    v1::CommandReply reply;
-    reply.set_lead_id(lead_id);
-    if (auto it = leads.find(lead_id); it != leads.end()) {
-      reply.set_lead_version(it->second.version);
-      if (first.has_inquiry_received() && it->second.status == v1::LEAD_STATUS_MERGED) {
-        reply.set_merged_into(it->second.merged_into);
-      }
-    }
-    if (auto it = customers.find(common::CustomerIdForLead(lead_id)); it != customers.end()) {
-      reply.set_customer_id(it->second.customer_id);
-      reply.set_customer_version(it->second.version);
-    }
-    reply.set_deduplicated(first.command_type() == "capture_lead" &&
-                           first.has_inquiry_received());
-    if (first.has_inquiry_received()) {
-      reply.set_notify_owner(first.inquiry_received().notify_owner());
-    }
-    for (const v1::Event& e : events) reply.add_event_ids(e.event_id());
-    *reply.mutable_last_position() = position;
-    commands[CommandKey(lead_id, first.command_id())] =
-        CommandRecord{first.command_fingerprint(), first.command_type(), reply};
-    if (reply_out != nullptr) *reply_out = std::move(reply);
+    auto l = leads.find(lead_id);
+    auto c = customers.find(common::CustomerIdForLead(lead_id));
+    Record(events, BuildReply(events, l != leads.end() ? &l->second : nullptr,
+                              c != customers.end() ? &c->second : nullptr, last_offset));
     return absl::OkStatus();
   }
+};
+
+// One partition's share of a commit: its commands decided against staged state, and the
+// messages to append. Staged state is what the group changes, copied on first touch, so later
+// commands of the group see earlier ones; it replaces the partition's state after the append.
+struct CommandWriter::Prepared {
+  struct Decided {
+    Pending* pending;
+    std::vector<v1::Event> events;
+    v1::CommandReply reply;  // positions filled in after the append
+  };
+  Partition* partition = nullptr;
+  std::vector<Pending*> group;
+  absl::flat_hash_map<std::string, lead::LeadState> staged_leads;
+  absl::flat_hash_map<std::string, lead::CustomerState> staged_customers;
+  absl::flat_hash_map<std::string, std::pair<std::string, size_t>> staged_commands;  // fp, idx
+  std::vector<Decided> decided;
+  std::vector<std::pair<Pending*, size_t>> in_group_replays;  // (retry, index into decided)
+  std::vector<log::Message> messages;
 };
 
 CommandWriter::CommandWriter(log::EventLog* log, common::Clock* clock, WriterOptions options)
     : log_(log), clock_(clock), options_(std::move(options)) {}
 
-CommandWriter::~CommandWriter() = default;
+CommandWriter::~CommandWriter() {
+  for (auto& c : committers_) {
+    absl::MutexLock lock(&c->mu);
+    c->stop = true;
+    c->wake.Signal();
+  }
+  for (auto& c : committers_) c->thread.join();
+}
+
+void CommandWriter::CommitLoop(Committer& c) {
+  while (true) {
+    {
+      absl::MutexLock lock(&c.mu);
+      while (!c.work && !c.stop) c.wake.Wait(&c.mu);
+      if (!c.work && c.stop) return;
+      c.work = false;
+    }
+    // Take what every partition has queued and commit it all in one append; repeat until the
+    // queues are empty (commands that arrive meanwhile form the next group).
+    while (true) {
+      std::vector<Prepared> preps;
+      std::vector<std::unique_ptr<Queued>> taken;
+      for (Partition* p : c.partitions) {
+        std::vector<std::unique_ptr<Queued>> mine;
+        {
+          absl::MutexLock lock(&p->queue_mu);
+          if (p->queue.empty()) continue;
+          if (p->queue.size() <= kMaxBatch) {
+            mine.swap(p->queue);
+          } else {
+            mine.assign(std::make_move_iterator(p->queue.begin()),
+                        std::make_move_iterator(p->queue.begin() + kMaxBatch));
+            p->queue.erase(p->queue.begin(), p->queue.begin() + kMaxBatch);
+          }
+        }
+        Prepared prep;
+        prep.partition = p;
+        for (auto& q : mine) prep.group.push_back(&q->pending);
+        preps.push_back(std::move(prep));
+        for (auto& q : mine) taken.push_back(std::move(q));
+      }
+      if (preps.empty()) break;
+      CommitGroups(preps);
+      for (auto& q : taken) q->done(std::move(q->pending.result));
+    }
+  }
+}
 
 absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog* log,
                                                                   common::Clock* clock,
@@ -143,6 +237,16 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
     absl::Status st = writer->Replay(part);
     if (!st.ok()) part.status = st;
   }
+  // One committer for all partitions, so one append (one fsync) carries every queued command.
+  writer->committers_.push_back(std::make_unique<Committer>());
+  for (int32_t p : options.partitions) {
+    Committer* c = writer->committers_.front().get();
+    c->partitions.push_back(writer->partitions_[p].get());
+    writer->partitions_[p]->committer = c;
+  }
+  for (auto& c : writer->committers_) {
+    c->thread = std::thread([w = writer.get(), c = c.get()] { w->CommitLoop(*c); });
+  }
   return writer;
 }
 
@@ -156,7 +260,7 @@ absl::Status CommandWriter::Replay(Partition& p) ABSL_NO_THREAD_SAFETY_ANALYSIS 
   int64_t group_last = -1;
   auto flush = [&]() -> absl::Status {
     if (group.empty()) return absl::OkStatus();
-    absl::Status st = p.Apply(group, group_last, nullptr);
+    absl::Status st = p.Apply(group, group_last);
     group.clear();
     return st;
   };
@@ -229,30 +333,31 @@ absl::StatusOr<std::optional<lead::LeadState>> CommandWriter::SurvivorSnapshot(
   return std::optional<lead::LeadState>(it->second);
 }
 
-// Decides every pending command of one partition in order against staged state, appends all
-// resulting events in one append, then applies them. Sets each Pending's result.
-void CommandWriter::CommitGroup(Partition& p, absl::Span<Pending* const> group) {
-  absl::MutexLock lock(&p.mu);
+// Decides every command of prep.group in order. Caller holds prep.partition->mu.
+void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  Partition& p = *prep.partition;
   if (!p.status.ok()) {
     absl::Status refused(p.status.code(), absl::StrCat("partition ", p.id,
                                                        " refuses commands: ",
                                                        p.status.message()));
-    for (Pending* x : group) x->result = refused;
+    for (Pending* x : prep.group) x->result = refused;
     return;
   }
   if (p.resync) {
     absl::Status st = Replay(p);
     if (!st.ok()) {
-      for (Pending* x : group) x->result = st;
+      for (Pending* x : prep.group) x->result = st;
       return;
     }
     p.resync = false;
   }
-
-  // Staged state: copies of what this group changes, so later commands see earlier ones.
-  absl::flat_hash_map<std::string, lead::LeadState> staged_leads;
-  absl::flat_hash_map<std::string, lead::CustomerState> staged_customers;
-  absl::flat_hash_map<std::string, std::pair<std::string, size_t>> staged_commands;  // -> fp, idx
+  auto& staged_leads = prep.staged_leads;
+  auto& staged_customers = prep.staged_customers;
+  auto& staged_commands = prep.staged_commands;
+  auto& decided = prep.decided;
+  auto& in_group_replays = prep.in_group_replays;
+  auto& messages = prep.messages;
+  using Decided = Prepared::Decided;
   const lead::LeadState no_lead;
   const lead::CustomerState no_customer;
   auto lead_of = [&](const std::string& id) -> const lead::LeadState& {
@@ -265,18 +370,23 @@ void CommandWriter::CommitGroup(Partition& p, absl::Span<Pending* const> group) 
     if (auto it = p.customers.find(id); it != p.customers.end()) return it->second;
     return no_customer;
   };
-
-  struct Decided {
-    Pending* pending;
-    std::vector<v1::Event> events;
+  auto stage_lead = [&](const std::string& id) -> lead::LeadState& {
+    auto [it, inserted] = staged_leads.try_emplace(id);
+    if (inserted) {
+      if (auto c = p.leads.find(id); c != p.leads.end()) it->second = c->second;
+    }
+    return it->second;
   };
-  std::vector<Decided> decided;
-  std::vector<std::pair<Pending*, size_t>> in_group_replays;  // (retry, index into decided)
-  std::vector<log::Message> messages;
-  const absl::Time now = clock_->Now();
+  auto stage_customer = [&](const std::string& id) -> lead::CustomerState& {
+    auto [it, inserted] = staged_customers.try_emplace(id);
+    if (inserted) {
+      if (auto c = p.customers.find(id); c != p.customers.end()) it->second = c->second;
+    }
+    return it->second;
+  };
   const google::protobuf::Timestamp recorded_at = common::ToProto(now);
 
-  for (Pending* x : group) {
+  for (Pending* x : prep.group) {
     const v1::Command& command = *x->command;
     const std::string& lead_id = x->target.lead_id;
     const v1::CommandMeta& meta = lead::MetaOf(command);
@@ -293,9 +403,7 @@ void CommandWriter::CommitGroup(Partition& p, absl::Span<Pending* const> group) 
         seen_fp = c->second.fingerprint;
         seen_type = c->second.type;
         if (seen_fp == fingerprint) {
-          v1::CommandReply reply = c->second.reply;
-          reply.set_replayed(true);
-          x->result = std::move(reply);
+          x->result = c->second.Replayed();
           continue;
         }
       }
@@ -316,118 +424,150 @@ void CommandWriter::CommitGroup(Partition& p, absl::Span<Pending* const> group) 
       const lead::LeadState& s = lead_of(command.merge_lead().survivor_lead_id());
       if (s.exists) survivor = &s;
     }
-    lead::DecideContext ctx{.now = now, .merge_survivor = survivor};
+    const std::string customer_id = common::CustomerIdForLead(lead_id);
+    lead::DecideContext ctx{.now = now, .merge_survivor = survivor, .target = &x->target};
     absl::StatusOr<std::vector<v1::Event>> events =
-        lead::Decide(lead_of(lead_id), customer_of(common::CustomerIdForLead(lead_id)), command,
-                     ctx);
+        lead::Decide(lead_of(lead_id), customer_of(customer_id), command, ctx);
     if (!events.ok()) {
       x->result = events.status();
       continue;
     }
-    absl::Status encoded;
-    const size_t first_message = messages.size();
+    // Stage first (Evolve checks before it changes anything), then encode.
+    absl::Status staged;
+    for (const v1::Event& e : *events) {
+      staged = e.aggregate_type() == v1::AGGREGATE_TYPE_CUSTOMER
+                   ? lead::EvolveCustomer(stage_customer(e.aggregate_id()), e)
+                   : lead::EvolveLead(stage_lead(e.aggregate_id()), e);
+      if (!staged.ok()) break;
+    }
+    if (!staged.ok()) {
+      // Decide produced an event Evolve refuses: a bug; stop this partition rather than diverge.
+      p.status = absl::InternalError(absl::StrCat(lead::CommandName(command), ": ",
+                                                  staged.message()));
+      for (Pending* y : prep.group) y->result = p.status;
+      prep.decided.clear();
+      prep.messages.clear();
+      prep.in_group_replays.clear();
+      return;
+    }
     for (v1::Event& e : *events) {
       e.set_event_id(common::NewEventId());
       *e.mutable_recorded_at() = recorded_at;
       e.set_command_fingerprint(fingerprint);
       absl::StatusOr<log::Message> m = log::EncodeEvent(e);
       if (!m.ok()) {
-        encoded = m.status();
-        break;
+        p.status = m.status();
+        for (Pending* y : prep.group) y->result = p.status;
+      prep.decided.clear();
+      prep.messages.clear();
+      prep.in_group_replays.clear();
+        return;
       }
       messages.push_back(std::move(*m));
     }
-    // Stage the new state; a failure here means Decide produced events Evolve refuses.
-    for (const v1::Event& e : *events) {
-      if (!encoded.ok()) break;
-      if (e.aggregate_type() == v1::AGGREGATE_TYPE_CUSTOMER) {
-        lead::CustomerState next = customer_of(e.aggregate_id());
-        encoded = lead::EvolveCustomer(next, e);
-        if (encoded.ok()) staged_customers[e.aggregate_id()] = std::move(next);
-      } else {
-        lead::LeadState next = lead_of(e.aggregate_id());
-        encoded = lead::EvolveLead(next, e);
-        if (encoded.ok()) staged_leads[e.aggregate_id()] = std::move(next);
-      }
-    }
-    if (!encoded.ok()) {
-      messages.resize(first_message);
-      x->result = absl::InternalError(absl::StrCat(lead::CommandName(command), ": ",
-                                                   encoded.message()));
-      continue;
-    }
+    auto sl = staged_leads.find(lead_id);
+    auto sc = staged_customers.find(customer_id);
+    v1::CommandReply reply =
+        p.BuildReply(*events, sl != staged_leads.end() ? &sl->second : &lead_of(lead_id),
+                     sc != staged_customers.end() ? &sc->second : &customer_of(customer_id), 0);
     if (!meta.command_id().empty()) {
       staged_commands[CommandKey(lead_id, meta.command_id())] = {fingerprint, decided.size()};
     }
-    decided.push_back(Decided{x, std::move(*events)});
+    decided.push_back(Decided{x, std::move(*events), std::move(reply)});
   }
-  if (decided.empty()) return;
+}
 
-  absl::StatusOr<log::AppendResult> appended = log_->Append(p.id, messages);
+// Settles prep.group with the append's outcome. Caller holds prep.partition->mu.
+void CommandWriter::Complete(Prepared& prep, const absl::StatusOr<log::AppendResult>& appended)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  Partition& p = *prep.partition;
   if (!appended.ok()) {
     // The outcome may be unknown (e.g. a Kafka timeout after the broker wrote it): re-read the
-    // log before deciding anything else on this partition. Nothing is acknowledged.
+    // log before deciding anything else on this partition. Nothing is acknowledged, and the
+    // staged state is dropped.
     p.resync = true;
-    for (const Decided& d : decided) d.pending->result = appended.status();
-    for (auto& [x, index] : in_group_replays) x->result = appended.status();
+    for (const auto& d : prep.decided) d.pending->result = appended.status();
+    for (auto& [x, index] : prep.in_group_replays) x->result = appended.status();
     return;
   }
+  for (auto& [id, state] : prep.staged_leads) p.leads[id] = std::move(state);
+  for (auto& [id, state] : prep.staged_customers) p.customers[id] = std::move(state);
   // Offsets within one append are consecutive unless the backend says otherwise.
   const bool dense = appended->last_offset - appended->first_offset + 1 ==
-                     static_cast<int64_t>(messages.size());
+                     static_cast<int64_t>(prep.messages.size());
   int64_t offset = appended->first_offset - 1;
-  for (Decided& d : decided) {
+  for (auto& d : prep.decided) {
     offset += static_cast<int64_t>(d.events.size());
-    v1::CommandReply reply;
-    absl::Status applied = p.Apply(d.events, dense ? offset : appended->last_offset, &reply);
-    if (!applied.ok()) {
-      p.status = absl::InternalError(
-          absl::StrCat("applying its own events failed: ", applied.message()));
-      d.pending->result = p.status;
-      continue;
-    }
-    d.pending->result = std::move(reply);
+    d.reply.mutable_last_position()->set_offset(dense ? offset : appended->last_offset);
+    p.Record(d.events, d.reply);
+    d.pending->result = std::move(d.reply);
   }
-  for (auto& [x, index] : in_group_replays) {
-    x->result = decided[index].pending->result;
+  for (auto& [x, index] : prep.in_group_replays) {
+    x->result = prep.decided[index].pending->result;
     if (x->result.ok()) x->result->set_replayed(true);
   }
 }
 
-absl::StatusOr<v1::CommandReply> CommandWriter::Execute(const v1::Command& command) {
-  LEADFLOW_ASSIGN_OR_RETURN(lead::CommandTarget target, lead::ResolveTarget(command));
-  LEADFLOW_ASSIGN_OR_RETURN(Partition * p, Route(target));
-  Pending pending;
-  pending.command = &command;
-  pending.target = std::move(target);
-  LEADFLOW_ASSIGN_OR_RETURN(pending.survivor, SurvivorSnapshot(command, p->id));
+// Commits groups of several partitions with one AppendMany: one durable write for all of them.
+void CommandWriter::CommitGroups(std::vector<Prepared>& preps) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  std::sort(preps.begin(), preps.end(), [](const Prepared& a, const Prepared& b) {
+    return a.partition->id < b.partition->id;
+  });
+  for (Prepared& prep : preps) prep.partition->mu.Lock();  // ascending: no deadlock
+  const absl::Time now = clock_->Now();
+  std::vector<log::PartitionAppend> appends;
+  std::vector<Prepared*> appending;
+  for (Prepared& prep : preps) {
+    Prepare(prep, now);
+    if (!prep.messages.empty()) {
+      appends.push_back(log::PartitionAppend{prep.partition->id, prep.messages});
+      appending.push_back(&prep);
+    }
+  }
+  if (!appends.empty()) {
+    absl::StatusOr<std::vector<log::AppendResult>> results = log_->AppendMany(appends);
+    for (size_t i = 0; i < appending.size(); ++i) {
+      if (results.ok()) {
+        Complete(*appending[i], (*results)[i]);
+      } else {
+        Complete(*appending[i], results.status());
+      }
+    }
+  }
+  for (auto it = preps.rbegin(); it != preps.rend(); ++it) it->partition->mu.Unlock();
+}
 
-  Waiter self;
-  self.pending = &pending;
-  std::vector<Pending*> group;
+void CommandWriter::Submit(const v1::Command& command, Done done) {
+  absl::StatusOr<lead::CommandTarget> target = lead::ResolveTarget(command);
+  if (!target.ok()) return done(target.status());
+  absl::StatusOr<Partition*> p = Route(*target);
+  if (!p.ok()) return done(p.status());
+  auto queued = std::make_unique<Queued>();
+  queued->pending.command = &command;
+  queued->pending.target = std::move(*target);
+  auto survivor = SurvivorSnapshot(command, (*p)->id);
+  if (!survivor.ok()) return done(survivor.status());
+  queued->pending.survivor = std::move(*survivor);
+  queued->done = std::move(done);
   {
-    absl::MutexLock lock(&p->queue_mu);
-    p->queue.push_back(&self);
-    while (!self.done && p->queue.front() != &self) self.cv.Wait(&p->queue_mu);
-    if (self.done) return std::move(pending.result);
-    // This thread leads: it commits everything queued so far, itself first.
-    for (Waiter* w : p->queue) {
-      if (group.size() == kMaxBatch) break;
-      group.push_back(w->pending);
-    }
+    absl::MutexLock lock(&(*p)->queue_mu);
+    (*p)->queue.push_back(std::move(queued));
   }
-  CommitGroup(*p, group);
-  {
-    absl::MutexLock lock(&p->queue_mu);
-    for (size_t i = 0; i < group.size(); ++i) {
-      Waiter* w = p->queue.front();
-      p->queue.pop_front();
-      w->done = true;
-      if (w != &self) w->cv.Signal();
-    }
-    if (!p->queue.empty()) p->queue.front()->cv.Signal();
-  }
-  return std::move(pending.result);
+  Committer* c = (*p)->committer;
+  absl::MutexLock lock(&c->mu);
+  c->work = true;
+  c->wake.Signal();
+}
+
+absl::StatusOr<v1::CommandReply> CommandWriter::Execute(const v1::Command& command) {
+  absl::StatusOr<v1::CommandReply> result;
+  absl::Notification finished;
+  Submit(command, [&](absl::StatusOr<v1::CommandReply> r) {
+    result = std::move(r);
+    finished.Notify();
+  });
+  finished.WaitForNotification();
+  return result;
 }
 
 std::vector<absl::StatusOr<v1::CommandReply>> CommandWriter::ExecuteBatch(
@@ -474,7 +614,14 @@ std::vector<absl::StatusOr<v1::CommandReply>> CommandWriter::ExecuteBatch(
     if (inserted) order.push_back(*p);
     it->second.push_back(&pending[i]);
   }
-  for (Partition* p : order) CommitGroup(*p, by_partition[p]);
+  std::vector<Prepared> preps;
+  for (Partition* p : order) {
+    Prepared prep;
+    prep.partition = p;
+    prep.group = std::move(by_partition[p]);
+    preps.push_back(std::move(prep));
+  }
+  if (!preps.empty()) CommitGroups(preps);
   results.reserve(commands.size());
   for (Pending& x : pending) results.push_back(std::move(x.result));
   return results;

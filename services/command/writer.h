@@ -57,8 +57,16 @@ class CommandWriter {
                                                             WriterOptions options);
   ~CommandWriter();
 
-  // One command. Concurrent commands for the same partition are grouped into one append (group
-  // commit): the first waiter decides the whole queue in arrival order and appends it at once.
+  using Done = std::function<void(absl::StatusOr<v1::CommandReply>)>;
+
+  // Queues one command for its partition and returns at once; `done` runs on the committer
+  // thread when the command is decided and, if accepted, durably appended. Commands queued while
+  // the committer is busy are decided in arrival order per partition and appended together, all
+  // partitions in one AppendMany (group commit: one fsync for the lot). `command` must stay
+  // alive until `done` runs.
+  void Submit(const v1::Command& command, Done done);
+
+  // Submit and wait.
   absl::StatusOr<v1::CommandReply> Execute(const v1::Command& command);
 
   // Many commands, one result each, in order. Commands on the same lead see each other in order
@@ -78,20 +86,26 @@ class CommandWriter {
 
   struct Partition;
   struct Pending;
+  struct Committer;
 
  private:
+  void CommitLoop(Committer& c);
   CommandWriter(log::EventLog* log, common::Clock* clock, WriterOptions options);
   absl::Status Replay(Partition& p);
   absl::StatusOr<Partition*> Route(const lead::CommandTarget& target) const;
   absl::StatusOr<std::optional<lead::LeadState>> SurvivorSnapshot(const v1::Command& command,
                                                                   int32_t partition) const;
-  void CommitGroup(Partition& p, absl::Span<Pending* const> group);
+  struct Prepared;
+  void Prepare(Prepared& prep, absl::Time now);
+  void Complete(Prepared& prep, const absl::StatusOr<log::AppendResult>& appended);
+  void CommitGroups(std::vector<Prepared>& preps);
   Partition* Owned(int32_t partition) const;
 
   log::EventLog* log_;
   common::Clock* clock_;
   WriterOptions options_;
   std::vector<std::unique_ptr<Partition>> partitions_;  // indexed by partition number
+  std::vector<std::unique_ptr<Committer>> committers_;
   std::atomic<int64_t> replayed_events_{0};
 };
 

@@ -1,5 +1,6 @@
 #include "services/common/ids.h"
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <array>
@@ -134,8 +135,11 @@ std::string LeadIdForCustomer(absl::string_view customer_id) {
 }
 
 std::string Sha256Hex(absl::string_view data, size_t hex_digits) {
+  // OpenSSL 3's one-shot SHA256() looks the algorithm up on every call; fetch it once.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
+  unsigned int size = 0;
+  EVP_Digest(data.data(), data.size(), digest.data(), &size, kSha256, nullptr);
   std::string hex = absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
   return hex.substr(0, hex_digits);

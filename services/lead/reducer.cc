@@ -335,10 +335,9 @@ absl::StatusOr<Events> Capture(const Input& in, const v1::CaptureLead& cmd,
       c.Enum("temperature", cmd.temperature(), v1::Temperature_IsValid, false));
   LEADFLOW_RETURN_IF_ERROR(c.Text("interest_note", cmd.interest_note(), kMaxNoteBytes, false));
 
-  // ResolveTarget validated the contact; normalize again for the event body.
-  std::string email, phone;
-  if (!cmd.email().empty()) email = *common::NormalizeEmail(cmd.email());
-  if (!cmd.phone().empty()) phone = *common::NormalizePhone(cmd.phone());
+  // ResolveTarget validated and normalized the contact.
+  const std::string& email = target.email;
+  const std::string& phone = target.phone;
 
   if (in.lead.exists) {
     LEADFLOW_RETURN_IF_ERROR(
@@ -891,9 +890,10 @@ absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command) {
                      "a lead needs a personal channel: set email or phone (a company "
                      "switchboard alone is not a lead)");
     }
-    return CommandTarget{
-        .lead_id = !email.empty() ? common::LeadIdForEmail(email) : common::LeadIdForPhone(phone),
-        .customer_id = ""};
+    std::string lead_id =
+        !email.empty() ? common::LeadIdForEmail(email) : common::LeadIdForPhone(phone);
+    return CommandTarget{.lead_id = std::move(lead_id), .customer_id = "",
+                         .email = std::move(email), .phone = std::move(phone)};
   }
 
   const auto* desc = body->GetDescriptor();
@@ -915,7 +915,11 @@ absl::StatusOr<std::vector<v1::Event>> DecideBody(const LeadState& lead,
                                                   const v1::Command& command,
                                                   const DecideContext& context) {
   const Checker c(CommandName(command));
-  LEADFLOW_ASSIGN_OR_RETURN(CommandTarget target, ResolveTarget(command));
+  CommandTarget resolved;
+  if (context.target == nullptr) {
+    LEADFLOW_ASSIGN_OR_RETURN(resolved, ResolveTarget(command));
+  }
+  const CommandTarget& target = context.target != nullptr ? *context.target : resolved;
   const v1::CommandMeta& meta = MetaOf(command);
   LEADFLOW_RETURN_IF_ERROR(CheckMeta(c, meta));
   if (lead.exists && lead.lead_id != target.lead_id) {
@@ -1007,6 +1011,30 @@ absl::Status CheckEnvelope(const v1::Event& e, v1::AggregateType type, bool exis
   return absl::OkStatus();
 }
 
+bool IsLeadEvent(v1::Event::PayloadCase c) {
+  switch (c) {
+    case v1::Event::kLeadCaptured:
+    case v1::Event::kInquiryReceived:
+    case v1::Event::kContactDetailsUpdated:
+    case v1::Event::kLeadAssigned:
+    case v1::Event::kTemperatureSet:
+    case v1::Event::kInteractionLogged:
+    case v1::Event::kFollowUpScheduled:
+    case v1::Event::kFollowUpCompleted:
+    case v1::Event::kLeadQualified:
+    case v1::Event::kStageChanged:
+    case v1::Event::kLeadRejected:
+    case v1::Event::kLeadPostponed:
+    case v1::Event::kLeadDisqualified:
+    case v1::Event::kLeadReactivated:
+    case v1::Event::kLeadMerged:
+    case v1::Event::kLeadConverted:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void Exit(LeadState& lead, v1::LeadStatus status, absl::Time at) {
   lead.status_before_exit = lead.status;
   lead.stage_before_exit = lead.stage;
@@ -1025,12 +1053,19 @@ absl::Status EvolveLead(LeadState& lead, const v1::Event& e) {
     return absl::DataLossError(absl::StrCat("event ", e.event_id(), " on unknown lead ",
                                             e.aggregate_id(), " is not a capture"));
   }
-  LeadState next = lead;  // applied atomically: `lead` is untouched on error
+  // Every check comes before the first change, so `lead` is untouched on error.
+  if (e.payload_case() == v1::Event::kLeadCaptured && lead.exists) {
+    return absl::DataLossError(absl::StrCat("lead ", lead.lead_id, " captured twice"));
+  }
+  if (!IsLeadEvent(e.payload_case())) {
+    return absl::DataLossError(absl::StrCat("event ", e.event_id(), " on lead ",
+                                            e.aggregate_id(), " has payload field ",
+                                            static_cast<int>(e.payload_case()),
+                                            ", which is not a lead event"));
+  }
+  LeadState& next = lead;
   switch (e.payload_case()) {
     case v1::Event::kLeadCaptured: {
-      if (lead.exists) {
-        return absl::DataLossError(absl::StrCat("lead ", lead.lead_id, " captured twice"));
-      }
       const auto& b = e.lead_captured();
       next.exists = true;
       next.lead_id = e.aggregate_id();
@@ -1123,13 +1158,9 @@ absl::Status EvolveLead(LeadState& lead, const v1::Event& e) {
       next.status_changed_at = at;
       break;
     default:
-      return absl::DataLossError(absl::StrCat("event ", e.event_id(), " on lead ",
-                                              e.aggregate_id(), " has payload field ",
-                                              static_cast<int>(e.payload_case()),
-                                              ", which is not a lead event"));
+      break;  // excluded above
   }
   next.version = e.aggregate_version();
-  lead = std::move(next);
   return absl::OkStatus();
 }
 

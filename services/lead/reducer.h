@@ -28,10 +28,14 @@ inline constexpr size_t kMaxCommandIdBytes = 128;
 inline constexpr absl::Duration kMaxFutureSkew = absl::Minutes(5);
 inline constexpr uint32_t kCurrentSchemaVersion = common::kEventSchemaVersion;
 
+struct CommandTarget;
+
 struct DecideContext {
   absl::Time now;  // the server clock at receipt
   // For MergeLead: the survivor's state as the writer knows it (nullptr = unknown lead).
   const LeadState* merge_survivor = nullptr;
+  // ResolveTarget(command) if the caller already has it (saves normalizing the contact twice).
+  const CommandTarget* target = nullptr;
 };
 
 // Which aggregate a command addresses, derived from its fields alone (no state needed), so the
@@ -40,6 +44,8 @@ struct DecideContext {
 struct CommandTarget {
   std::string lead_id;      // partition key; always set on success
   std::string customer_id;  // set for customer commands
+  std::string email;        // CaptureLead: the normalized email ("" if none)
+  std::string phone;        // CaptureLead: the E.164 phone ("" if none)
 };
 absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command);
 

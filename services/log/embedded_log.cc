@@ -1,5 +1,6 @@
 #include "services/log/embedded_log.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <vector>
 
@@ -222,27 +223,52 @@ int32_t EmbeddedLog::partition_count() const {
   return static_cast<int32_t>(impl_->partitions.size());
 }
 
-absl::StatusOr<AppendResult> EmbeddedLog::Append(int32_t partition,
-                                                 absl::Span<const Message> batch) {
+absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::AppendMany(
+    absl::Span<const PartitionAppend> appends) {
   LEADFLOW_RETURN_IF_ERROR(
-      ValidateAppend(partition, partition_count(), batch, impl_->options.max_message_bytes));
-  PartitionState& p = *impl_->partitions[partition];
-  absl::MutexLock lock(&p.mu);  // one append at a time per partition: contiguous batches
+      ValidateAppendMany(appends, partition_count(), impl_->options.max_message_bytes));
+  // Lock the partitions in ascending order (no deadlock between concurrent AppendMany calls);
+  // holding them keeps each batch contiguous and the offsets known until the write is done.
+  std::vector<size_t> order(appends.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return appends[a].partition < appends[b].partition; });
+  for (size_t i : order) impl_->partitions[appends[i].partition]->mu.Lock();
+  auto unlock = [&] {
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      impl_->partitions[appends[*it].partition]->mu.Unlock();
+    }
+  };
   const absl::Time now = absl::Now();
   rocksdb::WriteBatch wb;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    rocksdb::Status s = wb.Put(RecordKey(partition, p.next_offset + static_cast<int64_t>(i)),
-                               EncodeValue(batch[i], now));
-    LEADFLOW_RETURN_IF_ERROR(FromRocks(s, "build batch"));
+  std::vector<AppendResult> results(appends.size());
+  for (size_t i = 0; i < appends.size(); ++i) {
+    const PartitionAppend& a = appends[i];
+    PartitionState& p = *impl_->partitions[a.partition];
+    const int64_t first = p.next_offset;  // guarded: locked above
+    for (size_t j = 0; j < a.batch.size(); ++j) {
+      rocksdb::Status s = wb.Put(RecordKey(a.partition, first + static_cast<int64_t>(j)),
+                                 EncodeValue(a.batch[j], now));
+      if (!s.ok()) {
+        unlock();
+        return FromRocks(s, "build batch");
+      }
+    }
+    results[i] = AppendResult{a.partition, first, first + static_cast<int64_t>(a.batch.size()) - 1};
   }
   rocksdb::WriteOptions wo;
   wo.sync = impl_->options.sync;
-  LEADFLOW_RETURN_IF_ERROR(FromRocks(impl_->db->Write(wo, &wb), "append"));
-  AppendResult result{partition, p.next_offset,
-                      p.next_offset + static_cast<int64_t>(batch.size()) - 1};
-  p.next_offset += static_cast<int64_t>(batch.size());
-  p.appended.SignalAll();
-  return result;
+  absl::Status written = FromRocks(impl_->db->Write(wo, &wb), "append");
+  if (written.ok()) {
+    for (size_t i = 0; i < appends.size(); ++i) {
+      PartitionState& p = *impl_->partitions[appends[i].partition];
+      p.next_offset = results[i].last_offset + 1;
+      p.appended.SignalAll();
+    }
+  }
+  unlock();
+  if (!written.ok()) return written;
+  return results;
 }
 
 absl::StatusOr<int64_t> EmbeddedLog::EndOffset(int32_t partition) {

@@ -35,8 +35,8 @@ class EmbeddedLog final : public EventLog {
 
   std::string Describe() const override;
   int32_t partition_count() const override;
-  absl::StatusOr<AppendResult> Append(int32_t partition,
-                                      absl::Span<const Message> batch) override;
+  absl::StatusOr<std::vector<AppendResult>> AppendMany(
+      absl::Span<const PartitionAppend> appends) override;
   absl::StatusOr<int64_t> EndOffset(int32_t partition) override;
   absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
                                                         int64_t from_offset) override;

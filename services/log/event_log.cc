@@ -71,4 +71,32 @@ absl::Status ValidateAppend(int32_t partition, int32_t partition_count,
   return absl::OkStatus();
 }
 
+absl::Status ValidateAppendMany(absl::Span<const PartitionAppend> appends,
+                                int32_t partition_count, size_t max_message_bytes) {
+  if (appends.empty()) return absl::InvalidArgumentError("appends: empty; nothing to append");
+  std::vector<bool> seen(partition_count > 0 ? partition_count : 0, false);
+  for (const PartitionAppend& a : appends) {
+    if (absl::Status st = ValidateAppend(a.partition, partition_count, a.batch, max_message_bytes);
+        !st.ok()) {
+      return appends.size() == 1 ? st
+                                 : absl::Status(st.code(), absl::StrCat("partition ", a.partition,
+                                                                        ": ", st.message()));
+    }
+    if (seen[a.partition]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("appends: partition ", a.partition, " appears twice"));
+    }
+    seen[a.partition] = true;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AppendResult> EventLog::Append(int32_t partition,
+                                              absl::Span<const Message> batch) {
+  PartitionAppend one{partition, batch};
+  absl::StatusOr<std::vector<AppendResult>> r = AppendMany(absl::MakeConstSpan(&one, 1));
+  if (!r.ok()) return r.status();
+  return r->front();
+}
+
 }  // namespace leadflow::log

@@ -65,16 +65,26 @@ class LogReader {
   virtual int64_t position() const = 0;
 };
 
+// One partition's share of an AppendMany.
+struct PartitionAppend {
+  int32_t partition = 0;
+  absl::Span<const Message> batch;
+};
+
 class EventLog {
  public:
   virtual ~EventLog() = default;
   // "embedded:<dir>" or "kafka:<brokers>/<topic>", for logs and status output.
   virtual std::string Describe() const = 0;
   virtual int32_t partition_count() const = 0;
-  // Appends `batch` to `partition`, atomically and contiguously, in order. Durable when it
-  // returns OK (embedded: fsync'd unless Options.sync is false; Kafka: acks=all, committed).
-  virtual absl::StatusOr<AppendResult> Append(int32_t partition,
-                                              absl::Span<const Message> batch) = 0;
+  // Appends to several distinct partitions at once, all or nothing across them (embedded: one
+  // RocksDB write batch and one fsync; Kafka: one transaction). Each batch lands contiguously
+  // and in order on its partition. One result per element, in order. Durable when it returns OK
+  // (embedded: fsync'd unless Options.sync is false; Kafka: acks=all, committed).
+  virtual absl::StatusOr<std::vector<AppendResult>> AppendMany(
+      absl::Span<const PartitionAppend> appends) = 0;
+  // AppendMany of one partition.
+  absl::StatusOr<AppendResult> Append(int32_t partition, absl::Span<const Message> batch);
   // The offset after the last record of the partition (Kafka: the high watermark).
   virtual absl::StatusOr<int64_t> EndOffset(int32_t partition) = 0;
   virtual absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
@@ -90,6 +100,9 @@ uint32_t Murmur2(absl::string_view data);
 // Shared validation of Append arguments; the error names the offending batch element.
 absl::Status ValidateAppend(int32_t partition, int32_t partition_count,
                             absl::Span<const Message> batch, size_t max_message_bytes);
+// Validation of AppendMany: every element as above, and no partition twice.
+absl::Status ValidateAppendMany(absl::Span<const PartitionAppend> appends,
+                                int32_t partition_count, size_t max_message_bytes);
 
 }  // namespace leadflow::log
 

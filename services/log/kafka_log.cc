@@ -224,10 +224,12 @@ std::string KafkaLog::Describe() const {
 
 int32_t KafkaLog::partition_count() const { return impl_->partitions; }
 
-absl::StatusOr<AppendResult> KafkaLog::Append(int32_t partition,
-                                              absl::Span<const Message> batch) {
+absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
+    absl::Span<const PartitionAppend> appends) {
   LEADFLOW_RETURN_IF_ERROR(
-      ValidateAppend(partition, impl_->partitions, batch, impl_->options.max_message_bytes));
+      ValidateAppendMany(appends, impl_->partitions, impl_->options.max_message_bytes));
+  size_t total = 0;
+  for (const PartitionAppend& a : appends) total += a.batch.size();
   absl::MutexLock lock(&impl_->append_mu);
   if (!impl_->fatal.empty()) return absl::UnavailableError(impl_->fatal);
   RdKafka::Producer* producer = impl_->producer.get();
@@ -258,29 +260,34 @@ absl::StatusOr<AppendResult> KafkaLog::Append(int32_t partition,
       return check_fatal(FromTxnError(e, "begin transaction"));
     }
   }
-  std::atomic<size_t> pending{batch.size()};
-  std::vector<Slot> slots(batch.size());
+  std::atomic<size_t> pending{total};
+  std::vector<Slot> slots(total);
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
-  for (size_t i = 0; i < batch.size(); ++i) {
-    slots[i].pending = &pending;
-    while (true) {
-      RdKafka::ErrorCode ec = producer->produce(
-          impl_->options.topic, partition, RdKafka::Producer::RK_MSG_COPY,
-          const_cast<char*>(batch[i].value.data()), batch[i].value.size(), batch[i].key.data(),
-          batch[i].key.size(), now_ms, &slots[i]);
-      if (ec == RdKafka::ERR_NO_ERROR) break;
-      if (ec == RdKafka::ERR__QUEUE_FULL && absl::Now() < deadline) {
-        producer->poll(10);
-        continue;
+  size_t produced = 0;
+  for (const PartitionAppend& a : appends) {
+    for (size_t i = 0; i < a.batch.size(); ++i, ++produced) {
+      const Message& m = a.batch[i];
+      slots[produced].pending = &pending;
+      while (true) {
+        RdKafka::ErrorCode ec = producer->produce(
+            impl_->options.topic, a.partition, RdKafka::Producer::RK_MSG_COPY,
+            const_cast<char*>(m.value.data()), m.value.size(), m.key.data(), m.key.size(),
+            now_ms, &slots[produced]);
+        if (ec == RdKafka::ERR_NO_ERROR) break;
+        if (ec == RdKafka::ERR__QUEUE_FULL && absl::Now() < deadline) {
+          producer->poll(10);
+          continue;
+        }
+        // Records already queued are aborted with the transaction; without a transaction they
+        // may still be delivered (documented).
+        pending.fetch_sub(total - produced);
+        absl::Status cause = absl::UnavailableError(
+            absl::StrCat("kafka log: produce to partition ", a.partition, " batch[", i,
+                         "] failed: ", RdKafka::err2str(ec)));
+        absl::Status st = abort_txn(cause);
+        while (pending.load() > 0 && absl::Now() < deadline) producer->poll(10);
+        return st;
       }
-      // Records already queued in this batch are aborted with the transaction; without a
-      // transaction they may still be delivered (documented).
-      pending.fetch_sub(batch.size() - i);
-      absl::Status cause = absl::UnavailableError(
-          absl::StrCat("kafka log: produce batch[", i, "] failed: ", RdKafka::err2str(ec)));
-      absl::Status st = abort_txn(cause);
-      while (pending.load() > 0 && absl::Now() < deadline) producer->poll(10);
-      return st;
     }
   }
   if (transactional) {
@@ -299,16 +306,23 @@ absl::StatusOr<AppendResult> KafkaLog::Append(int32_t partition,
   while (pending.load() > 0 && absl::Now() < deadline) producer->poll(10);
   if (pending.load() > 0) {
     return check_fatal(absl::UnavailableError(absl::StrCat(
-        "kafka log: ", pending.load(), " of ", batch.size(),
+        "kafka log: ", pending.load(), " of ", total,
         " records not acknowledged within ", absl::FormatDuration(impl_->options.timeout))));
   }
   for (size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].err != RdKafka::ERR_NO_ERROR) {
       return check_fatal(absl::UnavailableError(
-          absl::StrCat("kafka log: batch[", i, "] not delivered: ", slots[i].errstr)));
+          absl::StrCat("kafka log: record ", i, " not delivered: ", slots[i].errstr)));
     }
   }
-  return AppendResult{partition, slots.front().offset, slots.back().offset};
+  std::vector<AppendResult> results;
+  size_t at = 0;
+  for (const PartitionAppend& a : appends) {
+    results.push_back(
+        AppendResult{a.partition, slots[at].offset, slots[at + a.batch.size() - 1].offset});
+    at += a.batch.size();
+  }
+  return results;
 }
 
 absl::StatusOr<int64_t> KafkaLog::EndOffset(int32_t partition) {

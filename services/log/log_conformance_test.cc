@@ -205,6 +205,32 @@ TEST_P(LogConformanceTest, InvalidInputWritesNothing) {
   EXPECT_THAT(Values(ReadAll(2)), ::testing::ElementsAre("seed-0"));
 }
 
+TEST_P(LogConformanceTest, AppendManySpansPartitionsAllOrNothing) {
+  std::vector<Message> a = Batch("a", 3), b = Batch("b", 2), bad = Batch("bad", 2);
+  bad[1].value.clear();
+  std::vector<PartitionAppend> invalid = {{0, a}, {2, bad}};
+  auto refused = log_->AppendMany(invalid);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message(), "partition 2: batch[1].value: empty");
+  std::vector<PartitionAppend> twice = {{1, a}, {1, b}};
+  EXPECT_EQ(log_->AppendMany(twice).status().message(), "appends: partition 1 appears twice");
+  EXPECT_EQ(log_->AppendMany({}).status().message(), "appends: empty; nothing to append");
+  for (int32_t p = 0; p < kPartitions; ++p) {
+    EXPECT_EQ(*log_->EndOffset(p), 0) << "nothing written anywhere, partition " << p;
+  }
+
+  std::vector<PartitionAppend> both = {{3, a}, {0, b}};
+  auto results = log_->AppendMany(both);
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_EQ(results->size(), 2u);
+  EXPECT_EQ((*results)[0].partition, 3);
+  EXPECT_EQ((*results)[1].partition, 0);
+  EXPECT_THAT(Values(ReadAll(3)), ::testing::ElementsAre("a-0", "a-1", "a-2"));
+  EXPECT_THAT(Values(ReadAll(0)), ::testing::ElementsAre("b-0", "b-1"));
+  EXPECT_EQ(ReadAll(3).back().offset, (*results)[0].last_offset);
+  EXPECT_EQ(ReadAll(0).front().offset, (*results)[1].first_offset);
+}
+
 TEST_P(LogConformanceTest, ReaderResumesFromAStoredOffset) {
   ASSERT_TRUE(log_->Append(3, Batch("r", 20)).ok());
   auto reader = log_->OpenReader(3, 0);

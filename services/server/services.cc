@@ -6,17 +6,22 @@
 
 namespace leadflow::server {
 
+// The handler returns at once; the reply is sent from the writer's committer thread when the
+// command is durably appended (or refused), so no gRPC thread waits on a disk.
 grpc::ServerUnaryReactor* LeadCommandServiceImpl::Run(grpc::CallbackServerContext* ctx,
-                                                      const v1::Command& command,
+                                                      std::shared_ptr<const v1::Command> command,
                                                       v1::CommandReply* reply) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::StatusOr<v1::CommandReply> result = writer_->Execute(command);
-  if (result.ok()) {
-    *reply = std::move(*result);
-    reactor->Finish(grpc::Status::OK);
-  } else {
-    reactor->Finish(ToGrpcStatus(result.status()));
-  }
+  const v1::Command& ref = *command;
+  writer_->Submit(ref, [reactor, reply, keep = std::move(command)](
+                           absl::StatusOr<v1::CommandReply> result) {
+    if (result.ok()) {
+      *reply = std::move(*result);
+      reactor->Finish(grpc::Status::OK);
+    } else {
+      reactor->Finish(ToGrpcStatus(result.status()));
+    }
+  });
   return reactor;
 }
 

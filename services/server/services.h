@@ -3,6 +3,8 @@
 #ifndef LEADFLOW_SERVICES_SERVER_SERVICES_H_
 #define LEADFLOW_SERVICES_SERVER_SERVICES_H_
 
+#include <memory>
+
 #include "leadflow/v1/lead_service.grpc.pb.h"
 #include "services/command/writer.h"
 
@@ -15,9 +17,9 @@ class LeadCommandServiceImpl final : public v1::LeadCommandService::CallbackServ
 #define LEADFLOW_COMMAND_RPC(Rpc, Message, field)                                        \
   grpc::ServerUnaryReactor* Rpc(grpc::CallbackServerContext* ctx, const v1::Message* req, \
                                 v1::CommandReply* reply) override {                       \
-    v1::Command command;                                                                  \
-    *command.mutable_##field() = *req;                                                    \
-    return Run(ctx, command, reply);                                                      \
+    auto command = std::make_shared<v1::Command>();                                       \
+    *command->mutable_##field() = *req;                                                   \
+    return Run(ctx, std::move(command), reply);                                           \
   }
   LEADFLOW_COMMAND_RPC(CaptureLead, CaptureLead, capture_lead)
   LEADFLOW_COMMAND_RPC(RecordInquiry, RecordInquiry, record_inquiry)
@@ -42,7 +44,8 @@ class LeadCommandServiceImpl final : public v1::LeadCommandService::CallbackServ
 
   grpc::ServerUnaryReactor* Execute(grpc::CallbackServerContext* ctx, const v1::Command* req,
                                     v1::CommandReply* reply) override {
-    return Run(ctx, *req, reply);
+    // The request outlives Finish(); no copy needed.
+    return Run(ctx, std::shared_ptr<const v1::Command>(std::shared_ptr<void>(), req), reply);
   }
 
   grpc::ServerUnaryReactor* ExecuteBatch(grpc::CallbackServerContext* ctx,
@@ -50,7 +53,8 @@ class LeadCommandServiceImpl final : public v1::LeadCommandService::CallbackServ
                                          v1::CommandBatchReply* reply) override;
 
  private:
-  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, const v1::Command& command,
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx,
+                                std::shared_ptr<const v1::Command> command,
                                 v1::CommandReply* reply);
   command::CommandWriter* writer_;
 };

@@ -1,0 +1,353 @@
+// Write-side benchmark. Every figure is printed beside a baseline measured in the same run on the
+// same machine:
+//   unary:   CaptureLead over gRPC vs a trivial Echo RPC (same client, payload of the same size,
+//            same number of calls in flight, servers in this process)
+//   batched: ExecuteBatch over gRPC, and the writer without gRPC, into the embedded log with
+//            fsync on (durable), vs raw EmbeddedLog appends of the same bytes
+// Usage: write_bench [--seconds 5] [--inflight 64] [--batch 1000] [--batch-commands 200000]
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
+#include "leadflow/v1/lead_service.grpc.pb.h"
+#include "services/command/writer.h"
+#include "services/common/time_util.h"
+#include "services/log/embedded_log.h"
+#include "services/server/node.h"
+#include "echo.grpc.pb.h"  // generated into this target's build dir
+
+namespace leadflow::bench {
+namespace {
+
+std::string Machine() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, model = "unknown CPU";
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  std::ifstream meminfo("/proc/meminfo");
+  std::string mem;
+  std::getline(meminfo, mem);
+  return absl::StrCat(std::thread::hardware_concurrency(), " cores, ", model, ", ",
+                      mem.substr(mem.find_first_of("0123456789")));
+}
+
+class EchoService final : public leadflowbench::Echo::CallbackService {
+  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* ctx,
+                                 const leadflowbench::EchoMessage* req,
+                                 leadflowbench::EchoMessage* resp) override {
+    *resp = *req;
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+v1::CaptureLead MakeCapture(int64_t n) {
+  v1::CaptureLead c;
+  c.mutable_meta()->set_command_id(absl::StrCat("bench-", n));
+  c.mutable_meta()->mutable_actor()->set_kind(v1::Actor::KIND_SYSTEM);
+  c.mutable_meta()->mutable_actor()->set_id("write-bench");
+  c.mutable_person()->set_full_name(absl::StrCat("Bench Lead ", n));
+  c.set_company("Example Industries");
+  c.set_email(absl::StrCat("lead", n, "@bench.example.com"));
+  c.set_source_channel(v1::SOURCE_CHANNEL_WEB_FORM);
+  c.set_temperature(v1::TEMPERATURE_WARM);
+  c.set_interest_note("asked for pricing of the analytics module");
+  return c;
+}
+
+struct Rate {
+  int64_t calls = 0;
+  int64_t errors = 0;
+  double seconds = 0;
+  double lo = 0, hi = 0;  // range over rounds
+  double per_second() const { return seconds > 0 ? calls / seconds : 0; }
+};
+
+// Keeps `inflight` async unary calls going for `duration`; `start(n, done)` starts call n.
+Rate Drive(int inflight, absl::Duration duration,
+           const std::function<void(int64_t, std::function<void(bool)>)>& start) {
+  std::atomic<int64_t> next{0}, completed{0}, errors{0};
+  std::atomic<int> active{inflight};
+  absl::Notification all_done;
+  const absl::Time t0 = absl::Now();
+  const absl::Time deadline = t0 + duration;
+  std::function<void()> launch;
+  launch = [&] {
+    start(next++, [&](bool ok) {
+      completed++;
+      if (!ok) errors++;
+      if (absl::Now() < deadline) {
+        launch();
+      } else if (--active == 0) {
+        all_done.Notify();
+      }
+    });
+  };
+  for (int i = 0; i < inflight; ++i) launch();
+  all_done.WaitForNotification();
+  return Rate{completed.load(), errors.load(), absl::ToDoubleSeconds(absl::Now() - t0)};
+}
+
+std::string TempDir(const std::string& name) {
+  std::string tmpl = std::filesystem::temp_directory_path() / (name + "-XXXXXX");
+  return mkdtemp(tmpl.data());
+}
+
+}  // namespace
+}  // namespace leadflow::bench
+
+int main(int argc, char** argv) {
+  using namespace leadflow;
+  using namespace leadflow::bench;
+  CLI::App app{"leadflow write-side benchmark"};
+  double seconds = 5;
+  int inflight = 64;
+  int batch = 1000;
+  int64_t batch_commands = 200000;
+  std::string json_path;
+  int rounds = 1;
+  int batch_inflight = 2;
+  app.add_option("--batch-inflight", batch_inflight, "Batch RPCs in flight")->capture_default_str();
+  app.add_option("--rounds", rounds,
+                 "Rounds of every measurement, interleaved; the report gives median and range")
+      ->capture_default_str();
+  app.add_option("--seconds", seconds, "Duration of each unary measurement")->capture_default_str();
+  app.add_option("--inflight", inflight, "Unary calls in flight")->capture_default_str();
+  app.add_option("--batch", batch, "Commands per batch")->capture_default_str();
+  app.add_option("--batch-commands", batch_commands, "Commands in the batched runs")
+      ->capture_default_str();
+  app.add_option("--json", json_path, "Also write the figures as JSON to this file");
+  CLI11_PARSE(app, argc, argv);
+  const absl::Duration duration = absl::Seconds(seconds);
+
+  std::cout << "machine: " << Machine() << "\n";
+  std::cout << "log: embedded, fsync on every append (durable), 8 partitions\n\n";
+
+  // ---- unary: echo baseline vs CaptureLead, same client ------------------------------------
+  EchoService echo;
+  grpc::ServerBuilder eb;
+  int echo_port = 0;
+  eb.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &echo_port);
+  eb.RegisterService(&echo);
+  auto echo_server = eb.BuildAndStart();
+
+  const std::string dir = TempDir("leadflow-bench");
+  server::NodeOptions no;
+  no.data_dir = dir + "/node";
+  no.listen = "127.0.0.1:0";
+  auto node = server::Node::Start(no);
+  if (!node.ok()) {
+    std::cerr << node.status() << "\n";
+    return 1;
+  }
+  const size_t payload = MakeCapture(1).ByteSizeLong();
+  std::vector<Rate> echo_rates, capture_rates, grpc_batches, writer_batches, raws;
+  std::vector<double> ratios;  // capture / echo within each round
+  int per_append = std::max(1, batch / 8);
+  for (int round = 0; round < rounds; ++round) {
+    const int64_t round_base = int64_t{round} * 100'000'000;
+
+    auto echo_stub = leadflowbench::Echo::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", echo_port), grpc::InsecureChannelCredentials()));
+    Rate echo_rate = Drive(inflight, duration, [&](int64_t n, std::function<void(bool)> done) {
+      struct Call {
+        grpc::ClientContext ctx;
+        leadflowbench::EchoMessage req, resp;
+      };
+      auto* call = new Call;
+      call->req.set_payload(std::string(payload, 'x'));
+      echo_stub->async()->Echo(&call->ctx, &call->req, &call->resp,
+                               [call, done](grpc::Status st) {
+                                 delete call;
+                                 done(st.ok());
+                               });
+    });
+
+    auto lead_stub = v1::LeadCommandService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", (*node)->port()), grpc::InsecureChannelCredentials()));
+    Rate capture_rate = Drive(inflight, duration, [&](int64_t n, std::function<void(bool)> done) {
+      struct Call {
+        grpc::ClientContext ctx;
+        v1::CaptureLead req;
+        v1::CommandReply resp;
+      };
+      auto* call = new Call;
+      call->req = MakeCapture(round_base + 50'000'000 + n);
+      lead_stub->async()->CaptureLead(&call->ctx, &call->req, &call->resp,
+                                      [call, done](grpc::Status st) {
+                                        delete call;
+                                        done(st.ok());
+                                      });
+    });
+
+    // Echo again, so the baseline brackets the capture measurement in time.
+    Rate echo_after = Drive(inflight, duration, [&](int64_t n, std::function<void(bool)> done) {
+      struct Call {
+        grpc::ClientContext ctx;
+        leadflowbench::EchoMessage req, resp;
+      };
+      auto* call = new Call;
+      call->req.set_payload(std::string(payload, 'x'));
+      echo_stub->async()->Echo(&call->ctx, &call->req, &call->resp,
+                               [call, done](grpc::Status st) {
+                                 delete call;
+                                 done(st.ok());
+                               });
+    });
+    echo_rate.calls += echo_after.calls;
+    echo_rate.errors += echo_after.errors;
+    echo_rate.seconds += echo_after.seconds;
+    ratios.push_back(capture_rate.per_second() / echo_rate.per_second());
+
+    // ---- batched over gRPC, a few batches in flight (as a bulk loader would) ----------------
+    std::atomic<int64_t> batch_errors{0};
+    std::atomic<int64_t> next_batch{0};
+    const int64_t total_batches = (batch_commands + batch - 1) / batch;
+    const absl::Time b0 = absl::Now();
+    {
+      absl::Notification batches_done;
+      std::atomic<int> running{batch_inflight};
+      std::function<void()> send;
+      send = [&] {
+        const int64_t b = next_batch++;
+        if (b >= total_batches) {
+          if (--running == 0) batches_done.Notify();
+          return;
+        }
+        struct Call {
+          grpc::ClientContext ctx;
+          v1::CommandBatch req;
+          v1::CommandBatchReply resp;
+        };
+        auto* call = new Call;
+        for (int64_t i = b * batch; i < std::min(batch_commands, (b + 1) * batch); ++i) {
+          *call->req.add_commands()->mutable_capture_lead() =
+              MakeCapture(round_base + 10'000'000 + i);
+        }
+        lead_stub->async()->ExecuteBatch(
+            &call->ctx, &call->req, &call->resp, [call, &batch_errors, &send](grpc::Status st) {
+              batch_errors += st.ok() ? call->resp.refused() : call->req.commands_size();
+              delete call;
+              send();
+            });
+      };
+      for (int i = 0; i < batch_inflight; ++i) send();
+      batches_done.WaitForNotification();
+    }
+    Rate grpc_batch{batch_commands, batch_errors.load(), absl::ToDoubleSeconds(absl::Now() - b0)};
+
+    // ---- batched into the writer directly, and raw log appends of the same bytes -------------
+    log::EmbeddedLogOptions lo;
+    lo.dir = dir + "/direct";
+    std::filesystem::remove_all(lo.dir);
+    auto direct_log = log::EmbeddedLog::Open(lo);
+    common::SystemClock clock;
+    auto writer = command::CommandWriter::Open(direct_log->get(), &clock, {});
+    std::vector<v1::Command> commands(batch);
+    int64_t direct_errors = 0;
+    const absl::Time w0 = absl::Now();
+    for (int64_t sent = 0; sent < batch_commands; sent += batch) {
+      const int64_t n = std::min<int64_t>(batch, batch_commands - sent);
+      commands.resize(n);
+      for (int64_t i = 0; i < n; ++i) *commands[i].mutable_capture_lead() = MakeCapture(round_base + sent + i);
+      for (const auto& r : (*writer)->ExecuteBatch(commands)) direct_errors += !r.ok();
+    }
+    Rate writer_batch{batch_commands, direct_errors, absl::ToDoubleSeconds(absl::Now() - w0)};
+    writer->reset();
+
+    // Raw appends: the same number of records of the same size, grouped per partition like the
+    // writer's appends (batch / 8 records each), with no decide/encode work.
+    lo.dir = dir + "/raw";
+    std::filesystem::remove_all(lo.dir);
+    auto raw_log = log::EmbeddedLog::Open(lo);
+    const std::string value(payload + 120, 'v');  // an encoded event is a little larger
+    std::vector<log::Message> records(per_append, log::Message{"ld_00000000000000000000", value});
+    const absl::Time r0 = absl::Now();
+    int64_t appended = 0;
+    for (int32_t p = 0; appended < batch_commands; p = (p + 1) % 8) {
+      if (!(*raw_log)->Append(p, records).ok()) break;
+      appended += per_append;
+    }
+    Rate raw{appended, appended < batch_commands, absl::ToDoubleSeconds(absl::Now() - r0)};
+    raw_log->reset();
+    direct_log->reset();
+
+
+    echo_rates.push_back(echo_rate);
+    capture_rates.push_back(capture_rate);
+    grpc_batches.push_back(grpc_batch);
+    writer_batches.push_back(writer_batch);
+    raws.push_back(raw);
+    std::cerr << "round " << round + 1 << "/" << rounds << ": echo " << int64_t(echo_rate.per_second())
+              << "/s, capture " << int64_t(capture_rate.per_second()) << "/s, batch "
+              << int64_t(grpc_batch.per_second()) << "/s\n";
+  }
+  node->reset();
+  std::filesystem::remove_all(dir);
+  auto median = [](std::vector<Rate> v) {
+    std::sort(v.begin(), v.end(),
+              [](const Rate& a, const Rate& b) { return a.per_second() < b.per_second(); });
+    Rate m = v[v.size() / 2];
+    int64_t errors = 0;
+    for (const Rate& r : v) errors += r.errors;
+    m.errors = errors;
+    m.lo = v.front().per_second();
+    m.hi = v.back().per_second();
+    return m;
+  };
+  const Rate echo_rate = median(echo_rates), capture_rate = median(capture_rates),
+             grpc_batch = median(grpc_batches), writer_batch = median(writer_batches),
+             raw = median(raws);
+  std::sort(ratios.begin(), ratios.end());
+  const double ratio = ratios[ratios.size() / 2];
+  std::cout << "rounds: " << rounds << " (median, range); unary ratio = median over rounds of "
+            << "capture / echo measured around it\n\n";
+
+  auto row = [](const std::string& name, const Rate& r, const std::string& vs) {
+    std::cout << absl::StrFormat("%-46s %9.0f/s  (%6.0f-%6.0f)  %3d errors  %s\n", name,
+                                 r.per_second(), r.lo, r.hi, r.errors, vs);
+  };
+  std::cout << absl::StrFormat("%-46s %11s  %15s  %10s  %s\n", "measurement", "median",
+                               "range", "", "ratio");
+  row("echo RPC (baseline), unary", echo_rate, "1.00");
+  row("CaptureLead, unary, durable", capture_rate,
+      absl::StrFormat("%.2f x echo (target >= 0.80; rounds %.2f-%.2f)", ratio, ratios.front(),
+                      ratios.back()));
+  row(absl::StrCat("raw EmbeddedLog appends (baseline), ", per_append, "/append"), raw, "1.00");
+  row(absl::StrCat("ExecuteBatch over gRPC, ", batch, "/batch, ", batch_inflight, " in flight"),
+      grpc_batch,
+      absl::StrFormat("%.2f x raw append (target >= 100k/s)",
+                      grpc_batch.per_second() / raw.per_second()));
+  row(absl::StrCat("CommandWriter::ExecuteBatch, ", batch, "/batch"), writer_batch,
+      absl::StrFormat("%.2f x raw append", writer_batch.per_second() / raw.per_second()));
+
+  if (!json_path.empty()) {
+    std::ofstream out(json_path);
+    out << absl::StrFormat(
+        "{\"machine\": \"%s\", \"echo_rps\": %.0f, \"capture_rps\": %.0f, "
+        "\"capture_vs_echo\": %.3f, \"raw_append_records_per_s\": %.0f, "
+        "\"grpc_batch_commands_per_s\": %.0f, \"writer_batch_commands_per_s\": %.0f, "
+        "\"errors\": %d}\n",
+        Machine(), echo_rate.per_second(), capture_rate.per_second(),
+        ratio, raw.per_second(),
+        grpc_batch.per_second(), writer_batch.per_second(),
+        echo_rate.errors + capture_rate.errors + grpc_batch.errors + writer_batch.errors);
+  }
+  const bool clean =
+      echo_rate.errors + capture_rate.errors + grpc_batch.errors + writer_batch.errors == 0;
+  if (!clean) std::cout << "\nERRORS: some calls failed; the figures above are not valid\n";
+  return clean ? 0 : 1;
+}
