@@ -900,12 +900,17 @@ absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command) {
   if (const auto* f = desc->FindFieldByName("customer_id"); f != nullptr) {
     const std::string id = body->GetReflection()->GetString(*body, f);
     LEADFLOW_RETURN_IF_ERROR(c.CustomerId(id));
-    return CommandTarget{.lead_id = common::LeadIdForCustomer(id), .customer_id = id};
+    CommandTarget target;
+    target.lead_id = common::LeadIdForCustomer(id);
+    target.customer_id = id;
+    return target;
   }
   const auto* f = desc->FindFieldByName("lead_id");
   const std::string id = body->GetReflection()->GetString(*body, f);
   LEADFLOW_RETURN_IF_ERROR(c.LeadId(id));
-  return CommandTarget{.lead_id = id, .customer_id = ""};
+  CommandTarget target;
+  target.lead_id = id;
+  return target;
 }
 
 namespace {

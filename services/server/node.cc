@@ -6,9 +6,11 @@
 #include <grpcpp/server_builder.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "services/command/writer.h"
 #include "services/common/status_util.h"
 #include "services/log/embedded_log.h"
@@ -23,10 +25,19 @@ struct Node::Impl {
   std::unique_ptr<log::MockKafkaCluster> mock;
   std::unique_ptr<log::EventLog> log;
   std::unique_ptr<command::CommandWriter> writer;
+  projections::LeadProjection lead_projection;
+  projections::CustomerProjection customer_projection;
+  std::unique_ptr<projections::ViewStore> lead_store, customer_store;
+  std::unique_ptr<projections::ProjectionRunner> lead_runner, customer_runner;
   std::unique_ptr<LeadCommandServiceImpl> command_service;
   std::unique_ptr<LeadQueryServiceImpl> query_service;
+  std::unique_ptr<CustomerQueryServiceImpl> customer_service;
+  std::unique_ptr<ViewAdminServiceImpl> admin_service;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+  // Keeps gRPC health in step with the writer and the views.
+  std::thread health_thread;
+  absl::Notification stopping;
 };
 
 namespace {
@@ -73,10 +84,15 @@ absl::StatusOr<std::unique_ptr<log::EventLog>> OpenLog(Node::Impl& impl) {
 Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Node::~Node() {
+  impl_->stopping.Notify();
+  if (impl_->health_thread.joinable()) impl_->health_thread.join();
   if (impl_->server) {
     impl_->server->Shutdown(std::chrono::system_clock::now());
     impl_->server->Wait();
   }
+  // Views stop before the log they read; the writer's committer before the log it writes.
+  impl_->lead_runner.reset();
+  impl_->customer_runner.reset();
 }
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
@@ -113,8 +129,33 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
                         absl::StrJoin(failed, "\n")));
   }
 
+  // Views: one store each under <data-dir>/views/<name>, each with its own offsets.
+  auto open_view = [&](projections::Projection& projection,
+                       std::unique_ptr<projections::ViewStore>& store,
+                       std::unique_ptr<projections::ProjectionRunner>& runner) -> absl::Status {
+    LEADFLOW_ASSIGN_OR_RETURN(
+        store, projections::ViewStore::Open(
+                   {.dir = (std::filesystem::path(o.data_dir) / "views" / projection.name())
+                               .string(),
+                    .column_families = projection.column_families()}));
+    runner = std::make_unique<projections::ProjectionRunner>(impl->log.get(), store.get(),
+                                                             &projection);
+    runner->Start();
+    return absl::OkStatus();
+  };
+  LEADFLOW_RETURN_IF_ERROR(open_view(impl->lead_projection, impl->lead_store, impl->lead_runner));
+  LEADFLOW_RETURN_IF_ERROR(
+      open_view(impl->customer_projection, impl->customer_store, impl->customer_runner));
+
+  const int32_t partitions = impl->log->partition_count();
   impl->command_service = std::make_unique<LeadCommandServiceImpl>(impl->writer.get());
-  impl->query_service = std::make_unique<LeadQueryServiceImpl>(impl->writer.get());
+  impl->query_service = std::make_unique<LeadQueryServiceImpl>(
+      impl->lead_store.get(), impl->lead_runner.get(), partitions);
+  impl->customer_service = std::make_unique<CustomerQueryServiceImpl>(
+      impl->customer_store.get(), impl->customer_runner.get(), partitions);
+  impl->admin_service = std::make_unique<ViewAdminServiceImpl>(
+      std::vector<const projections::ProjectionRunner*>{impl->lead_runner.get(),
+                                                        impl->customer_runner.get()});
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -125,6 +166,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   builder.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &impl->port);
   builder.RegisterService(impl->command_service.get());
   builder.RegisterService(impl->query_service.get());
+  builder.RegisterService(impl->customer_service.get());
+  builder.RegisterService(impl->admin_service.get());
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", o.listen,
@@ -132,7 +175,16 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   }
   auto* health = impl->server->GetHealthCheckService();
   health->SetServingStatus("leadflow.v1.LeadCommandService", failed.empty());
-  health->SetServingStatus("leadflow.v1.LeadQueryService", true);
+  Impl* raw = impl.get();
+  auto update_health = [raw, health] {
+    health->SetServingStatus("leadflow.v1.LeadQueryService", raw->lead_runner->Health().ok());
+    health->SetServingStatus("leadflow.v1.CustomerQueryService",
+                             raw->customer_runner->Health().ok());
+  };
+  update_health();
+  impl->health_thread = std::thread([raw, update_health] {
+    while (!raw->stopping.WaitForNotificationWithTimeout(absl::Seconds(1))) update_health();
+  });
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }
 

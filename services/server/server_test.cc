@@ -74,7 +74,7 @@ TEST_P(ServerTest, CaptureThenGet) {
   grpc::ClientContext ctx;
   v1::GetLeadRequest req;
   req.set_lead_id(reply.lead_id());
-  v1::LeadSummary lead;
+  v1::LeadView lead;
   st = queries_->GetLead(&ctx, req, &lead);
   ASSERT_TRUE(st.ok()) << st.error_message();
   EXPECT_EQ(lead.person().full_name(), "Ada Lovelace");
@@ -126,7 +126,7 @@ TEST_P(ServerTest, ErrorsKeepTheirCodeAndMessageAtTheEdge) {
     grpc::ClientContext ctx;
     v1::GetLeadRequest req;
     req.set_lead_id(common::LeadIdForEmail("nobody@example.com"));
-    v1::LeadSummary lead;
+    v1::LeadView lead;
     st = queries_->GetLead(&ctx, req, &lead);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
   }
@@ -134,7 +134,7 @@ TEST_P(ServerTest, ErrorsKeepTheirCodeAndMessageAtTheEdge) {
     grpc::ClientContext ctx;
     v1::GetLeadRequest req;
     req.set_lead_id("bogus");
-    v1::LeadSummary lead;
+    v1::LeadView lead;
     st = queries_->GetLead(&ctx, req, &lead);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_EQ(st.error_message(), "lead_id: 'bogus' is not a lead id (ld_ and 20 hex digits)");
@@ -185,7 +185,7 @@ TEST(ServerEmbeddedTest, StateSurvivesARestartOfTheNode) {
       grpc::ClientContext ctx;
       v1::GetLeadRequest req;
       req.set_lead_id(lead_id);
-      v1::LeadSummary lead;
+      v1::LeadView lead;
       ASSERT_TRUE(queries->GetLead(&ctx, req, &lead).ok());
       EXPECT_EQ(lead.phone(), "+12025550100");
       EXPECT_EQ(lead.origin_type(), v1::ORIGIN_TYPE_SPEAR);

@@ -1,7 +1,9 @@
 #include "services/server/services.h"
 
 #include "absl/strings/str_cat.h"
+#include "services/common/ids.h"
 #include "services/common/time_util.h"
+#include "services/log/event_log.h"
 #include "services/server/grpc_status.h"
 
 namespace leadflow::server {
@@ -54,52 +56,117 @@ grpc::ServerUnaryReactor* LeadCommandServiceImpl::ExecuteBatch(grpc::CallbackSer
   return reactor;
 }
 
-v1::LeadSummary ToSummary(const command::LeadSnapshot& snapshot) {
-  const lead::LeadState& l = snapshot.lead;
-  v1::LeadSummary s;
-  s.set_lead_id(l.lead_id);
-  s.set_version(l.version);
-  s.set_status(l.status);
-  s.set_stage(l.stage);
-  s.set_temperature(l.temperature);
-  s.mutable_person()->set_full_name(l.full_name);
-  s.set_company(l.company);
-  s.set_title(l.title);
-  s.set_email(l.email);
-  s.set_phone(l.phone);
-  s.set_source_channel(l.source_channel);
-  s.set_origin_type(l.origin_type);
-  s.set_campaign(l.campaign);
-  s.set_owner(l.owner);
-  s.set_team(l.team);
-  *s.mutable_captured_at() = common::ToProto(l.captured_at);
-  *s.mutable_status_changed_at() = common::ToProto(l.status_changed_at);
-  s.set_interaction_count(l.interaction_count);
-  s.set_customer_id(l.customer_id);
-  s.set_merged_into(l.merged_into);
-  if (l.status == v1::LEAD_STATUS_POSTPONED) *s.mutable_revisit_at() = common::ToProto(l.revisit_at);
-  for (const auto& [id, f] : l.open_follow_ups) {
-    v1::FollowUp* out = s.add_open_follow_ups();
-    out->set_follow_up_id(id);
-    *out->mutable_due_at() = common::ToProto(f.due_at);
-    out->set_kind(f.kind);
-    out->set_note(f.note);
+namespace {
+
+// Waits for the view per the request's freshness rule; see LeadQueryServiceImpl.
+absl::Status WaitForView(const projections::ProjectionRunner& runner,
+                         grpc::CallbackServerContext* ctx, const v1::LogPosition* min_position,
+                         std::vector<int32_t> partitions) {
+  absl::Duration timeout = absl::Seconds(10);
+  const auto deadline = ctx->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    timeout = std::min(timeout, absl::FromChrono(deadline) - absl::Now());
   }
-  *s.mutable_last_position() = snapshot.last_position;
-  return s;
+  if (min_position != nullptr) return runner.WaitFor(*min_position, timeout);
+  return runner.WaitForLogEnd(partitions, timeout);
 }
+
+std::vector<int32_t> PartitionOf(const std::string& lead_id, int32_t partitions) {
+  if (!common::IsLeadId(lead_id)) return {-1};  // no wait; the query reports the bad id
+  return {log::PartitionForKey(lead_id, partitions)};
+}
+
+// Runs `query` after the wait, finishing the call with its result.
+template <typename Reply, typename Query>
+grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx,
+                                const projections::ProjectionRunner& runner,
+                                const v1::LogPosition* min_position,
+                                std::vector<int32_t> partitions, Reply* reply, Query query) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::Status waited = absl::OkStatus();
+  if (partitions.empty() || partitions.front() >= 0 || min_position != nullptr) {
+    waited = WaitForView(runner, ctx, min_position, std::move(partitions));
+  }
+  if (!waited.ok()) {
+    reactor->Finish(ToGrpcStatus(waited));
+    return reactor;
+  }
+  auto result = query();
+  if (result.ok()) {
+    *reply = std::move(*result);
+    reactor->Finish(grpc::Status::OK);
+  } else {
+    reactor->Finish(ToGrpcStatus(result.status()));
+  }
+  return reactor;
+}
+
+const v1::LogPosition* PositionOf(bool has, const v1::LogPosition& p) { return has ? &p : nullptr; }
+
+}  // namespace
 
 grpc::ServerUnaryReactor* LeadQueryServiceImpl::GetLead(grpc::CallbackServerContext* ctx,
                                                         const v1::GetLeadRequest* req,
-                                                        v1::LeadSummary* reply) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::StatusOr<command::LeadSnapshot> snap = writer_->GetLead(req->lead_id());
-  if (snap.ok()) {
-    *reply = ToSummary(*snap);
-    reactor->Finish(grpc::Status::OK);
-  } else {
-    reactor->Finish(ToGrpcStatus(snap.status()));
+                                                        v1::LeadView* reply) {
+  return Serve(ctx, *runner_, PositionOf(req->has_min_position(), req->min_position()),
+               PartitionOf(req->lead_id(), partitions_), reply,
+               [&] { return queries_.Get(req->lead_id()); });
+}
+
+grpc::ServerUnaryReactor* LeadQueryServiceImpl::FindLead(grpc::CallbackServerContext* ctx,
+                                                         const v1::FindLeadRequest* req,
+                                                         v1::LeadView* reply) {
+  return Serve(ctx, *runner_, PositionOf(req->has_min_position(), req->min_position()), {},
+               reply, [&] { return queries_.Find(*req); });
+}
+
+grpc::ServerUnaryReactor* LeadQueryServiceImpl::GetLeadTimeline(
+    grpc::CallbackServerContext* ctx, const v1::GetLeadTimelineRequest* req,
+    v1::LeadTimeline* reply) {
+  return Serve(ctx, *runner_, PositionOf(req->has_min_position(), req->min_position()),
+               PartitionOf(req->lead_id(), partitions_), reply,
+               [&] { return queries_.Timeline(req->lead_id()); });
+}
+
+grpc::ServerUnaryReactor* LeadQueryServiceImpl::ListLeads(grpc::CallbackServerContext* ctx,
+                                                          const v1::ListLeadsRequest* req,
+                                                          v1::ListLeadsResponse* reply) {
+  return Serve(ctx, *runner_, PositionOf(req->has_min_position(), req->min_position()), {},
+               reply, [&] { return queries_.List(*req); });
+}
+
+grpc::ServerUnaryReactor* LeadQueryServiceImpl::ListOverdueFollowUps(
+    grpc::CallbackServerContext* ctx, const v1::ListOverdueFollowUpsRequest* req,
+    v1::ListOverdueFollowUpsResponse* reply) {
+  return Serve(ctx, *runner_, nullptr, {}, reply,
+               [&] { return queries_.Overdue(*req, absl::Now()); });
+}
+
+grpc::ServerUnaryReactor* CustomerQueryServiceImpl::GetCustomer(
+    grpc::CallbackServerContext* ctx, const v1::GetCustomerRequest* req,
+    v1::CustomerView* reply) {
+  std::string lead_id = req->lead_id();
+  if (lead_id.empty() && common::IsCustomerId(req->customer_id())) {
+    lead_id = common::LeadIdForCustomer(req->customer_id());
   }
+  return Serve(ctx, *runner_, PositionOf(req->has_min_position(), req->min_position()),
+               PartitionOf(lead_id, partitions_), reply, [&] { return queries_.Get(*req); });
+}
+
+grpc::ServerUnaryReactor* CustomerQueryServiceImpl::ListCustomers(
+    grpc::CallbackServerContext* ctx, const v1::ListCustomersRequest* req,
+    v1::ListCustomersResponse* reply) {
+  return Serve(ctx, *runner_, nullptr, {}, reply, [&] { return queries_.List(*req); });
+}
+
+grpc::ServerUnaryReactor* ViewAdminServiceImpl::GetViewStatus(grpc::CallbackServerContext* ctx,
+                                                              const v1::GetViewStatusRequest*,
+                                                              v1::ViewStatus* reply) {
+  for (const auto* r : runners_) {
+    for (auto& p : r->Status()) *reply->add_partitions() = std::move(p);
+  }
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 

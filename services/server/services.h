@@ -6,6 +6,9 @@
 #include <memory>
 
 #include "leadflow/v1/lead_service.grpc.pb.h"
+#include "projections/customer/customer_view.h"
+#include "projections/lead/lead_view.h"
+#include "projections/runner/runner.h"
 #include "services/command/writer.h"
 
 namespace leadflow::server {
@@ -59,21 +62,64 @@ class LeadCommandServiceImpl final : public v1::LeadCommandService::CallbackServ
   command::CommandWriter* writer_;
 };
 
-// Lead reads served from the writer's state (the thin read path of the walking skeleton; the
-// lead view projection replaces it).
+// Read-side services over the views. A query with min_position waits until its view applied
+// that position; without one it waits until the view applied the log as of the request (fresh
+// reads). Either wait is bounded by the call's deadline and 10 s, then UNAVAILABLE.
 class LeadQueryServiceImpl final : public v1::LeadQueryService::CallbackService {
  public:
-  explicit LeadQueryServiceImpl(command::CommandWriter* writer) : writer_(writer) {}
+  LeadQueryServiceImpl(const projections::ViewStore* store,
+                       const projections::ProjectionRunner* runner, int32_t partitions)
+      : queries_(store), runner_(runner), partitions_(partitions) {}
   grpc::ServerUnaryReactor* GetLead(grpc::CallbackServerContext* ctx,
-                                    const v1::GetLeadRequest* req,
-                                    v1::LeadSummary* reply) override;
+                                    const v1::GetLeadRequest* req, v1::LeadView* reply) override;
+  grpc::ServerUnaryReactor* FindLead(grpc::CallbackServerContext* ctx,
+                                     const v1::FindLeadRequest* req,
+                                     v1::LeadView* reply) override;
+  grpc::ServerUnaryReactor* GetLeadTimeline(grpc::CallbackServerContext* ctx,
+                                            const v1::GetLeadTimelineRequest* req,
+                                            v1::LeadTimeline* reply) override;
+  grpc::ServerUnaryReactor* ListLeads(grpc::CallbackServerContext* ctx,
+                                      const v1::ListLeadsRequest* req,
+                                      v1::ListLeadsResponse* reply) override;
+  grpc::ServerUnaryReactor* ListOverdueFollowUps(grpc::CallbackServerContext* ctx,
+                                                 const v1::ListOverdueFollowUpsRequest* req,
+                                                 v1::ListOverdueFollowUpsResponse* reply) override;
 
  private:
-  command::CommandWriter* writer_;
+  projections::LeadQueries queries_;
+  const projections::ProjectionRunner* runner_;
+  int32_t partitions_;
 };
 
-// Renders a writer snapshot as the LeadSummary message.
-v1::LeadSummary ToSummary(const command::LeadSnapshot& snapshot);
+class CustomerQueryServiceImpl final : public v1::CustomerQueryService::CallbackService {
+ public:
+  CustomerQueryServiceImpl(const projections::ViewStore* store,
+                           const projections::ProjectionRunner* runner, int32_t partitions)
+      : queries_(store), runner_(runner), partitions_(partitions) {}
+  grpc::ServerUnaryReactor* GetCustomer(grpc::CallbackServerContext* ctx,
+                                        const v1::GetCustomerRequest* req,
+                                        v1::CustomerView* reply) override;
+  grpc::ServerUnaryReactor* ListCustomers(grpc::CallbackServerContext* ctx,
+                                          const v1::ListCustomersRequest* req,
+                                          v1::ListCustomersResponse* reply) override;
+
+ private:
+  projections::CustomerQueries queries_;
+  const projections::ProjectionRunner* runner_;
+  int32_t partitions_;
+};
+
+class ViewAdminServiceImpl final : public v1::ViewAdminService::CallbackService {
+ public:
+  explicit ViewAdminServiceImpl(std::vector<const projections::ProjectionRunner*> runners)
+      : runners_(std::move(runners)) {}
+  grpc::ServerUnaryReactor* GetViewStatus(grpc::CallbackServerContext* ctx,
+                                          const v1::GetViewStatusRequest* req,
+                                          v1::ViewStatus* reply) override;
+
+ private:
+  std::vector<const projections::ProjectionRunner*> runners_;
+};
 
 }  // namespace leadflow::server
 

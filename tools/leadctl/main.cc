@@ -101,10 +101,6 @@ std::string Json(const google::protobuf::Message& m) {
 
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
-std::string Time(const google::protobuf::Timestamp& ts) {
-  if (ts.seconds() <= 0) return "-";
-  return common::Rfc3339(common::FromProto(ts));
-}
 
 void PrintReply(const std::string& command, const v1::CommandReply& r) {
   const v1::LogPosition& pos = r.last_position();
@@ -130,41 +126,167 @@ void PrintReply(const std::string& command, const v1::CommandReply& r) {
             << ")\n";
 }
 
-void PrintLead(const v1::LeadSummary& l) {
-  auto row = [](const std::string& k, const std::string& v) {
-    std::cout << "  " << k << std::string(k.size() < 14 ? 14 - k.size() : 1, ' ') << v << "\n";
-  };
+std::string Short(const google::protobuf::EnumDescriptor* d, int v) { return EnumShortName(d, v); }
+
+std::string Day(const google::protobuf::Timestamp& ts) {
+  if (ts.seconds() <= 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M", common::FromProto(ts), absl::UTCTimeZone());
+}
+
+void Row(const std::string& k, const std::string& v) {
+  std::cout << "  " << k << std::string(k.size() < 16 ? 16 - k.size() : 1, ' ') << v << "\n";
+}
+
+void PrintLead(const v1::LeadView& l) {
   std::cout << "Lead " << l.lead_id() << "  "
-            << absl::AsciiStrToUpper(EnumShortName(v1::LeadStatus_descriptor(), l.status()))
+            << absl::AsciiStrToUpper(Short(v1::LeadStatus_descriptor(), l.status()))
             << "  (version " << l.version() << ")\n";
-  row("person", OrDash(l.person().full_name()));
-  row("company", OrDash(l.company()));
-  row("title", OrDash(l.title()));
-  row("email", OrDash(l.email()));
-  row("phone", OrDash(l.phone()));
-  row("source", absl::StrCat(EnumShortName(v1::SourceChannel_descriptor(), l.source_channel()),
-                             " (", EnumShortName(v1::OriginType_descriptor(), l.origin_type()),
-                             ")"));
-  row("campaign", OrDash(l.campaign()));
-  row("temperature", EnumShortName(v1::Temperature_descriptor(), l.temperature()));
-  row("owner", l.owner().empty() ? "- (unassigned)"
+  Row("person", OrDash(l.person().full_name()));
+  Row("company", OrDash(l.company()));
+  Row("title", OrDash(l.title()));
+  Row("email", OrDash(l.email()));
+  Row("phone", OrDash(l.phone()));
+  Row("source", absl::StrCat(Short(v1::SourceChannel_descriptor(), l.source_channel()), " (",
+                             Short(v1::OriginType_descriptor(), l.origin_type()), ")",
+                             l.campaign().empty() ? "" : ", campaign ", l.campaign()));
+  if (l.has_acquisition_cost()) Row("acquisition", FormatMoney(l.acquisition_cost()));
+  Row("temperature", absl::StrCat(Short(v1::Temperature_descriptor(), l.temperature()),
+                                  " (at capture: ",
+                                  Short(v1::Temperature_descriptor(), l.temperature_at_capture()),
+                                  ")"));
+  Row("owner", l.owner().empty() ? "- (unassigned)"
                                  : absl::StrCat(l.owner(), l.team().empty() ? "" : " / ", l.team()));
   if (l.status() == v1::LEAD_STATUS_QUALIFIED) {
-    row("stage", EnumShortName(v1::SalesStage_descriptor(), l.stage()));
+    Row("stage", Short(v1::SalesStage_descriptor(), l.stage()));
   }
-  row("captured", Time(l.captured_at()));
-  row("status since", Time(l.status_changed_at()));
-  row("interactions", absl::StrCat(l.interaction_count()));
-  if (l.has_revisit_at()) row("revisit at", Time(l.revisit_at()));
+  if (l.has_bant()) {
+    Row("BANT", absl::StrCat("budget ", FormatMoney(l.bant().budget()), "; decides: ",
+                             l.bant().decision_maker(), "; need: ", l.bant().need(),
+                             "; decision by ", Day(l.bant().expected_decision_at())));
+  }
+  std::string touches = absl::StrCat(l.touches_total());
+  for (const auto& t : l.touches()) {
+    absl::StrAppend(&touches, touches.find('(') == std::string::npos ? " (" : ", ",
+                    Short(v1::InteractionKind_descriptor(), t.kind()), " ", t.outbound(), " out/",
+                    t.inbound(), " in");
+  }
+  if (l.touches_size() > 0) touches += ")";
+  Row("touches", touches);
+  if (l.has_last_interaction_at()) {
+    Row("last touch", absl::StrCat(Day(l.last_interaction_at()), " (",
+                                   Short(v1::InteractionKind_descriptor(),
+                                         l.last_interaction_kind()), ")"));
+  }
+  Row("last activity", Day(l.last_activity_at()));
+  const v1::Milestones& m = l.milestones();
+  Row("milestones", absl::StrCat("captured ", Day(m.captured()), " | contacted ",
+                                 Day(m.contacted()), " | qualified ", Day(m.qualified())));
+  Row("", absl::StrCat("presented ", Day(m.presented()), " | proposal ", Day(m.proposal()),
+                       " | converted ", Day(m.converted())));
+  Row("status since", Day(l.status_changed_at()));
+  if (l.status() == v1::LEAD_STATUS_REJECTED) {
+    Row("rejected", absl::StrCat(Short(v1::RejectionReason_descriptor(), l.rejection_reason()),
+                                 l.exit_text().empty() ? "" : ": ", l.exit_text()));
+  }
+  if (l.status() == v1::LEAD_STATUS_DISQUALIFIED) {
+    Row("disqualified",
+        absl::StrCat(Short(v1::DisqualificationReason_descriptor(), l.disqualification_reason()),
+                     l.exit_text().empty() ? "" : ": ", l.exit_text()));
+  }
+  if (l.has_revisit_at()) {
+    Row("revisit at", absl::StrCat(Day(l.revisit_at()), l.exit_text().empty() ? "" : " (",
+                                   l.exit_text(), l.exit_text().empty() ? "" : ")"));
+  }
   for (const auto& f : l.open_follow_ups()) {
-    row("follow-up", absl::StrCat(f.follow_up_id(), " due ", Time(f.due_at()), " (",
-                                  EnumShortName(v1::InteractionKind_descriptor(), f.kind()), ")",
+    Row("follow-up", absl::StrCat(f.follow_up_id(), " due ", Day(f.due_at()), " (",
+                                  Short(v1::InteractionKind_descriptor(), f.kind()), ")",
                                   f.note().empty() ? "" : ": ", f.note()));
   }
-  if (!l.customer_id().empty()) row("customer", l.customer_id());
-  if (!l.merged_into().empty()) row("merged into", l.merged_into());
-  row("last event", absl::StrCat("partition ", l.last_position().partition(), ", offset ",
-                                 l.last_position().offset()));
+  if (l.inquiries() > 0) Row("inquiries", absl::StrCat(l.inquiries(), " (came back)"));
+  if (!l.customer_id().empty()) Row("customer", l.customer_id());
+  if (!l.merged_into().empty()) Row("merged into", l.merged_into());
+  Row("as of", absl::StrCat("partition ", l.last_position().partition(), ", offset ",
+                            l.last_position().offset()));
+}
+
+std::string Cell(const std::string& s, size_t width) {
+  std::string out = s.size() > width ? s.substr(0, width - 1) + "~" : s;
+  return out + std::string(width + 1 - out.size(), ' ');
+}
+
+void PrintLeadTable(const v1::ListLeadsResponse& r) {
+  std::cout << Cell("LEAD", 23) << Cell("STATUS", 12) << Cell("NAME", 22) << Cell("OWNER", 10)
+            << Cell("SOURCE", 16) << Cell("TEMP", 5) << Cell("CAPTURED", 16) << "LAST ACTIVITY\n";
+  for (const auto& l : r.leads()) {
+    std::cout << Cell(l.lead_id(), 23)
+              << Cell(absl::AsciiStrToUpper(Short(v1::LeadStatus_descriptor(), l.status())), 12)
+              << Cell(l.person().full_name(), 22) << Cell(OrDash(l.owner()), 10)
+              << Cell(Short(v1::SourceChannel_descriptor(), l.source_channel()), 16)
+              << Cell(Short(v1::Temperature_descriptor(), l.temperature()), 5)
+              << Cell(Day(l.milestones().captured()), 16) << Day(l.last_activity_at()) << "\n";
+  }
+  std::cout << "(" << r.leads_size() << " lead" << (r.leads_size() == 1 ? "" : "s");
+  if (!r.next_page_token().empty()) std::cout << "; more: --page-token " << r.next_page_token();
+  std::cout << ")\n";
+}
+
+std::string Summarize(const v1::Event& e) {
+  switch (e.payload_case()) {
+    case v1::Event::kLeadCaptured:
+      return absl::StrCat("captured from ",
+                          Short(v1::SourceChannel_descriptor(), e.lead_captured().source_channel()));
+    case v1::Event::kInquiryReceived:
+      return absl::StrCat("came back (", Short(v1::SourceChannel_descriptor(),
+                                                e.inquiry_received().source_channel()), ")");
+    case v1::Event::kLeadAssigned:
+      return absl::StrCat("assigned to ", e.lead_assigned().owner());
+    case v1::Event::kInteractionLogged:
+      return absl::StrCat(Short(v1::InteractionKind_descriptor(), e.interaction_logged().kind()),
+                          " ", Short(v1::Direction_descriptor(), e.interaction_logged().direction()),
+                          ", ", Short(v1::Outcome_descriptor(), e.interaction_logged().outcome()));
+    case v1::Event::kLeadQualified:
+      return absl::StrCat("qualified, budget ", FormatMoney(e.lead_qualified().budget()));
+    case v1::Event::kStageChanged:
+      return absl::StrCat("stage ", Short(v1::SalesStage_descriptor(), e.stage_changed().stage()));
+    case v1::Event::kLeadRejected:
+      return absl::StrCat("rejected: ",
+                          Short(v1::RejectionReason_descriptor(), e.lead_rejected().reason()));
+    case v1::Event::kLeadPostponed:
+      return absl::StrCat("postponed until ", Day(e.lead_postponed().revisit_at()));
+    case v1::Event::kLeadReactivated:
+      return absl::StrCat("reactivated to ", Short(v1::LeadStatus_descriptor(),
+                                                   e.lead_reactivated().restored_status()));
+    case v1::Event::kLeadConverted:
+      return absl::StrCat("converted, deal ", FormatMoney(e.lead_converted().deal_value()));
+    case v1::Event::kPurchaseRecorded:
+      return absl::StrCat(Short(v1::PurchaseKind_descriptor(), e.purchase_recorded().kind()),
+                          " purchase ", FormatMoney(e.purchase_recorded().amount()));
+    case v1::Event::kNpsRecorded:
+      return absl::StrCat("NPS ", e.nps_recorded().score());
+    case v1::Event::kFollowUpScheduled:
+      return absl::StrCat("follow-up ", e.follow_up_scheduled().follow_up_id(), " due ",
+                          Day(e.follow_up_scheduled().due_at()));
+    case v1::Event::kFollowUpCompleted:
+      return absl::StrCat("follow-up ", e.follow_up_completed().follow_up_id(), " done");
+    case v1::Event::kTemperatureSet:
+      return absl::StrCat("temperature ",
+                          Short(v1::Temperature_descriptor(), e.temperature_set().temperature()));
+    case v1::Event::kContactDetailsUpdated:
+      return "contact details updated";
+    case v1::Event::kLeadDisqualified:
+      return absl::StrCat("disqualified: ", Short(v1::DisqualificationReason_descriptor(),
+                                                  e.lead_disqualified().reason()));
+    case v1::Event::kLeadMerged:
+      return absl::StrCat("merged into ", e.lead_merged().survivor_lead_id());
+    case v1::Event::kCustomerCreated:
+      return absl::StrCat("customer ", e.aggregate_id(), " created");
+    case v1::Event::kCustomerProfileUpdated:
+      return "profile updated";
+    default: {
+      const auto* f = v1::Event::descriptor()->FindFieldByNumber(e.payload_case());
+      return f != nullptr ? f->name() : "event";
+    }
+  }
 }
 
 int Fail(const grpc::Status& st, const Global& g) {
@@ -799,8 +921,43 @@ int Main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 10000));
 
-  CLI::App* get = app.add_subcommand("get", "Show a lead");
+  CLI::App* get = app.add_subcommand("get", "Show a lead (the lead view)");
   get->add_option("lead", lead_to_get, "Lead id (ld_...)")->required();
+  CLI::App* timeline = app.add_subcommand("timeline", "Every event of a lead, in order");
+  timeline->add_option("lead", lead_to_get, "Lead id (ld_...)")->required();
+  std::string find_email, find_phone;
+  CLI::App* find = app.add_subcommand("find", "Find a lead by email or phone");
+  find->add_option("--email", find_email, "Email");
+  find->add_option("--phone", find_phone, "Phone");
+  struct {
+    std::string status, stage, owner, source, temperature, from, to, sort = "captured",
+        token;
+    bool desc = false;
+    int limit = 50;
+  } lf;
+  CLI::App* list = app.add_subcommand("list", "List leads with filters");
+  list->add_option("--status", lf.status, "new, contacted, qualified, converted, ...");
+  list->add_option("--stage", lf.stage, "Sales stage");
+  list->add_option("--owner", lf.owner, "Owner");
+  list->add_option("--source", lf.source, "Source channel");
+  list->add_option("--temperature", lf.temperature, "cold, warm or hot");
+  list->add_option("--captured-from", lf.from, "Captured at or after (date or time)");
+  list->add_option("--captured-to", lf.to, "Captured before (date or time)");
+  list->add_option("--sort", lf.sort, "captured or activity")->capture_default_str();
+  list->add_flag("--desc", lf.desc, "Newest first");
+  list->add_option("--limit", lf.limit, "Page size (1-1000)")->capture_default_str();
+  list->add_option("--page-token", lf.token, "Continue a listing");
+  std::string overdue_owner, as_of;
+  CLI::App* overdue = app.add_subcommand("overdue", "Follow-ups past due for an owner");
+  overdue->add_option("--owner", overdue_owner, "Assignee")->required();
+  overdue->add_option("--as-of", as_of, "Instead of now");
+  std::string customer_ref;
+  CLI::App* customer = app.add_subcommand("customer", "Show a customer (by cu_... or its lead ld_...)");
+  customer->add_option("id", customer_ref, "Customer id or originating lead id")->required();
+  std::string customers_owner;
+  CLI::App* customers = app.add_subcommand("customers", "List an account owner's customers");
+  customers->add_option("--owner", customers_owner, "Account owner")->required();
+  CLI::App* views = app.add_subcommand("views", "View positions and health per partition");
 
   try {
     app.parse(argc, argv);
@@ -813,17 +970,218 @@ int Main(int argc, char** argv) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(g.timeout_seconds));
 
+  auto lead_stub = v1::LeadQueryService::NewStub(channel);
   if (get->parsed()) {
-    auto stub = v1::LeadQueryService::NewStub(channel);
     v1::GetLeadRequest req;
     req.set_lead_id(lead_to_get);
-    v1::LeadSummary lead;
-    grpc::Status st = stub->GetLead(&ctx, req, &lead);
+    v1::LeadView lead;
+    grpc::Status st = lead_stub->GetLead(&ctx, req, &lead);
     if (!st.ok()) return Fail(st, g);
     if (g.json) {
       std::cout << Json(lead);
     } else {
       PrintLead(lead);
+    }
+    return 0;
+  }
+  if (timeline->parsed()) {
+    v1::GetLeadTimelineRequest req;
+    req.set_lead_id(lead_to_get);
+    v1::LeadTimeline t;
+    grpc::Status st = lead_stub->GetLeadTimeline(&ctx, req, &t);
+    if (!st.ok()) return Fail(st, g);
+    if (g.json) {
+      std::cout << Json(t);
+      return 0;
+    }
+    std::cout << Cell("OCCURRED (UTC)", 16) << Cell("RECORDED (UTC)", 16) << Cell("VER", 4)
+              << Cell("BY", 10) << "WHAT\n";
+    for (const auto& e : t.events()) {
+      std::string who = e.aggregate_type() == v1::AGGREGATE_TYPE_CUSTOMER ? "customer: " : "";
+      if (e.aggregate_id() != t.lead_id() && e.aggregate_type() == v1::AGGREGATE_TYPE_LEAD) {
+        who = absl::StrCat("merged ", e.aggregate_id(), ": ");
+      }
+      std::cout << Cell(Day(e.occurred_at()), 16) << Cell(Day(e.recorded_at()), 16)
+                << Cell(absl::StrCat(e.aggregate_version()), 4) << Cell(e.actor().id(), 10)
+                << who << Summarize(e) << "\n";
+    }
+    return 0;
+  }
+  if (find->parsed()) {
+    v1::FindLeadRequest req;
+    req.set_email(find_email);
+    req.set_phone(find_phone);
+    v1::LeadView lead;
+    grpc::Status st = lead_stub->FindLead(&ctx, req, &lead);
+    if (!st.ok()) return Fail(st, g);
+    if (g.json) {
+      std::cout << Json(lead);
+    } else {
+      PrintLead(lead);
+    }
+    return 0;
+  }
+  if (list->parsed()) {
+    v1::ListLeadsRequest req;
+    v1::LeadStatus status{};
+    v1::SalesStage stage{};
+    v1::SourceChannel source{};
+    v1::Temperature temp{};
+    absl::Status parsed = SetEnum("--status", lf.status, v1::LeadStatus_descriptor(), &status);
+    if (parsed.ok()) parsed = SetEnum("--stage", lf.stage, v1::SalesStage_descriptor(), &stage);
+    if (parsed.ok()) {
+      parsed = SetEnum("--source", lf.source, v1::SourceChannel_descriptor(), &source);
+    }
+    if (parsed.ok()) {
+      parsed = SetEnum("--temperature", lf.temperature, v1::Temperature_descriptor(), &temp);
+    }
+    if (parsed.ok() && !lf.from.empty()) {
+      auto t = ParseTime("--captured-from", lf.from);
+      parsed = t.status();
+      if (t.ok()) *req.mutable_captured_from() = *t;
+    }
+    if (parsed.ok() && !lf.to.empty()) {
+      auto t = ParseTime("--captured-to", lf.to);
+      parsed = t.status();
+      if (t.ok()) *req.mutable_captured_to() = *t;
+    }
+    if (parsed.ok() && lf.sort != "captured" && lf.sort != "activity") {
+      parsed = absl::InvalidArgumentError(
+          absl::StrCat("--sort: unknown value '", lf.sort, "'; one of: captured, activity"));
+    }
+    if (!parsed.ok()) {
+      std::cerr << "leadctl: " << parsed.message() << "\n";
+      return kExitUsage;
+    }
+    req.set_status(status);
+    req.set_stage(stage);
+    req.set_source_channel(source);
+    req.set_temperature(temp);
+    req.set_owner(lf.owner);
+    req.set_sort(lf.sort == "activity" ? v1::ListLeadsRequest::SORT_LAST_ACTIVITY
+                                       : v1::ListLeadsRequest::SORT_CAPTURED_AT);
+    req.set_descending(lf.desc);
+    req.set_page_size(lf.limit);
+    req.set_page_token(lf.token);
+    v1::ListLeadsResponse resp;
+    grpc::Status st = lead_stub->ListLeads(&ctx, req, &resp);
+    if (!st.ok()) return Fail(st, g);
+    if (g.json) {
+      std::cout << Json(resp);
+    } else {
+      PrintLeadTable(resp);
+    }
+    return 0;
+  }
+  if (overdue->parsed()) {
+    v1::ListOverdueFollowUpsRequest req;
+    req.set_owner(overdue_owner);
+    if (!as_of.empty()) {
+      auto t = ParseTime("--as-of", as_of);
+      if (!t.ok()) {
+        std::cerr << "leadctl: " << t.status().message() << "\n";
+        return kExitUsage;
+      }
+      *req.mutable_as_of() = *t;
+    }
+    v1::ListOverdueFollowUpsResponse resp;
+    grpc::Status st = lead_stub->ListOverdueFollowUps(&ctx, req, &resp);
+    if (!st.ok()) return Fail(st, g);
+    if (g.json) {
+      std::cout << Json(resp);
+      return 0;
+    }
+    std::cout << Cell("DUE (UTC)", 16) << Cell("LEAD", 23) << Cell("NAME", 22)
+              << Cell("KIND", 10) << "NOTE\n";
+    for (const auto& o : resp.follow_ups()) {
+      std::cout << Cell(Day(o.follow_up().due_at()), 16) << Cell(o.lead_id(), 23)
+                << Cell(o.lead_name(), 22)
+                << Cell(Short(v1::InteractionKind_descriptor(), o.follow_up().kind()), 10)
+                << o.follow_up().note() << "\n";
+    }
+    std::cout << "(" << resp.follow_ups_size() << " overdue)\n";
+    return 0;
+  }
+  auto customer_stub = v1::CustomerQueryService::NewStub(channel);
+  auto print_customer = [&](const v1::CustomerView& c) {
+    std::cout << "Customer " << c.customer_id() << "  (version " << c.version() << ")\n";
+    Row("from lead", c.lead_id());
+    Row("person", OrDash(c.person().full_name()));
+    Row("company", OrDash(c.company()));
+    Row("account owner", OrDash(c.account_owner()));
+    Row("converted", absl::StrCat(Day(c.converted_at()), " (recorded ",
+                                  Day(c.converted_recorded_at()), ")"));
+    Row("deal", absl::StrCat(FormatMoney(c.deal_value()),
+                             c.contract_ref().empty() ? "" : ", contract ", c.contract_ref(),
+                             c.invoice_ref().empty() ? "" : ", invoice ", c.invoice_ref()));
+    if (!c.legal_name().empty()) Row("legal name", c.legal_name());
+    if (!c.tax_id().empty()) Row("tax id", c.tax_id());
+    for (const auto& p : c.purchases()) {
+      v1::Money total;
+      total.set_currency_code(p.currency_code());
+      total.set_amount_micros(p.amount_micros());
+      Row("purchases", absl::StrCat(Short(v1::PurchaseKind_descriptor(), p.kind()), ": ",
+                                    p.count(), ", ", FormatMoney(total)));
+    }
+    Row("NPS", c.has_nps() ? absl::StrCat(c.latest_nps(), " (",
+                                          Short(v1::NpsCategory_descriptor(),
+                                                c.latest_nps_category()),
+                                          ", ", Day(c.latest_nps_at()), ")")
+                           : "-");
+  };
+  if (customer->parsed()) {
+    v1::GetCustomerRequest req;
+    if (customer_ref.rfind("ld_", 0) == 0) {
+      req.set_lead_id(customer_ref);
+    } else {
+      req.set_customer_id(customer_ref);
+    }
+    v1::CustomerView c;
+    grpc::Status st = customer_stub->GetCustomer(&ctx, req, &c);
+    if (!st.ok()) return Fail(st, g);
+    if (g.json) {
+      std::cout << Json(c);
+    } else {
+      print_customer(c);
+    }
+    return 0;
+  }
+  if (customers->parsed()) {
+    v1::ListCustomersRequest req;
+    req.set_account_owner(customers_owner);
+    req.set_page_size(1000);
+    v1::ListCustomersResponse resp;
+    grpc::Status st = customer_stub->ListCustomers(&ctx, req, &resp);
+    if (!st.ok()) return Fail(st, g);
+    if (g.json) {
+      std::cout << Json(resp);
+      return 0;
+    }
+    std::cout << Cell("CUSTOMER", 23) << Cell("NAME", 22) << Cell("CONVERTED", 16) << "DEAL\n";
+    for (const auto& c : resp.customers()) {
+      std::cout << Cell(c.customer_id(), 23) << Cell(c.person().full_name(), 22)
+                << Cell(Day(c.converted_at()), 16) << FormatMoney(c.deal_value()) << "\n";
+    }
+    std::cout << "(" << resp.customers_size() << " customers)\n";
+    return 0;
+  }
+  if (views->parsed()) {
+    auto admin = v1::ViewAdminService::NewStub(channel);
+    v1::ViewStatus vs;
+    grpc::Status st = admin->GetViewStatus(&ctx, v1::GetViewStatusRequest(), &vs);
+    if (!st.ok()) return Fail(st, g);
+    if (g.json) {
+      std::cout << Json(vs);
+      return 0;
+    }
+    std::cout << Cell("VIEW", 9) << Cell("PART", 5) << Cell("APPLIED", 10) << Cell("END", 10)
+              << Cell("LAG", 8) << "STATE\n";
+    for (const auto& p : vs.partitions()) {
+      std::cout << Cell(p.view(), 9) << Cell(absl::StrCat(p.partition()), 5)
+                << Cell(absl::StrCat(p.applied_offset()), 10)
+                << Cell(absl::StrCat(p.end_offset()), 10)
+                << Cell(absl::StrCat(std::max<int64_t>(0, p.end_offset() - p.applied_offset())), 8)
+                << p.state() << (p.error().empty() ? "" : ": ") << p.error() << "\n";
     }
     return 0;
   }

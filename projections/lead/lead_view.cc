@@ -1,0 +1,500 @@
+#include "projections/lead/lead_view.h"
+
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "services/common/ids.h"
+#include "services/common/status_util.h"
+#include "services/common/time_util.h"
+#include "services/lead/reducer.h"
+
+namespace leadflow::projections {
+namespace {
+
+absl::string_view Key(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
+
+using common::FromProto;
+using common::ToProto;
+using google::protobuf::Timestamp;
+
+constexpr char kEmailPrefix[] = "e/";
+constexpr char kPhonePrefix[] = "p/";
+constexpr char kCapturedPrefix[] = "c/";
+constexpr char kActivityPrefix[] = "a/";
+constexpr char kFollowUpPrefix[] = "f/";
+constexpr char kMergedPrefix[] = "m/";
+
+bool IsSet(const Timestamp& ts) { return ts.seconds() != 0 || ts.nanos() != 0; }
+
+int64_t Micros(const Timestamp& ts) { return absl::ToUnixMicros(FromProto(ts)); }
+
+// Sets `field` to `at` if unset or later (earliest own time), and its record-time twin.
+void Earliest(Timestamp* field, Timestamp* recorded_field, const v1::Event& e) {
+  if (!IsSet(*field) || Micros(e.occurred_at()) < Micros(*field)) {
+    *field = e.occurred_at();
+    *recorded_field = e.recorded_at();
+  }
+}
+
+void Latest(Timestamp* field, Timestamp* recorded_field, const v1::Event& e) {
+  *field = e.occurred_at();
+  *recorded_field = e.recorded_at();
+}
+
+lead::LeadState ToState(const v1::LeadView& v) {
+  lead::LeadState s;
+  if (v.lead_id().empty()) return s;
+  s.exists = true;
+  s.lead_id = v.lead_id();
+  s.version = v.version();
+  s.status = v.status();
+  s.stage = v.stage();
+  s.status_before_exit = v.status_before_exit();
+  s.stage_before_exit = v.stage_before_exit();
+  s.captured_at = FromProto(v.milestones().captured());
+  s.status_changed_at = FromProto(v.status_changed_at());
+  s.full_name = v.person().full_name();
+  s.company = v.company();
+  s.title = v.title();
+  s.email = v.email();
+  s.phone = v.phone();
+  s.source_channel = v.source_channel();
+  s.origin_type = v.origin_type();
+  s.campaign = v.campaign();
+  s.temperature = v.temperature();
+  s.owner = v.owner();
+  s.team = v.team();
+  s.interaction_count = v.touches_total();
+  for (const v1::FollowUp& f : v.open_follow_ups()) {
+    s.open_follow_ups[f.follow_up_id()] = lead::FollowUpState{
+        .due_at = FromProto(f.due_at()), .kind = f.kind(), .note = f.note(),
+        .assignee = f.assignee()};
+  }
+  if (IsSet(v.revisit_at())) s.revisit_at = FromProto(v.revisit_at());
+  s.customer_id = v.customer_id();
+  s.merged_into = v.merged_into();
+  return s;
+}
+
+void FromState(const lead::LeadState& s, v1::LeadView& v) {
+  v.set_lead_id(s.lead_id);
+  v.set_version(s.version);
+  v.set_status(s.status);
+  v.set_stage(s.stage);
+  v.set_status_before_exit(s.status_before_exit);
+  v.set_stage_before_exit(s.stage_before_exit);
+  *v.mutable_status_changed_at() = ToProto(s.status_changed_at);
+  v.mutable_person()->set_full_name(s.full_name);
+  v.set_company(s.company);
+  v.set_title(s.title);
+  v.set_email(s.email);
+  v.set_phone(s.phone);
+  v.set_source_channel(s.source_channel);
+  v.set_origin_type(s.origin_type);
+  v.set_campaign(s.campaign);
+  v.set_temperature(s.temperature);
+  v.set_owner(s.owner);
+  v.set_team(s.team);
+  v.set_touches_total(s.interaction_count);
+  // Open follow-ups by due time, then id (deterministic bytes for equal rows).
+  std::vector<std::pair<std::string, const lead::FollowUpState*>> fus;
+  for (const auto& [id, f] : s.open_follow_ups) fus.emplace_back(id, &f);
+  std::stable_sort(fus.begin(), fus.end(),
+                   [](const auto& a, const auto& b) { return a.second->due_at < b.second->due_at; });
+  v.clear_open_follow_ups();
+  for (const auto& [id, f] : fus) {
+    v1::FollowUp* out = v.add_open_follow_ups();
+    out->set_follow_up_id(id);
+    *out->mutable_due_at() = ToProto(f->due_at);
+    out->set_kind(f->kind);
+    out->set_note(f->note);
+    out->set_assignee(f->assignee);
+  }
+  if (s.status == v1::LEAD_STATUS_POSTPONED) {
+    *v.mutable_revisit_at() = ToProto(s.revisit_at);
+  } else {
+    v.clear_revisit_at();
+  }
+  v.set_customer_id(s.customer_id);
+  v.set_merged_into(s.merged_into);
+}
+
+void CountTouch(v1::LeadView& v, v1::InteractionKind kind, v1::Direction direction) {
+  v1::TouchCount* t = nullptr;
+  for (auto& existing : *v.mutable_touches()) {
+    if (existing.kind() == kind) t = &existing;
+  }
+  if (t == nullptr) {
+    t = v.add_touches();
+    t->set_kind(kind);
+    std::sort(v.mutable_touches()->begin(), v.mutable_touches()->end(),
+              [](const v1::TouchCount& a, const v1::TouchCount& b) { return a.kind() < b.kind(); });
+    for (auto& existing : *v.mutable_touches()) {
+      if (existing.kind() == kind) t = &existing;
+    }
+  }
+  if (direction == v1::DIRECTION_INBOUND) {
+    t->set_inbound(t->inbound() + 1);
+  } else {
+    t->set_outbound(t->outbound() + 1);
+  }
+}
+
+std::string LeadIdAfter(absl::string_view key, size_t prefix_len) {
+  return std::string(key.substr(prefix_len));
+}
+
+}  // namespace
+
+absl::Status ApplyToLeadView(const v1::Event& e, const v1::LogPosition& position,
+                             v1::LeadView& v) {
+  lead::LeadState state = ToState(v);
+  LEADFLOW_RETURN_IF_ERROR(lead::EvolveLead(state, e));
+  FromState(state, v);
+  v1::Milestones* m = v.mutable_milestones();
+  v1::Milestones* r = v.mutable_milestones_recorded();
+  switch (e.payload_case()) {
+    case v1::Event::kLeadCaptured: {
+      const auto& b = e.lead_captured();
+      if (b.has_acquisition_cost()) *v.mutable_acquisition_cost() = b.acquisition_cost();
+      v.set_temperature_at_capture(b.temperature());
+      v.set_interest_note(b.interest_note());
+      Latest(m->mutable_captured(), r->mutable_captured(), e);
+      break;
+    }
+    case v1::Event::kInquiryReceived:
+      v.set_inquiries(v.inquiries() + 1);
+      break;
+    case v1::Event::kInteractionLogged: {
+      const auto& b = e.interaction_logged();
+      CountTouch(v, b.kind(), b.direction());
+      if (!IsSet(v.last_interaction_at()) ||
+          Micros(e.occurred_at()) >= Micros(v.last_interaction_at())) {
+        *v.mutable_last_interaction_at() = e.occurred_at();
+        v.set_last_interaction_kind(b.kind());
+      }
+      if (b.direction() == v1::DIRECTION_OUTBOUND) {
+        Earliest(m->mutable_contacted(), r->mutable_contacted(), e);
+      }
+      if (b.kind() == v1::INTERACTION_KIND_DEMO || b.kind() == v1::INTERACTION_KIND_FREE_TRIAL) {
+        Earliest(m->mutable_presented(), r->mutable_presented(), e);
+      }
+      if (b.kind() == v1::INTERACTION_KIND_OFFER_SENT) {
+        Earliest(m->mutable_proposal(), r->mutable_proposal(), e);
+      }
+      break;
+    }
+    case v1::Event::kLeadQualified: {
+      const auto& b = e.lead_qualified();
+      v1::Bant* bant = v.mutable_bant();
+      *bant->mutable_budget() = b.budget();
+      bant->set_decision_maker(b.decision_maker());
+      bant->set_need(b.need());
+      *bant->mutable_expected_decision_at() = b.expected_decision_at();
+      Earliest(m->mutable_qualified(), r->mutable_qualified(), e);
+      break;
+    }
+    case v1::Event::kLeadRejected:
+      v.set_rejection_reason(e.lead_rejected().reason());
+      v.set_exit_text(e.lead_rejected().text());
+      Latest(m->mutable_last_rejected(), r->mutable_last_rejected(), e);
+      break;
+    case v1::Event::kLeadPostponed:
+      v.set_exit_text(e.lead_postponed().reason());
+      Latest(m->mutable_last_postponed(), r->mutable_last_postponed(), e);
+      break;
+    case v1::Event::kLeadDisqualified:
+      v.set_disqualification_reason(e.lead_disqualified().reason());
+      v.set_exit_text(e.lead_disqualified().text());
+      Latest(m->mutable_last_disqualified(), r->mutable_last_disqualified(), e);
+      break;
+    case v1::Event::kLeadReactivated:
+      v.clear_rejection_reason();
+      v.clear_disqualification_reason();
+      v.clear_exit_text();
+      Latest(m->mutable_last_reactivated(), r->mutable_last_reactivated(), e);
+      break;
+    case v1::Event::kLeadConverted:
+      Earliest(m->mutable_converted(), r->mutable_converted(), e);
+      break;
+    default:
+      break;
+  }
+  if (!IsSet(v.last_activity_at()) || Micros(e.occurred_at()) > Micros(v.last_activity_at())) {
+    *v.mutable_last_activity_at() = e.occurred_at();
+  }
+  *v.mutable_last_position() = position;
+  return absl::OkStatus();
+}
+
+std::set<std::string> LeadIndexKeys(const v1::LeadView& v) {
+  std::set<std::string> keys;
+  if (v.lead_id().empty()) return keys;
+  if (!v.email().empty()) keys.insert(absl::StrCat(kEmailPrefix, v.email()));
+  if (!v.phone().empty()) keys.insert(absl::StrCat(kPhonePrefix, v.phone()));
+  keys.insert(absl::StrCat(kCapturedPrefix, EncodeBigEndian64(Micros(v.milestones().captured())),
+                           v.lead_id()));
+  keys.insert(absl::StrCat(kActivityPrefix, EncodeBigEndian64(Micros(v.last_activity_at())),
+                           v.lead_id()));
+  for (const v1::FollowUp& f : v.open_follow_ups()) {
+    const std::string& who = f.assignee().empty() ? v.owner() : f.assignee();
+    keys.insert(absl::StrCat(kFollowUpPrefix, who, std::string(1, '\0'),
+                             EncodeBigEndian64(Micros(f.due_at())), v.lead_id(),
+                             std::string(1, '\0'), f.follow_up_id()));
+  }
+  if (!v.merged_into().empty()) {
+    keys.insert(absl::StrCat(kMergedPrefix, v.merged_into(), "/", v.lead_id()));
+  }
+  return keys;
+}
+
+absl::Status LeadProjection::Apply(const v1::Event& e, const log::Record& record, ViewTxn& txn) {
+  const std::string& lead_id = e.partition_key();
+  // Every event of the lead and of its customer goes to the lead's timeline, in log order.
+  txn.Put(kTimeline, absl::StrCat(lead_id, "/", EncodeBigEndian64(record.offset)), record.value);
+  if (e.aggregate_type() != v1::AGGREGATE_TYPE_LEAD) return absl::OkStatus();
+
+  LEADFLOW_ASSIGN_OR_RETURN(std::optional<std::string> row, txn.Get(kLeads, e.aggregate_id()));
+  v1::LeadView before;
+  if (row.has_value() && !before.ParseFromString(*row)) {
+    return absl::DataLossError(absl::StrCat("lead view row of ", e.aggregate_id(),
+                                            " is corrupt"));
+  }
+  v1::LeadView after = before;
+  v1::LogPosition position;
+  position.set_partition(record.partition);
+  position.set_offset(record.offset);
+  LEADFLOW_RETURN_IF_ERROR(ApplyToLeadView(e, position, after));
+  txn.Put(kLeads, e.aggregate_id(), after.SerializeAsString());
+  const std::set<std::string> old_keys = LeadIndexKeys(before);
+  const std::set<std::string> new_keys = LeadIndexKeys(after);
+  for (const std::string& k : old_keys) {
+    if (!new_keys.contains(k)) txn.Delete(kIndex, k);
+  }
+  for (const std::string& k : new_keys) {
+    if (!old_keys.contains(k)) {
+      // Email/phone entries point at the lead; listing entries carry it in the key.
+      const bool lookup = k.rfind(kEmailPrefix, 0) == 0 || k.rfind(kPhonePrefix, 0) == 0;
+      txn.Put(kIndex, k, lookup ? after.lead_id() : "");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// ---- Queries --------------------------------------------------------------------------------
+
+absl::StatusOr<v1::LeadView> LeadQueries::Get(const std::string& lead_id) const {
+  if (lead_id.empty()) return absl::InvalidArgumentError("lead_id: required");
+  if (!common::IsLeadId(lead_id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lead_id: '", lead_id, "' is not a lead id (ld_ and 20 hex digits)"));
+  }
+  absl::StatusOr<std::string> row = store_->Get(LeadProjection::kLeads, lead_id);
+  if (absl::IsNotFound(row.status())) {
+    return absl::NotFoundError(absl::StrCat("lead ", lead_id, " not found"));
+  }
+  if (!row.ok()) return row.status();
+  v1::LeadView view;
+  if (!view.ParseFromString(*row)) {
+    return absl::DataLossError(absl::StrCat("lead view row of ", lead_id, " is corrupt"));
+  }
+  return view;
+}
+
+absl::StatusOr<v1::LeadView> LeadQueries::Find(const v1::FindLeadRequest& req) const {
+  if (req.email().empty() && req.phone().empty()) {
+    return absl::InvalidArgumentError("email: set email or phone");
+  }
+  if (!req.email().empty() && !req.phone().empty()) {
+    return absl::InvalidArgumentError("phone: set only one of email or phone");
+  }
+  std::string key;
+  if (!req.email().empty()) {
+    auto email = common::NormalizeEmail(req.email());
+    if (!email.ok()) return absl::InvalidArgumentError(absl::StrCat("email: ",
+                                                                    email.status().message()));
+    key = absl::StrCat(kEmailPrefix, *email);
+  } else {
+    auto phone = common::NormalizePhone(req.phone());
+    if (!phone.ok()) return absl::InvalidArgumentError(absl::StrCat("phone: ",
+                                                                    phone.status().message()));
+    key = absl::StrCat(kPhonePrefix, *phone);
+  }
+  absl::StatusOr<std::string> id = store_->Get(LeadProjection::kIndex, key);
+  if (absl::IsNotFound(id.status())) {
+    return absl::NotFoundError(absl::StrCat("no lead with ",
+                                            req.email().empty() ? "phone " : "email ",
+                                            req.email().empty() ? req.phone() : req.email()));
+  }
+  if (!id.ok()) return id.status();
+  return Get(*id);
+}
+
+absl::StatusOr<v1::LeadTimeline> LeadQueries::Timeline(const std::string& lead_id) const {
+  LEADFLOW_ASSIGN_OR_RETURN(v1::LeadView view, Get(lead_id));
+  v1::LeadTimeline out;
+  out.set_lead_id(lead_id);
+  auto add_events = [&](const std::string& id) -> absl::Status {
+    const std::string prefix = absl::StrCat(id, "/");
+    auto it = store_->NewIterator(LeadProjection::kTimeline);
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (!out.add_events()->ParseFromString(it->value().ToString())) {
+        return absl::DataLossError(absl::StrCat("timeline of ", id, " has a corrupt event"));
+      }
+    }
+    return absl::OkStatus();
+  };
+  LEADFLOW_RETURN_IF_ERROR(add_events(lead_id));
+  const std::string merged = absl::StrCat(kMergedPrefix, lead_id, "/");
+  auto it = store_->NewIterator(LeadProjection::kIndex);
+  for (it->Seek(merged); it->Valid() && it->key().starts_with(merged); it->Next()) {
+    out.add_merged_lead_ids(LeadIdAfter(Key(it->key()), merged.size()));
+  }
+  for (const std::string& dup : out.merged_lead_ids()) LEADFLOW_RETURN_IF_ERROR(add_events(dup));
+  return out;
+}
+
+namespace {
+
+bool Matches(const v1::ListLeadsRequest& q, const v1::LeadView& v) {
+  if (q.status() != v1::LEAD_STATUS_UNSPECIFIED && v.status() != q.status()) return false;
+  if (q.stage() != v1::SALES_STAGE_UNSPECIFIED && v.stage() != q.stage()) return false;
+  if (!q.owner().empty() && v.owner() != q.owner()) return false;
+  if (q.source_channel() != v1::SOURCE_CHANNEL_UNSPECIFIED &&
+      v.source_channel() != q.source_channel()) {
+    return false;
+  }
+  if (q.temperature() != v1::TEMPERATURE_UNSPECIFIED && v.temperature() != q.temperature()) {
+    return false;
+  }
+  const int64_t captured = Micros(v.milestones().captured());
+  if (q.has_captured_from() && captured < Micros(q.captured_from())) return false;
+  if (q.has_captured_to() && captured >= Micros(q.captured_to())) return false;
+  return true;
+}
+
+template <typename IsValid>
+absl::Status CheckEnum(absl::string_view field, int value, IsValid valid) {
+  if (!valid(value)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": unknown value ", value));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ListLeadsResponse> LeadQueries::List(const v1::ListLeadsRequest& q) const {
+  LEADFLOW_RETURN_IF_ERROR(CheckEnum("status", q.status(), v1::LeadStatus_IsValid));
+  LEADFLOW_RETURN_IF_ERROR(CheckEnum("stage", q.stage(), v1::SalesStage_IsValid));
+  LEADFLOW_RETURN_IF_ERROR(CheckEnum("source_channel", q.source_channel(),
+                                     v1::SourceChannel_IsValid));
+  LEADFLOW_RETURN_IF_ERROR(CheckEnum("temperature", q.temperature(), v1::Temperature_IsValid));
+  LEADFLOW_RETURN_IF_ERROR(CheckEnum("sort", q.sort(), v1::ListLeadsRequest::Sort_IsValid));
+  if (q.page_size() < 0 || q.page_size() > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size: must be 1 to 1000 (got ", q.page_size(), ")"));
+  }
+  if (q.has_captured_from() && !common::IsValidTimestamp(q.captured_from())) {
+    return absl::InvalidArgumentError("captured_from: invalid timestamp");
+  }
+  if (q.has_captured_to() && !common::IsValidTimestamp(q.captured_to())) {
+    return absl::InvalidArgumentError("captured_to: invalid timestamp");
+  }
+  if (q.has_captured_from() && q.has_captured_to() &&
+      Micros(q.captured_to()) <= Micros(q.captured_from())) {
+    return absl::InvalidArgumentError("captured_to: must be after captured_from");
+  }
+  const int page_size = q.page_size() == 0 ? 50 : q.page_size();
+  const bool by_activity = q.sort() == v1::ListLeadsRequest::SORT_LAST_ACTIVITY;
+  const std::string prefix = by_activity ? kActivityPrefix : kCapturedPrefix;
+  // The token is the last index key returned, tagged with the listing's sort and direction.
+  const std::string tag = absl::StrCat(by_activity ? "a" : "c", q.descending() ? "d" : "u");
+  std::string resume;
+  if (!q.page_token().empty()) {
+    std::string raw;
+    if (!absl::WebSafeBase64Unescape(q.page_token(), &raw) || raw.size() < 2 + prefix.size() ||
+        raw.substr(0, 2) != tag || raw.substr(2, prefix.size()) != prefix) {
+      return absl::InvalidArgumentError(
+          "page_token: not a token of this listing (same sort and direction required)");
+    }
+    resume = raw.substr(2);
+  }
+  // Key range: the capture-time index can be bounded by the captured range directly.
+  std::string lower = prefix, upper = prefix;
+  upper.back() = static_cast<char>(upper.back() + 1);
+  if (!by_activity && q.has_captured_from()) {
+    lower = absl::StrCat(prefix, EncodeBigEndian64(Micros(q.captured_from())));
+  }
+  if (!by_activity && q.has_captured_to()) {
+    upper = absl::StrCat(prefix, EncodeBigEndian64(Micros(q.captured_to())));
+  }
+  v1::ListLeadsResponse out;
+  auto it = store_->NewIterator(LeadProjection::kIndex);
+  if (!q.descending()) {
+    if (resume.empty()) {
+      it->Seek(lower);
+    } else {
+      it->Seek(resume);
+      if (it->Valid() && Key(it->key()) == resume) it->Next();
+    }
+  } else {
+    if (resume.empty()) {
+      it->SeekForPrev(upper);
+      if (it->Valid() && Key(it->key()) >= upper) it->Prev();
+    } else {
+      it->SeekForPrev(resume);
+      if (it->Valid() && Key(it->key()) == resume) it->Prev();
+    }
+  }
+  int scanned = 0;
+  std::string last;
+  for (; it->Valid(); q.descending() ? it->Prev() : it->Next()) {
+    const absl::string_view key = Key(it->key());
+    if (key < lower || key >= upper) break;
+    last = std::string(key);
+    const std::string lead_id = LeadIdAfter(key, prefix.size() + 8);
+    absl::StatusOr<v1::LeadView> view = Get(lead_id);
+    if (!view.ok()) return view.status();
+    if (Matches(q, *view)) *out.add_leads() = std::move(*view);
+    if (out.leads_size() == page_size || ++scanned == kMaxScan) {
+      out.set_next_page_token(absl::WebSafeBase64Escape(absl::StrCat(tag, last)));
+      break;
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<v1::ListOverdueFollowUpsResponse> LeadQueries::Overdue(
+    const v1::ListOverdueFollowUpsRequest& q, absl::Time now) const {
+  if (q.owner().empty()) return absl::InvalidArgumentError("owner: required");
+  if (q.page_size() < 0 || q.page_size() > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size: must be 1 to 1000 (got ", q.page_size(), ")"));
+  }
+  const int page_size = q.page_size() == 0 ? 100 : q.page_size();
+  const absl::Time as_of = q.has_as_of() ? FromProto(q.as_of()) : now;
+  const std::string prefix = absl::StrCat(kFollowUpPrefix, q.owner(), std::string(1, '\0'));
+  v1::ListOverdueFollowUpsResponse out;
+  auto it = store_->NewIterator(LeadProjection::kIndex);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const absl::string_view rest = Key(it->key()).substr(prefix.size());
+    const int64_t due = DecodeBigEndian64(rest.data());
+    if (due >= absl::ToUnixMicros(as_of) || out.follow_ups_size() == page_size) break;
+    const absl::string_view tail = rest.substr(8);
+    const size_t sep = tail.find('\0');
+    const std::string lead_id(tail.substr(0, sep));
+    const std::string fu_id(tail.substr(sep + 1));
+    LEADFLOW_ASSIGN_OR_RETURN(v1::LeadView view, Get(lead_id));
+    for (const v1::FollowUp& f : view.open_follow_ups()) {
+      if (f.follow_up_id() != fu_id) continue;
+      v1::OverdueFollowUp* o = out.add_follow_ups();
+      o->set_lead_id(lead_id);
+      o->set_lead_name(view.person().full_name());
+      *o->mutable_follow_up() = f;
+    }
+  }
+  return out;
+}
+
+}  // namespace leadflow::projections

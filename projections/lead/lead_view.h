@@ -1,0 +1,55 @@
+// The lead view: one LeadView row per lead, its timeline, and the indexes behind look-ups and
+// listings. Lifecycle state comes from the reducer's EvolveLead (the same rules as the writer);
+// this projection only adds what a view needs on top (touch counts, milestones, BANT, exits).
+#ifndef LEADFLOW_PROJECTIONS_LEAD_LEAD_VIEW_H_
+#define LEADFLOW_PROJECTIONS_LEAD_LEAD_VIEW_H_
+
+#include <set>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "leadflow/v1/views.pb.h"
+#include "projections/runner/runner.h"
+
+namespace leadflow::projections {
+
+class LeadProjection final : public Projection {
+ public:
+  // Column families, in this order.
+  enum Family { kLeads = 0, kTimeline = 1, kIndex = 2 };
+  std::string name() const override { return "lead"; }
+  std::vector<std::string> column_families() const override {
+    return {"leads", "timeline", "index"};
+  }
+  absl::Status Apply(const v1::Event& event, const log::Record& record, ViewTxn& txn) override;
+};
+
+// Applies one lead event to a view row (pure; exposed for tests).
+absl::Status ApplyToLeadView(const v1::Event& event, const v1::LogPosition& position,
+                             v1::LeadView& view);
+
+// The index keys a view row should have (email, phone, capture time, last activity, follow-ups,
+// merge link). Updating a row replaces exactly the difference.
+std::set<std::string> LeadIndexKeys(const v1::LeadView& view);
+
+class LeadQueries {
+ public:
+  explicit LeadQueries(const ViewStore* store) : store_(store) {}
+  absl::StatusOr<v1::LeadView> Get(const std::string& lead_id) const;
+  absl::StatusOr<v1::LeadView> Find(const v1::FindLeadRequest& request) const;
+  absl::StatusOr<v1::LeadTimeline> Timeline(const std::string& lead_id) const;
+  absl::StatusOr<v1::ListLeadsResponse> List(const v1::ListLeadsRequest& request) const;
+  absl::StatusOr<v1::ListOverdueFollowUpsResponse> Overdue(
+      const v1::ListOverdueFollowUpsRequest& request, absl::Time now) const;
+
+  // Most index entries one List call examines; a sparse filter returns a short page with a
+  // token to continue rather than scanning without bound.
+  static constexpr int kMaxScan = 100000;
+
+ private:
+  const ViewStore* store_;
+};
+
+}  // namespace leadflow::projections
+
+#endif  // LEADFLOW_PROJECTIONS_LEAD_LEAD_VIEW_H_

@@ -1,0 +1,240 @@
+#include "projections/runner/runner.h"
+
+#include <atomic>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "services/common/kill_point.h"
+#include "services/common/status_util.h"
+#include "services/log/event_codec.h"
+
+namespace leadflow::projections {
+
+struct ProjectionRunner::Partition {
+  int32_t id = 0;
+  mutable absl::Mutex mu;
+  int64_t applied ABSL_GUARDED_BY(mu) = 0;  // next offset to apply
+  int64_t known_end ABSL_GUARDED_BY(mu) = 0;
+  absl::Status error ABSL_GUARDED_BY(mu);
+  mutable absl::CondVar advanced;
+  std::atomic<bool> stop{false};
+};
+
+ProjectionRunner::ProjectionRunner(log::EventLog* log, ViewStore* store, Projection* projection,
+                                   RunnerOptions options)
+    : log_(log), store_(store), projection_(projection), options_(options) {
+  for (int32_t p = 0; p < log_->partition_count(); ++p) {
+    auto part = std::make_unique<Partition>();
+    part->id = p;
+    absl::StatusOr<int64_t> stored = store_->StoredOffset(p);
+    absl::MutexLock lock(&part->mu);
+    if (stored.ok()) {
+      part->applied = *stored;
+    } else {
+      part->error = stored.status();
+    }
+    partitions_.push_back(std::move(part));
+  }
+}
+
+ProjectionRunner::~ProjectionRunner() { Stop(); }
+
+void ProjectionRunner::Start() {
+  for (auto& p : partitions_) {
+    threads_.emplace_back([this, part = p.get()] { Tail(*part); });
+  }
+}
+
+void ProjectionRunner::Stop() {
+  for (auto& p : partitions_) p->stop = true;
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+bool ProjectionRunner::ApplyBatch(Partition& p, const std::vector<log::Record>& records,
+                                  int64_t next_offset) {
+  ViewTxn txn(store_);
+  absl::Status failure;
+  int64_t commit_offset = next_offset;
+  for (const log::Record& r : records) {
+    absl::StatusOr<v1::Event> event = log::DecodeEvent(r);
+    absl::Status st = event.status();
+    if (event.ok()) {
+      ViewTxn one(store_, &txn);
+      st = projection_->Apply(*event, r, one);
+      if (st.ok()) {
+        one.MergeIntoParent();
+      } else {
+        st = absl::Status(st.code(), absl::StrCat("partition ", r.partition, " offset ", r.offset,
+                                                  ": ", st.message()));
+      }
+    }
+    if (!st.ok()) {
+      // Keep what came before the bad record; stop exactly at it.
+      failure = absl::Status(st.code(), absl::StrCat("view ", projection_->name(),
+                                                     " stopped: ", st.message()));
+      commit_offset = r.offset;
+      break;
+    }
+  }
+  common::KillPoint("projection.before_commit");
+  absl::Status committed = txn.Commit({{p.id, commit_offset}});
+  common::KillPoint("projection.after_commit");
+  absl::MutexLock lock(&p.mu);
+  if (!committed.ok()) {
+    p.error = committed;
+    return false;
+  }
+  p.applied = commit_offset;
+  if (!failure.ok()) p.error = failure;
+  p.advanced.SignalAll();
+  return failure.ok();
+}
+
+void ProjectionRunner::Tail(Partition& p) {
+  int64_t from;
+  {
+    absl::MutexLock lock(&p.mu);
+    if (!p.error.ok()) return;
+    from = p.applied;
+  }
+  absl::StatusOr<std::unique_ptr<log::LogReader>> reader = log_->OpenReader(p.id, from);
+  if (!reader.ok()) {
+    absl::MutexLock lock(&p.mu);
+    p.error = reader.status();
+    return;
+  }
+  while (!p.stop) {
+    absl::StatusOr<std::vector<log::Record>> records =
+        (*reader)->Read(options_.max_batch, options_.poll);
+    if (!records.ok()) {
+      if (absl::IsUnavailable(records.status())) {
+        absl::SleepFor(options_.poll);  // transient: the log comes back by itself
+        continue;
+      }
+      absl::MutexLock lock(&p.mu);
+      p.error = absl::Status(records.status().code(),
+                             absl::StrCat("view ", projection_->name(), " stopped: ",
+                                          records.status().message()));
+      return;
+    }
+    const int64_t next = (*reader)->position();
+    if (records->empty()) {
+      absl::MutexLock lock(&p.mu);
+      if (next == p.applied) continue;  // nothing new (or only transaction markers)
+    }
+    if (!ApplyBatch(p, *records, next)) return;
+  }
+}
+
+absl::Status ProjectionRunner::CatchUp(const std::function<void(int64_t, int64_t)>& progress) {
+  std::vector<int64_t> ends;
+  int64_t total = 0, applied = 0;
+  for (auto& p : partitions_) {
+    LEADFLOW_ASSIGN_OR_RETURN(int64_t end, log_->EndOffset(p->id));
+    absl::MutexLock lock(&p->mu);
+    LEADFLOW_RETURN_IF_ERROR(p->error);
+    ends.push_back(end);
+    total += std::max<int64_t>(0, end - p->applied);
+  }
+  for (auto& p : partitions_) {
+    int64_t from;
+    {
+      absl::MutexLock lock(&p->mu);
+      from = p->applied;
+    }
+    const int64_t end = ends[p->id];
+    if (from >= end) continue;
+    LEADFLOW_ASSIGN_OR_RETURN(std::unique_ptr<log::LogReader> reader,
+                              log_->OpenReader(p->id, from));
+    while (reader->position() < end) {
+      LEADFLOW_ASSIGN_OR_RETURN(std::vector<log::Record> records,
+                                reader->Read(options_.max_batch, absl::Seconds(5)));
+      if (records.empty() && reader->position() < end) {
+        return absl::UnavailableError(absl::StrCat("view ", projection_->name(), ": partition ",
+                                                   p->id, " stopped at offset ",
+                                                   reader->position(), " before ", end));
+      }
+      if (!ApplyBatch(*p, records, reader->position())) {
+        absl::MutexLock lock(&p->mu);
+        return p->error;
+      }
+      applied += static_cast<int64_t>(records.size());
+      if (progress) progress(applied, total);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProjectionRunner::WaitFor(const v1::LogPosition& position,
+                                       absl::Duration timeout) const {
+  if (position.partition() < 0 ||
+      position.partition() >= static_cast<int32_t>(partitions_.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("min_position.partition: ",
+                                                   position.partition(), " is out of range [0, ",
+                                                   partitions_.size(), ")"));
+  }
+  const Partition& p = *partitions_[position.partition()];
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::MutexLock lock(&p.mu);
+  while (p.applied <= position.offset() && p.error.ok()) {
+    if (p.advanced.WaitWithDeadline(&p.mu, deadline)) break;
+  }
+  if (!p.error.ok()) return p.error;
+  if (p.applied <= position.offset()) {
+    return absl::UnavailableError(absl::StrCat(
+        "view ", projection_->name(), " has applied partition ", p.id, " up to offset ",
+        p.applied - 1, ", not yet ", position.offset(), "; retry"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProjectionRunner::WaitForLogEnd(const std::vector<int32_t>& partitions,
+                                             absl::Duration timeout) const {
+  std::vector<int32_t> which = partitions;
+  if (which.empty()) {
+    for (const auto& p : partitions_) which.push_back(p->id);
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  for (int32_t id : which) {
+    LEADFLOW_ASSIGN_OR_RETURN(int64_t end, log_->EndOffset(id));
+    if (end == 0) continue;
+    v1::LogPosition position;
+    position.set_partition(id);
+    position.set_offset(end - 1);
+    LEADFLOW_RETURN_IF_ERROR(WaitFor(position, std::max(deadline - absl::Now(), absl::ZeroDuration())));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<v1::ViewPartitionStatus> ProjectionRunner::Status() const {
+  std::vector<v1::ViewPartitionStatus> out;
+  for (const auto& p : partitions_) {
+    absl::StatusOr<int64_t> end = log_->EndOffset(p->id);
+    absl::MutexLock lock(&p->mu);
+    v1::ViewPartitionStatus s;
+    s.set_view(projection_->name());
+    s.set_partition(p->id);
+    s.set_applied_offset(p->applied);
+    s.set_end_offset(end.ok() ? *end : -1);
+    if (!p->error.ok()) {
+      s.set_state("failed");
+      s.set_error(std::string(p->error.message()));
+    } else {
+      s.set_state(end.ok() && p->applied >= *end ? "serving" : "catching up");
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+absl::Status ProjectionRunner::Health() const {
+  for (const auto& p : partitions_) {
+    absl::MutexLock lock(&p->mu);
+    if (!p->error.ok()) return p->error;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace leadflow::projections

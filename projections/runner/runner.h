@@ -1,0 +1,85 @@
+// The projection runner shared by every view: one thread per log partition reads events in
+// order, applies them through the view's Projection into one ViewTxn per batch, and commits the
+// rows with the partition's next offset in a single write. A record that cannot be decoded or
+// applied stops that partition (reported with partition, offset and reason in Status() and in
+// health) instead of being skipped; the other partitions go on.
+#ifndef LEADFLOW_PROJECTIONS_RUNNER_RUNNER_H_
+#define LEADFLOW_PROJECTIONS_RUNNER_RUNNER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "leadflow/v1/events.pb.h"
+#include "leadflow/v1/views.pb.h"
+#include "projections/runner/view_store.h"
+#include "services/log/event_log.h"
+
+namespace leadflow::projections {
+
+class Projection {
+ public:
+  virtual ~Projection() = default;
+  virtual std::string name() const = 0;
+  // Column families the view needs (opened by its ViewStore).
+  virtual std::vector<std::string> column_families() const = 0;
+  // Applies one event. On error it may have written to `txn`; the runner discards those writes.
+  virtual absl::Status Apply(const v1::Event& event, const log::Record& record, ViewTxn& txn) = 0;
+};
+
+struct RunnerOptions {
+  // Most records applied (and committed) in one write.
+  size_t max_batch = 2000;
+  // How long a tailing read waits for new records before checking for shutdown.
+  absl::Duration poll = absl::Milliseconds(200);
+};
+
+class ProjectionRunner {
+ public:
+  ProjectionRunner(log::EventLog* log, ViewStore* store, Projection* projection,
+                   RunnerOptions options = {});
+  ~ProjectionRunner();  // stops the threads
+
+  // Starts one tailing thread per partition, from the stored offsets.
+  void Start();
+  void Stop();
+
+  // On the calling thread: applies every partition up to the log's end as of the call (for
+  // rebuilds). `progress(applied_events, total_events)` is called after each batch.
+  absl::Status CatchUp(const std::function<void(int64_t, int64_t)>& progress = nullptr);
+
+  // Read-your-writes: waits until the view has applied `position` (offset < applied offset of
+  // its partition). UNAVAILABLE on timeout, naming where the view is.
+  absl::Status WaitFor(const v1::LogPosition& position, absl::Duration timeout) const;
+
+  // Fresh reads: waits until the view has applied each listed partition (all if empty) up to
+  // the log's end as of this call. UNAVAILABLE on timeout.
+  absl::Status WaitForLogEnd(const std::vector<int32_t>& partitions,
+                             absl::Duration timeout) const;
+
+  std::vector<v1::ViewPartitionStatus> Status() const;
+  // OK if every partition is healthy; else the first failure.
+  absl::Status Health() const;
+
+  struct Partition;
+
+ private:
+  void Tail(Partition& p);
+  // Applies `records` and commits them with `next_offset`; returns false if the partition failed.
+  bool ApplyBatch(Partition& p, const std::vector<log::Record>& records, int64_t next_offset);
+
+  log::EventLog* log_;
+  ViewStore* store_;
+  Projection* projection_;
+  RunnerOptions options_;
+  std::vector<std::unique_ptr<Partition>> partitions_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace leadflow::projections
+
+#endif  // LEADFLOW_PROJECTIONS_RUNNER_RUNNER_H_

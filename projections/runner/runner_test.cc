@@ -1,0 +1,157 @@
+#include "projections/runner/runner.h"
+
+#include <filesystem>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/common/schema.h"
+#include "services/log/embedded_log.h"
+#include "services/log/event_codec.h"
+
+namespace leadflow::projections {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Counts events per aggregate. Fails on events whose actor is "poison", after writing, to show
+// that a failing event's writes are discarded.
+class CountingProjection final : public Projection {
+ public:
+  std::string name() const override { return "count"; }
+  std::vector<std::string> column_families() const override { return {"counts"}; }
+  absl::Status Apply(const v1::Event& e, const log::Record&, ViewTxn& txn) override {
+    auto current = txn.Get(0, e.aggregate_id());
+    if (!current.ok()) return current.status();
+    int64_t n = 0;
+    if (current->has_value()) (void)absl::SimpleAtoi(**current, &n);
+    txn.Put(0, e.aggregate_id(), absl::StrCat(n + 1));
+    if (e.actor().id() == "poison") return absl::InvalidArgumentError("poisoned event");
+    return absl::OkStatus();
+  }
+};
+
+log::Message EventFor(const std::string& key, const std::string& actor = "alice") {
+  v1::Event e;
+  e.set_schema_version(common::kEventSchemaVersion);
+  e.set_aggregate_type(v1::AGGREGATE_TYPE_LEAD);
+  e.set_aggregate_id(key);
+  e.set_partition_key(key);
+  e.mutable_actor()->set_id(actor);
+  e.mutable_lead_captured();
+  return *log::EncodeEvent(e);
+}
+
+class RunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = std::filesystem::temp_directory_path() / "leadflow-runner-XXXXXX";
+    dir_ = mkdtemp(tmpl.data());
+    log::EmbeddedLogOptions o;
+    o.dir = dir_ + "/log";
+    o.partitions = 2;
+    log_ = std::move(*log::EmbeddedLog::Open(o));
+    OpenStore();
+  }
+  void TearDown() override {
+    runner_.reset();
+    store_.reset();
+    log_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void OpenStore() {
+    runner_.reset();
+    store_.reset();
+    auto store = ViewStore::Open({.dir = dir_ + "/view", .column_families = {"counts"}});
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    runner_ = std::make_unique<ProjectionRunner>(log_.get(), store_.get(), &projection_);
+  }
+  int64_t Count(const std::string& key) {
+    auto v = store_->Get(0, key);
+    int64_t n = 0;
+    if (v.ok()) (void)absl::SimpleAtoi(*v, &n);
+    return n;
+  }
+
+  std::string dir_;
+  std::unique_ptr<log::EventLog> log_;
+  std::unique_ptr<ViewStore> store_;
+  CountingProjection projection_;
+  std::unique_ptr<ProjectionRunner> runner_;
+};
+
+TEST_F(RunnerTest, AppliesEachEventExactlyOnceAcrossRestarts) {
+  ASSERT_TRUE(log_->Append(0, {EventFor("a"), EventFor("a"), EventFor("b")}).ok());
+  ASSERT_TRUE(log_->Append(1, {EventFor("c")}).ok());
+  ASSERT_TRUE(runner_->CatchUp().ok());
+  EXPECT_EQ(Count("a"), 2);
+  EXPECT_EQ(Count("b"), 1);
+  EXPECT_EQ(Count("c"), 1);
+  EXPECT_EQ(*store_->StoredOffset(0), 3);
+  EXPECT_EQ(*store_->StoredOffset(1), 1);
+
+  OpenStore();  // restart: offsets come from the store, nothing is applied twice
+  ASSERT_TRUE(runner_->CatchUp().ok());
+  EXPECT_EQ(Count("a"), 2);
+  ASSERT_TRUE(log_->Append(0, {EventFor("a")}).ok());
+  ASSERT_TRUE(runner_->CatchUp().ok());
+  EXPECT_EQ(Count("a"), 3);
+}
+
+TEST_F(RunnerTest, TailingThreadsFollowTheLogAndWaitForServesReadYourWrites) {
+  runner_->Start();
+  v1::LogPosition pos;
+  pos.set_partition(1);
+  pos.set_offset(0);
+  absl::Status not_yet = runner_->WaitFor(pos, absl::Milliseconds(50));
+  EXPECT_EQ(not_yet.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(not_yet.message(),
+            "view count has applied partition 1 up to offset -1, not yet 0; retry");
+  auto r = log_->Append(1, {EventFor("x")});
+  ASSERT_TRUE(r.ok());
+  pos.set_offset(r->last_offset);
+  EXPECT_TRUE(runner_->WaitFor(pos, absl::Seconds(10)).ok());
+  EXPECT_EQ(Count("x"), 1);
+  pos.set_partition(7);
+  EXPECT_EQ(runner_->WaitFor(pos, absl::Seconds(1)).message(),
+            "min_position.partition: 7 is out of range [0, 2)");
+  auto status = runner_->Status();
+  ASSERT_EQ(status.size(), 2u);
+  EXPECT_EQ(status[1].state(), "serving");
+  EXPECT_EQ(status[1].applied_offset(), 1);
+}
+
+TEST_F(RunnerTest, BadRecordStopsItsPartitionExactlyThere) {
+  ASSERT_TRUE(log_->Append(0, {EventFor("a"), {"a", "not an event"}, EventFor("a")}).ok());
+  ASSERT_TRUE(log_->Append(1, {EventFor("b")}).ok());
+  absl::Status st = runner_->CatchUp();
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(st.message()),
+              HasSubstr("view count stopped: partition 0 offset 1: undecodable event"));
+  EXPECT_EQ(Count("a"), 1) << "the record before the bad one is applied and committed";
+  EXPECT_EQ(*store_->StoredOffset(0), 1) << "stopped exactly at the bad record";
+  auto status = runner_->Status();
+  EXPECT_EQ(status[0].state(), "failed");
+  EXPECT_THAT(status[0].error(), HasSubstr("partition 0 offset 1"));
+  EXPECT_FALSE(runner_->Health().ok());
+  // The other partition is independent.
+  runner_->Start();
+  v1::LogPosition pos;
+  pos.set_partition(1);
+  pos.set_offset(0);
+  EXPECT_TRUE(runner_->WaitFor(pos, absl::Seconds(10)).ok());
+  EXPECT_EQ(Count("b"), 1);
+}
+
+TEST_F(RunnerTest, FailingEventLeavesNoPartialWrites) {
+  ASSERT_TRUE(log_->Append(0, {EventFor("a"), EventFor("a", "poison")}).ok());
+  absl::Status st = runner_->CatchUp();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.message(), "view count stopped: partition 0 offset 1: poisoned event");
+  EXPECT_EQ(Count("a"), 1) << "the poisoned event's own write was discarded";
+}
+
+}  // namespace
+}  // namespace leadflow::projections

@@ -1,0 +1,139 @@
+#include "projections/runner/view_store.h"
+
+#include <filesystem>
+
+#include "absl/base/internal/endian.h"
+#include "absl/strings/str_cat.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+
+namespace leadflow::projections {
+namespace {
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = absl::StrCat("view store: ", what, ": ", s.ToString());
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(msg, " (is another leadflow process using this data directory?)"));
+  }
+  return absl::UnavailableError(msg);
+}
+
+std::string OffsetKey(int32_t partition) {
+  std::string key = "offset/    ";
+  absl::big_endian::Store32(&key[7], static_cast<uint32_t>(partition));
+  return key;
+}
+
+}  // namespace
+
+std::string EncodeBigEndian64(int64_t v) {
+  std::string out(8, '\0');
+  // Flip the sign bit so negative values (times before 1970) sort before positive ones.
+  absl::big_endian::Store64(out.data(), static_cast<uint64_t>(v) ^ (uint64_t{1} << 63));
+  return out;
+}
+
+int64_t DecodeBigEndian64(const char* p) {
+  return static_cast<int64_t>(absl::big_endian::Load64(p) ^ (uint64_t{1} << 63));
+}
+
+absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("view store: cannot create ", options.dir, ": ", ec.message()));
+  }
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  auto factory = std::shared_ptr<rocksdb::TableFactory>(rocksdb::NewBlockBasedTableFactory(table));
+  db_options.table_factory = factory;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  rocksdb::ColumnFamilyOptions cf_options(db_options);
+  cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
+  for (const std::string& name : options.column_families) cfs.emplace_back(name, cf_options);
+  cfs.emplace_back("meta", cf_options);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir, cfs, &handles, &raw);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("open ", options.dir));
+  std::unique_ptr<ViewStore> store(new ViewStore());
+  store->dir_ = options.dir;
+  store->db_.reset(raw);
+  // handles[0] is "default" (unused); keep view CFs then meta.
+  store->db_->DestroyColumnFamilyHandle(handles[0]).PermitUncheckedError();
+  store->handles_.assign(handles.begin() + 1, handles.end());
+  return store;
+}
+
+ViewStore::~ViewStore() {
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  if (db_) db_->Close().PermitUncheckedError();
+}
+
+absl::StatusOr<int64_t> ViewStore::StoredOffset(int32_t partition) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta(), OffsetKey(partition), &value);
+  if (s.IsNotFound()) return 0;
+  if (!s.ok()) return FromRocks(s, "read offset");
+  if (value.size() != 8) return absl::DataLossError("view store: corrupt offset");
+  return DecodeBigEndian64(value.data());
+}
+
+absl::StatusOr<std::string> ViewStore::Get(int cf, const std::string& key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[cf], key, &value);
+  if (s.IsNotFound()) return absl::NotFoundError(key);
+  if (!s.ok()) return FromRocks(s, "get");
+  return value;
+}
+
+std::unique_ptr<rocksdb::Iterator> ViewStore::NewIterator(int cf) const {
+  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(rocksdb::ReadOptions(), handles_[cf]));
+}
+
+absl::StatusOr<std::optional<std::string>> ViewTxn::Get(int cf, const std::string& key) const {
+  if (auto it = changes_.find({cf, key}); it != changes_.end()) return it->second;
+  if (parent_ != nullptr) return parent_->Get(cf, key);
+  absl::StatusOr<std::string> v = store_->Get(cf, key);
+  if (absl::IsNotFound(v.status())) return std::optional<std::string>();
+  if (!v.ok()) return v.status();
+  return std::optional<std::string>(std::move(*v));
+}
+
+void ViewTxn::Put(int cf, const std::string& key, std::string value) {
+  changes_[{cf, key}] = std::move(value);
+}
+
+void ViewTxn::Delete(int cf, const std::string& key) { changes_[{cf, key}] = std::nullopt; }
+
+void ViewTxn::MergeIntoParent() {
+  for (auto& [k, v] : changes_) parent_->changes_[k] = std::move(v);
+  changes_.clear();
+}
+
+absl::Status ViewTxn::Commit(const std::map<int32_t, int64_t>& next_offsets) {
+  rocksdb::WriteBatch wb;
+  for (const auto& [k, v] : changes_) {
+    rocksdb::Status s = v.has_value() ? wb.Put(store_->cf(k.first), k.second, *v)
+                                      : wb.Delete(store_->cf(k.first), k.second);
+    if (!s.ok()) return FromRocks(s, "build batch");
+  }
+  for (const auto& [partition, offset] : next_offsets) {
+    rocksdb::Status s = wb.Put(store_->meta(), OffsetKey(partition), EncodeBigEndian64(offset));
+    if (!s.ok()) return FromRocks(s, "build batch");
+  }
+  // No fsync: if the machine crashes, rows and offset are lost together and re-applied.
+  absl::Status st = FromRocks(store_->db()->Write(rocksdb::WriteOptions(), &wb), "write");
+  if (st.ok()) changes_.clear();
+  return st;
+}
+
+}  // namespace leadflow::projections

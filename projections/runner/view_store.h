@@ -1,0 +1,77 @@
+// A view's store: its own RocksDB database (data/views/<name>/) with the view's column families
+// and a `meta` family holding, per partition, the next log offset to apply. View rows and that
+// offset are always written in one WriteBatch (ViewTxn::Commit), so a crash at any point neither
+// skips nor applies an event twice.
+#ifndef LEADFLOW_PROJECTIONS_RUNNER_VIEW_STORE_H_
+#define LEADFLOW_PROJECTIONS_RUNNER_VIEW_STORE_H_
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "rocksdb/db.h"
+
+namespace leadflow::projections {
+
+struct ViewStoreOptions {
+  // Directory of this view's database; created if missing.
+  std::string dir;
+  // The view's column families (besides "meta", which the store owns).
+  std::vector<std::string> column_families;
+  // Block cache for reads, in bytes.
+  size_t block_cache_bytes = 64 << 20;
+};
+
+class ViewStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<ViewStore>> Open(const ViewStoreOptions& options);
+  ~ViewStore();
+
+  // Next offset to apply for `partition` (0 if never written).
+  absl::StatusOr<int64_t> StoredOffset(int32_t partition) const;
+  // NOT_FOUND if absent.
+  absl::StatusOr<std::string> Get(int cf, const std::string& key) const;
+  std::unique_ptr<rocksdb::Iterator> NewIterator(int cf) const;
+  rocksdb::DB* db() const { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* cf(int index) const { return handles_[index]; }
+  rocksdb::ColumnFamilyHandle* meta() const { return handles_.back(); }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  ViewStore() = default;
+  std::string dir_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // view CFs in order, then meta
+};
+
+// The changes of one batch: reads see the batch's own writes. Child transactions (for one event)
+// are merged into their parent only if the event applied cleanly.
+class ViewTxn {
+ public:
+  explicit ViewTxn(const ViewStore* store, ViewTxn* parent = nullptr)
+      : store_(store), parent_(parent) {}
+  absl::StatusOr<std::optional<std::string>> Get(int cf, const std::string& key) const;
+  void Put(int cf, const std::string& key, std::string value);
+  void Delete(int cf, const std::string& key);
+  // Child only: moves its changes into the parent.
+  void MergeIntoParent();
+  // Root only: writes every change and the given next offsets in one WriteBatch.
+  absl::Status Commit(const std::map<int32_t, int64_t>& next_offsets);
+  bool empty() const { return changes_.empty(); }
+
+ private:
+  const ViewStore* store_;
+  ViewTxn* parent_;
+  std::map<std::pair<int, std::string>, std::optional<std::string>> changes_;  // nullopt = delete
+};
+
+// Big-endian fixed-width encodings, so byte order is numeric order in keys.
+std::string EncodeBigEndian64(int64_t v);
+int64_t DecodeBigEndian64(const char* p);
+
+}  // namespace leadflow::projections
+
+#endif  // LEADFLOW_PROJECTIONS_RUNNER_VIEW_STORE_H_
