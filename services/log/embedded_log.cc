@@ -171,8 +171,13 @@ absl::StatusOr<std::unique_ptr<EmbeddedLog>> EmbeddedLog::Open(
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* raw = nullptr;
-  LEADFLOW_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db_options, options.dir, &raw),
-                                     absl::StrCat("open ", options.dir)));
+  rocksdb::Status opened = rocksdb::DB::Open(db_options, options.dir, &raw);
+  if (opened.IsIOError() && opened.ToString().find("lock") != std::string::npos) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "embedded log ", options.dir, " is in use by another process (is leadflow serve "
+        "running on this data directory? stop it first): ", opened.ToString()));
+  }
+  LEADFLOW_RETURN_IF_ERROR(FromRocks(opened, absl::StrCat("open ", options.dir)));
   impl->db.reset(raw);
 
   std::string stored;

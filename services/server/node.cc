@@ -46,7 +46,7 @@ void Say(const NodeOptions& o, const std::string& line) {
   if (o.say) o.say(line);
 }
 
-absl::StatusOr<std::unique_ptr<log::EventLog>> OpenLog(Node::Impl& impl) {
+absl::StatusOr<std::unique_ptr<log::EventLog>> OpenLog(Node::Impl& impl, bool writer = true) {
   const NodeOptions& o = impl.options;
   std::string brokers = o.kafka_brokers;
   if (o.kafka_mock) {
@@ -66,7 +66,9 @@ absl::StatusOr<std::unique_ptr<log::EventLog>> OpenLog(Node::Impl& impl) {
     k.expected_partitions = o.partitions;
     // One writer owns every partition for now; the id names them so a second writer for the
     // same partitions fences this one.
-    k.transactional_id = absl::StrCat(o.kafka_transactional_id, ".p0-", o.partitions - 1);
+    if (writer) {
+      k.transactional_id = absl::StrCat(o.kafka_transactional_id, ".p0-", o.partitions - 1);
+    }
     k.properties = o.kafka_properties;
     LEADFLOW_ASSIGN_OR_RETURN(auto kafka, log::KafkaLog::Open(k));
     return std::unique_ptr<log::EventLog>(std::move(kafka));
@@ -198,6 +200,51 @@ int Node::port() const { return impl_->port; }
 std::string Node::log_description() const { return impl_->log->Describe(); }
 std::string Node::mock_bootstrap_servers() const {
   return impl_->mock ? impl_->mock->bootstrap_servers() : "";
+}
+
+absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::string>& views,
+                          const std::function<void(const std::string&, int64_t, int64_t)>& progress) {
+  Node::Impl impl;
+  impl.options = options;
+  if (options.kafka_mock) {
+    return absl::InvalidArgumentError("rebuild: --kafka-mock has no events to rebuild from");
+  }
+  LEADFLOW_ASSIGN_OR_RETURN(impl.log, OpenLog(impl, /*writer=*/false));
+  for (const std::string& name : views) {
+    projections::Projection* projection = nullptr;
+    if (name == "lead") projection = &impl.lead_projection;
+    if (name == "customer") projection = &impl.customer_projection;
+    if (projection == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--view: unknown view '", name, "'; one of: lead, customer, all"));
+    }
+    const std::filesystem::path dir = std::filesystem::path(options.data_dir) / "views";
+    const std::filesystem::path live = dir / name;
+    const std::filesystem::path fresh = dir / (name + ".rebuild");
+    const std::filesystem::path old = dir / (name + ".old");
+    std::filesystem::remove_all(fresh);
+    {
+      LEADFLOW_ASSIGN_OR_RETURN(
+          auto store, projections::ViewStore::Open({.dir = fresh.string(),
+                                                    .column_families =
+                                                        projection->column_families()}));
+      projections::ProjectionRunner runner(impl.log.get(), store.get(), projection);
+      LEADFLOW_RETURN_IF_ERROR(runner.CatchUp([&](int64_t applied, int64_t total) {
+        if (progress) progress(name, applied, total);
+      }));
+    }
+    // Swap: the old store is kept until the new one is in place.
+    std::error_code ec;
+    std::filesystem::remove_all(old, ec);
+    if (std::filesystem::exists(live)) std::filesystem::rename(live, old, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("rebuild: cannot move ", live.string(),
+                                                       " aside: ", ec.message()));
+    std::filesystem::rename(fresh, live, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("rebuild: cannot move ", fresh.string(),
+                                                       " into place: ", ec.message()));
+    std::filesystem::remove_all(old, ec);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace leadflow::server

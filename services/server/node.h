@@ -59,6 +59,13 @@ class Node {
   std::unique_ptr<Impl> impl_;
 };
 
+// Rebuilds the named views ("lead", "customer") from offset zero into fresh stores and swaps
+// them in (rename), while leadflow is stopped. The log is opened read-only (on Kafka: without the
+// writer's transactional id, so the running writer is never fenced). `progress(view, applied,
+// total)` is called as events are applied.
+absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::string>& views,
+                          const std::function<void(const std::string&, int64_t, int64_t)>& progress);
+
 }  // namespace leadflow::server
 
 #endif  // LEADFLOW_SERVICES_SERVER_NODE_H_
