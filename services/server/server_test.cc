@@ -5,7 +5,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
+#include "services/log/embedded_log.h"
 #include "services/common/ids.h"
 #include "services/common/time_util.h"
 #include "services/server/node.h"
@@ -191,6 +193,59 @@ TEST(ServerEmbeddedTest, StateSurvivesARestartOfTheNode) {
       EXPECT_EQ(lead.origin_type(), v1::ORIGIN_TYPE_SPEAR);
     }
   }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ServerEmbeddedTest, ACorruptPartitionShowsInHealthAndViewStatus) {
+  std::string tmpl = std::filesystem::temp_directory_path() / "leadflow-server-XXXXXX";
+  std::string dir = mkdtemp(tmpl.data());
+  {
+    log::EmbeddedLogOptions lo;
+    lo.dir = dir + "/log";
+    lo.partitions = 4;
+    auto log = log::EmbeddedLog::Open(lo);
+    ASSERT_TRUE(log.ok());
+    ASSERT_TRUE((*log)->Append(2, {{"ld_x", "garbage, not an event"}}).ok());
+  }
+  NodeOptions o;
+  o.data_dir = dir;
+  o.listen = "127.0.0.1:0";
+  o.partitions = 4;
+  auto node = Node::Start(o);
+  ASSERT_TRUE(node.ok()) << node.status();
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*node)->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  auto check = [&](const std::string& service) {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::Status st = health->Check(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.status();
+  };
+  EXPECT_EQ(check(""), grpc::health::v1::HealthCheckResponse::SERVING) << "the process is up";
+  EXPECT_EQ(check("leadflow.v1.LeadCommandService"),
+            grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  // Views notice on their first read; health follows within a second.
+  absl::SleepFor(absl::Milliseconds(1500));
+  EXPECT_EQ(check("leadflow.v1.LeadQueryService"),
+            grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  auto admin = v1::ViewAdminService::NewStub(channel);
+  grpc::ClientContext ctx;
+  v1::ViewStatus vs;
+  ASSERT_TRUE(admin->GetViewStatus(&ctx, v1::GetViewStatusRequest(), &vs).ok());
+  int failed = 0;
+  for (const auto& p : vs.partitions()) {
+    if (p.state() == "failed") {
+      ++failed;
+      EXPECT_EQ(p.partition(), 2);
+      EXPECT_THAT(p.error(), HasSubstr("stopped: partition 2 offset 0: undecodable event"));
+    }
+  }
+  EXPECT_EQ(failed, 2) << "lead and customer views, partition 2 only";
+  node->reset();
   std::filesystem::remove_all(dir);
 }
 

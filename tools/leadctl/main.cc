@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
 #include "services/common/ids.h"
 #include "services/common/time_util.h"
@@ -958,6 +959,7 @@ int Main(int argc, char** argv) {
   CLI::App* customers = app.add_subcommand("customers", "List an account owner's customers");
   customers->add_option("--owner", customers_owner, "Account owner")->required();
   CLI::App* views = app.add_subcommand("views", "View positions and health per partition");
+  CLI::App* health = app.add_subcommand("health", "Health of each leadflow service");
 
   try {
     app.parse(argc, argv);
@@ -1164,6 +1166,28 @@ int Main(int argc, char** argv) {
     }
     std::cout << "(" << resp.customers_size() << " customers)\n";
     return 0;
+  }
+  if (health->parsed()) {
+    auto stub = grpc::health::v1::Health::NewStub(channel);
+    int unhealthy = 0;
+    for (const std::string service :
+         {"", "leadflow.v1.LeadCommandService", "leadflow.v1.LeadQueryService",
+          "leadflow.v1.CustomerQueryService"}) {
+      grpc::ClientContext hc;
+      hc.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(g.timeout_seconds));
+      grpc::health::v1::HealthCheckRequest req;
+      req.set_service(service);
+      grpc::health::v1::HealthCheckResponse resp;
+      grpc::Status st = stub->Check(&hc, req, &resp);
+      if (!st.ok()) return Fail(st, g);
+      const bool ok = resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+      unhealthy += !ok;
+      std::cout << Cell(service.empty() ? "(server)" : service, 36)
+                << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status())
+                << "\n";
+    }
+    if (unhealthy > 0) std::cout << "see `leadctl views` for which partition stopped and why\n";
+    return unhealthy == 0 ? 0 : kExitRefused;
   }
   if (views->parsed()) {
     auto admin = v1::ViewAdminService::NewStub(channel);
