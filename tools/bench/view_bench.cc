@@ -1,0 +1,324 @@
+// Read-side benchmark: view rebuild throughput beside raw baselines measured in the same run, and
+// GetLead latency under a steady open-loop load.
+//   rebuild: lead view, customer view, from the embedded log, vs raw RocksDB batched Put of rows
+//            of the same size and raw Protobuf parsing of the same events
+//   get:     GetLead over gRPC at --rate requests/s for --seconds; latency from the scheduled send
+//            time (no coordinated omission): p50, p99, max
+// Usage: view_bench [--leads 150000] [--rate 5000] [--seconds 10] [--json FILE]
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "leadflow/v1/lead_service.grpc.pb.h"
+#include "projections/customer/customer_view.h"
+#include "projections/lead/lead_view.h"
+#include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
+#include "services/command/writer.h"
+#include "services/common/ids.h"
+#include "services/common/time_util.h"
+#include "services/log/embedded_log.h"
+#include "services/log/event_codec.h"
+#include "services/server/services.h"
+
+namespace {
+
+using namespace leadflow;
+
+std::string Machine() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, model = "unknown CPU";
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  return absl::StrCat(std::thread::hardware_concurrency(), " cores, ", model);
+}
+
+v1::CommandMeta Meta(const std::string& id, absl::Time at) {
+  v1::CommandMeta m;
+  m.set_command_id(id);
+  m.mutable_actor()->set_id("view-bench");
+  *m.mutable_occurred_at() = common::ToProto(at);
+  return m;
+}
+
+// A sales history: every lead captured, most assigned and touched, some qualified and converted.
+int64_t Generate(command::CommandWriter& writer, int leads, std::vector<std::string>& ids) {
+  const absl::Time t0 =
+      absl::FromCivil(absl::CivilSecond(2025, 1, 1, 8, 0, 0), absl::UTCTimeZone());
+  int64_t events = 0;
+  std::vector<v1::Command> batch;
+  auto flush = [&] {
+    for (const auto& r : writer.ExecuteBatch(batch)) {
+      if (!r.ok()) {
+        std::cerr << "generate: " << r.status() << "\n";
+        std::exit(1);
+      }
+      events += r->event_ids_size();
+    }
+    batch.clear();
+  };
+  for (int i = 0; i < leads; ++i) {
+    const absl::Time at = t0 + absl::Minutes(i);
+    const std::string email = absl::StrCat("lead", i, "@bench.example.com");
+    const std::string id = common::LeadIdForEmail(email);
+    ids.push_back(id);
+    v1::Command c;
+    auto* cap = c.mutable_capture_lead();
+    *cap->mutable_meta() = Meta(absl::StrCat(i, "-c"), at);
+    cap->mutable_person()->set_full_name(absl::StrCat("Lead ", i));
+    cap->set_company("Example Industries");
+    cap->set_email(email);
+    cap->set_source_channel(static_cast<v1::SourceChannel>(1 + i % 10));
+    cap->set_temperature(static_cast<v1::Temperature>(1 + i % 3));
+    cap->set_interest_note("asked for pricing of the analytics module");
+    batch.push_back(c);
+    v1::Command a;
+    *a.mutable_assign_lead()->mutable_meta() = Meta(absl::StrCat(i, "-a"), at + absl::Hours(1));
+    a.mutable_assign_lead()->set_lead_id(id);
+    a.mutable_assign_lead()->set_owner(absl::StrCat("rep", i % 20));
+    batch.push_back(a);
+    for (int t = 0; t < 3; ++t) {
+      v1::Command x;
+      auto* b = x.mutable_log_interaction();
+      *b->mutable_meta() = Meta(absl::StrCat(i, "-t", t), at + absl::Hours(2 + 24 * t));
+      b->set_lead_id(id);
+      b->set_kind(t == 2 ? v1::INTERACTION_KIND_DEMO : v1::INTERACTION_KIND_CALL);
+      b->set_direction(t == 1 ? v1::DIRECTION_INBOUND : v1::DIRECTION_OUTBOUND);
+      b->set_outcome(v1::OUTCOME_CONNECTED);
+      batch.push_back(x);
+    }
+    if (i % 3 == 0) {
+      v1::Command q;
+      auto* b = q.mutable_qualify_lead();
+      *b->mutable_meta() = Meta(absl::StrCat(i, "-q"), at + absl::Hours(80));
+      b->set_lead_id(id);
+      b->mutable_budget()->set_currency_code("EUR");
+      b->mutable_budget()->set_amount_micros(20'000'000'000);
+      b->set_decision_maker("CFO");
+      b->set_need("reporting");
+      *b->mutable_expected_decision_at() = common::ToProto(at + absl::Hours(24 * 60));
+      batch.push_back(q);
+      if (i % 6 == 0) {
+        v1::Command v;
+        auto* cv = v.mutable_convert_lead();
+        *cv->mutable_meta() = Meta(absl::StrCat(i, "-v"), at + absl::Hours(24 * 20));
+        cv->set_lead_id(id);
+        cv->mutable_deal_value()->set_currency_code("EUR");
+        cv->mutable_deal_value()->set_amount_micros(15'000'000'000);
+        cv->set_invoice_ref(absl::StrCat("INV-", i));
+        batch.push_back(v);
+      }
+    }
+    if (batch.size() >= 2000) flush();
+  }
+  flush();
+  return events;
+}
+
+struct Timed {
+  int64_t n = 0;
+  double seconds = 0;
+  double rate() const { return seconds > 0 ? n / seconds : 0; }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"leadflow view benchmark"};
+  int leads = 150000;
+  double rate = 5000, seconds = 10;
+  std::string json_path;
+  app.add_option("--leads", leads, "Leads in the generated history")->capture_default_str();
+  app.add_option("--rate", rate, "GetLead requests per second")->capture_default_str();
+  app.add_option("--seconds", seconds, "Duration of the GetLead load")->capture_default_str();
+  app.add_option("--json", json_path, "Also write the figures as JSON to this file");
+  CLI11_PARSE(app, argc, argv);
+
+  std::string tmpl = std::filesystem::temp_directory_path() / "leadflow-viewbench-XXXXXX";
+  const std::string dir = mkdtemp(tmpl.data());
+  std::cout << "machine: " << Machine() << "\n";
+
+  log::EmbeddedLogOptions lo;
+  lo.dir = dir + "/log";
+  lo.sync = false;  // generation speed only; rebuild reads are unaffected
+  auto log = std::move(*log::EmbeddedLog::Open(lo));
+  common::SystemClock clock;
+  std::vector<std::string> ids;
+  int64_t events = 0;
+  {
+    auto writer = std::move(*command::CommandWriter::Open(log.get(), &clock, {}));
+    const absl::Time g0 = absl::Now();
+    events = Generate(*writer, leads, ids);
+    std::cout << "history: " << leads << " leads, " << events << " events (generated in "
+              << absl::ToInt64Milliseconds(absl::Now() - g0) << " ms)\n\n";
+  }
+
+  // Raw Protobuf parse of every event (what any consumer pays at least).
+  Timed parse;
+  {
+    std::vector<std::string> values;
+    for (int32_t p = 0; p < log->partition_count(); ++p) {
+      auto reader = std::move(*log->OpenReader(p, 0));
+      while (true) {
+        auto records = reader->Read(4096, absl::ZeroDuration());
+        if (!records.ok() || records->empty()) break;
+        for (auto& r : *records) values.push_back(std::move(r.value));
+      }
+    }
+    const absl::Time t = absl::Now();
+    v1::Event e;
+    for (const auto& v : values) parse.n += e.ParseFromString(v);
+    parse.seconds = absl::ToDoubleSeconds(absl::Now() - t);
+  }
+
+  // Rebuilds.
+  projections::LeadProjection lead_projection;
+  projections::CustomerProjection customer_projection;
+  auto rebuild = [&](projections::Projection& projection,
+                     std::unique_ptr<projections::ViewStore>& store) {
+    store = std::move(*projections::ViewStore::Open(
+        {.dir = absl::StrCat(dir, "/views/", projection.name()),
+         .column_families = projection.column_families()}));
+    projections::ProjectionRunner runner(log.get(), store.get(), &projection);
+    const absl::Time t = absl::Now();
+    absl::Status st = runner.CatchUp();
+    if (!st.ok()) {
+      std::cerr << st << "\n";
+      std::exit(1);
+    }
+    return Timed{events, absl::ToDoubleSeconds(absl::Now() - t)};
+  };
+  std::unique_ptr<projections::ViewStore> lead_store, customer_store;
+  const Timed lead_rebuild = rebuild(lead_projection, lead_store);
+  const Timed customer_rebuild = rebuild(customer_projection, customer_store);
+
+  // Raw RocksDB batched Put: one row per event, of the lead view's average row size, 2000 per
+  // batch, same store settings (no fsync), same machine, same run.
+  size_t row_bytes = 0, rows = 0;
+  {
+    auto it = lead_store->NewIterator(projections::LeadProjection::kLeads);
+    for (it->SeekToFirst(); it->Valid() && rows < 10000; it->Next(), ++rows) {
+      row_bytes += it->value().size();
+    }
+  }
+  const size_t avg_row = rows > 0 ? row_bytes / rows : 500;
+  Timed raw_put;
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    if (!rocksdb::DB::Open(o, dir + "/raw", &db).ok()) return 1;
+    const std::string value(avg_row, 'v');
+    const absl::Time t = absl::Now();
+    rocksdb::WriteBatch wb;
+    for (int64_t i = 0; i < events; ++i) {
+      (void)wb.Put(absl::StrCat("ld_", absl::Hex(i * 2654435761u, absl::kZeroPad16)), value);
+      if (wb.Count() == 2000 || i + 1 == events) {
+        if (!db->Write(rocksdb::WriteOptions(), &wb).ok()) return 1;
+        wb.Clear();
+      }
+    }
+    raw_put = Timed{events, absl::ToDoubleSeconds(absl::Now() - t)};
+    delete db;
+  }
+
+  // GetLead under load, through the real service code.
+  projections::ProjectionRunner lead_runner(log.get(), lead_store.get(), &lead_projection);
+  server::LeadQueryServiceImpl service(lead_store.get(), &lead_runner, log->partition_count());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  auto stub = v1::LeadQueryService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  std::vector<int64_t> latencies_us;
+  absl::Mutex mu;
+  std::atomic<int64_t> pending{0}, errors{0};
+  const int64_t total = static_cast<int64_t>(rate * seconds);
+  const absl::Duration interval = absl::Seconds(1) / rate;
+  std::mt19937 rng(7);
+  const absl::Time start = absl::Now();
+  for (int64_t i = 0; i < total; ++i) {
+    const absl::Time scheduled = start + interval * i;
+    absl::SleepFor(scheduled - absl::Now());
+    struct Call {
+      grpc::ClientContext ctx;
+      v1::GetLeadRequest req;
+      v1::LeadView resp;
+      absl::Time scheduled;
+    };
+    auto* call = new Call;
+    call->req.set_lead_id(ids[rng() % ids.size()]);
+    call->scheduled = scheduled;
+    pending++;
+    stub->async()->GetLead(&call->ctx, &call->req, &call->resp, [&, call](grpc::Status st) {
+      const int64_t us = absl::ToInt64Microseconds(absl::Now() - call->scheduled);
+      if (!st.ok()) errors++;
+      {
+        absl::MutexLock lock(&mu);
+        latencies_us.push_back(us);
+      }
+      delete call;
+      pending--;
+    });
+  }
+  while (pending.load() > 0) absl::SleepFor(absl::Milliseconds(1));
+  const double achieved = total / absl::ToDoubleSeconds(absl::Now() - start);
+  server->Shutdown();
+  std::sort(latencies_us.begin(), latencies_us.end());
+  auto pct = [&](double p) {
+    size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * latencies_us.size()));
+    return latencies_us[std::max<size_t>(rank, 1) - 1];
+  };
+
+  std::cout << absl::StrFormat("%-52s %12s  %s\n", "measurement", "rate", "ratio");
+  auto row = [](const std::string& name, double r, const std::string& ratio) {
+    std::cout << absl::StrFormat("%-52s %10.0f/s  %s\n", name, r, ratio);
+  };
+  row("raw Protobuf parse of the events (baseline)", parse.rate(), "1.00");
+  row(absl::StrCat("raw RocksDB batched Put, ", avg_row, "-byte rows (baseline)"), raw_put.rate(),
+      "1.00");
+  row("rebuild lead view", lead_rebuild.rate(),
+      absl::StrFormat("%.2f x raw Put", lead_rebuild.rate() / raw_put.rate()));
+  row("rebuild customer view", customer_rebuild.rate(),
+      absl::StrFormat("%.2f x raw Put", customer_rebuild.rate() / raw_put.rate()));
+  const double both = events / (lead_rebuild.seconds + customer_rebuild.seconds);
+  row("rebuild lead + customer (events / total time)", both,
+      absl::StrFormat("%.2f x raw Put (target >= 200k events/s)", both / raw_put.rate()));
+  std::cout << absl::StrFormat(
+      "\nGetLead at %.0f req/s offered (%.0f achieved), %lld calls, %lld errors:\n"
+      "  p50 %lld us, p99 %lld us, max %lld us (target p99 < 1000 us)\n",
+      rate, achieved, static_cast<long long>(total), static_cast<long long>(errors.load()),
+      static_cast<long long>(pct(50)), static_cast<long long>(pct(99)),
+      static_cast<long long>(latencies_us.back()));
+  if (!json_path.empty()) {
+    std::ofstream out(json_path);
+    out << absl::StrFormat(
+        "{\"machine\": \"%s\", \"leads\": %d, \"events\": %d, \"parse_per_s\": %.0f, "
+        "\"raw_put_per_s\": %.0f, \"lead_rebuild_per_s\": %.0f, "
+        "\"customer_rebuild_per_s\": %.0f, \"both_rebuild_per_s\": %.0f, "
+        "\"get_p50_us\": %d, \"get_p99_us\": %d, \"get_errors\": %d}\n",
+        Machine(), leads, events, parse.rate(), raw_put.rate(), lead_rebuild.rate(),
+        customer_rebuild.rate(), both, pct(50), pct(99), errors.load());
+  }
+  lead_store.reset();
+  customer_store.reset();
+  log.reset();
+  std::filesystem::remove_all(dir);
+  return errors.load() == 0 ? 0 : 1;
+}
