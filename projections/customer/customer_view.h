@@ -17,6 +17,8 @@ class CustomerProjection final : public Projection {
   std::string name() const override { return "customer"; }
   std::vector<std::string> column_families() const override { return {"customers", "index"}; }
   absl::Status Apply(const v1::Event& event, const log::Record& record, ViewTxn& txn) override;
+  // Computes the new row first; writes only after everything succeeded.
+  bool AppliesAtomically() const override { return true; }
 };
 
 // Applies one customer event to a view row (pure; exposed for tests).

@@ -147,11 +147,10 @@ std::string LeadIdAfter(absl::string_view key, size_t prefix_len) {
 
 }  // namespace
 
-absl::Status ApplyToLeadView(const v1::Event& e, const v1::LogPosition& position,
-                             v1::LeadView& v) {
-  lead::LeadState state = ToState(v);
-  LEADFLOW_RETURN_IF_ERROR(lead::EvolveLead(state, e));
-  FromState(state, v);
+namespace {
+
+// The view-only part of applying an event (lifecycle state comes from the reducer). Cannot fail.
+void ApplyViewOnly(const v1::Event& e, const v1::LogPosition& position, v1::LeadView& v) {
   v1::Milestones* m = v.mutable_milestones();
   v1::Milestones* r = v.mutable_milestones_recorded();
   switch (e.payload_case()) {
@@ -225,6 +224,16 @@ absl::Status ApplyToLeadView(const v1::Event& e, const v1::LogPosition& position
     *v.mutable_last_activity_at() = e.occurred_at();
   }
   *v.mutable_last_position() = position;
+}
+
+}  // namespace
+
+absl::Status ApplyToLeadView(const v1::Event& e, const v1::LogPosition& position,
+                             v1::LeadView& v) {
+  lead::LeadState state = ToState(v);
+  LEADFLOW_RETURN_IF_ERROR(lead::EvolveLead(state, e));
+  FromState(state, v);
+  ApplyViewOnly(e, position, v);
   return absl::OkStatus();
 }
 
@@ -249,36 +258,74 @@ std::set<std::string> LeadIndexKeys(const v1::LeadView& v) {
   return keys;
 }
 
+struct LeadProjection::Cached {
+  v1::LeadView view;               // view-only fields current; state fields as of the load
+  lead::LeadState state;           // reducer state, current
+  std::set<std::string> loaded_keys;  // index keys of the row as loaded
+};
+
 absl::Status LeadProjection::Apply(const v1::Event& e, const log::Record& record, ViewTxn& txn) {
   const std::string& lead_id = e.partition_key();
-  // Every event of the lead and of its customer goes to the lead's timeline, in log order.
-  txn.Put(kTimeline, absl::StrCat(lead_id, "/", EncodeBigEndian64(record.offset)), record.value);
-  if (e.aggregate_type() != v1::AGGREGATE_TYPE_LEAD) return absl::OkStatus();
-
-  LEADFLOW_ASSIGN_OR_RETURN(std::optional<std::string> row, txn.Get(kLeads, e.aggregate_id()));
-  v1::LeadView before;
-  if (row.has_value() && !before.ParseFromString(*row)) {
-    return absl::DataLossError(absl::StrCat("lead view row of ", e.aggregate_id(),
-                                            " is corrupt"));
+  // Every event of the lead and of its customer goes to the lead's timeline, in log order; it is
+  // written last, once nothing can fail any more (AppliesAtomically).
+  auto timeline = [&] {
+    txn.Append(kTimeline, absl::StrCat(lead_id, "/", EncodeBigEndian64(record.offset)),
+               record.value);
+  };
+  if (e.aggregate_type() != v1::AGGREGATE_TYPE_LEAD) {
+    timeline();
+    return absl::OkStatus();
   }
-  v1::LeadView after = before;
+
+  Batch& batch = txn.Scratch<Batch>();
+  auto [it, inserted] = batch.try_emplace(e.aggregate_id());
+  if (inserted) {
+    auto cached = std::make_unique<Cached>();
+    absl::StatusOr<std::optional<std::string>> row = txn.Get(kLeads, e.aggregate_id());
+    if (!row.ok()) {
+      batch.erase(it);
+      return row.status();
+    }
+    if (row->has_value() && !cached->view.ParseFromString(**row)) {
+      batch.erase(it);
+      return absl::DataLossError(absl::StrCat("lead view row of ", e.aggregate_id(),
+                                              " is corrupt"));
+    }
+    cached->state = ToState(cached->view);
+    cached->loaded_keys = LeadIndexKeys(cached->view);
+    it->second = std::move(cached);
+  }
+  Cached& c = *it->second;
+  // EvolveLead checks before it changes anything, and the view-only part cannot fail: on error
+  // the cached row and state are exactly as before this event.
+  LEADFLOW_RETURN_IF_ERROR(lead::EvolveLead(c.state, e));
   v1::LogPosition position;
   position.set_partition(record.partition);
   position.set_offset(record.offset);
-  LEADFLOW_RETURN_IF_ERROR(ApplyToLeadView(e, position, after));
-  txn.Put(kLeads, e.aggregate_id(), after.SerializeAsString());
-  const std::set<std::string> old_keys = LeadIndexKeys(before);
-  const std::set<std::string> new_keys = LeadIndexKeys(after);
-  for (const std::string& k : old_keys) {
-    if (!new_keys.contains(k)) txn.Delete(kIndex, k);
-  }
-  for (const std::string& k : new_keys) {
-    if (!old_keys.contains(k)) {
-      // Email/phone entries point at the lead; listing entries carry it in the key.
-      const bool lookup = k.rfind(kEmailPrefix, 0) == 0 || k.rfind(kPhonePrefix, 0) == 0;
-      txn.Put(kIndex, k, lookup ? after.lead_id() : "");
+  ApplyViewOnly(e, position, c.view);
+  timeline();
+  return absl::OkStatus();
+}
+
+absl::Status LeadProjection::FinishBatch(ViewTxn& txn) {
+  Batch& batch = txn.Scratch<Batch>();
+  for (auto& [id, c] : batch) {
+    if (!c->state.exists) continue;  // loaded for an event that then failed
+    FromState(c->state, c->view);
+    txn.Put(kLeads, id, c->view.SerializeAsString());
+    const std::set<std::string> keys = LeadIndexKeys(c->view);
+    for (const std::string& k : c->loaded_keys) {
+      if (!keys.contains(k)) txn.Delete(kIndex, k);
+    }
+    for (const std::string& k : keys) {
+      if (!c->loaded_keys.contains(k)) {
+        // Email/phone entries point at the lead; listing entries carry it in the key.
+        const bool lookup = k.rfind(kEmailPrefix, 0) == 0 || k.rfind(kPhonePrefix, 0) == 0;
+        txn.Put(kIndex, k, lookup ? id : "");
+      }
     }
   }
+  batch.clear();
   return absl::OkStatus();
 }
 

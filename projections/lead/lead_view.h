@@ -7,7 +7,9 @@
 #include <set>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "services/lead/state.h"
 #include "leadflow/v1/views.pb.h"
 #include "projections/runner/runner.h"
 
@@ -21,7 +23,15 @@ class LeadProjection final : public Projection {
   std::vector<std::string> column_families() const override {
     return {"leads", "timeline", "index"};
   }
+  // Keeps each touched lead's row and reducer state in memory for the batch; FinishBatch writes
+  // each row once and replaces exactly the index entries that changed.
   absl::Status Apply(const v1::Event& event, const log::Record& record, ViewTxn& txn) override;
+  absl::Status FinishBatch(ViewTxn& txn) override;
+  bool AppliesAtomically() const override { return true; }
+
+  struct Cached;
+  // Per batch (ViewTxn scratch): the projection object itself is shared by all partition threads.
+  using Batch = absl::flat_hash_map<std::string, std::unique_ptr<Cached>>;
 };
 
 // Applies one lead event to a view row (pure; exposed for tests).

@@ -11,6 +11,7 @@
 #include "services/common/ids.h"
 #include "services/common/time_util.h"
 #include "services/log/embedded_log.h"
+#include "services/log/event_codec.h"
 
 namespace leadflow::projections {
 namespace {
@@ -350,6 +351,38 @@ TEST_F(ViewsTest, OverdueFollowUpsPerOwner) {
   req.clear_owner();
   EXPECT_EQ(LeadQueries(leads_store_.get()).Overdue(req, absl::Now()).status().message(),
             "owner: required");
+}
+
+TEST_F(ViewsTest, AnEventTheReducerRefusesStopsThePartitionAndWritesNothing) {
+  const std::string id = Capture("ada@example.com", H(0), "bob");
+  Touch(id, v1::INTERACTION_KIND_CALL, v1::DIRECTION_OUTBOUND, H(1));
+  CatchUp();
+  const std::string row_before = *leads_store_->Get(LeadProjection::kLeads, id);
+  // An event with a version gap (as a buggy or foreign writer might append), then a valid-looking
+  // event after it: the view must stop exactly at the gap.
+  v1::Event gap;
+  gap.set_schema_version(1);
+  gap.set_aggregate_type(v1::AGGREGATE_TYPE_LEAD);
+  gap.set_aggregate_id(id);
+  gap.set_partition_key(id);
+  gap.set_aggregate_version(9);
+  *gap.mutable_occurred_at() = ToProto(H(2));
+  gap.mutable_lead_assigned()->set_owner("mallory");
+  const int32_t p = log::PartitionForKey(id, 4);
+  auto appended = log_->Append(p, {*log::EncodeEvent(gap)});
+  ASSERT_TRUE(appended.ok());
+  ProjectionRunner runner(log_.get(), leads_store_.get(), &lead_projection_);
+  absl::Status st = runner.CatchUp();
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(st.message()),
+              HasSubstr(absl::StrCat("view lead stopped: partition ", p, " offset ",
+                                     appended->first_offset, ": event  on ", id,
+                                     " has version 9, expected 4")));
+  EXPECT_EQ(*leads_store_->Get(LeadProjection::kLeads, id), row_before) << "row unchanged";
+  auto timeline = LeadQueries(leads_store_.get()).Timeline(id);
+  ASSERT_TRUE(timeline.ok());
+  EXPECT_EQ(timeline->events_size(), 3) << "no timeline entry for the refused event";
+  EXPECT_EQ(*leads_store_->StoredOffset(p), appended->first_offset) << "stopped exactly there";
 }
 
 // Every row of every column family, as one string: what "identical views" means.

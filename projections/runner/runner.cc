@@ -60,7 +60,13 @@ bool ProjectionRunner::ApplyBatch(Partition& p, const std::vector<log::Record>& 
   for (const log::Record& r : records) {
     absl::StatusOr<v1::Event> event = log::DecodeEvent(r);
     absl::Status st = event.status();
-    if (event.ok()) {
+    if (event.ok() && projection_->AppliesAtomically()) {
+      st = projection_->Apply(*event, r, txn);
+      if (!st.ok()) {
+        st = absl::Status(st.code(), absl::StrCat("partition ", r.partition, " offset ", r.offset,
+                                                  ": ", st.message()));
+      }
+    } else if (event.ok()) {
       ViewTxn one(store_, &txn);
       st = projection_->Apply(*event, r, one);
       if (st.ok()) {
@@ -77,6 +83,13 @@ bool ProjectionRunner::ApplyBatch(Partition& p, const std::vector<log::Record>& 
       commit_offset = r.offset;
       break;
     }
+  }
+  absl::Status finished = projection_->FinishBatch(txn);
+  if (!finished.ok()) {
+    absl::MutexLock lock(&p.mu);
+    p.error = absl::Status(finished.code(), absl::StrCat("view ", projection_->name(),
+                                                         " stopped: ", finished.message()));
+    return false;
   }
   common::KillPoint("projection.before_commit");
   absl::Status committed = txn.Commit({{p.id, commit_offset}});

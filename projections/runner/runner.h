@@ -27,8 +27,15 @@ class Projection {
   virtual std::string name() const = 0;
   // Column families the view needs (opened by its ViewStore).
   virtual std::vector<std::string> column_families() const = 0;
-  // Applies one event. On error it may have written to `txn`; the runner discards those writes.
+  // Applies one event. On error it may have written to `txn`; the runner discards those writes,
+  // and the projection must leave any state it keeps across events of a batch unchanged.
   virtual absl::Status Apply(const v1::Event& event, const log::Record& record, ViewTxn& txn) = 0;
+  // True if Apply writes to `txn` only after everything that can fail succeeded (so a failed
+  // event wrote nothing); the runner then skips the per-event child transaction.
+  virtual bool AppliesAtomically() const { return false; }
+  // Called once per batch, before the batch is committed, to flush state the projection kept
+  // across the batch's events (e.g. rows it updated in memory). `txn` is the batch transaction.
+  virtual absl::Status FinishBatch(ViewTxn& txn) { return absl::OkStatus(); }
 };
 
 struct RunnerOptions {

@@ -114,13 +114,21 @@ void ViewTxn::Put(int cf, const std::string& key, std::string value) {
 
 void ViewTxn::Delete(int cf, const std::string& key) { changes_[{cf, key}] = std::nullopt; }
 
+void ViewTxn::Append(int cf, const std::string& key, const std::string& value) {
+  if (parent_ != nullptr) {
+    Put(cf, key, value);  // in a child: discarded with it if its event fails
+    return;
+  }
+  appended_.Put(store_->cf(cf), key, value).PermitUncheckedError();
+}
+
 void ViewTxn::MergeIntoParent() {
   for (auto& [k, v] : changes_) parent_->changes_[k] = std::move(v);
   changes_.clear();
 }
 
 absl::Status ViewTxn::Commit(const std::map<int32_t, int64_t>& next_offsets) {
-  rocksdb::WriteBatch wb;
+  rocksdb::WriteBatch& wb = appended_;
   for (const auto& [k, v] : changes_) {
     rocksdb::Status s = v.has_value() ? wb.Put(store_->cf(k.first), k.second, *v)
                                       : wb.Delete(store_->cf(k.first), k.second);
@@ -133,6 +141,7 @@ absl::Status ViewTxn::Commit(const std::map<int32_t, int64_t>& next_offsets) {
   // No fsync: if the machine crashes, rows and offset are lost together and re-applied.
   absl::Status st = FromRocks(store_->db()->Write(rocksdb::WriteOptions(), &wb), "write");
   if (st.ok()) changes_.clear();
+  wb.Clear();
   return st;
 }
 

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
 
 namespace leadflow::projections {
 
@@ -55,6 +56,10 @@ class ViewTxn {
       : store_(store), parent_(parent) {}
   absl::StatusOr<std::optional<std::string>> Get(int cf, const std::string& key) const;
   void Put(int cf, const std::string& key, std::string value);
+  // Write-only: on a root transaction it goes straight into the batch, is NOT visible to Get in
+  // this batch, and must not be used for a key that is also Put/Deleted in it. For rows never
+  // read back (timelines). On a child transaction it is a Put (discarded if the event fails).
+  void Append(int cf, const std::string& key, const std::string& value);
   void Delete(int cf, const std::string& key);
   // Child only: moves its changes into the parent.
   void MergeIntoParent();
@@ -62,9 +67,21 @@ class ViewTxn {
   absl::Status Commit(const std::map<int32_t, int64_t>& next_offsets);
   bool empty() const { return changes_.empty(); }
 
+  // Scratch state a projection keeps for the length of one batch (one root transaction, i.e. one
+  // partition thread): created on first use, shared by the batch's child transactions.
+  template <typename T>
+  T& Scratch() {
+    ViewTxn* root = this;
+    while (root->parent_ != nullptr) root = root->parent_;
+    if (!root->scratch_) root->scratch_ = std::make_shared<T>();
+    return *static_cast<T*>(root->scratch_.get());
+  }
+
  private:
   const ViewStore* store_;
   ViewTxn* parent_;
+  std::shared_ptr<void> scratch_;
+  rocksdb::WriteBatch appended_;  // root only
   std::map<std::pair<int, std::string>, std::optional<std::string>> changes_;  // nullopt = delete
 };
 
