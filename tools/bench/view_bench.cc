@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
+#include "tools/bench/machine.h"
 #include "projections/customer/customer_view.h"
 #include "projections/lead/lead_view.h"
 #include "rocksdb/db.h"
@@ -34,18 +35,6 @@
 namespace {
 
 using namespace leadflow;
-
-std::string Machine() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line, model = "unknown CPU";
-  while (std::getline(cpuinfo, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      model = line.substr(line.find(':') + 2);
-      break;
-    }
-  }
-  return absl::StrCat(std::thread::hardware_concurrency(), " cores, ", model);
-}
 
 v1::CommandMeta Meta(const std::string& id, absl::Time at) {
   v1::CommandMeta m;
@@ -150,7 +139,7 @@ int main(int argc, char** argv) {
 
   std::string tmpl = std::filesystem::temp_directory_path() / "leadflow-viewbench-XXXXXX";
   const std::string dir = mkdtemp(tmpl.data());
-  std::cout << "machine: " << Machine() << "\n";
+  std::cout << "machine: " << bench::Machine() << "\n";
 
   log::EmbeddedLogOptions lo;
   lo.dir = dir + "/log";
@@ -313,7 +302,7 @@ int main(int argc, char** argv) {
         "\"raw_put_per_s\": %.0f, \"lead_rebuild_per_s\": %.0f, "
         "\"customer_rebuild_per_s\": %.0f, \"both_rebuild_per_s\": %.0f, "
         "\"get_p50_us\": %d, \"get_p99_us\": %d, \"get_errors\": %d}\n",
-        Machine(), leads, events, parse.rate(), raw_put.rate(), lead_rebuild.rate(),
+        bench::Machine(), leads, events, parse.rate(), raw_put.rate(), lead_rebuild.rate(),
         customer_rebuild.rate(), both, pct(50), pct(99), errors.load());
   }
   lead_store.reset();

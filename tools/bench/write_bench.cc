@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
+#include "tools/bench/machine.h"
 #include "services/command/writer.h"
 #include "services/common/time_util.h"
 #include "services/log/embedded_log.h"
@@ -26,22 +27,6 @@
 
 namespace leadflow::bench {
 namespace {
-
-std::string Machine() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line, model = "unknown CPU";
-  while (std::getline(cpuinfo, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      model = line.substr(line.find(':') + 2);
-      break;
-    }
-  }
-  std::ifstream meminfo("/proc/meminfo");
-  std::string mem;
-  std::getline(meminfo, mem);
-  return absl::StrCat(std::thread::hardware_concurrency(), " cores, ", model, ", ",
-                      mem.substr(mem.find_first_of("0123456789")));
-}
 
 class EchoService final : public leadflowbench::Echo::CallbackService {
   grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* ctx,
@@ -133,7 +118,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   const absl::Duration duration = absl::Seconds(seconds);
 
-  std::cout << "machine: " << Machine() << "\n";
+  std::cout << "machine: " << bench::Machine() << "\n";
   std::cout << "log: embedded, fsync on every append (durable), 8 partitions\n\n";
 
   // ---- unary: echo baseline vs CaptureLead, same client ------------------------------------
@@ -162,19 +147,22 @@ int main(int argc, char** argv) {
 
     auto echo_stub = leadflowbench::Echo::NewStub(grpc::CreateChannel(
         absl::StrCat("127.0.0.1:", echo_port), grpc::InsecureChannelCredentials()));
-    Rate echo_rate = Drive(inflight, duration, [&](int64_t n, std::function<void(bool)> done) {
-      struct Call {
-        grpc::ClientContext ctx;
-        leadflowbench::EchoMessage req, resp;
-      };
-      auto* call = new Call;
-      call->req.set_payload(std::string(payload, 'x'));
-      echo_stub->async()->Echo(&call->ctx, &call->req, &call->resp,
-                               [call, done](grpc::Status st) {
-                                 delete call;
-                                 done(st.ok());
-                               });
-    });
+    auto measure_echo = [&] {
+      return Drive(inflight, duration, [&](int64_t n, std::function<void(bool)> done) {
+        struct Call {
+          grpc::ClientContext ctx;
+          leadflowbench::EchoMessage req, resp;
+        };
+        auto* call = new Call;
+        call->req.set_payload(std::string(payload, 'x'));
+        echo_stub->async()->Echo(&call->ctx, &call->req, &call->resp,
+                                 [call, done](grpc::Status st) {
+                                   delete call;
+                                   done(st.ok());
+                                 });
+      });
+    };
+    Rate echo_rate = measure_echo();
 
     auto lead_stub = v1::LeadCommandService::NewStub(grpc::CreateChannel(
         absl::StrCat("127.0.0.1:", (*node)->port()), grpc::InsecureChannelCredentials()));
@@ -194,19 +182,7 @@ int main(int argc, char** argv) {
     });
 
     // Echo again, so the baseline brackets the capture measurement in time.
-    Rate echo_after = Drive(inflight, duration, [&](int64_t n, std::function<void(bool)> done) {
-      struct Call {
-        grpc::ClientContext ctx;
-        leadflowbench::EchoMessage req, resp;
-      };
-      auto* call = new Call;
-      call->req.set_payload(std::string(payload, 'x'));
-      echo_stub->async()->Echo(&call->ctx, &call->req, &call->resp,
-                               [call, done](grpc::Status st) {
-                                 delete call;
-                                 done(st.ok());
-                               });
-    });
+    Rate echo_after = measure_echo();
     echo_rate.calls += echo_after.calls;
     echo_rate.errors += echo_after.errors;
     echo_rate.seconds += echo_after.seconds;
@@ -341,7 +317,7 @@ int main(int argc, char** argv) {
         "\"capture_vs_echo\": %.3f, \"raw_append_records_per_s\": %.0f, "
         "\"grpc_batch_commands_per_s\": %.0f, \"writer_batch_commands_per_s\": %.0f, "
         "\"errors\": %d}\n",
-        Machine(), echo_rate.per_second(), capture_rate.per_second(),
+        bench::Machine(), echo_rate.per_second(), capture_rate.per_second(),
         ratio, raw.per_second(),
         grpc_batch.per_second(), writer_batch.per_second(),
         echo_rate.errors + capture_rate.errors + grpc_batch.errors + writer_batch.errors);
