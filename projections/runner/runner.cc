@@ -143,7 +143,7 @@ void ProjectionRunner::Tail(Partition& p) {
 
 absl::Status ProjectionRunner::CatchUp(const std::function<void(int64_t, int64_t)>& progress) {
   std::vector<int64_t> ends;
-  int64_t total = 0, applied = 0;
+  int64_t total = 0;
   for (auto& p : partitions_) {
     LEADFLOW_ASSIGN_OR_RETURN(int64_t end, log_->EndOffset(p->id));
     absl::MutexLock lock(&p->mu);
@@ -151,33 +151,59 @@ absl::Status ProjectionRunner::CatchUp(const std::function<void(int64_t, int64_t
     ends.push_back(end);
     total += std::max<int64_t>(0, end - p->applied);
   }
-  for (auto& p : partitions_) {
+  std::atomic<size_t> next{0};
+  absl::Mutex mu;  // guards `applied`, `failure` and calls to `progress`
+  int64_t applied = 0;
+  absl::Status failure;
+  auto replay = [&](Partition& p) -> absl::Status {
     int64_t from;
     {
-      absl::MutexLock lock(&p->mu);
-      from = p->applied;
+      absl::MutexLock lock(&p.mu);
+      from = p.applied;
     }
-    const int64_t end = ends[p->id];
-    if (from >= end) continue;
+    const int64_t end = ends[p.id];
+    if (from >= end) return absl::OkStatus();
     LEADFLOW_ASSIGN_OR_RETURN(std::unique_ptr<log::LogReader> reader,
-                              log_->OpenReader(p->id, from));
+                              log_->OpenReader(p.id, from));
     while (reader->position() < end) {
       LEADFLOW_ASSIGN_OR_RETURN(std::vector<log::Record> records,
                                 reader->Read(options_.max_batch, absl::Seconds(5)));
       if (records.empty() && reader->position() < end) {
         return absl::UnavailableError(absl::StrCat("view ", projection_->name(), ": partition ",
-                                                   p->id, " stopped at offset ",
+                                                   p.id, " stopped at offset ",
                                                    reader->position(), " before ", end));
       }
-      if (!ApplyBatch(*p, records, reader->position())) {
-        absl::MutexLock lock(&p->mu);
-        return p->error;
+      if (!ApplyBatch(p, records, reader->position())) {
+        absl::MutexLock lock(&p.mu);
+        return p.error;
       }
+      absl::MutexLock lock(&mu);
+      if (!failure.ok()) return absl::OkStatus();  // another partition failed: stop early
       applied += static_cast<int64_t>(records.size());
       if (progress) progress(applied, total);
     }
-  }
-  return absl::OkStatus();
+    return absl::OkStatus();
+  };
+  auto worker = [&] {
+    for (size_t i = next++; i < partitions_.size(); i = next++) {
+      absl::Status st = replay(*partitions_[i]);
+      if (!st.ok()) {
+        absl::MutexLock lock(&mu);
+        if (failure.ok()) failure = st;
+        return;
+      }
+    }
+  };
+  const int threads = std::max<int>(
+      1, std::min<int>(options_.catch_up_threads > 0
+                           ? options_.catch_up_threads
+                           : static_cast<int>(std::thread::hardware_concurrency()),
+                       static_cast<int>(partitions_.size())));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  return failure;
 }
 
 absl::Status ProjectionRunner::WaitFor(const v1::LogPosition& position,

@@ -43,6 +43,9 @@ struct RunnerOptions {
   size_t max_batch = 2000;
   // How long a tailing read waits for new records before checking for shutdown.
   absl::Duration poll = absl::Milliseconds(200);
+  // Threads CatchUp (rebuild) replays partitions on; 0 = one per core. Partitions are
+  // independent, so they replay in parallel.
+  int catch_up_threads = 0;
 };
 
 class ProjectionRunner {
@@ -55,8 +58,9 @@ class ProjectionRunner {
   void Start();
   void Stop();
 
-  // On the calling thread: applies every partition up to the log's end as of the call (for
-  // rebuilds). `progress(applied_events, total_events)` is called after each batch.
+  // Applies every partition up to the log's end as of the call (for rebuilds), partitions in
+  // parallel on RunnerOptions::catch_up_threads threads; returns when all are done.
+  // `progress(applied_events, total_events)` is called after each batch, never concurrently.
   absl::Status CatchUp(const std::function<void(int64_t, int64_t)>& progress = nullptr);
 
   // Read-your-writes: waits until the view has applied `position` (offset < applied offset of
