@@ -365,7 +365,8 @@ absl::StatusOr<std::unique_ptr<LogReader>> KafkaLog::OpenReader(int32_t partitio
   LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "auto.offset.reset", "error"));
   LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "enable.partition.eof", "true"));
   LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "fetch.wait.max.ms", "50"));
-  LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "allow.auto.create.topics", "false"));
+  // (allow.auto.create.topics is already false for consumers; setting it only makes librdkafka
+  // warn on brokers that report old metadata versions, such as the mock cluster.)
   for (const auto& [k, v] : impl_->options.properties) {
     LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), k, v));
   }

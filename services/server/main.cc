@@ -85,6 +85,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> kafka_props;
   serve->add_option("--kafka-property", kafka_props,
                     "Extra librdkafka property KEY=VALUE (repeatable), e.g. security.protocol=ssl");
+  std::string role = "all";
+  serve->add_option("--role", role,
+                    "all (writer and views), writer (commands only) or views (queries only; "
+                    "needs --kafka-brokers)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"all", "writer", "views"}));
   serve->add_flag("--kafka-mock", o.kafka_mock,
                   "Start an in-process Kafka mock cluster (loopback TCP) and use it; for demos "
                   "and tests, not production");
@@ -143,6 +149,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   o.sync = !no_sync;
+  o.role = role == "writer"  ? leadflow::server::NodeOptions::Role::kWriter
+           : role == "views" ? leadflow::server::NodeOptions::Role::kViews
+                             : leadflow::server::NodeOptions::Role::kAll;
   for (const std::string& kv : kafka_props) {
     std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
     if (p.first.empty() || kv.find('=') == std::string::npos) {

@@ -105,8 +105,16 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     return absl::InvalidArgumentError(
         absl::StrCat("--partitions: must be 1 to 4096 (got ", o.partitions, ")"));
   }
-  LEADFLOW_ASSIGN_OR_RETURN(impl->log, OpenLog(*impl));
-
+  const bool run_writer = o.role != NodeOptions::Role::kViews;
+  const bool run_views = o.role != NodeOptions::Role::kWriter;
+  if (!run_writer && o.kafka_brokers.empty()) {
+    return absl::InvalidArgumentError(
+        "--role=views: needs --kafka-brokers (the embedded log belongs to the one process that "
+        "opened it; run --role=all for a single machine)");
+  }
+  LEADFLOW_ASSIGN_OR_RETURN(impl->log, OpenLog(*impl, /*writer=*/run_writer));
+  std::vector<std::string> failed;
+  if (run_writer) {
   const absl::Time replay_start = absl::Now();
   absl::Time last_report = replay_start;
   command::WriterOptions wo;
@@ -117,7 +125,6 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   };
   LEADFLOW_ASSIGN_OR_RETURN(impl->writer,
                             command::CommandWriter::Open(impl->log.get(), &impl->clock, wo));
-  std::vector<std::string> failed;
   for (const auto& h : impl->writer->Health()) {
     if (!h.status.ok()) failed.push_back(absl::StrCat("  partition ", h.partition, ": ",
                                                       h.status.message()));
@@ -130,6 +137,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
                         " partition(s) refuse commands until repaired:\n",
                         absl::StrJoin(failed, "\n")));
   }
+  }  // run_writer
 
   // Views: one store each under <data-dir>/views/<name>, each with its own offsets.
   auto open_view = [&](projections::Projection& projection,
@@ -145,19 +153,23 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     runner->Start();
     return absl::OkStatus();
   };
-  LEADFLOW_RETURN_IF_ERROR(open_view(impl->lead_projection, impl->lead_store, impl->lead_runner));
-  LEADFLOW_RETURN_IF_ERROR(
-      open_view(impl->customer_projection, impl->customer_store, impl->customer_runner));
-
   const int32_t partitions = impl->log->partition_count();
-  impl->command_service = std::make_unique<LeadCommandServiceImpl>(impl->writer.get());
-  impl->query_service = std::make_unique<LeadQueryServiceImpl>(
-      impl->lead_store.get(), impl->lead_runner.get(), partitions);
-  impl->customer_service = std::make_unique<CustomerQueryServiceImpl>(
-      impl->customer_store.get(), impl->customer_runner.get(), partitions);
-  impl->admin_service = std::make_unique<ViewAdminServiceImpl>(
-      std::vector<const projections::ProjectionRunner*>{impl->lead_runner.get(),
-                                                        impl->customer_runner.get()});
+  if (run_views) {
+    LEADFLOW_RETURN_IF_ERROR(
+        open_view(impl->lead_projection, impl->lead_store, impl->lead_runner));
+    LEADFLOW_RETURN_IF_ERROR(
+        open_view(impl->customer_projection, impl->customer_store, impl->customer_runner));
+    impl->query_service = std::make_unique<LeadQueryServiceImpl>(
+        impl->lead_store.get(), impl->lead_runner.get(), partitions);
+    impl->customer_service = std::make_unique<CustomerQueryServiceImpl>(
+        impl->customer_store.get(), impl->customer_runner.get(), partitions);
+    impl->admin_service = std::make_unique<ViewAdminServiceImpl>(
+        std::vector<const projections::ProjectionRunner*>{impl->lead_runner.get(),
+                                                          impl->customer_runner.get()});
+  }
+  if (run_writer) {
+    impl->command_service = std::make_unique<LeadCommandServiceImpl>(impl->writer.get());
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -166,19 +178,24 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(64 << 20);  // batches of up to 10,000 commands
   builder.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &impl->port);
-  builder.RegisterService(impl->command_service.get());
-  builder.RegisterService(impl->query_service.get());
-  builder.RegisterService(impl->customer_service.get());
-  builder.RegisterService(impl->admin_service.get());
+  if (run_writer) builder.RegisterService(impl->command_service.get());
+  if (run_views) {
+    builder.RegisterService(impl->query_service.get());
+    builder.RegisterService(impl->customer_service.get());
+    builder.RegisterService(impl->admin_service.get());
+  }
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", o.listen,
                                                " (address in use or not local?)"));
   }
   auto* health = impl->server->GetHealthCheckService();
-  health->SetServingStatus("leadflow.v1.LeadCommandService", failed.empty());
+  if (run_writer) {
+    health->SetServingStatus("leadflow.v1.LeadCommandService", failed.empty());
+  }
   Impl* raw = impl.get();
   auto update_health = [raw, health] {
+    if (raw->lead_runner == nullptr) return;
     health->SetServingStatus("leadflow.v1.LeadQueryService", raw->lead_runner->Health().ok());
     health->SetServingStatus("leadflow.v1.CustomerQueryService",
                              raw->customer_runner->Health().ok());

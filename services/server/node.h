@@ -16,6 +16,10 @@
 namespace leadflow::server {
 
 struct NodeOptions {
+  // What this process runs: everything (default), only the writer (command service), or only
+  // the views (query services). Separate roles need a shared log, i.e. Kafka.
+  enum class Role { kAll, kWriter, kViews };
+  Role role = Role::kAll;
   // Directory for the embedded log (and, later, view stores). Created if missing.
   std::string data_dir = "./leadflow-data";
   // gRPC listen address; port 0 picks a free port (see Node::port()).

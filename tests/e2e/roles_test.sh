@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The writer and the views in separate processes, sharing a Kafka topic (the mock cluster the
+# writer process hosts, over loopback TCP): commands go to one, queries to the other.
+# Usage: roles_test.sh LEADFLOW LEADCTL
+LEADFLOW=$1 LEADCTL=$2
+source "$(dirname "$0")/lib.sh"
+
+start_server --kafka-mock --role writer --partitions 4
+WRITER=$SERVER
+BOOTSTRAP=$(sed -n 's/.*kafka mock cluster on \([^ ]*\) .*/\1/p' "$SERVE_LOG" | head -1)
+
+VIEWS_LOG="$E2E_TMP/views.log"
+"$LEADFLOW" serve --role views --kafka-brokers "$BOOTSTRAP" --partitions 4 \
+  --data-dir "$E2E_TMP/views-data" --listen 127.0.0.1:0 >"$VIEWS_LOG" 2>&1 &
+VIEWS_PID=$!
+trap 'kill -TERM $VIEWS_PID 2>/dev/null; wait $VIEWS_PID 2>/dev/null; cleanup' EXIT
+for _ in $(seq 1 100); do grep -q "serving gRPC on" "$VIEWS_LOG" && break; sleep 0.1; done
+VIEWS=$(sed -n 's/.*serving gRPC on \([0-9.]*:[0-9]*\).*/\1/p' "$VIEWS_LOG" | head -1)
+[ -n "$VIEWS" ] || { cat "$VIEWS_LOG"; exit 1; }
+echo "ok: writer at $WRITER, views at $VIEWS, Kafka at $BOOTSTRAP"
+
+w() { "$LEADCTL" --server "$WRITER" --actor e2e "$@"; }
+v() { "$LEADCTL" --server "$VIEWS" "$@"; }
+
+ID=$(w --json capture --name "Ada Lovelace" --email ada@example.com --source referral | json lead_id)
+w assign "$ID" --owner bob >/dev/null
+w interaction "$ID" --kind call --direction outbound --outcome connected >/dev/null
+# Fresh reads: the views process waits until it has applied the topic as of the query.
+expect_eq "status seen by the views process" LEAD_STATUS_CONTACTED "$(v --json get "$ID" | json status)"
+expect_eq "owner seen by the views process" bob "$(v --json get "$ID" | json owner)"
+expect_eq "timeline length" 3 "$(v --json timeline "$ID" | grep -c '"event_id"')"
+
+expect_refusal 1 "UNIMPLEMENTED" v capture --name X --email x@example.com --source web-form
+expect_refusal 1 "UNIMPLEMENTED" w get "$ID"
+rc=0; "$LEADFLOW" serve --role views --data-dir "$E2E_TMP/x" --listen 127.0.0.1:0 2>"$E2E_TMP/err.txt" || rc=$?
+expect_eq "views without Kafka refused" 1 "$rc"
+grep -q -- "--role=views: needs --kafka-brokers" "$E2E_TMP/err.txt" && echo "ok: $(cat "$E2E_TMP/err.txt")"
+echo "roles test: all checks passed"
