@@ -153,9 +153,15 @@ absl::Status RequireExists(const Checker& c, const LeadState& lead, const std::s
 absl::Status CheckExpectedVersion(const Checker& c, const v1::CommandMeta& meta,
                                   absl::string_view what, const std::string& id, int64_t version) {
   if (meta.has_expected_version() && meta.expected_version() != version) {
-    return absl::AbortedError(absl::StrCat(c.scope(), ": expected version ",
-                                           meta.expected_version(), " but ", what, " ", id,
-                                           " is at version ", version));
+    absl::Status st = absl::AbortedError(absl::StrCat(c.scope(), ": expected version ",
+                                                      meta.expected_version(), " but ", what,
+                                                      " ", id, " is at version ", version));
+    v1::VersionConflict conflict;
+    conflict.set_aggregate_id(id);
+    conflict.set_expected_version(meta.expected_version());
+    conflict.set_current_version(version);
+    st.SetPayload(kVersionConflictTypeUrl, absl::Cord(conflict.SerializeAsString()));
+    return st;
   }
   return absl::OkStatus();
 }

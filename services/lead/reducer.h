@@ -27,6 +27,9 @@ inline constexpr size_t kMaxCommandIdBytes = 128;
 // How far ahead of the server clock a business time may be.
 inline constexpr absl::Duration kMaxFutureSkew = absl::Minutes(5);
 inline constexpr uint32_t kCurrentSchemaVersion = common::kEventSchemaVersion;
+// Payload type URL of an ABORTED status: a serialized leadflow.v1.VersionConflict.
+inline constexpr char kVersionConflictTypeUrl[] =
+    "type.googleapis.com/leadflow.v1.VersionConflict";
 
 struct CommandTarget;
 

@@ -683,6 +683,12 @@ TEST(RefusalTest, ExpectedVersionMismatchIsAborted) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kAborted);
   EXPECT_EQ(refused.status().message(),
             absl::StrCat("qualify_lead: expected version 1 but lead ", kAda, " is at version 2"));
+  auto payload = refused.status().GetPayload(kVersionConflictTypeUrl);
+  ASSERT_TRUE(payload.has_value());
+  v1::VersionConflict conflict;
+  ASSERT_TRUE(conflict.ParseFromString(std::string(*payload)));
+  EXPECT_EQ(conflict.current_version(), 2);
+  EXPECT_EQ(conflict.expected_version(), 1);
   cmd.mutable_qualify_lead()->mutable_meta()->set_expected_version(2);
   EXPECT_TRUE(a.When(cmd).ok());
 }

@@ -5,6 +5,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
 #include "services/log/embedded_log.h"
@@ -116,6 +117,15 @@ TEST_P(ServerTest, ErrorsKeepTheirCodeAndMessageAtTheEdge) {
     st = Capture(stale, &reply);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::ABORTED);
     EXPECT_THAT(st.error_message(), HasSubstr("expected version 0 but lead"));
+    // The current version, typed, in the standard rich-error details.
+    google::rpc::Status rich;
+    ASSERT_TRUE(rich.ParseFromString(st.error_details()));
+    ASSERT_EQ(rich.details_size(), 1);
+    v1::VersionConflict conflict;
+    ASSERT_TRUE(rich.details(0).UnpackTo(&conflict));
+    EXPECT_EQ(conflict.aggregate_id(), common::LeadIdForEmail("ada@example.com"));
+    EXPECT_EQ(conflict.expected_version(), 0);
+    EXPECT_EQ(conflict.current_version(), 1);
   }
   {
     grpc::ClientContext ctx;

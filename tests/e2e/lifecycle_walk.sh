@@ -87,6 +87,8 @@ expect_refusal 1 "FAILED_PRECONDITION: disqualify_lead: lead $C is QUALIFIED; di
   ctl disqualify "$C" --reason not-target-market
 expect_refusal 1 "ABORTED: reject_lead: expected version 1 but lead $C is at version 2" \
   ctl reject "$C" --reason no-need --expect-version 1
+expect_refusal 1 "$C is at version 2; look at it again (leadctl get) and retry with --expect-version 2" \
+  ctl reject "$C" --reason no-need --expect-version 1
 D=$(ctl --json capture --name "Dee Dupe" --email dee@example.com --source social --at $T0 --id d-capture | json lead_id)
 ctl merge "$D" --into "$C" --at 2026-01-07T00:00:00Z --id d-merge >/dev/null
 expect_eq "merged" LEAD_STATUS_MERGED "$(status "$D")"

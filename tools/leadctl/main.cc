@@ -15,6 +15,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/struct.pb.h"
+#include "google/rpc/status.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
@@ -320,6 +321,17 @@ int Fail(const grpc::Status& st, const Global& g) {
               << "}\n}\n";
   }
   std::cerr << "leadctl: " << name << ": " << st.error_message() << "\n";
+  google::rpc::Status rich;
+  if (!st.error_details().empty() && rich.ParseFromString(st.error_details())) {
+    for (const auto& detail : rich.details()) {
+      v1::VersionConflict conflict;
+      if (detail.UnpackTo(&conflict)) {
+        std::cerr << "leadctl: " << conflict.aggregate_id() << " is at version "
+                  << conflict.current_version() << "; look at it again (leadctl get) and retry "
+                  << "with --expect-version " << conflict.current_version() << "\n";
+      }
+    }
+  }
   if (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
       st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     std::cerr << "leadctl: is `leadflow serve` running at " << g.server
