@@ -70,7 +70,6 @@ struct CommandWriter::Partition {
   // node maps: states are large, and rehashing must not move them.
   absl::node_hash_map<std::string, lead::LeadState> leads ABSL_GUARDED_BY(mu);
   absl::node_hash_map<std::string, lead::CustomerState> customers ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<std::string, v1::LogPosition> last_position ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<std::string, CommandRecord> commands ABSL_GUARDED_BY(mu);
   int64_t next_offset ABSL_GUARDED_BY(mu) = 0;
   // Not OK: the partition's log could not be applied; commands are refused with this status.
@@ -111,11 +110,10 @@ struct CommandWriter::Partition {
     return reply;
   }
 
-  // Records a committed command: its reply for retries, the lead's last position.
+  // Records a committed command: its reply, for retries.
   void Record(const std::vector<v1::Event>& events, const v1::CommandReply& reply)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const v1::Event& first = events.front();
-    last_position[first.partition_key()] = reply.last_position();
     next_offset = std::max(next_offset, reply.last_position().offset() + 1);
     commands[CommandKey(first.partition_key(), first.command_id())] =
         CommandRecord{first.command_fingerprint(), first.command_type(), reply.SerializeAsString()};
@@ -645,9 +643,6 @@ absl::StatusOr<LeadSnapshot> CommandWriter::GetLead(const std::string& lead_id) 
   snap.lead = it->second;
   if (auto c = p->customers.find(common::CustomerIdForLead(lead_id)); c != p->customers.end()) {
     snap.customer = c->second;
-  }
-  if (auto pos = p->last_position.find(lead_id); pos != p->last_position.end()) {
-    snap.last_position = pos->second;
   }
   return snap;
 }

@@ -35,11 +35,10 @@ struct WriterOptions {
   std::function<void(int32_t, int64_t, int64_t)> replay_progress;
 };
 
-// A lead as the writer knows it, for the thin read path until the lead view exists.
+// A lead as the writer knows it (state inspection; queries are served by the views).
 struct LeadSnapshot {
   lead::LeadState lead;
   lead::CustomerState customer;
-  v1::LogPosition last_position;
 };
 
 struct PartitionHealth {
