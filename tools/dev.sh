@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_DIR=${LEADFLOW_BUILD_DIR:-build}
+# ccache keeps its cache under $HOME; without a HOME (a bare CI environment) keep it in the tree.
+if [ -z "${HOME:-}" ] && [ -z "${CCACHE_DIR:-}" ]; then
+  export CCACHE_DIR="$PWD/.cache/ccache"
+fi
 JOBS=${LEADFLOW_JOBS:-$(nproc)}
 
 deps() { bash tools/install_deps.sh; }
