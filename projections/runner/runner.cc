@@ -15,7 +15,6 @@ struct ProjectionRunner::Partition {
   int32_t id = 0;
   mutable absl::Mutex mu;
   int64_t applied ABSL_GUARDED_BY(mu) = 0;  // next offset to apply
-  int64_t known_end ABSL_GUARDED_BY(mu) = 0;
   absl::Status error ABSL_GUARDED_BY(mu);
   mutable absl::CondVar advanced;
   std::atomic<bool> stop{false};

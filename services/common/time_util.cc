@@ -28,8 +28,4 @@ std::string Rfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
 
-bool ParseTime(absl::string_view text, absl::Time* out, std::string* error) {
-  return absl::ParseTime(absl::RFC3339_full, text, out, error);
-}
-
 }  // namespace leadflow::common

@@ -17,8 +17,6 @@ google::protobuf::Timestamp ToProto(absl::Time t);
 bool IsValidTimestamp(const google::protobuf::Timestamp& ts);
 // RFC 3339 in UTC with millisecond precision, e.g. "2026-11-23T14:05:00.000Z".
 std::string Rfc3339(absl::Time t);
-// Parses RFC 3339 ("2026-11-23T14:05:00Z", fractional seconds and offsets allowed).
-bool ParseTime(absl::string_view text, absl::Time* out, std::string* error);
 
 class Clock {
  public:
@@ -42,10 +40,6 @@ class FakeClock final : public Clock {
   void Advance(absl::Duration d) {
     absl::MutexLock lock(&mu_);
     now_ += d;
-  }
-  void Set(absl::Time t) {
-    absl::MutexLock lock(&mu_);
-    now_ = t;
   }
 
  private:

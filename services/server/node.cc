@@ -214,10 +214,6 @@ void Node::Shutdown(absl::Duration grace) {
 
 void Node::Wait() { impl_->server->Wait(); }
 int Node::port() const { return impl_->port; }
-std::string Node::log_description() const { return impl_->log->Describe(); }
-std::string Node::mock_bootstrap_servers() const {
-  return impl_->mock ? impl_->mock->bootstrap_servers() : "";
-}
 
 absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::string>& views,
                           const std::function<void(const std::string&, int64_t, int64_t)>& progress) {

@@ -52,9 +52,6 @@ class Node {
   void Shutdown(absl::Duration grace);
   void Wait();
   int port() const;
-  std::string log_description() const;
-  // Bootstrap servers of the mock cluster when kafka_mock is set, else empty.
-  std::string mock_bootstrap_servers() const;
 
   struct Impl;
 
