@@ -136,14 +136,10 @@ absl::StatusOr<v1::CustomerView> CustomerQueries::Get(const v1::GetCustomerReque
     return absl::InvalidArgumentError("lead_id: set only one of customer_id or lead_id");
   }
   if (id.empty()) {
-    if (!common::IsLeadId(req.lead_id())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "lead_id: '", req.lead_id(), "' is not a lead id (ld_ and 20 hex digits)"));
-    }
+    LEADFLOW_RETURN_IF_ERROR(common::CheckLeadId("lead_id", req.lead_id()));
     id = common::CustomerIdForLead(req.lead_id());
-  } else if (!common::IsCustomerId(id)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("customer_id: '", id, "' is not a customer id (cu_ and 20 hex digits)"));
+  } else {
+    LEADFLOW_RETURN_IF_ERROR(common::CheckCustomerId("customer_id", id));
   }
   absl::StatusOr<std::string> row = store_->Get(CustomerProjection::kCustomers, id);
   if (absl::IsNotFound(row.status())) {
@@ -160,11 +156,7 @@ absl::StatusOr<v1::CustomerView> CustomerQueries::Get(const v1::GetCustomerReque
 absl::StatusOr<v1::ListCustomersResponse> CustomerQueries::List(
     const v1::ListCustomersRequest& req) const {
   if (req.account_owner().empty()) return absl::InvalidArgumentError("account_owner: required");
-  if (req.page_size() < 0 || req.page_size() > 1000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size: must be 1 to 1000 (got ", req.page_size(), ")"));
-  }
-  const int page_size = req.page_size() == 0 ? 50 : req.page_size();
+  LEADFLOW_ASSIGN_OR_RETURN(const int page_size, PageSize(req.page_size(), 50));
   const std::string prefix =
       absl::StrCat(kOwnerPrefix, req.account_owner(), std::string(1, '\0'));
   std::string resume;

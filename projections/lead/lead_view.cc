@@ -332,11 +332,7 @@ absl::Status LeadProjection::FinishBatch(ViewTxn& txn) {
 // ---- Queries --------------------------------------------------------------------------------
 
 absl::StatusOr<v1::LeadView> LeadQueries::Get(const std::string& lead_id) const {
-  if (lead_id.empty()) return absl::InvalidArgumentError("lead_id: required");
-  if (!common::IsLeadId(lead_id)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("lead_id: '", lead_id, "' is not a lead id (ld_ and 20 hex digits)"));
-  }
+  LEADFLOW_RETURN_IF_ERROR(common::CheckLeadId("lead_id", lead_id));
   absl::StatusOr<std::string> row = store_->Get(LeadProjection::kLeads, lead_id);
   if (absl::IsNotFound(row.status())) {
     return absl::NotFoundError(absl::StrCat("lead ", lead_id, " not found"));
@@ -438,10 +434,7 @@ absl::StatusOr<v1::ListLeadsResponse> LeadQueries::List(const v1::ListLeadsReque
                                      v1::SourceChannel_IsValid));
   LEADFLOW_RETURN_IF_ERROR(CheckEnum("temperature", q.temperature(), v1::Temperature_IsValid));
   LEADFLOW_RETURN_IF_ERROR(CheckEnum("sort", q.sort(), v1::ListLeadsRequest::Sort_IsValid));
-  if (q.page_size() < 0 || q.page_size() > 1000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size: must be 1 to 1000 (got ", q.page_size(), ")"));
-  }
+  LEADFLOW_ASSIGN_OR_RETURN(const int page_size, PageSize(q.page_size(), 50));
   if (q.has_captured_from() && !common::IsValidTimestamp(q.captured_from())) {
     return absl::InvalidArgumentError("captured_from: invalid timestamp");
   }
@@ -452,7 +445,6 @@ absl::StatusOr<v1::ListLeadsResponse> LeadQueries::List(const v1::ListLeadsReque
       Micros(q.captured_to()) <= Micros(q.captured_from())) {
     return absl::InvalidArgumentError("captured_to: must be after captured_from");
   }
-  const int page_size = q.page_size() == 0 ? 50 : q.page_size();
   const bool by_activity = q.sort() == v1::ListLeadsRequest::SORT_LAST_ACTIVITY;
   const std::string prefix = by_activity ? kActivityPrefix : kCapturedPrefix;
   // The token is the last index key returned, tagged with the listing's sort and direction.
@@ -515,11 +507,7 @@ absl::StatusOr<v1::ListLeadsResponse> LeadQueries::List(const v1::ListLeadsReque
 absl::StatusOr<v1::ListOverdueFollowUpsResponse> LeadQueries::Overdue(
     const v1::ListOverdueFollowUpsRequest& q, absl::Time now) const {
   if (q.owner().empty()) return absl::InvalidArgumentError("owner: required");
-  if (q.page_size() < 0 || q.page_size() > 1000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size: must be 1 to 1000 (got ", q.page_size(), ")"));
-  }
-  const int page_size = q.page_size() == 0 ? 100 : q.page_size();
+  LEADFLOW_ASSIGN_OR_RETURN(const int page_size, PageSize(q.page_size(), 100));
   const absl::Time as_of = q.has_as_of() ? FromProto(q.as_of()) : now;
   const std::string prefix = absl::StrCat(kFollowUpPrefix, q.owner(), std::string(1, '\0'));
   v1::ListOverdueFollowUpsResponse out;

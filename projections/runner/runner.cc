@@ -207,12 +207,8 @@ absl::Status ProjectionRunner::CatchUp(const std::function<void(int64_t, int64_t
 
 absl::Status ProjectionRunner::WaitFor(const v1::LogPosition& position,
                                        absl::Duration timeout) const {
-  if (position.partition() < 0 ||
-      position.partition() >= static_cast<int32_t>(partitions_.size())) {
-    return absl::InvalidArgumentError(absl::StrCat("min_position.partition: ",
-                                                   position.partition(), " is out of range [0, ",
-                                                   partitions_.size(), ")"));
-  }
+  LEADFLOW_RETURN_IF_ERROR(log::CheckPartition("min_position.partition", position.partition(),
+                                                static_cast<int32_t>(partitions_.size())));
   const Partition& p = *partitions_[position.partition()];
   const absl::Time deadline = absl::Now() + timeout;
   absl::MutexLock lock(&p.mu);

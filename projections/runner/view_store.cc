@@ -29,6 +29,14 @@ std::string OffsetKey(int32_t partition) {
 
 }  // namespace
 
+absl::StatusOr<int> PageSize(int32_t requested, int default_size) {
+  if (requested < 0 || requested > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size: must be 1 to 1000 (got ", requested, ")"));
+  }
+  return requested == 0 ? default_size : requested;
+}
+
 std::string EncodeBigEndian64(int64_t v) {
   std::string out(8, '\0');
   // Flip the sign bit so negative values (times before 1970) sort before positive ones.

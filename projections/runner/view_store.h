@@ -85,6 +85,10 @@ class ViewTxn {
   std::map<std::pair<int, std::string>, std::optional<std::string>> changes_;  // nullopt = delete
 };
 
+// The page size of a listing query: `requested`, or `default_size` if 0; INVALID_ARGUMENT
+// "page_size: must be 1 to 1000 (got N)" otherwise.
+absl::StatusOr<int> PageSize(int32_t requested, int default_size);
+
 // Big-endian fixed-width encodings, so byte order is numeric order in keys.
 std::string EncodeBigEndian64(int64_t v);
 int64_t DecodeBigEndian64(const char* p);

@@ -221,10 +221,7 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
   std::unique_ptr<CommandWriter> writer(new CommandWriter(log, clock, options));
   writer->partitions_.resize(count);
   for (int32_t p : options.partitions) {
-    if (p < 0 || p >= count) {
-      return absl::InvalidArgumentError(absl::StrCat("writer partitions: ", p,
-                                                     " is out of range [0, ", count, ")"));
-    }
+    LEADFLOW_RETURN_IF_ERROR(log::CheckPartition("writer partitions", p, count));
     auto part = std::make_unique<Partition>();
     part->id = p;
     writer->partitions_[p] = std::move(part);
@@ -626,10 +623,7 @@ std::vector<absl::StatusOr<v1::CommandReply>> CommandWriter::ExecuteBatch(
 }
 
 absl::StatusOr<LeadSnapshot> CommandWriter::GetLead(const std::string& lead_id) const {
-  if (!common::IsLeadId(lead_id)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("lead_id: '", lead_id, "' is not a lead id (ld_ and 20 hex digits)"));
-  }
+  LEADFLOW_RETURN_IF_ERROR(common::CheckLeadId("lead_id", lead_id));
   const int32_t pid = log::PartitionForKey(lead_id, log_->partition_count());
   const Partition* p = Owned(pid);
   if (p == nullptr) {

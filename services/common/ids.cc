@@ -126,6 +126,24 @@ std::string LeadIdForPhone(absl::string_view e164_phone) {
 bool IsLeadId(absl::string_view id) { return HasHexSuffix(id, kLeadIdPrefix); }
 bool IsCustomerId(absl::string_view id) { return HasHexSuffix(id, kCustomerIdPrefix); }
 
+absl::Status CheckLeadId(absl::string_view field, absl::string_view id) {
+  if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
+  if (!IsLeadId(id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": '", id, "' is not a lead id (ld_ and 20 hex digits)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCustomerId(absl::string_view field, absl::string_view id) {
+  if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
+  if (!IsCustomerId(id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": '", id, "' is not a customer id (cu_ and 20 hex digits)"));
+  }
+  return absl::OkStatus();
+}
+
 std::string CustomerIdForLead(absl::string_view lead_id) {
   return absl::StrCat(kCustomerIdPrefix, lead_id.substr(kLeadIdPrefix.size()));
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include "absl/strings/string_view.h"
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace leadflow::common {
@@ -34,6 +35,11 @@ std::string LeadIdForPhone(absl::string_view e164_phone);
 
 bool IsLeadId(absl::string_view id);
 bool IsCustomerId(absl::string_view id);
+
+// INVALID_ARGUMENT naming `field` ("qualify_lead.lead_id", "lead_id", ...) when `id` is empty
+// ("<field>: required") or malformed ("<field>: 'x' is not a lead id (ld_ and 20 hex digits)").
+absl::Status CheckLeadId(absl::string_view field, absl::string_view id);
+absl::Status CheckCustomerId(absl::string_view field, absl::string_view id);
 
 // "cu_" + the lead id's digits. Requires IsLeadId(lead_id).
 std::string CustomerIdForLead(absl::string_view lead_id);

@@ -87,6 +87,17 @@ TEST(LeadIdTest, CustomerIdRoundTripsToLead) {
   EXPECT_EQ(LeadIdForCustomer(customer), lead);
 }
 
+TEST(LeadIdTest, ChecksNameTheFieldAndTheProblem) {
+  EXPECT_TRUE(CheckLeadId("lead_id", LeadIdForEmail("ada@example.com")).ok());
+  EXPECT_EQ(CheckLeadId("merge_lead.survivor_lead_id", "").message(),
+            "merge_lead.survivor_lead_id: required");
+  EXPECT_EQ(CheckLeadId("lead_id", "cu_9b62a3a2bce7c868f30d").message(),
+            "lead_id: 'cu_9b62a3a2bce7c868f30d' is not a lead id (ld_ and 20 hex digits)");
+  EXPECT_EQ(CheckCustomerId("customer_id", "ld_9b62a3a2bce7c868f30d").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(CheckCustomerId("customer_id", "cu_9b62a3a2bce7c868f30d").ok());
+}
+
 TEST(Sha256HexTest, MatchesSha256sum) {
   // printf 'abc' | sha256sum
   EXPECT_EQ(Sha256Hex("abc", 64),

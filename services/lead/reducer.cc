@@ -83,21 +83,12 @@ class Checker {
     return absl::OkStatus();
   }
 
-  absl::Status LeadId(const std::string& id) const {
-    if (id.empty()) return Error("lead_id", "required");
-    if (!common::IsLeadId(id)) {
-      return Error("lead_id", absl::StrCat("'", id, "' is not a lead id (ld_ and 20 hex digits)"));
-    }
-    return absl::OkStatus();
+  absl::Status LeadId(absl::string_view field, const std::string& id) const {
+    return common::CheckLeadId(absl::StrCat(scope_, ".", field), id);
   }
 
   absl::Status CustomerId(const std::string& id) const {
-    if (id.empty()) return Error("customer_id", "required");
-    if (!common::IsCustomerId(id)) {
-      return Error("customer_id",
-                   absl::StrCat("'", id, "' is not a customer id (cu_ and 20 hex digits)"));
-    }
-    return absl::OkStatus();
+    return common::CheckCustomerId(absl::StrCat(scope_, ".customer_id"), id);
   }
 
  private:
@@ -691,11 +682,7 @@ absl::StatusOr<Events> Reactivate(const Input& in, const v1::ReactivateLead& cmd
 
 absl::StatusOr<Events> Merge(const Input& in, const v1::MergeLead& cmd) {
   const Checker& c = in.c;
-  if (cmd.survivor_lead_id().empty()) return c.Error("survivor_lead_id", "required");
-  if (!common::IsLeadId(cmd.survivor_lead_id())) {
-    return c.Error("survivor_lead_id", absl::StrCat("'", cmd.survivor_lead_id(),
-                                                    "' is not a lead id (ld_ and 20 hex digits)"));
-  }
+  LEADFLOW_RETURN_IF_ERROR(c.LeadId("survivor_lead_id", cmd.survivor_lead_id()));
   if (cmd.survivor_lead_id() == cmd.lead_id()) {
     return c.Error("survivor_lead_id", "a lead cannot be merged into itself");
   }
@@ -913,7 +900,7 @@ absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command) {
   }
   const auto* f = desc->FindFieldByName("lead_id");
   const std::string id = body->GetReflection()->GetString(*body, f);
-  LEADFLOW_RETURN_IF_ERROR(c.LeadId(id));
+  LEADFLOW_RETURN_IF_ERROR(c.LeadId("lead_id", id));
   CommandTarget target;
   target.lead_id = id;
   return target;

@@ -277,11 +277,7 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::AppendMany(
 }
 
 absl::StatusOr<int64_t> EmbeddedLog::EndOffset(int32_t partition) {
-  if (partition < 0 || partition >= partition_count()) {
-    return absl::InvalidArgumentError(absl::StrCat("partition: ", partition,
-                                                   " is out of range [0, ", partition_count(),
-                                                   ")"));
-  }
+  LEADFLOW_RETURN_IF_ERROR(CheckPartition("partition", partition, partition_count()));
   PartitionState& p = *impl_->partitions[partition];
   absl::MutexLock lock(&p.mu);
   return p.next_offset;

@@ -45,12 +45,18 @@ int32_t PartitionForKey(absl::string_view key, int32_t partition_count) {
                               static_cast<uint32_t>(partition_count));
 }
 
+absl::Status CheckPartition(absl::string_view field, int32_t partition, int32_t count) {
+  if (partition < 0 || partition >= count) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", partition, " is out of range [0, ", count, ")"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateAppend(int32_t partition, int32_t partition_count,
                             absl::Span<const Message> batch, size_t max_message_bytes) {
-  if (partition < 0 || partition >= partition_count) {
-    return absl::InvalidArgumentError(absl::StrCat("partition: ", partition,
-                                                   " is out of range [0, ", partition_count,
-                                                   ")"));
+  if (absl::Status st = CheckPartition("partition", partition, partition_count); !st.ok()) {
+    return st;
   }
   if (batch.empty()) return absl::InvalidArgumentError("batch: empty; nothing to append");
   for (size_t i = 0; i < batch.size(); ++i) {

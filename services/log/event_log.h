@@ -97,6 +97,9 @@ class EventLog {
 int32_t PartitionForKey(absl::string_view key, int32_t partition_count);
 uint32_t Murmur2(absl::string_view data);
 
+// INVALID_ARGUMENT "<field>: <partition> is out of range [0, <count>)" unless 0 <= partition < count.
+absl::Status CheckPartition(absl::string_view field, int32_t partition, int32_t count);
+
 // Shared validation of Append arguments; the error names the offending batch element.
 absl::Status ValidateAppend(int32_t partition, int32_t partition_count,
                             absl::Span<const Message> batch, size_t max_message_bytes);

@@ -326,11 +326,7 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
 }
 
 absl::StatusOr<int64_t> KafkaLog::EndOffset(int32_t partition) {
-  if (partition < 0 || partition >= impl_->partitions) {
-    return absl::InvalidArgumentError(absl::StrCat("partition: ", partition,
-                                                   " is out of range [0, ", impl_->partitions,
-                                                   ")"));
-  }
+  LEADFLOW_RETURN_IF_ERROR(CheckPartition("partition", partition, impl_->partitions));
   int64_t low = 0, high = 0;
   RdKafka::ErrorCode ec = impl_->producer->query_watermark_offsets(
       impl_->options.topic, partition, &low, &high, ToMillis(impl_->options.timeout));
@@ -344,11 +340,7 @@ absl::StatusOr<int64_t> KafkaLog::EndOffset(int32_t partition) {
 
 absl::StatusOr<std::unique_ptr<LogReader>> KafkaLog::OpenReader(int32_t partition,
                                                                 int64_t from_offset) {
-  if (partition < 0 || partition >= impl_->partitions) {
-    return absl::InvalidArgumentError(absl::StrCat("partition: ", partition,
-                                                   " is out of range [0, ", impl_->partitions,
-                                                   ")"));
-  }
+  LEADFLOW_RETURN_IF_ERROR(CheckPartition("partition", partition, impl_->partitions));
   if (from_offset < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("from_offset: must not be negative (got ", from_offset, ")"));
