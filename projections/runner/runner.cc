@@ -160,28 +160,24 @@ absl::Status ProjectionRunner::CatchUp(const std::function<void(int64_t, int64_t
       absl::MutexLock lock(&p.mu);
       from = p.applied;
     }
-    const int64_t end = ends[p.id];
-    if (from >= end) return absl::OkStatus();
-    LEADFLOW_ASSIGN_OR_RETURN(std::unique_ptr<log::LogReader> reader,
-                              log_->OpenReader(p.id, from));
-    while (reader->position() < end) {
-      LEADFLOW_ASSIGN_OR_RETURN(std::vector<log::Record> records,
-                                reader->Read(options_.max_batch, absl::Seconds(5)));
-      if (records.empty() && reader->position() < end) {
-        return absl::UnavailableError(absl::StrCat("view ", projection_->name(), ": partition ",
-                                                   p.id, " stopped at offset ",
-                                                   reader->position(), " before ", end));
-      }
-      if (!ApplyBatch(p, records, reader->position())) {
+    auto chunk = [&](std::vector<log::Record>& records, int64_t position) -> absl::Status {
+      if (!ApplyBatch(p, records, position)) {
         absl::MutexLock lock(&p.mu);
         return p.error;
       }
       absl::MutexLock lock(&mu);
-      if (!failure.ok()) return absl::OkStatus();  // another partition failed: stop early
+      if (!failure.ok()) return failure;  // another partition failed: stop early
       applied += static_cast<int64_t>(records.size());
       if (progress) progress(applied, total);
+      return absl::OkStatus();
+    };
+    absl::StatusOr<int64_t> last =
+        log::ReadToEnd(*log_, p.id, from, ends[p.id], options_.max_batch, chunk);
+    if (!last.ok() && absl::IsUnavailable(last.status())) {
+      return absl::Status(last.status().code(), absl::StrCat("view ", projection_->name(), ": ",
+                                                             last.status().message()));
     }
-    return absl::OkStatus();
+    return last.status();
   };
   auto worker = [&] {
     for (size_t i = next++; i < partitions_.size(); i = next++) {

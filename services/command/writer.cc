@@ -249,8 +249,6 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
 // p.mu.
 absl::Status CommandWriter::Replay(Partition& p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   LEADFLOW_ASSIGN_OR_RETURN(const int64_t end, log_->EndOffset(p.id));
-  LEADFLOW_ASSIGN_OR_RETURN(std::unique_ptr<log::LogReader> reader,
-                            log_->OpenReader(p.id, p.next_offset));
   std::vector<v1::Event> group;
   int64_t group_last = -1;
   auto flush = [&]() -> absl::Status {
@@ -259,14 +257,7 @@ absl::Status CommandWriter::Replay(Partition& p) ABSL_NO_THREAD_SAFETY_ANALYSIS 
     group.clear();
     return st;
   };
-  while (reader->position() < end) {
-    LEADFLOW_ASSIGN_OR_RETURN(std::vector<log::Record> records,
-                              reader->Read(kReplayChunk, absl::Seconds(5)));
-    if (records.empty() && reader->position() < end) {
-      return absl::UnavailableError(absl::StrCat("writer: partition ", p.id,
-                                                 ": log stopped at offset ", reader->position(),
-                                                 " before its end ", end));
-    }
+  auto chunk = [&](std::vector<log::Record>& records, int64_t position) -> absl::Status {
     for (const log::Record& r : records) {
       auto event = log::DecodeEvent(r);
       if (!event.ok()) {
@@ -281,10 +272,16 @@ absl::Status CommandWriter::Replay(Partition& p) ABSL_NO_THREAD_SAFETY_ANALYSIS 
       group_last = r.offset;
       ++replayed_events_;
     }
-    if (options_.replay_progress) options_.replay_progress(p.id, reader->position(), end);
+    if (options_.replay_progress) options_.replay_progress(p.id, position, end);
+    return absl::OkStatus();
+  };
+  absl::StatusOr<int64_t> last = log::ReadToEnd(*log_, p.id, p.next_offset, end, kReplayChunk,
+                                                chunk);
+  if (!last.ok()) {
+    return absl::Status(last.status().code(), absl::StrCat("writer: ", last.status().message()));
   }
   LEADFLOW_RETURN_IF_ERROR(flush());
-  p.next_offset = std::max(p.next_offset, reader->position());
+  p.next_offset = std::max(p.next_offset, *last);
   return absl::OkStatus();
 }
 
@@ -532,17 +529,19 @@ void CommandWriter::CommitGroups(std::vector<Prepared>& preps) ABSL_NO_THREAD_SA
   for (auto it = preps.rbegin(); it != preps.rend(); ++it) it->partition->mu.Unlock();
 }
 
+absl::StatusOr<CommandWriter::Partition*> CommandWriter::Admit(const v1::Command& command,
+                                                                Pending& pending) const {
+  pending.command = &command;
+  LEADFLOW_ASSIGN_OR_RETURN(pending.target, lead::ResolveTarget(command));
+  LEADFLOW_ASSIGN_OR_RETURN(Partition * p, Route(pending.target));
+  LEADFLOW_ASSIGN_OR_RETURN(pending.survivor, SurvivorSnapshot(command, p->id));
+  return p;
+}
+
 void CommandWriter::Submit(const v1::Command& command, Done done) {
-  absl::StatusOr<lead::CommandTarget> target = lead::ResolveTarget(command);
-  if (!target.ok()) return done(target.status());
-  absl::StatusOr<Partition*> p = Route(*target);
-  if (!p.ok()) return done(p.status());
   auto queued = std::make_unique<Queued>();
-  queued->pending.command = &command;
-  queued->pending.target = std::move(*target);
-  auto survivor = SurvivorSnapshot(command, (*p)->id);
-  if (!survivor.ok()) return done(survivor.status());
-  queued->pending.survivor = std::move(*survivor);
+  absl::StatusOr<Partition*> p = Admit(command, queued->pending);
+  if (!p.ok()) return done(p.status());
   queued->done = std::move(done);
   {
     absl::MutexLock lock(&(*p)->queue_mu);
@@ -587,24 +586,11 @@ std::vector<absl::StatusOr<v1::CommandReply>> CommandWriter::ExecuteBatch(
   absl::flat_hash_map<Partition*, std::vector<Pending*>> by_partition;
   std::vector<Partition*> order;  // partitions in first-use order, for determinism
   for (size_t i = 0; i < commands.size(); ++i) {
-    pending[i].command = commands[i];
-    absl::StatusOr<lead::CommandTarget> target = lead::ResolveTarget(*commands[i]);
-    if (!target.ok()) {
-      pending[i].result = target.status();
-      continue;
-    }
-    absl::StatusOr<Partition*> p = Route(*target);
+    absl::StatusOr<Partition*> p = Admit(*commands[i], pending[i]);
     if (!p.ok()) {
       pending[i].result = p.status();
       continue;
     }
-    auto survivor = SurvivorSnapshot(*commands[i], (*p)->id);
-    if (!survivor.ok()) {
-      pending[i].result = survivor.status();
-      continue;
-    }
-    pending[i].target = std::move(*target);
-    pending[i].survivor = std::move(*survivor);
     auto [it, inserted] = by_partition.try_emplace(*p);
     if (inserted) order.push_back(*p);
     it->second.push_back(&pending[i]);

@@ -92,6 +92,9 @@ class CommandWriter {
   CommandWriter(log::EventLog* log, common::Clock* clock, WriterOptions options);
   absl::Status Replay(Partition& p);
   absl::StatusOr<Partition*> Route(const lead::CommandTarget& target) const;
+  // Resolves, routes and (for merges) snapshots the survivor: everything a command needs before
+  // it can be queued for its partition.
+  absl::StatusOr<Partition*> Admit(const v1::Command& command, Pending& pending) const;
   absl::StatusOr<std::optional<lead::LeadState>> SurvivorSnapshot(const v1::Command& command,
                                                                   int32_t partition) const;
   struct Prepared;

@@ -97,6 +97,27 @@ absl::Status ValidateAppendMany(absl::Span<const PartitionAppend> appends,
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> ReadToEnd(
+    EventLog& log, int32_t partition, int64_t from, int64_t end, size_t max_records,
+    const std::function<absl::Status(std::vector<Record>& records, int64_t position)>& chunk,
+    absl::Duration stall) {
+  if (from >= end) return from;
+  absl::StatusOr<std::unique_ptr<LogReader>> reader = log.OpenReader(partition, from);
+  if (!reader.ok()) return reader.status();
+  while ((*reader)->position() < end) {
+    const int64_t before = (*reader)->position();
+    absl::StatusOr<std::vector<Record>> records = (*reader)->Read(max_records, stall);
+    if (!records.ok()) return records.status();
+    if (records->empty() && (*reader)->position() == before) {
+      return absl::UnavailableError(absl::StrCat(
+          "partition ", partition, ": the log stopped at offset ", before, " before its end ",
+          end, " (nothing arrived for ", absl::FormatDuration(stall), ")"));
+    }
+    if (absl::Status st = chunk(*records, (*reader)->position()); !st.ok()) return st;
+  }
+  return (*reader)->position();
+}
+
 absl::StatusOr<AppendResult> EventLog::Append(int32_t partition,
                                               absl::Span<const Message> batch) {
   PartitionAppend one{partition, batch};

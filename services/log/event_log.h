@@ -12,6 +12,7 @@
 #define LEADFLOW_SERVICES_LOG_EVENT_LOG_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -90,6 +91,16 @@ class EventLog {
   virtual absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
                                                                 int64_t from_offset) = 0;
 };
+
+// Reads `partition` from `from` until the reader reaches `end` (an EndOffset() taken earlier),
+// calling `chunk(records, position)` for each read of up to `max_records` (records may be empty
+// when only Kafka transaction markers were passed; `position` is the reader's position after it).
+// Stops at the first error `chunk` returns. UNAVAILABLE if no record arrives for `stall` before
+// `end`, so a replay is never mistaken for complete. Returns the final position.
+absl::StatusOr<int64_t> ReadToEnd(
+    EventLog& log, int32_t partition, int64_t from, int64_t end, size_t max_records,
+    const std::function<absl::Status(std::vector<Record>& records, int64_t position)>& chunk,
+    absl::Duration stall = absl::Seconds(5));
 
 // Kafka's default partitioner, bit for bit (Java's Utils.murmur2, librdkafka's "murmur2"):
 // (murmur2(key) & 0x7fffffff) % partition_count. Both backends route keys with it, so a lead

@@ -270,6 +270,34 @@ TEST_P(LogConformanceTest, ReaderPositionReachesTheEnd) {
   EXPECT_EQ((*reader)->position(), end) << "a consumer at the end is at EndOffset()";
 }
 
+TEST_P(LogConformanceTest, ReadToEndDeliversEverythingAndRefusesAShortLog) {
+  ASSERT_TRUE(log_->Append(0, Batch("x", 7)).ok());
+  const int64_t end = *log_->EndOffset(0);
+  std::vector<std::string> seen;
+  auto collect = [&](std::vector<Record>& records, int64_t) {
+    for (const Record& r : records) seen.push_back(r.value);
+    return absl::OkStatus();
+  };
+  auto last = ReadToEnd(*log_, 0, 2, end, 3, collect);
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(*last, end);
+  EXPECT_THAT(seen, ::testing::ElementsAre("x-2", "x-3", "x-4", "x-5", "x-6"));
+
+  // An end the log never reaches (e.g. records removed by retention) is an error, not success.
+  auto short_log = ReadToEnd(*log_, 0, 0, end + 5, 100, collect, absl::Milliseconds(300));
+  EXPECT_EQ(short_log.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(short_log.status().message()),
+              HasSubstr(absl::StrCat("partition 0: the log stopped at offset ", end,
+                                     " before its end ", end + 5)));
+  // The callback's error stops the read.
+  int calls = 0;
+  auto stopped = ReadToEnd(*log_, 0, 0, end, 1, [&](std::vector<Record>&, int64_t) {
+    return ++calls == 2 ? absl::CancelledError("enough") : absl::OkStatus();
+  });
+  EXPECT_EQ(stopped.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(calls, 2);
+}
+
 TEST_P(LogConformanceTest, ConcurrentAppendersKeepBatchesWholeAndOrdered) {
   constexpr int kThreads = 4, kBatches = 25, kPerBatch = 4;
   std::vector<std::thread> threads;
