@@ -238,8 +238,13 @@ TEST(ServerEmbeddedTest, ACorruptPartitionShowsInHealthAndViewStatus) {
   EXPECT_EQ(check(""), grpc::health::v1::HealthCheckResponse::SERVING) << "the process is up";
   EXPECT_EQ(check("leadflow.v1.LeadCommandService"),
             grpc::health::v1::HealthCheckResponse::NOT_SERVING);
-  // Views notice on their first read; health follows within a second.
-  absl::SleepFor(absl::Milliseconds(1500));
+  // Views notice on their first read; health follows within a second: poll for it.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (check("leadflow.v1.LeadQueryService") !=
+             grpc::health::v1::HealthCheckResponse::NOT_SERVING &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
   EXPECT_EQ(check("leadflow.v1.LeadQueryService"),
             grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   auto admin = v1::ViewAdminService::NewStub(channel);

@@ -30,8 +30,8 @@ cat "$E2E_TMP/out1.txt"; cat "$E2E_TMP/err1.txt"
 expect_eq "exit code with one refusal" 1 "$rc"
 expect_eq "summary" "batch: 2010 applied or already applied, 1 refused, of 2011 commands" \
   "$(tail -1 "$E2E_TMP/out1.txt")"
-grep -q "refused line 2012: convert_lead: lead ld_00000000000000000000 not found" "$E2E_TMP/out1.txt"
-echo "ok: refusal named by its line"
+expect_contains "refusal named by its line" "$E2E_TMP/out1.txt" \
+  "refused line 2012: convert_lead: lead ld_00000000000000000000 not found"
 LEAD7=$(ctl --json capture --name "Lead 7" --email lead7@example.com --source web-form --id probe | json lead_id)
 expect_eq "lead 7 assigned by the batch" bob "$(ctl --json get "$LEAD7" | json owner)"
 V=$(ctl --json get "$LEAD7" | json version)

@@ -6,10 +6,8 @@ LEADFLOW=$1 LEADCTL=$2 PROTO_DIR=$3
 source "$(dirname "$0")/lib.sh"
 
 start_server --kafka-mock --partitions 4
-BOOTSTRAP=$(sed -n 's/.*kafka mock cluster on \([^ ]*\) .*/\1/p' "$SERVE_LOG" | head -1)
-expect_eq "mock bootstrap printed" "yes" "$([ -n "$BOOTSTRAP" ] && echo yes)"
-grep -q "Mock limits: ~5 MiB kept per partition" "$SERVE_LOG"
-echo "ok: mock limits stated in the output"
+BOOTSTRAP=$(mock_bootstrap "$SERVE_LOG")
+expect_contains "mock limits stated in the output" "$SERVE_LOG" "Mock limits: ~5 MiB kept per partition"
 
 ADA=$(ctl --json capture --name "Ada Lovelace" --email ada@example.com --source web-form --id c1)
 GRACE=$(ctl --json capture --name "Grace Hopper" --phone "+1 202 555 0100" --source event --id c2)
@@ -33,7 +31,6 @@ kcat -C -b "$BOOTSTRAP" -t leadflow.events.v1 -p "$ADA_P" -o beginning -c 1 -e -
   | protoc --decode=leadflow.v1.Event -I "$PROTO_DIR" "$PROTO_DIR/leadflow/v1/events.proto" \
   >"$E2E_TMP/decoded.txt"
 cat "$E2E_TMP/decoded.txt"
-grep -q 'full_name: "Ada Lovelace"' "$E2E_TMP/decoded.txt"
-grep -q 'command_type: "capture_lead"' "$E2E_TMP/decoded.txt"
-grep -q "aggregate_id: \"$ADA_ID\"" "$E2E_TMP/decoded.txt"
-echo "ok: protoc decoded the captured event"
+expect_contains "decoded: the person" "$E2E_TMP/decoded.txt" 'full_name: "Ada Lovelace"'
+expect_contains "decoded: the command" "$E2E_TMP/decoded.txt" 'command_type: "capture_lead"'
+expect_contains "decoded: the lead" "$E2E_TMP/decoded.txt" "aggregate_id: \"$ADA_ID\""

@@ -4,29 +4,52 @@ set -euo pipefail
 
 E2E_TMP=$(mktemp -d -t leadflow-e2e-XXXXXX)
 SERVER_PID=""
+LAUNCHED_PIDS=()
 cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  for pid in "${LAUNCHED_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   rm -rf "$E2E_TMP"
 }
 trap cleanup EXIT
 
-# start_server [leadflow serve flags...]: sets SERVER (host:port) and SERVE_LOG.
-start_server() {
-  SERVE_LOG="$E2E_TMP/serve.log"
-  "$LEADFLOW" serve --data-dir "$E2E_TMP/data" --listen 127.0.0.1:0 "$@" >"$SERVE_LOG" 2>&1 &
-  SERVER_PID=$!
+# launch LOG [leadflow serve flags...]: starts `leadflow serve` on a free port, logging to LOG, and
+# waits until it listens; sets LAUNCHED_PID and LAUNCHED_ADDR (host:port). Stopped at exit.
+launch() {
+  local log=$1
+  shift
+  "$LEADFLOW" serve --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+  LAUNCHED_PID=$!
+  LAUNCHED_PIDS+=("$LAUNCHED_PID")
   for _ in $(seq 1 100); do
-    if grep -q "serving gRPC on" "$SERVE_LOG"; then break; fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      echo "leadflow exited during start-up:"; cat "$SERVE_LOG"; exit 1
+    if grep -q "serving gRPC on" "$log"; then break; fi
+    if ! kill -0 "$LAUNCHED_PID" 2>/dev/null; then
+      echo "leadflow exited during start-up:"; cat "$log"; exit 1
     fi
     sleep 0.1
   done
-  SERVER=$(sed -n 's/.*serving gRPC on \([0-9.]*:[0-9]*\).*/\1/p' "$SERVE_LOG" | head -1)
-  [ -n "$SERVER" ] || { echo "no 'serving gRPC on' line:"; cat "$SERVE_LOG"; exit 1; }
+  LAUNCHED_ADDR=$(sed -n 's/.*serving gRPC on \([0-9.]*:[0-9]*\).*/\1/p' "$log" | head -1)
+  [ -n "$LAUNCHED_ADDR" ] || { echo "no 'serving gRPC on' line:"; cat "$log"; exit 1; }
+}
+
+# start_server [leadflow serve flags...]: the test's main server on $E2E_TMP/data; sets SERVER
+# (host:port), SERVER_PID and SERVE_LOG.
+start_server() {
+  SERVE_LOG="$E2E_TMP/serve.log"
+  launch "$SERVE_LOG" --data-dir "$E2E_TMP/data" "$@"
+  SERVER_PID=$LAUNCHED_PID
+  SERVER=$LAUNCHED_ADDR
+}
+
+# mock_bootstrap LOG: the address a `--kafka-mock` server printed for its mock cluster.
+mock_bootstrap() {
+  local addr
+  addr=$(sed -n 's/.*kafka mock cluster on \([^ ]*\) .*/\1/p' "$1" | head -1)
+  [ -n "$addr" ] || { echo "FAIL: no mock cluster address in $1"; cat "$1"; exit 1; }
+  echo "$addr"
 }
 
 stop_server() {
@@ -46,6 +69,13 @@ v=json.load(sys.stdin)
 for k in sys.argv[1].split("."):
     v=v.get(k, "") if isinstance(v, dict) else ""
 print(v)' "$1"
+}
+
+expect_contains() {  # expect_contains WHAT FILE TEXT: FILE must contain TEXT (fixed string)
+  if ! grep -qF -- "$3" "$2"; then
+    echo "FAIL: $1: [$3] not in $2:"; cat "$2"; exit 1
+  fi
+  echo "ok: $1"
 }
 
 expect_eq() {  # expect_eq WHAT EXPECTED ACTUAL

@@ -7,16 +7,10 @@ source "$(dirname "$0")/lib.sh"
 
 start_server --kafka-mock --role writer --partitions 4
 WRITER=$SERVER
-BOOTSTRAP=$(sed -n 's/.*kafka mock cluster on \([^ ]*\) .*/\1/p' "$SERVE_LOG" | head -1)
-
-VIEWS_LOG="$E2E_TMP/views.log"
-"$LEADFLOW" serve --role views --kafka-brokers "$BOOTSTRAP" --partitions 4 \
-  --data-dir "$E2E_TMP/views-data" --listen 127.0.0.1:0 >"$VIEWS_LOG" 2>&1 &
-VIEWS_PID=$!
-trap 'kill -TERM $VIEWS_PID 2>/dev/null; wait $VIEWS_PID 2>/dev/null; cleanup' EXIT
-for _ in $(seq 1 100); do grep -q "serving gRPC on" "$VIEWS_LOG" && break; sleep 0.1; done
-VIEWS=$(sed -n 's/.*serving gRPC on \([0-9.]*:[0-9]*\).*/\1/p' "$VIEWS_LOG" | head -1)
-[ -n "$VIEWS" ] || { cat "$VIEWS_LOG"; exit 1; }
+BOOTSTRAP=$(mock_bootstrap "$SERVE_LOG")
+launch "$E2E_TMP/views.log" --role views --kafka-brokers "$BOOTSTRAP" --partitions 4 \
+  --data-dir "$E2E_TMP/views-data"
+VIEWS=$LAUNCHED_ADDR
 echo "ok: writer at $WRITER, views at $VIEWS, Kafka at $BOOTSTRAP"
 
 w() { "$LEADCTL" --server "$WRITER" --actor e2e "$@"; }
@@ -34,5 +28,6 @@ expect_refusal 1 "UNIMPLEMENTED" v capture --name X --email x@example.com --sour
 expect_refusal 1 "UNIMPLEMENTED" w get "$ID"
 rc=0; "$LEADFLOW" serve --role views --data-dir "$E2E_TMP/x" --listen 127.0.0.1:0 2>"$E2E_TMP/err.txt" || rc=$?
 expect_eq "views without Kafka refused" 1 "$rc"
-grep -q -- "--role=views: needs --kafka-brokers" "$E2E_TMP/err.txt" && echo "ok: $(cat "$E2E_TMP/err.txt")"
+expect_contains "views without Kafka: the reason is given" "$E2E_TMP/err.txt" \
+  "--role=views: needs --kafka-brokers"
 echo "roles test: all checks passed"
