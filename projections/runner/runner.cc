@@ -93,6 +93,7 @@ bool ProjectionRunner::ApplyBatch(Partition& p, const std::vector<log::Record>& 
   common::KillPoint("projection.before_commit");
   absl::Status committed = txn.Commit({{p.id, commit_offset}});
   common::KillPoint("projection.after_commit");
+  if (committed.ok()) projection_->Committed(txn);
   absl::MutexLock lock(&p.mu);
   if (!committed.ok()) {
     p.error = committed;

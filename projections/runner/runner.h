@@ -36,6 +36,13 @@ class Projection {
   // Called once per batch, before the batch is committed, to flush state the projection kept
   // across the batch's events (e.g. rows it updated in memory). `txn` is the batch transaction.
   virtual absl::Status FinishBatch(ViewTxn& txn) { return absl::OkStatus(); }
+  // Called after the batch's rows and offsets are durably committed, before the runner reports
+  // the new offset as applied (so a query that waited for it sees the change). For projections
+  // that keep an in-memory index of their rows; must not fail.
+  virtual void Committed(ViewTxn& txn) {}
+  // Called once when the view's store is opened, before any event is applied: projections with
+  // an in-memory index load it from their rows here.
+  virtual absl::Status Load(const ViewStore& store) { return absl::OkStatus(); }
 };
 
 struct RunnerOptions {

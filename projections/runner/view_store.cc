@@ -5,6 +5,7 @@
 #include "absl/base/internal/endian.h"
 #include "absl/strings/str_cat.h"
 #include "rocksdb/table.h"
+#include "services/common/time_util.h"
 #include "rocksdb/write_batch.h"
 
 namespace leadflow::projections {
@@ -35,6 +36,30 @@ absl::StatusOr<int> PageSize(int32_t requested, int default_size) {
         absl::StrCat("page_size: must be 1 to 1000 (got ", requested, ")"));
   }
   return requested == 0 ? default_size : requested;
+}
+
+absl::StatusOr<TimeRange> QueryRange(absl::string_view from_field,
+                                     const google::protobuf::Timestamp* from,
+                                     absl::string_view to_field,
+                                     const google::protobuf::Timestamp* to) {
+  for (auto [field, ts] : {std::pair{from_field, from}, std::pair{to_field, to}}) {
+    if (ts == nullptr) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
+    if (!common::IsValidTimestamp(*ts)) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": not a valid timestamp"));
+    }
+  }
+  TimeRange r{common::FromProto(*from), common::FromProto(*to)};
+  if (r.to < r.from) {
+    return absl::InvalidArgumentError(absl::StrCat(to_field, ": ", common::Rfc3339(r.to),
+                                                   " is before ", from_field, " ",
+                                                   common::Rfc3339(r.from)));
+  }
+  if (r.to - r.from > absl::Hours(24) * kMaxRangeDays) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        to_field, ": the range ", common::Rfc3339(r.from), " .. ", common::Rfc3339(r.to),
+        " is longer than ", kMaxRangeDays, " days; split the query"));
+  }
+  return r;
 }
 
 std::string EncodeBigEndian64(int64_t v) {

@@ -12,6 +12,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/timestamp.pb.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
 
@@ -88,6 +91,21 @@ class ViewTxn {
 // The page size of a listing query: `requested`, or `default_size` if 0; INVALID_ARGUMENT
 // "page_size: must be 1 to 1000 (got N)" otherwise.
 absl::StatusOr<int> PageSize(int32_t requested, int default_size);
+
+// Longest [from, to) range a view query accepts, in days (about ten years).
+inline constexpr int kMaxRangeDays = 3660;
+
+struct TimeRange {
+  absl::Time from;
+  absl::Time to;
+};
+// A query's [from, to) range. Both ends are required (`nullptr` = unset): INVALID_ARGUMENT
+// naming the field if one is missing or invalid, if `to` is before `from`, or if the range is
+// longer than kMaxRangeDays. An empty range (from == to) is fine.
+absl::StatusOr<TimeRange> QueryRange(absl::string_view from_field,
+                                     const google::protobuf::Timestamp* from,
+                                     absl::string_view to_field,
+                                     const google::protobuf::Timestamp* to);
 
 // Big-endian fixed-width encodings, so byte order is numeric order in keys.
 std::string EncodeBigEndian64(int64_t v);

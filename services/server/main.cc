@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
       "rebuild", "Rebuild views from offset zero into fresh stores and swap them in (stop "
                  "`leadflow serve` first)");
   std::string rebuild_view = "all";
-  rebuild->add_option("--view", rebuild_view, "lead, customer or all")->capture_default_str();
+  rebuild->add_option("--view", rebuild_view, "lead, customer, funnel, reprocessing or all")->capture_default_str();
   rebuild->add_option("--data-dir", o.data_dir, "Data directory")->capture_default_str();
   rebuild->add_option("--partitions", o.partitions, "Partitions of the log")
       ->capture_default_str();
@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
   }
   if (rebuild->parsed()) {
     std::vector<std::string> views = {rebuild_view};
-    if (rebuild_view == "all") views = {"lead", "customer"};
+    if (rebuild_view == "all") views = {"lead", "customer", "funnel", "reprocessing"};
     const absl::Time start = absl::Now();
     absl::Time last = absl::InfinitePast();
     std::string current;

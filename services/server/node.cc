@@ -27,11 +27,17 @@ struct Node::Impl {
   std::unique_ptr<command::CommandWriter> writer;
   projections::LeadProjection lead_projection;
   projections::CustomerProjection customer_projection;
-  std::unique_ptr<projections::ViewStore> lead_store, customer_store;
-  std::unique_ptr<projections::ProjectionRunner> lead_runner, customer_runner;
+  std::unique_ptr<projections::FunnelProjection> funnel_projection;  // with options.funnel
+  projections::ReprocessingProjection reprocessing_projection;
+  std::unique_ptr<projections::ViewStore> lead_store, customer_store, funnel_store,
+      reprocessing_store;
+  std::unique_ptr<projections::ProjectionRunner> lead_runner, customer_runner, funnel_runner,
+      reprocessing_runner;
   std::unique_ptr<LeadCommandServiceImpl> command_service;
   std::unique_ptr<LeadQueryServiceImpl> query_service;
   std::unique_ptr<CustomerQueryServiceImpl> customer_service;
+  std::unique_ptr<FunnelQueryServiceImpl> funnel_service;
+  std::unique_ptr<ReprocessingQueryServiceImpl> reprocessing_service;
   std::unique_ptr<ViewAdminServiceImpl> admin_service;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -95,6 +101,8 @@ Node::~Node() {
   // Views stop before the log they read; the writer's committer before the log it writes.
   impl_->lead_runner.reset();
   impl_->customer_runner.reset();
+  impl_->funnel_runner.reset();
+  impl_->reprocessing_runner.reset();
 }
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
@@ -148,6 +156,12 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
                    {.dir = (std::filesystem::path(o.data_dir) / "views" / projection.name())
                                .string(),
                     .column_families = projection.column_families()}));
+    const absl::Time load_start = absl::Now();
+    LEADFLOW_RETURN_IF_ERROR(projection.Load(*store));
+    if (absl::Now() - load_start > absl::Seconds(1)) {
+      Say(o, absl::StrCat("view ", projection.name(), ": index loaded in ",
+                          absl::ToInt64Milliseconds(absl::Now() - load_start), " ms"));
+    }
     runner = std::make_unique<projections::ProjectionRunner>(impl->log.get(), store.get(),
                                                              &projection);
     runner->Start();
@@ -159,13 +173,23 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
         open_view(impl->lead_projection, impl->lead_store, impl->lead_runner));
     LEADFLOW_RETURN_IF_ERROR(
         open_view(impl->customer_projection, impl->customer_store, impl->customer_runner));
+    impl->funnel_projection = std::make_unique<projections::FunnelProjection>(o.funnel);
+    LEADFLOW_RETURN_IF_ERROR(
+        open_view(*impl->funnel_projection, impl->funnel_store, impl->funnel_runner));
+    LEADFLOW_RETURN_IF_ERROR(open_view(impl->reprocessing_projection, impl->reprocessing_store,
+                                       impl->reprocessing_runner));
+    impl->funnel_service = std::make_unique<FunnelQueryServiceImpl>(
+        impl->funnel_projection.get(), impl->funnel_runner.get());
+    impl->reprocessing_service = std::make_unique<ReprocessingQueryServiceImpl>(
+        impl->reprocessing_store.get(), impl->reprocessing_runner.get());
     impl->query_service = std::make_unique<LeadQueryServiceImpl>(
         impl->lead_store.get(), impl->lead_runner.get(), partitions);
     impl->customer_service = std::make_unique<CustomerQueryServiceImpl>(
         impl->customer_store.get(), impl->customer_runner.get(), partitions);
     impl->admin_service = std::make_unique<ViewAdminServiceImpl>(
-        std::vector<const projections::ProjectionRunner*>{impl->lead_runner.get(),
-                                                          impl->customer_runner.get()});
+        std::vector<const projections::ProjectionRunner*>{
+            impl->lead_runner.get(), impl->customer_runner.get(), impl->funnel_runner.get(),
+            impl->reprocessing_runner.get()});
   }
   if (run_writer) {
     impl->command_service = std::make_unique<LeadCommandServiceImpl>(impl->writer.get());
@@ -182,6 +206,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   if (run_views) {
     builder.RegisterService(impl->query_service.get());
     builder.RegisterService(impl->customer_service.get());
+    builder.RegisterService(impl->funnel_service.get());
+    builder.RegisterService(impl->reprocessing_service.get());
     builder.RegisterService(impl->admin_service.get());
   }
   impl->server = builder.BuildAndStart();
@@ -199,6 +225,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     health->SetServingStatus("leadflow.v1.LeadQueryService", raw->lead_runner->Health().ok());
     health->SetServingStatus("leadflow.v1.CustomerQueryService",
                              raw->customer_runner->Health().ok());
+    health->SetServingStatus("leadflow.v1.FunnelQueryService", raw->funnel_runner->Health().ok());
+    health->SetServingStatus("leadflow.v1.ReprocessingQueryService",
+                             raw->reprocessing_runner->Health().ok());
   };
   update_health();
   impl->health_thread = std::thread([raw, update_health] {
@@ -227,9 +256,14 @@ absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::str
     projections::Projection* projection = nullptr;
     if (name == "lead") projection = &impl.lead_projection;
     if (name == "customer") projection = &impl.customer_projection;
+    if (name == "funnel") {
+      impl.funnel_projection = std::make_unique<projections::FunnelProjection>(options.funnel);
+      projection = impl.funnel_projection.get();
+    }
+    if (name == "reprocessing") projection = &impl.reprocessing_projection;
     if (projection == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--view: unknown view '", name, "'; one of: lead, customer, all"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--view: unknown view '", name, "'; one of: lead, customer, funnel, reprocessing, all"));
     }
     const std::filesystem::path dir = std::filesystem::path(options.data_dir) / "views";
     const std::filesystem::path live = dir / name;

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "projections/funnel/funnel_view.h"
 #include "services/log/event_log.h"
 
 namespace leadflow::server {
@@ -40,6 +41,8 @@ struct NodeOptions {
   // Start an in-process librdkafka mock cluster (loopback TCP) and use it as the log. For demos
   // and tests only: it keeps ~5 MiB per partition and does not enforce transactions.
   bool kafka_mock = false;
+  // Funnel view settings (pipeline stage probabilities).
+  projections::FunnelOptions funnel;
   // Progress and status lines (start-up replay, banner). Defaults to nothing.
   std::function<void(const std::string&)> say;
 };
@@ -60,7 +63,7 @@ class Node {
   std::unique_ptr<Impl> impl_;
 };
 
-// Rebuilds the named views ("lead", "customer") from offset zero into fresh stores and swaps
+// Rebuilds the named views ("lead", "customer", "funnel", "reprocessing") from offset zero into fresh stores and swaps
 // them in (rename), while leadflow is stopped. The log is opened read-only (on Kafka: without the
 // writer's transactional id, so the running writer is never fenced). `progress(view, applied,
 // total)` is called as events are applied.

@@ -103,6 +103,11 @@ grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx,
 
 const v1::LogPosition* PositionOf(bool has, const v1::LogPosition& p) { return has ? &p : nullptr; }
 
+template <typename Request>
+const v1::LogPosition* MinPosition(const Request& req) {
+  return PositionOf(req.has_min_position(), req.min_position());
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* LeadQueryServiceImpl::GetLead(grpc::CallbackServerContext* ctx,
@@ -157,6 +162,54 @@ grpc::ServerUnaryReactor* CustomerQueryServiceImpl::ListCustomers(
     grpc::CallbackServerContext* ctx, const v1::ListCustomersRequest* req,
     v1::ListCustomersResponse* reply) {
   return Serve(ctx, *runner_, nullptr, {}, reply, [&] { return queries_.List(*req); });
+}
+
+grpc::ServerUnaryReactor* FunnelQueryServiceImpl::GetCohortFunnel(
+    grpc::CallbackServerContext* ctx, const v1::CohortFunnelRequest* req,
+    v1::CohortFunnelReport* reply) {
+  return Serve(ctx, *runner_, MinPosition(*req), {}, reply,
+               [&] { return funnel_->Cohort(*req); });
+}
+
+grpc::ServerUnaryReactor* FunnelQueryServiceImpl::GetActivity(grpc::CallbackServerContext* ctx,
+                                                              const v1::ActivityRequest* req,
+                                                              v1::ActivityReport* reply) {
+  return Serve(ctx, *runner_, MinPosition(*req), {}, reply,
+               [&] { return funnel_->Activity(*req); });
+}
+
+grpc::ServerUnaryReactor* FunnelQueryServiceImpl::GetPipeline(grpc::CallbackServerContext* ctx,
+                                                              const v1::PipelineRequest* req,
+                                                              v1::PipelineReport* reply) {
+  return Serve(ctx, *runner_, MinPosition(*req), {}, reply,
+               [&] { return funnel_->Pipeline(*req); });
+}
+
+grpc::ServerUnaryReactor* ReprocessingQueryServiceImpl::ListExits(
+    grpc::CallbackServerContext* ctx, const v1::ListExitsRequest* req,
+    v1::ListExitsResponse* reply) {
+  return Serve(ctx, *runner_, MinPosition(*req), {}, reply,
+               [&] { return queries_.ListExits(*req); });
+}
+
+grpc::ServerUnaryReactor* ReprocessingQueryServiceImpl::GetExitSummary(
+    grpc::CallbackServerContext* ctx, const v1::ExitSummaryRequest* req,
+    v1::ExitSummary* reply) {
+  return Serve(ctx, *runner_, MinPosition(*req), {}, reply,
+               [&] { return queries_.Summary(*req); });
+}
+
+grpc::ServerUnaryReactor* ReprocessingQueryServiceImpl::GetRecontactQueue(
+    grpc::CallbackServerContext* ctx, const v1::RecontactQueueRequest* req,
+    v1::RecontactQueueResponse* reply) {
+  return Serve(ctx, *runner_, MinPosition(*req), {}, reply,
+               [&] { return queries_.Queue(*req, absl::Now()); });
+}
+
+grpc::ServerUnaryReactor* ReprocessingQueryServiceImpl::GetWinBackList(
+    grpc::CallbackServerContext* ctx, const v1::WinBackRequest* req, v1::WinBackResponse* reply) {
+  return Serve(ctx, *runner_, MinPosition(*req), {}, reply,
+               [&] { return queries_.WinBack(*req, absl::Now()); });
 }
 
 grpc::ServerUnaryReactor* ViewAdminServiceImpl::GetViewStatus(grpc::CallbackServerContext* ctx,

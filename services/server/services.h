@@ -7,7 +7,9 @@
 
 #include "leadflow/v1/lead_service.grpc.pb.h"
 #include "projections/customer/customer_view.h"
+#include "projections/funnel/funnel_view.h"
 #include "projections/lead/lead_view.h"
+#include "projections/reprocessing/reprocessing_view.h"
 #include "projections/runner/runner.h"
 #include "services/command/writer.h"
 
@@ -107,6 +109,50 @@ class CustomerQueryServiceImpl final : public v1::CustomerQueryService::Callback
   projections::CustomerQueries queries_;
   const projections::ProjectionRunner* runner_;
   int32_t partitions_;
+};
+
+class FunnelQueryServiceImpl final : public v1::FunnelQueryService::CallbackService {
+ public:
+  FunnelQueryServiceImpl(const projections::FunnelProjection* funnel,
+                         const projections::ProjectionRunner* runner)
+      : funnel_(funnel), runner_(runner) {}
+  grpc::ServerUnaryReactor* GetCohortFunnel(grpc::CallbackServerContext* ctx,
+                                            const v1::CohortFunnelRequest* req,
+                                            v1::CohortFunnelReport* reply) override;
+  grpc::ServerUnaryReactor* GetActivity(grpc::CallbackServerContext* ctx,
+                                        const v1::ActivityRequest* req,
+                                        v1::ActivityReport* reply) override;
+  grpc::ServerUnaryReactor* GetPipeline(grpc::CallbackServerContext* ctx,
+                                        const v1::PipelineRequest* req,
+                                        v1::PipelineReport* reply) override;
+
+ private:
+  const projections::FunnelProjection* funnel_;
+  const projections::ProjectionRunner* runner_;
+};
+
+class ReprocessingQueryServiceImpl final
+    : public v1::ReprocessingQueryService::CallbackService {
+ public:
+  ReprocessingQueryServiceImpl(const projections::ViewStore* store,
+                               const projections::ProjectionRunner* runner)
+      : queries_(store), runner_(runner) {}
+  grpc::ServerUnaryReactor* ListExits(grpc::CallbackServerContext* ctx,
+                                      const v1::ListExitsRequest* req,
+                                      v1::ListExitsResponse* reply) override;
+  grpc::ServerUnaryReactor* GetExitSummary(grpc::CallbackServerContext* ctx,
+                                           const v1::ExitSummaryRequest* req,
+                                           v1::ExitSummary* reply) override;
+  grpc::ServerUnaryReactor* GetRecontactQueue(grpc::CallbackServerContext* ctx,
+                                              const v1::RecontactQueueRequest* req,
+                                              v1::RecontactQueueResponse* reply) override;
+  grpc::ServerUnaryReactor* GetWinBackList(grpc::CallbackServerContext* ctx,
+                                           const v1::WinBackRequest* req,
+                                           v1::WinBackResponse* reply) override;
+
+ private:
+  projections::ReprocessingQueries queries_;
+  const projections::ProjectionRunner* runner_;
 };
 
 class ViewAdminServiceImpl final : public v1::ViewAdminService::CallbackService {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "services/common/enum_names.h"
 #include "services/common/time_util.h"
 
 namespace leadflow::leadctl {
@@ -18,11 +19,6 @@ absl::Status FlagError(absl::string_view flag, absl::string_view what) {
 }
 
 // Prefix shared by all value names of an enum: "SOURCE_CHANNEL_".
-std::string EnumPrefix(const google::protobuf::EnumDescriptor* e) {
-  const std::string& zero = e->value(0)->name();  // *_UNSPECIFIED
-  return zero.substr(0, zero.size() - std::string("UNSPECIFIED").size());
-}
-
 }  // namespace
 
 absl::StatusOr<v1::Money> ParseMoney(absl::string_view flag, absl::string_view text) {
@@ -92,26 +88,15 @@ absl::StatusOr<int> ParseEnum(absl::string_view flag, const google::protobuf::En
   for (char& c : wanted) {
     if (c == '-' || c == ' ') c = '_';
   }
-  const std::string prefix = EnumPrefix(e);
+  const std::string prefix = common::EnumPrefix(e);
   std::vector<std::string> names;
   for (int i = 1; i < e->value_count(); ++i) {
     const auto* v = e->value(i);
     if (v->name() == wanted || v->name() == prefix + wanted) return v->number();
-    names.push_back(EnumShortName(e, v->number()));
+    names.push_back(common::EnumShortName(e, v->number()));
   }
   return FlagError(flag, absl::StrCat("unknown value '", text, "'; one of: ",
                                       absl::StrJoin(names, ", ")));
-}
-
-std::string EnumShortName(const google::protobuf::EnumDescriptor* e, int value) {
-  const auto* v = e->FindValueByNumber(value);
-  if (v == nullptr) return absl::StrCat("unknown(", value, ")");
-  if (value == 0) return "-";
-  std::string name = absl::AsciiStrToLower(v->name().substr(EnumPrefix(e).size()));
-  for (char& c : name) {
-    if (c == '_') c = '-';
-  }
-  return name;
 }
 
 }  // namespace leadflow::leadctl

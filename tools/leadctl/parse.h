@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "services/common/enum_names.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -26,7 +27,7 @@ absl::StatusOr<google::protobuf::Timestamp> ParseTime(absl::string_view flag,
 absl::StatusOr<int> ParseEnum(absl::string_view flag, const google::protobuf::EnumDescriptor* e,
                               absl::string_view text);
 // SOURCE_CHANNEL_WEB_FORM -> "web-form"; UNSPECIFIED -> "-".
-std::string EnumShortName(const google::protobuf::EnumDescriptor* e, int value);
+using common::EnumShortName;
 
 }  // namespace leadflow::leadctl
 
