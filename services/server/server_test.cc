@@ -240,13 +240,15 @@ TEST(ServerEmbeddedTest, ACorruptPartitionShowsInHealthAndViewStatus) {
             grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   // Views notice on their first read; health follows within a second: poll for it.
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (check("leadflow.v1.LeadQueryService") !=
-             grpc::health::v1::HealthCheckResponse::NOT_SERVING &&
-         absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(50));
+  for (const char* service :
+       {"leadflow.v1.LeadQueryService", "leadflow.v1.CustomerQueryService",
+        "leadflow.v1.FunnelQueryService", "leadflow.v1.ReprocessingQueryService"}) {
+    while (check(service) != grpc::health::v1::HealthCheckResponse::NOT_SERVING &&
+           absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    EXPECT_EQ(check(service), grpc::health::v1::HealthCheckResponse::NOT_SERVING) << service;
   }
-  EXPECT_EQ(check("leadflow.v1.LeadQueryService"),
-            grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   auto admin = v1::ViewAdminService::NewStub(channel);
   grpc::ClientContext ctx;
   v1::ViewStatus vs;
@@ -259,7 +261,7 @@ TEST(ServerEmbeddedTest, ACorruptPartitionShowsInHealthAndViewStatus) {
       EXPECT_THAT(p.error(), HasSubstr("stopped: partition 2 offset 0: undecodable event"));
     }
   }
-  EXPECT_EQ(failed, 2) << "lead and customer views, partition 2 only";
+  EXPECT_EQ(failed, 4) << "every view (lead, customer, funnel, reprocessing), partition 2 only";
   node->reset();
   std::filesystem::remove_all(dir);
 }
