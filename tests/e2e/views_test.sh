@@ -42,9 +42,18 @@ for i in range(0, 600, 3):
         cmd("qualify_lead", {"lead_id": lid, "budget": {"currency_code": "EUR", "amount_micros": 9000000000},
             "decision_maker": "CFO", "need": "reporting", "expected_decision_at": "2026-06-01T00:00:00Z"},
             f"2026-03-{day:02d}T12:00:00Z")
+    if i % 6 == 0:
+        cmd("log_interaction", {"lead_id": lid, "kind": "INTERACTION_KIND_DEMO", "direction": "DIRECTION_OUTBOUND"},
+            f"2026-03-{day:02d}T14:00:00Z")
     if i % 4 == 0:
         cmd("convert_lead", {"lead_id": lid, "invoice_ref": f"INV-{i}",
             "deal_value": {"currency_code": "EUR", "amount_micros": 12000000000}}, f"2026-04-{day:02d}T12:00:00Z")
+for i in range(1, 600, 30):  # leads never touched: 20 rejected, 20 postponed
+    day = 1 + i % 28
+    cmd("reject_lead", {"lead_id": lead_id(i), "reason": "REJECTION_REASON_NO_NEED", "text": "not now"},
+        f"2026-03-{day:02d}T15:00:00Z")
+    cmd("postpone_lead", {"lead_id": lead_id(i + 1), "revisit_at": "2026-05-01T00:00:00Z", "reason": "budget in May"},
+        f"2026-03-{day + 1:02d}T15:00:00Z")
 PY
 ctl batch "$E2E_TMP/more.jsonl" >/dev/null 2>&1
 echo "ok: loaded $(wc -l <"$E2E_TMP/history.jsonl") + $(wc -l <"$E2E_TMP/more.jsonl") commands"
@@ -61,6 +70,15 @@ snapshot() {  # the answers a user would look at
       ctl --json get "$id"
       ctl --json timeline "$id"
     done
+    ctl --json funnel cohort --from 2026-03-01 --to 2026-04-01
+    ctl --json funnel cohort --from 2026-03-01 --to 2026-04-01 --split owner --within-days 40
+    ctl --csv funnel cohort --from 2026-03-01 --to 2026-04-01 --split source_channel
+    ctl --json funnel activity --from 2026-03-01 --to 2026-05-01 --bucket week --split source_channel
+    ctl --json pipeline --split owner
+    ctl --json queue --as-of 2026-06-01 --limit 1000
+    ctl --json winback --days 30 --as-of 2026-06-01 --limit 1000
+    ctl --csv exits --from 2026-03-01 --to 2026-04-01 --limit 1000
+    ctl --json exit-reasons --from 2026-03-01 --to 2026-04-01
     for i in 0 12; do  # converted leads (i % 12 == 0 in the history)
       ctl --json customer "$(ctl --json find --email "lead$i@example.com" | json lead_id)"
     done
@@ -68,6 +86,29 @@ snapshot() {  # the answers a user would look at
 }
 snapshot "$E2E_TMP/live.json"
 expect_eq "leads listed" 600 "$(grep -c '"lead_id"' <(ctl --json list --limit 1000))"
+# The analytics views, against what the history above contains.
+ctl --json funnel cohort --from 2026-03-01 --to 2026-04-01 >"$E2E_TMP/cohort.json"
+expect_eq "cohort: captured in March" 600 "$(json total.captured <"$E2E_TMP/cohort.json")"
+expect_eq "cohort: contacted (every third lead)" 200 "$(json total.contacted <"$E2E_TMP/cohort.json")"
+expect_eq "cohort: qualified (every sixth)" 100 "$(json total.qualified <"$E2E_TMP/cohort.json")"
+expect_eq "cohort: converted in April (every twelfth)" 50 "$(json total.converted <"$E2E_TMP/cohort.json")"
+expect_eq "cohort: rejected" 20 "$(json total.ever_rejected <"$E2E_TMP/cohort.json")"
+expect_eq "pipeline: qualified, not converted" 50 "$(ctl --json pipeline | json total.leads)"
+expect_eq "re-contact queue on 2026-06-01" 20 \
+  "$(ctl --json queue --as-of 2026-06-01 --limit 1000 | grep -c '"lead_id"')"
+expect_eq "re-contact queue on 2026-04-01 (revisits are in May)" 0 \
+  "$(ctl --json queue --as-of 2026-04-01 --limit 1000 | grep -c '"lead_id"' || true)"
+expect_eq "win-back after 30 days" 20 \
+  "$(ctl --json winback --days 30 --as-of 2026-06-01 --limit 1000 | grep -c '"lead_id"')"
+expect_eq "exits in March" 40 "$(ctl --json exit-reasons --from 2026-03-01 --to 2026-04-01 | json total.exits)"
+ctl funnel cohort --from 2026-03-01 --to 2026-04-01 --split source_channel | head -8
+rc=0; ctl funnel cohort --from 2026-04-01 --to 2026-03-01 2>"$E2E_TMP/bad.txt" || rc=$?
+expect_eq "inverted range: refused" 1 "$rc"
+expect_contains "inverted range names the field" "$E2E_TMP/bad.txt" "INVALID_ARGUMENT: captured_to:"
+rc=0; ctl funnel cohort --from 2026-03-01 --to 2026-04-01 --split region 2>"$E2E_TMP/bad.txt" || rc=$?
+expect_contains "unknown split names the field" "$E2E_TMP/bad.txt" "split: unknown split 'region'"
+rc=0; ctl winback --days 0 2>"$E2E_TMP/bad.txt" || rc=$?
+expect_contains "N <= 0 names the field" "$E2E_TMP/bad.txt" "rejected_more_than_days: must be 1"
 expect_eq "converted leads of bob listed" 17 "$(ctl --json list --owner bob --status converted --limit 1000 | grep -c '"lead_id"')"
 
 # Rebuilding while the service runs is refused with a clear message.
@@ -78,7 +119,9 @@ expect_contains "rebuild while serving: the reason is given" "$E2E_TMP/busy.txt"
 stop_server
 "$LEADFLOW" rebuild --data-dir "$E2E_TMP/data" --partitions 4 2>"$E2E_TMP/rebuild.txt"
 tr '\r' '\n' <"$E2E_TMP/rebuild.txt" | tail -4
-grep -q "rebuilding lead .*100%.*events/s" <(tr '\r' '\n' <"$E2E_TMP/rebuild.txt")
+for view in lead customer funnel reprocessing; do
+  grep -q "rebuilding $view .*100%.*events/s" <(tr '\r' '\n' <"$E2E_TMP/rebuild.txt")
+done
 echo "ok: rebuild showed progress"
 start_server --partitions 4
 snapshot "$E2E_TMP/rebuilt.json"

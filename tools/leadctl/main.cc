@@ -22,6 +22,7 @@
 #include "services/common/ids.h"
 #include "services/common/time_util.h"
 #include "tools/leadctl/parse.h"
+#include "tools/leadctl/report.h"
 
 namespace leadflow::leadctl {
 namespace {
@@ -33,6 +34,7 @@ constexpr int kExitUnavailable = 3;
 struct Global {
   std::string server;
   bool json = false;
+  bool csv = false;
   std::string actor;
   int timeout_seconds = 30;
 };
@@ -456,6 +458,136 @@ int RunBatch(const std::shared_ptr<grpc::Channel>& channel, const Global& g,
 
 }  // namespace
 
+// The analytics commands: funnel cohort/activity, pipeline, queue, winback, exits, exit-reasons.
+int Analytics(const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext& ctx,
+              const Global& g, const std::string& from, const std::string& to,
+              const std::string& split, const std::string& bucket, const std::string& kind,
+              const std::string& as_of, const std::string& token, int within_days, int days,
+              bool days_set, int limit, const std::string& what) {
+  const Format format = g.csv ? Format::kCsv : Format::kTable;
+  auto usage = [](const absl::Status& st) {
+    std::cerr << "leadctl: " << st.message() << "\n";
+    return kExitUsage;
+  };
+  auto range = [&](google::protobuf::Timestamp* f, google::protobuf::Timestamp* t) {
+    auto pf = ParseTime("--from", from);
+    if (!pf.ok()) return pf.status();
+    auto pt = ParseTime("--to", to);
+    if (!pt.ok()) return pt.status();
+    *f = *pf;
+    *t = *pt;
+    return absl::OkStatus();
+  };
+  auto print = [&](const google::protobuf::Message& reply, const std::string& text) {
+    if (g.json) {
+      std::cout << Json(reply);
+    } else {
+      std::cout << text;
+    }
+    return 0;
+  };
+  auto funnel_stub = v1::FunnelQueryService::NewStub(channel);
+  auto reproc_stub = v1::ReprocessingQueryService::NewStub(channel);
+  if (what == "cohort") {
+    v1::CohortFunnelRequest req;
+    if (absl::Status st = range(req.mutable_captured_from(), req.mutable_captured_to()); !st.ok()) {
+      return usage(st);
+    }
+    req.set_split(split);
+    if (within_days != -1) req.set_within_days(within_days);
+    v1::CohortFunnelReport resp;
+    grpc::Status st = funnel_stub->GetCohortFunnel(&ctx, req, &resp);
+    if (!st.ok()) return Fail(st, g);
+    return print(resp, RenderCohort(resp, format));
+  }
+  if (what == "activity") {
+    v1::ActivityRequest req;
+    if (absl::Status st = range(req.mutable_from(), req.mutable_to()); !st.ok()) return usage(st);
+    req.set_split(split);
+    if (bucket == "day") {
+      req.set_bucket(v1::ActivityRequest::BUCKET_DAY);
+    } else if (bucket == "week") {
+      req.set_bucket(v1::ActivityRequest::BUCKET_WEEK);
+    } else if (bucket == "month") {
+      req.set_bucket(v1::ActivityRequest::BUCKET_MONTH);
+    } else {
+      return usage(absl::InvalidArgumentError(
+          absl::StrCat("--bucket: unknown value '", bucket, "'; one of: day, week, month")));
+    }
+    v1::ActivityReport resp;
+    grpc::Status st = funnel_stub->GetActivity(&ctx, req, &resp);
+    if (!st.ok()) return Fail(st, g);
+    return print(resp, RenderActivity(resp, format));
+  }
+  if (what == "pipeline") {
+    v1::PipelineRequest req;
+    req.set_split(split);
+    v1::PipelineReport resp;
+    grpc::Status st = funnel_stub->GetPipeline(&ctx, req, &resp);
+    if (!st.ok()) return Fail(st, g);
+    return print(resp, RenderPipeline(resp, format));
+  }
+  google::protobuf::Timestamp as_of_ts;
+  if (!as_of.empty()) {
+    auto t = ParseTime("--as-of", as_of);
+    if (!t.ok()) return usage(t.status());
+    as_of_ts = *t;
+  }
+  const std::string when =
+      as_of.empty() ? "now" : common::Rfc3339(common::FromProto(as_of_ts));
+  if (what == "queue") {
+    v1::RecontactQueueRequest req;
+    if (!as_of.empty()) *req.mutable_as_of() = as_of_ts;
+    req.set_page_size(limit);
+    req.set_page_token(token);
+    v1::RecontactQueueResponse resp;
+    grpc::Status st = reproc_stub->GetRecontactQueue(&ctx, req, &resp);
+    if (!st.ok()) return Fail(st, g);
+    return print(resp, RenderExits(resp.leads(), resp.next_page_token(),
+                                   absl::StrCat("Re-contact queue: postponed leads to call back "
+                                                "(revisit date on or before ", when, ")"),
+                                   format));
+  }
+  if (what == "winback") {
+    v1::WinBackRequest req;
+    if (days_set) req.set_rejected_more_than_days(days);
+    if (!as_of.empty()) *req.mutable_as_of() = as_of_ts;
+    req.set_page_size(limit);
+    req.set_page_token(token);
+    v1::WinBackResponse resp;
+    grpc::Status st = reproc_stub->GetWinBackList(&ctx, req, &resp);
+    if (!st.ok()) return Fail(st, g);
+    return print(resp, RenderExits(resp.leads(), resp.next_page_token(),
+                                   absl::StrCat("Win-back candidates: rejected more than ", days,
+                                                " days before ", when,
+                                                ", no outbound contact since"),
+                                   format));
+  }
+  if (what == "exits") {
+    v1::ListExitsRequest req;
+    if (absl::Status st = range(req.mutable_from(), req.mutable_to()); !st.ok()) return usage(st);
+    if (!kind.empty()) {
+      auto k = ParseEnum("--kind", v1::ExitKind_descriptor(), kind);
+      if (!k.ok()) return usage(k.status());
+      req.set_kind(static_cast<v1::ExitKind>(*k));
+    }
+    req.set_page_size(limit);
+    req.set_page_token(token);
+    v1::ListExitsResponse resp;
+    grpc::Status st = reproc_stub->ListExits(&ctx, req, &resp);
+    if (!st.ok()) return Fail(st, g);
+    return print(resp, RenderExits(resp.exits(), resp.next_page_token(),
+                                   absl::StrCat("Exits ", from, " .. ", to, " (oldest first)"),
+                                   format));
+  }
+  v1::ExitSummaryRequest req;
+  if (absl::Status st = range(req.mutable_from(), req.mutable_to()); !st.ok()) return usage(st);
+  v1::ExitSummary resp;
+  grpc::Status st = reproc_stub->GetExitSummary(&ctx, req, &resp);
+  if (!st.ok()) return Fail(st, g);
+  return print(resp, RenderExitSummary(resp, format));
+}
+
 int Main(int argc, char** argv) {
   Global g;
   const char* env_server = std::getenv("LEADFLOW_SERVER");
@@ -470,6 +602,7 @@ int Main(int argc, char** argv) {
   app.require_subcommand(1);
   app.add_option("--server", g.server, "leadflow address")->capture_default_str();
   app.add_flag("--json", g.json, "Print replies as JSON (for scripts)");
+  app.add_flag("--csv", g.csv, "Print analytics tables as CSV (funnel, pipeline, queue, ...)");
   app.add_option("--actor", g.actor, "Who is acting (recorded on every event)")
       ->capture_default_str();
   app.add_option("--timeout", g.timeout_seconds, "RPC deadline in seconds")
@@ -970,6 +1103,52 @@ int Main(int argc, char** argv) {
   std::string customers_owner;
   CLI::App* customers = app.add_subcommand("customers", "List an account owner's customers");
   customers->add_option("--owner", customers_owner, "Account owner")->required();
+  // ---- analytics (funnel and reprocessing views) ----
+  struct {
+    std::string from, to, split, bucket = "day", kind, as_of, token;
+    int within_days = 0, days = 0, limit = 0;
+  } an;
+  CLI::App* funnel = app.add_subcommand(
+      "funnel", "Conversion funnel (docs/metrics.md): `funnel cohort` or `funnel activity`");
+  funnel->require_subcommand(1);
+  CLI::App* cohort = funnel->add_subcommand(
+      "cohort", "Leads captured in [--from, --to): how many reached each milestone, how fast");
+  CLI::App* activity = funnel->add_subcommand(
+      "activity", "Milestones reached in [--from, --to), whatever the capture date, by bucket");
+  for (CLI::App* c : {cohort, activity}) {
+    c->add_option("--from", an.from, "Start (date or time, UTC), inclusive")->required();
+    c->add_option("--to", an.to, "End (date or time, UTC), exclusive")->required();
+    c->add_option("--split", an.split,
+                  "source_channel, origin_type, campaign, temperature or owner");
+  }
+  cohort->add_option("--within-days", an.within_days,
+                     "Count a milestone only if reached within N days of capture");
+  activity->add_option("--bucket", an.bucket, "day, week (ISO, Monday) or month")
+      ->capture_default_str();
+  CLI::App* pipeline = app.add_subcommand(
+      "pipeline", "Open pipeline: QUALIFIED leads by stage, budgets and weighted value");
+  pipeline->add_option("--split", an.split, "owner (current), source_channel, ...");
+  CLI::App* queue = app.add_subcommand(
+      "queue", "Re-contact queue: postponed leads whose revisit date has come, oldest first");
+  CLI::App* winback = app.add_subcommand(
+      "winback", "Rejected leads not contacted since, rejected more than --days ago");
+  winback->add_option("--days", an.days, "Rejected more than N days ago")->required();
+  for (CLI::App* c : {queue, winback}) {
+    c->add_option("--as-of", an.as_of, "Instead of now (date or time)");
+  }
+  CLI::App* exits = app.add_subcommand(
+      "exits", "Rejections, postponements and disqualifications in [--from, --to)");
+  exits->add_option("--kind", an.kind, "rejected, postponed or disqualified");
+  CLI::App* reasons = app.add_subcommand(
+      "exit-reasons", "Exits in [--from, --to) by reason, with reactivations and conversions");
+  for (CLI::App* c : {exits, reasons}) {
+    c->add_option("--from", an.from, "Start (date or time, UTC), inclusive")->required();
+    c->add_option("--to", an.to, "End (date or time, UTC), exclusive")->required();
+  }
+  for (CLI::App* c : {queue, winback, exits}) {
+    c->add_option("--limit", an.limit, "Page size (1-1000, default 50)");
+    c->add_option("--page-token", an.token, "Continue a listing");
+  }
   CLI::App* views = app.add_subcommand("views", "View positions and health per partition");
   CLI::App* health = app.add_subcommand("health", "Health of each leadflow service");
 
@@ -1200,6 +1379,19 @@ int Main(int argc, char** argv) {
     }
     if (unhealthy > 0) std::cout << "see `leadctl views` for which partition stopped and why\n";
     return unhealthy == 0 ? 0 : kExitRefused;
+  }
+  if (funnel->parsed() || pipeline->parsed() || queue->parsed() || winback->parsed() ||
+      exits->parsed() || reasons->parsed()) {
+    return Analytics(channel, ctx, g, an.from, an.to, an.split, an.bucket, an.kind, an.as_of,
+                     an.token, cohort->count("--within-days") > 0 ? an.within_days : -1, an.days,
+                     winback->count("--days") > 0, an.limit,
+                     cohort->parsed()     ? "cohort"
+                     : activity->parsed() ? "activity"
+                     : pipeline->parsed() ? "pipeline"
+                     : queue->parsed()    ? "queue"
+                     : winback->parsed()  ? "winback"
+                     : exits->parsed()    ? "exits"
+                                          : "exit-reasons");
   }
   if (views->parsed()) {
     auto admin = v1::ViewAdminService::NewStub(channel);
