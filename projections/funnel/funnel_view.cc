@@ -58,7 +58,14 @@ struct GroupAcc {
   std::array<std::vector<int64_t>, kTimings> timings;
   std::vector<int64_t> touches;
   int64_t contacted_own = 0, responded = 0;
-  std::map<uint32_t, std::pair<int64_t, int64_t>> cost;  // currency -> (total, leads)
+  // currency -> (total, leads); a handful of currencies, so a flat list.
+  std::vector<std::pair<uint32_t, std::pair<int64_t, int64_t>>> cost;
+  std::pair<int64_t, int64_t>& Cost(uint32_t currency) {
+    for (auto& [c, v] : cost) {
+      if (c == currency) return v;
+    }
+    return cost.emplace_back(currency, std::pair<int64_t, int64_t>{0, 0}).second;
+  }
   int64_t ever_rejected = 0, ever_postponed = 0, ever_disqualified = 0;
   int64_t reactivated = 0, reactivated_converted = 0;
   int64_t assigned = 0, meetings_demos = 0;
@@ -72,8 +79,8 @@ struct GroupAcc {
     contacted_own += o.contacted_own;
     responded += o.responded;
     for (const auto& [c, v] : o.cost) {
-      cost[c].first += v.first;
-      cost[c].second += v.second;
+      Cost(c).first += v.first;
+      Cost(c).second += v.second;
     }
     ever_rejected += o.ever_rejected;
     ever_postponed += o.ever_postponed;
@@ -85,12 +92,33 @@ struct GroupAcc {
   }
 };
 
+// Groups by split key. Keys are small (enum numbers, interned campaign and owner ids), so a
+// vector indexed by key replaces a hash lookup per milestone of every lead.
+template <typename T>
+class DenseGroups {
+ public:
+  T& operator[](uint32_t key) {
+    if (key >= items_.size()) items_.resize(key + 1);
+    if (!items_[key]) items_[key] = std::make_unique<T>();
+    return *items_[key];
+  }
+  template <typename F>
+  void ForEach(F f) {
+    for (uint32_t k = 0; k < items_.size(); ++k) {
+      if (items_[k]) f(k, *items_[k]);
+    }
+  }
+
+ private:
+  std::vector<std::unique_ptr<T>> items_;
+};
+
 struct CohortAcc {
   GroupAcc total;
-  absl::flat_hash_map<uint32_t, GroupAcc> groups;
+  DenseGroups<GroupAcc> groups;
   void Merge(CohortAcc& o) {
     total.Merge(o.total);
-    for (auto& [k, g] : o.groups) groups[k].Merge(g);
+    o.groups.ForEach([&](uint32_t k, GroupAcc& g) { groups[k].Merge(g); });
   }
 };
 
@@ -130,17 +158,14 @@ void AddLead(GroupAcc& g, const FunnelRec& r, const LeadFigures& f) {
     if (r.responded) ++g.responded;
   }
   if (r.cost_currency != 0) {
-    auto& c = g.cost[r.cost_currency];
+    auto& c = g.Cost(r.cost_currency);
     c.first += r.cost_micros;
     ++c.second;
   }
-  bool rejected = false, postponed = false, disqualified = false, reactivated = false;
-  for (const auto& x : r.exits) {
-    rejected |= x.kind == v1::EXIT_KIND_REJECTED;
-    postponed |= x.kind == v1::EXIT_KIND_POSTPONED;
-    disqualified |= x.kind == v1::EXIT_KIND_DISQUALIFIED;
-    reactivated |= x.kind == v1::EXIT_KIND_UNSPECIFIED;
-  }
+  const bool rejected = r.exit_kinds & (1u << v1::EXIT_KIND_REJECTED);
+  const bool postponed = r.exit_kinds & (1u << v1::EXIT_KIND_POSTPONED);
+  const bool disqualified = r.exit_kinds & (1u << v1::EXIT_KIND_DISQUALIFIED);
+  const bool reactivated = r.exit_kinds & (1u << v1::EXIT_KIND_UNSPECIFIED);
   g.ever_rejected += rejected;
   g.ever_postponed += postponed;
   g.ever_disqualified += disqualified;
@@ -253,6 +278,19 @@ std::vector<std::pair<std::string, Acc*>> Sorted(absl::flat_hash_map<uint32_t, A
   return out;
 }
 
+template <typename Acc>
+std::vector<std::pair<std::string, Acc*>> Sorted(DenseGroups<Acc>& groups, Split split,
+                                                 const Interner& owners,
+                                                 const Interner& campaigns) {
+  std::vector<std::pair<std::string, Acc*>> out;
+  groups.ForEach([&](uint32_t k, Acc& g) {
+    out.emplace_back(SplitName(split, k, owners, campaigns), &g);
+  });
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
 // ---- Activity ---------------------------------------------------------------------------------
 
 constexpr int kActivityCounts = 10;  // six milestones, three exits, reactivations
@@ -327,6 +365,35 @@ std::vector<int64_t> BucketBounds(absl::Time from, absl::Time to,
 
 // ---- Distributions --------------------------------------------------------------------------
 
+// The k-th smallest (1-based) of `values`, all in [lo, hi]. Exact. Large lists are first counted
+// into 65,536 buckets by value; only the bucket holding rank k is then selected in, which is
+// much cheaper than nth_element over the whole list.
+int64_t NthSmallest(std::vector<int64_t>& values, int64_t lo, int64_t hi, int64_t k) {
+  const size_t n = values.size();
+  if (n <= 4096) {
+    std::nth_element(values.begin(), values.begin() + (k - 1), values.end());
+    return values[k - 1];
+  }
+  const uint64_t range = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
+  int shift = 0;
+  while ((range >> shift) >= 65536) ++shift;
+  std::vector<int64_t> counts((range >> shift) + 1, 0);
+  for (int64_t v : values) ++counts[(static_cast<uint64_t>(v) - static_cast<uint64_t>(lo)) >> shift];
+  size_t bucket = 0;
+  int64_t before = 0;
+  while (before + counts[bucket] < k) before += counts[bucket++];
+  std::vector<int64_t> in_bucket;
+  in_bucket.reserve(counts[bucket]);
+  for (int64_t v : values) {
+    if (((static_cast<uint64_t>(v) - static_cast<uint64_t>(lo)) >> shift) == bucket) {
+      in_bucket.push_back(v);
+    }
+  }
+  const int64_t rank = k - before;  // 1-based within the bucket
+  std::nth_element(in_bucket.begin(), in_bucket.begin() + (rank - 1), in_bucket.end());
+  return in_bucket[rank - 1];
+}
+
 v1::Distribution MakeDistribution(std::string name, std::string unit,
                                   std::vector<int64_t>& values) {
   v1::Distribution d;
@@ -345,14 +412,11 @@ v1::Distribution MakeDistribution(std::string name, std::string unit,
   d.set_mean(static_cast<double>(sum) / static_cast<double>(n));
   d.set_min(lo);
   d.set_max(hi);
-  // Nearest rank: the ceil(p*n/100)-th smallest (1-based). p90 first; p50's rank is not larger,
-  // so it lies in the part nth_element left before p90's.
+  // Nearest rank: the ceil(p*n/100)-th smallest (1-based).
   const int64_t k90 = (90 * n + 99) / 100;
   const int64_t k50 = (50 * n + 99) / 100;
-  std::nth_element(values.begin(), values.begin() + (k90 - 1), values.end());
-  d.set_p90(values[k90 - 1]);
-  std::nth_element(values.begin(), values.begin() + (k50 - 1), values.begin() + k90);
-  d.set_p50(values[k50 - 1]);
+  d.set_p50(NthSmallest(values, lo, hi, k50));
+  d.set_p90(NthSmallest(values, lo, hi, k90));
   return d;
 }
 
@@ -377,18 +441,22 @@ std::string Interner::Name(uint32_t id) const {
 
 // ---- Per-lead row -------------------------------------------------------------------------------
 
-int64_t FunnelRec::Reached(int m) const {
-  int64_t t = kNever;
-  for (int k = m; k < kMilestones; ++k) t = std::min(t, own[k]);
-  return t;
-}
-
-int FunnelRec::ReachedBy(int m) const {
-  int by = m;
-  for (int k = m; k < kMilestones; ++k) {
-    if (own[k] < own[by]) by = k;
+void FunnelRec::Derive() {
+  // From the last milestone back: reached[m] = min(own[m], reached[m + 1]); ties go to the
+  // earlier milestone.
+  reached[kMilestones - 1] = own[kMilestones - 1];
+  reached_by[kMilestones - 1] = kMilestones - 1;
+  for (int m = kMilestones - 2; m >= 0; --m) {
+    if (own[m] <= reached[m + 1]) {
+      reached[m] = own[m];
+      reached_by[m] = static_cast<uint8_t>(m);
+    } else {
+      reached[m] = reached[m + 1];
+      reached_by[m] = reached_by[m + 1];
+    }
   }
-  return by;
+  exit_kinds = 0;
+  for (const auto& x : exits) exit_kinds |= static_cast<uint8_t>(1u << x.kind);
 }
 
 absl::Status ApplyToFunnelRow(const v1::Event& e, v1::FunnelLeadRow& row) {
@@ -589,6 +657,7 @@ FunnelRec FunnelProjection::ToRec(const v1::FunnelLeadRow& row) {
   for (const auto& m : row.meetings_demos()) {
     r.meetings_demos.emplace_back(owners_.Id(m.owner()), m.count());
   }
+  r.Derive();
   return r;
 }
 

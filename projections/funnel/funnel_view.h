@@ -68,6 +68,10 @@ struct FunnelRec {
   };
   std::array<int64_t, kMilestones> own;      // own time of each milestone
   std::array<uint32_t, kMilestones> credit;  // owner credited with each own milestone
+  // Derived from `own` by Derive(): reached times and, for each, the milestone that gave it.
+  std::array<int64_t, kMilestones> reached;
+  std::array<uint8_t, kMilestones> reached_by;
+  uint8_t exit_kinds = 0;  // bit (1 << ExitKind) per kind seen; bit 0 = reactivated
   uint32_t campaign = 0;
   uint32_t owner = 0;  // current
   uint8_t source = 0, origin = 0, temperature = 0;
@@ -85,9 +89,11 @@ struct FunnelRec {
   std::vector<std::pair<uint32_t, int64_t>> meetings_demos;
 
   // Reached time of milestone m: the minimum own time over m and every later milestone.
-  int64_t Reached(int m) const;
+  int64_t Reached(int m) const { return reached[m]; }
   // The milestone whose own time is Reached(m) (the earliest such), for owner credit.
-  int ReachedBy(int m) const;
+  int ReachedBy(int m) const { return reached_by[m]; }
+  // Computes reached, reached_by and exit_kinds from own and exits.
+  void Derive();
 };
 
 class FunnelProjection final : public Projection {

@@ -1,10 +1,12 @@
-// Read-side benchmark: view rebuild throughput beside raw baselines measured in the same run, and
-// GetLead latency under a steady open-loop load.
-//   rebuild: lead view, customer view, from the embedded log, vs raw RocksDB batched Put of rows
-//            of the same size and raw Protobuf parsing of the same events
+// Read-side benchmark: view rebuild throughput beside raw baselines measured in the same run,
+// GetLead latency under a steady open-loop load, and analytics query latency.
+//   rebuild: lead, customer, funnel and reprocessing views, from the embedded log, vs raw
+//            RocksDB batched Put of rows of the same size and raw Protobuf parsing of the events
 //   get:     GetLead over gRPC at --rate requests/s for --seconds; latency from the scheduled send
 //            time (no coordinated omission): p50, p99, max
-// Usage: view_bench [--leads 150000] [--rate 5000] [--seconds 10] [--json FILE]
+//   funnel:  cohort funnel over the whole history (--days of captures) over gRPC, unsplit and
+//            split by source and by owner; pipeline; re-contact queue page
+// Usage: view_bench [--leads 150000] [--days 365] [--rate 5000] [--seconds 10] [--json FILE]
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -23,6 +25,8 @@
 #include "tools/bench/machine.h"
 #include "projections/customer/customer_view.h"
 #include "projections/lead/lead_view.h"
+#include "projections/funnel/funnel_view.h"
+#include "projections/reprocessing/reprocessing_view.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
 #include "services/command/writer.h"
@@ -45,9 +49,12 @@ v1::CommandMeta Meta(const std::string& id, absl::Time at) {
 }
 
 // A sales history: every lead captured, most assigned and touched, some qualified and converted.
-int64_t Generate(command::CommandWriter& writer, int leads, std::vector<std::string>& ids) {
-  const absl::Time t0 =
-      absl::FromCivil(absl::CivilSecond(2025, 1, 1, 8, 0, 0), absl::UTCTimeZone());
+const absl::Time kT0 = absl::FromCivil(absl::CivilSecond(2025, 1, 1, 8, 0, 0), absl::UTCTimeZone());
+
+int64_t Generate(command::CommandWriter& writer, int leads, int days,
+                 std::vector<std::string>& ids) {
+  const absl::Time t0 = kT0;
+  const absl::Duration spacing = absl::Hours(24) * days / std::max(leads, 1);
   int64_t events = 0;
   std::vector<v1::Command> batch;
   auto flush = [&] {
@@ -61,7 +68,7 @@ int64_t Generate(command::CommandWriter& writer, int leads, std::vector<std::str
     batch.clear();
   };
   for (int i = 0; i < leads; ++i) {
-    const absl::Time at = t0 + absl::Minutes(i);
+    const absl::Time at = t0 + spacing * i;
     const std::string email = absl::StrCat("lead", i, "@bench.example.com");
     const std::string id = common::LeadIdForEmail(email);
     ids.push_back(id);
@@ -73,6 +80,10 @@ int64_t Generate(command::CommandWriter& writer, int leads, std::vector<std::str
     cap->set_email(email);
     cap->set_source_channel(static_cast<v1::SourceChannel>(1 + i % 10));
     cap->set_temperature(static_cast<v1::Temperature>(1 + i % 3));
+    cap->set_origin_type(static_cast<v1::OriginType>(1 + i % 3));
+    cap->set_campaign(absl::StrCat("campaign-", i % 12));
+    cap->mutable_acquisition_cost()->set_currency_code("EUR");
+    cap->mutable_acquisition_cost()->set_amount_micros((5 + i % 40) * 1'000'000);
     cap->set_interest_note("asked for pricing of the analytics module");
     batch.push_back(c);
     v1::Command a;
@@ -112,6 +123,23 @@ int64_t Generate(command::CommandWriter& writer, int leads, std::vector<std::str
         batch.push_back(v);
       }
     }
+    if (i % 3 != 0 && i % 10 == 1) {  // rejected after the touches
+      v1::Command r;
+      *r.mutable_reject_lead()->mutable_meta() = Meta(absl::StrCat(i, "-r"), at + absl::Hours(90));
+      r.mutable_reject_lead()->set_lead_id(id);
+      r.mutable_reject_lead()->set_reason(static_cast<v1::RejectionReason>(1 + i % 7));
+      r.mutable_reject_lead()->set_text("not this year");
+      batch.push_back(r);
+    }
+    if (i % 3 != 0 && i % 10 == 2) {  // postponed, to be called back within two months
+      v1::Command p;
+      *p.mutable_postpone_lead()->mutable_meta() = Meta(absl::StrCat(i, "-p"), at + absl::Hours(90));
+      p.mutable_postpone_lead()->set_lead_id(id);
+      *p.mutable_postpone_lead()->mutable_revisit_at() =
+          common::ToProto(at + absl::Hours(24 * (10 + i % 50)));
+      p.mutable_postpone_lead()->set_reason("budget next quarter");
+      batch.push_back(p);
+    }
     if (batch.size() >= 2000) flush();
   }
   flush();
@@ -128,10 +156,11 @@ struct Timed {
 
 int main(int argc, char** argv) {
   CLI::App app{"leadflow view benchmark"};
-  int leads = 150000;
+  int leads = 150000, days = 365;
   double rate = 5000, seconds = 10;
   std::string json_path;
   app.add_option("--leads", leads, "Leads in the generated history")->capture_default_str();
+  app.add_option("--days", days, "Days the captures are spread over")->capture_default_str();
   app.add_option("--rate", rate, "GetLead requests per second")->capture_default_str();
   app.add_option("--seconds", seconds, "Duration of the GetLead load")->capture_default_str();
   app.add_option("--json", json_path, "Also write the figures as JSON to this file");
@@ -151,7 +180,7 @@ int main(int argc, char** argv) {
   {
     auto writer = std::move(*command::CommandWriter::Open(log.get(), &clock, {}));
     const absl::Time g0 = absl::Now();
-    events = Generate(*writer, leads, ids);
+    events = Generate(*writer, leads, days, ids);
     std::cout << "history: " << leads << " leads, " << events << " events (generated in "
               << absl::ToInt64Milliseconds(absl::Now() - g0) << " ms)\n\n";
   }
@@ -191,9 +220,14 @@ int main(int argc, char** argv) {
     }
     return Timed{events, absl::ToDoubleSeconds(absl::Now() - t)};
   };
-  std::unique_ptr<projections::ViewStore> lead_store, customer_store;
+  projections::FunnelProjection funnel_projection;
+  projections::ReprocessingProjection reprocessing_projection;
+  std::unique_ptr<projections::ViewStore> lead_store, customer_store, funnel_store,
+      reprocessing_store;
   const Timed lead_rebuild = rebuild(lead_projection, lead_store);
   const Timed customer_rebuild = rebuild(customer_projection, customer_store);
+  const Timed funnel_rebuild = rebuild(funnel_projection, funnel_store);
+  const Timed reprocessing_rebuild = rebuild(reprocessing_projection, reprocessing_store);
 
   // Raw RocksDB batched Put: one row per event, of the lead view's average row size, 2000 per
   // batch, same store settings (no fsync), same machine, same run.
@@ -269,6 +303,84 @@ int main(int argc, char** argv) {
   while (pending.load() > 0) absl::SleepFor(absl::Milliseconds(1));
   const double achieved = total / absl::ToDoubleSeconds(absl::Now() - start);
   server->Shutdown();
+
+  // Analytics queries over gRPC, one at a time (latency of a person's or a dashboard's query).
+  projections::ProjectionRunner funnel_runner(log.get(), funnel_store.get(), &funnel_projection);
+  projections::ProjectionRunner reprocessing_runner(log.get(), reprocessing_store.get(),
+                                                    &reprocessing_projection);
+  server::FunnelQueryServiceImpl funnel_service(&funnel_projection, &funnel_runner);
+  server::ReprocessingQueryServiceImpl reprocessing_service(reprocessing_store.get(),
+                                                            &reprocessing_runner);
+  grpc::ServerBuilder analytics_builder;
+  analytics_builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  analytics_builder.RegisterService(&funnel_service);
+  analytics_builder.RegisterService(&reprocessing_service);
+  auto analytics = analytics_builder.BuildAndStart();
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                     grpc::InsecureChannelCredentials());
+  auto funnel_stub = v1::FunnelQueryService::NewStub(channel);
+  auto reproc_stub = v1::ReprocessingQueryService::NewStub(channel);
+  struct QueryTiming {
+    std::string name;
+    std::vector<double> ms;
+    double p50() const { return ms[(ms.size() + 1) / 2 - 1]; }
+    double max() const { return ms.back(); }
+  };
+  std::vector<QueryTiming> queries;
+  int64_t cohort_captured = 0;
+  auto time_query = [&](const std::string& name, int n, const std::function<grpc::Status()>& q) {
+    QueryTiming t{name, {}};
+    for (int i = 0; i < n; ++i) {
+      const absl::Time s0 = absl::Now();
+      grpc::Status st = q();
+      t.ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - s0));
+      if (!st.ok()) {
+        std::cerr << name << ": " << st.error_message() << "\n";
+        errors++;
+      }
+    }
+    std::sort(t.ms.begin(), t.ms.end());
+    queries.push_back(std::move(t));
+  };
+  for (const std::string split : {"", "source_channel", "owner"}) {
+    time_query(absl::StrCat("cohort funnel, ", days, " days",
+                            split.empty() ? "" : absl::StrCat(", split by ", split)),
+               20, [&] {
+                 grpc::ClientContext ctx;
+                 v1::CohortFunnelRequest req;
+                 *req.mutable_captured_from() = common::ToProto(kT0);
+                 *req.mutable_captured_to() = common::ToProto(kT0 + absl::Hours(24) * days);
+                 req.set_split(split);
+                 v1::CohortFunnelReport resp;
+                 grpc::Status st = funnel_stub->GetCohortFunnel(&ctx, req, &resp);
+                 cohort_captured = resp.total().captured();
+                 return st;
+               });
+  }
+  time_query("activity by week, whole history", 20, [&] {
+    grpc::ClientContext ctx;
+    v1::ActivityRequest req;
+    *req.mutable_from() = common::ToProto(kT0);
+    *req.mutable_to() = common::ToProto(kT0 + absl::Hours(24) * days);
+    req.set_bucket(v1::ActivityRequest::BUCKET_WEEK);
+    v1::ActivityReport resp;
+    return funnel_stub->GetActivity(&ctx, req, &resp);
+  });
+  time_query("open pipeline by owner", 20, [&] {
+    grpc::ClientContext ctx;
+    v1::PipelineRequest req;
+    req.set_split("owner");
+    v1::PipelineReport resp;
+    return funnel_stub->GetPipeline(&ctx, req, &resp);
+  });
+  time_query("re-contact queue, first page of 50", 20, [&] {
+    grpc::ClientContext ctx;
+    v1::RecontactQueueRequest req;
+    *req.mutable_as_of() = common::ToProto(kT0 + absl::Hours(24) * days);
+    v1::RecontactQueueResponse resp;
+    return reproc_stub->GetRecontactQueue(&ctx, req, &resp);
+  });
+  analytics->Shutdown();
   std::sort(latencies_us.begin(), latencies_us.end());
   auto pct = [&](double p) {
     size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * latencies_us.size()));
@@ -289,24 +401,44 @@ int main(int argc, char** argv) {
   const double both = events / (lead_rebuild.seconds + customer_rebuild.seconds);
   row("rebuild lead + customer (events / total time)", both,
       absl::StrFormat("%.2f x raw Put (target >= 200k events/s)", both / raw_put.rate()));
+  row("rebuild funnel view", funnel_rebuild.rate(),
+      absl::StrFormat("%.2f x raw Put", funnel_rebuild.rate() / raw_put.rate()));
+  row("rebuild reprocessing view", reprocessing_rebuild.rate(),
+      absl::StrFormat("%.2f x raw Put", reprocessing_rebuild.rate() / raw_put.rate()));
+  const double all = events / (lead_rebuild.seconds + customer_rebuild.seconds +
+                               funnel_rebuild.seconds + reprocessing_rebuild.seconds);
+  row("rebuild all four views (events / total time)", all,
+      absl::StrFormat("%.2f x raw Put (target >= 150k events/s)", all / raw_put.rate()));
   std::cout << absl::StrFormat(
       "\nGetLead at %.0f req/s offered (%.0f achieved), %lld calls, %lld errors:\n"
       "  p50 %lld us, p99 %lld us, max %lld us (target p99 < 1000 us)\n",
       rate, achieved, static_cast<long long>(total), static_cast<long long>(errors.load()),
       static_cast<long long>(pct(50)), static_cast<long long>(pct(99)),
       static_cast<long long>(latencies_us.back()));
+  std::cout << absl::StrFormat("\nAnalytics queries over gRPC (%lld leads in the cohort), 20 runs each:\n",
+                               static_cast<long long>(cohort_captured));
+  for (const auto& q : queries) {
+    std::cout << absl::StrFormat("  %-52s p50 %8.2f ms  max %8.2f ms\n", q.name, q.p50(), q.max());
+  }
+  std::cout << "  (target: cohort funnel over 1 year of 1M leads < 50 ms)\n";
   if (!json_path.empty()) {
     std::ofstream out(json_path);
     out << absl::StrFormat(
         "{\"machine\": \"%s\", \"leads\": %d, \"events\": %d, \"parse_per_s\": %.0f, "
         "\"raw_put_per_s\": %.0f, \"lead_rebuild_per_s\": %.0f, "
         "\"customer_rebuild_per_s\": %.0f, \"both_rebuild_per_s\": %.0f, "
+        "\"funnel_rebuild_per_s\": %.0f, \"reprocessing_rebuild_per_s\": %.0f, "
+        "\"all_rebuild_per_s\": %.0f, \"cohort_p50_ms\": %.2f, \"cohort_max_ms\": %.2f, "
+        "\"cohort_owner_p50_ms\": %.2f, "
         "\"get_p50_us\": %d, \"get_p99_us\": %d, \"get_errors\": %d}\n",
         bench::Machine(), leads, events, parse.rate(), raw_put.rate(), lead_rebuild.rate(),
-        customer_rebuild.rate(), both, pct(50), pct(99), errors.load());
+        customer_rebuild.rate(), both, funnel_rebuild.rate(), reprocessing_rebuild.rate(), all,
+        queries[0].p50(), queries[0].max(), queries[2].p50(), pct(50), pct(99), errors.load());
   }
   lead_store.reset();
   customer_store.reset();
+  funnel_store.reset();
+  reprocessing_store.reset();
   log.reset();
   std::filesystem::remove_all(dir);
   return errors.load() == 0 ? 0 : 1;
