@@ -133,7 +133,7 @@ LeadFigures Figures(const FunnelRec& r, int64_t limit_ms) {
   for (int m = 0; m < kMilestones; ++m) {
     f.reached[m] = r.Reached(m);
     f.counted[m] = m == kCaptured ||
-                   (f.reached[m] != FunnelRec::kNever && f.reached[m] - r.own[0] <= limit_ms);
+                   (f.reached[m] != FunnelRec::kNever && f.reached[m] - r.reached[0] <= limit_ms);
   }
   return f;
 }
@@ -153,7 +153,7 @@ void AddLead(GroupAcc& g, const FunnelRec& r, const LeadFigures& f) {
     ++g.reached[m];
     if (m > 0) AddTiming(g, r, f, m);
   }
-  if (r.own[kContacted] != FunnelRec::kNever) {
+  if (r.own_contacted) {
     ++g.contacted_own;
     if (r.responded) ++g.responded;
   }
@@ -171,9 +171,9 @@ void AddLead(GroupAcc& g, const FunnelRec& r, const LeadFigures& f) {
   g.ever_disqualified += disqualified;
   g.reactivated += reactivated;
   // Conversion is terminal, so a reactivated lead that converted converted after it.
-  g.reactivated_converted += reactivated && r.own[kConverted] != FunnelRec::kNever;
-  g.assigned += !r.assigned.empty();
-  for (const auto& [owner, n] : r.meetings_demos) g.meetings_demos += n;
+  g.reactivated_converted += reactivated && r.reached[kConverted] != FunnelRec::kNever;
+  g.assigned += r.assigned_any;
+  g.meetings_demos += r.meetings_demos_total;
 }
 
 // Owner split: each figure goes to the owner credited with it.
@@ -185,7 +185,7 @@ void AddLeadByOwner(CohortAcc& acc, const FunnelRec& r, const LeadFigures& f) {
     ++g.reached[m];
     AddTiming(g, r, f, m);
   }
-  if (r.own[kContacted] != FunnelRec::kNever) {
+  if (r.own_contacted) {
     GroupAcc& g = acc.groups[r.credit[kContacted]];
     ++g.contacted_own;
     if (r.responded) ++g.responded;
@@ -457,6 +457,10 @@ void FunnelRec::Derive() {
   }
   exit_kinds = 0;
   for (const auto& x : exits) exit_kinds |= static_cast<uint8_t>(1u << x.kind);
+  own_contacted = own[kContacted] != kNever;
+  assigned_any = !assigned.empty();
+  meetings_demos_total = 0;
+  for (const auto& [o, n] : meetings_demos) meetings_demos_total += static_cast<int32_t>(n);
 }
 
 absl::Status ApplyToFunnelRow(const v1::Event& e, v1::FunnelLeadRow& row) {
@@ -765,17 +769,23 @@ absl::StatusOr<v1::CohortFunnelReport> FunnelProjection::Cohort(
   ForEachShard([&](int worker, const std::vector<FunnelRec>& recs) {
     CohortAcc& a = acc[worker];
     for (const FunnelRec& r : recs) {
-      if (r.merged || r.own[kCaptured] < from || r.own[kCaptured] >= to) continue;
+      if (r.merged || r.reached[kCaptured] < from || r.reached[kCaptured] >= to) continue;
       const LeadFigures f = Figures(r, limit);
-      AddLead(a.total, r, f);
-      if (split == Split::kOwner) {
+      if (split == Split::kNone) {
+        AddLead(a.total, r, f);
+      } else if (split == Split::kOwner) {
+        AddLead(a.total, r, f);
         AddLeadByOwner(a, r, f);
-      } else if (split != Split::kNone) {
+      } else {
+        // A split fixed at capture partitions the cohort: the total is the merge of the groups.
         AddLead(a.groups[SplitKey(split, r)], r, f);
       }
     }
   });
   acc[0].Merge(acc[1]);
+  if (split != Split::kNone && split != Split::kOwner) {
+    acc[0].groups.ForEach([&](uint32_t, GroupAcc& g) { acc[0].total.Merge(g); });
+  }
   v1::CohortFunnelReport out;
   *out.mutable_captured_from() = common::ToProto(range.from);
   *out.mutable_captured_to() = common::ToProto(range.to);
@@ -817,7 +827,7 @@ absl::StatusOr<v1::ActivityReport> FunnelProjection::Activity(
       if (r.merged || buckets == 0) continue;
       const bool fixed = split != Split::kNone && split != Split::kOwner;
       const uint32_t key = SplitKey(split, r);
-      count(r.own[kCaptured], kCaptured, fixed, key);
+      count(r.reached[kCaptured], kCaptured, fixed, key);
       for (int m = 1; m < kMilestones; ++m) {
         const int64_t t = r.Reached(m);
         if (t == FunnelRec::kNever) continue;

@@ -163,6 +163,8 @@ int main(int argc, char** argv) {
   app.add_option("--days", days, "Days the captures are spread over")->capture_default_str();
   app.add_option("--rate", rate, "GetLead requests per second")->capture_default_str();
   app.add_option("--seconds", seconds, "Duration of the GetLead load")->capture_default_str();
+  int query_runs = 20;
+  app.add_option("--query-runs", query_runs, "Runs of each analytics query")->capture_default_str();
   app.add_option("--json", json_path, "Also write the figures as JSON to this file");
   CLI11_PARSE(app, argc, argv);
 
@@ -345,7 +347,7 @@ int main(int argc, char** argv) {
   for (const std::string split : {"", "source_channel", "owner"}) {
     time_query(absl::StrCat("cohort funnel, ", days, " days",
                             split.empty() ? "" : absl::StrCat(", split by ", split)),
-               20, [&] {
+               query_runs, [&] {
                  grpc::ClientContext ctx;
                  v1::CohortFunnelRequest req;
                  *req.mutable_captured_from() = common::ToProto(kT0);
@@ -357,7 +359,7 @@ int main(int argc, char** argv) {
                  return st;
                });
   }
-  time_query("activity by week, whole history", 20, [&] {
+  time_query("activity by week, whole history", query_runs, [&] {
     grpc::ClientContext ctx;
     v1::ActivityRequest req;
     *req.mutable_from() = common::ToProto(kT0);
@@ -366,14 +368,14 @@ int main(int argc, char** argv) {
     v1::ActivityReport resp;
     return funnel_stub->GetActivity(&ctx, req, &resp);
   });
-  time_query("open pipeline by owner", 20, [&] {
+  time_query("open pipeline by owner", query_runs, [&] {
     grpc::ClientContext ctx;
     v1::PipelineRequest req;
     req.set_split("owner");
     v1::PipelineReport resp;
     return funnel_stub->GetPipeline(&ctx, req, &resp);
   });
-  time_query("re-contact queue, first page of 50", 20, [&] {
+  time_query("re-contact queue, first page of 50", query_runs, [&] {
     grpc::ClientContext ctx;
     v1::RecontactQueueRequest req;
     *req.mutable_as_of() = common::ToProto(kT0 + absl::Hours(24) * days);
@@ -415,8 +417,8 @@ int main(int argc, char** argv) {
       rate, achieved, static_cast<long long>(total), static_cast<long long>(errors.load()),
       static_cast<long long>(pct(50)), static_cast<long long>(pct(99)),
       static_cast<long long>(latencies_us.back()));
-  std::cout << absl::StrFormat("\nAnalytics queries over gRPC (%lld leads in the cohort), 20 runs each:\n",
-                               static_cast<long long>(cohort_captured));
+  std::cout << absl::StrFormat("\nAnalytics queries over gRPC (%lld leads in the cohort), %d runs each:\n",
+                               static_cast<long long>(cohort_captured), query_runs);
   for (const auto& q : queries) {
     std::cout << absl::StrFormat("  %-52s p50 %8.2f ms  max %8.2f ms\n", q.name, q.p50(), q.max());
   }
