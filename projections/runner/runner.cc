@@ -4,6 +4,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "services/common/kill_point.h"
 #include "services/common/status_util.h"
@@ -51,13 +52,17 @@ void ProjectionRunner::Stop() {
   threads_.clear();
 }
 
-bool ProjectionRunner::ApplyBatch(Partition& p, const std::vector<log::Record>& records,
-                                  int64_t next_offset) {
+bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> records,
+                                  int64_t next_offset,
+                                  absl::Span<const absl::StatusOr<v1::Event>> decoded) {
   ViewTxn txn(store_);
   absl::Status failure;
   int64_t commit_offset = next_offset;
-  for (const log::Record& r : records) {
-    absl::StatusOr<v1::Event> event = log::DecodeEvent(r);
+  absl::StatusOr<v1::Event> own;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const log::Record& r = records[i];
+    if (decoded.empty()) own = log::DecodeEvent(r);
+    const absl::StatusOr<v1::Event>& event = decoded.empty() ? own : decoded[i];
     absl::Status st = event.status();
     if (event.ok() && projection_->AppliesAtomically()) {
       st = projection_->Apply(*event, r, txn);
@@ -142,47 +147,77 @@ void ProjectionRunner::Tail(Partition& p) {
 }
 
 absl::Status ProjectionRunner::CatchUp(const std::function<void(int64_t, int64_t)>& progress) {
-  std::vector<int64_t> ends;
+  ProjectionRunner* self = this;
+  return CatchUpAll(absl::MakeConstSpan(&self, 1), progress);
+}
+
+absl::Status ProjectionRunner::CatchUpAll(absl::Span<ProjectionRunner* const> runners,
+                                          const std::function<void(int64_t, int64_t)>& progress) {
+  if (runners.empty()) return absl::OkStatus();
+  log::EventLog* log = runners[0]->log_;
+  const size_t partitions = runners[0]->partitions_.size();
+  for (ProjectionRunner* r : runners) {
+    if (r->log_ != log) return absl::InternalError("CatchUpAll: views of different logs");
+  }
+  // Per partition: where each view is, and the log's end now.
+  std::vector<int64_t> ends(partitions), starts(partitions);
   int64_t total = 0;
-  for (auto& p : partitions_) {
-    LEADFLOW_ASSIGN_OR_RETURN(int64_t end, log_->EndOffset(p->id));
-    absl::MutexLock lock(&p->mu);
-    LEADFLOW_RETURN_IF_ERROR(p->error);
-    ends.push_back(end);
-    total += std::max<int64_t>(0, end - p->applied);
+  for (size_t i = 0; i < partitions; ++i) {
+    LEADFLOW_ASSIGN_OR_RETURN(ends[i], log->EndOffset(static_cast<int32_t>(i)));
+    starts[i] = ends[i];
+    for (ProjectionRunner* r : runners) {
+      Partition& p = *r->partitions_[i];
+      absl::MutexLock lock(&p.mu);
+      LEADFLOW_RETURN_IF_ERROR(p.error);
+      starts[i] = std::min(starts[i], p.applied);
+    }
+    total += std::max<int64_t>(0, ends[i] - starts[i]);
   }
   std::atomic<size_t> next{0};
-  absl::Mutex mu;  // guards `applied`, `failure` and calls to `progress`
-  int64_t applied = 0;
+  absl::Mutex mu;  // guards `read`, `failure` and calls to `progress`
+  int64_t read = 0;
   absl::Status failure;
-  auto replay = [&](Partition& p) -> absl::Status {
-    int64_t from;
-    {
-      absl::MutexLock lock(&p.mu);
-      from = p.applied;
-    }
+  auto replay = [&](size_t i) -> absl::Status {
+    std::vector<absl::StatusOr<v1::Event>> decoded;
     auto chunk = [&](std::vector<log::Record>& records, int64_t position) -> absl::Status {
-      if (!ApplyBatch(p, records, position)) {
-        absl::MutexLock lock(&p.mu);
-        return p.error;
+      decoded.clear();
+      for (const log::Record& r : records) decoded.push_back(log::DecodeEvent(r));
+      for (ProjectionRunner* runner : runners) {
+        Partition& p = *runner->partitions_[i];
+        int64_t applied;
+        {
+          absl::MutexLock lock(&p.mu);
+          applied = p.applied;
+        }
+        if (position <= applied) continue;  // this view is already past the chunk
+        size_t first = 0;  // skip what this view applied before
+        while (first < records.size() && records[first].offset < applied) ++first;
+        if (!runner->ApplyBatch(p, absl::MakeConstSpan(records).subspan(first), position,
+                                absl::MakeConstSpan(decoded).subspan(first))) {
+          absl::MutexLock lock(&p.mu);
+          return p.error;
+        }
       }
       absl::MutexLock lock(&mu);
       if (!failure.ok()) return failure;  // another partition failed: stop early
-      applied += static_cast<int64_t>(records.size());
-      if (progress) progress(applied, total);
+      read += static_cast<int64_t>(records.size());
+      if (progress) progress(read, total);
       return absl::OkStatus();
     };
     absl::StatusOr<int64_t> last =
-        log::ReadToEnd(*log_, p.id, from, ends[p.id], options_.max_batch, chunk);
+        log::ReadToEnd(*log, static_cast<int32_t>(i), starts[i], ends[i],
+                       runners[0]->options_.max_batch, chunk);
     if (!last.ok() && absl::IsUnavailable(last.status())) {
-      return absl::Status(last.status().code(), absl::StrCat("view ", projection_->name(), ": ",
-                                                             last.status().message()));
+      std::vector<std::string> names;
+      for (ProjectionRunner* r : runners) names.push_back(r->projection_->name());
+      return absl::Status(last.status().code(), absl::StrCat("view ", absl::StrJoin(names, ", "),
+                                                             ": ", last.status().message()));
     }
     return last.status();
   };
   auto worker = [&] {
-    for (size_t i = next++; i < partitions_.size(); i = next++) {
-      absl::Status st = replay(*partitions_[i]);
+    for (size_t i = next++; i < partitions; i = next++) {
+      absl::Status st = replay(i);
       if (!st.ok()) {
         absl::MutexLock lock(&mu);
         if (failure.ok()) failure = st;
@@ -190,11 +225,11 @@ absl::Status ProjectionRunner::CatchUp(const std::function<void(int64_t, int64_t
       }
     }
   };
+  const int configured = runners[0]->options_.catch_up_threads;
   const int threads = std::max<int>(
-      1, std::min<int>(options_.catch_up_threads > 0
-                           ? options_.catch_up_threads
-                           : static_cast<int>(std::thread::hardware_concurrency()),
-                       static_cast<int>(partitions_.size())));
+      1, std::min<int>(configured > 0 ? configured
+                                      : static_cast<int>(std::thread::hardware_concurrency()),
+                       static_cast<int>(partitions)));
   std::vector<std::thread> pool;
   for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();

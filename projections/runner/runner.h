@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "absl/time/time.h"
 #include "leadflow/v1/events.pb.h"
 #include "leadflow/v1/views.pb.h"
@@ -70,6 +72,12 @@ class ProjectionRunner {
   // `progress(applied_events, total_events)` is called after each batch, never concurrently.
   absl::Status CatchUp(const std::function<void(int64_t, int64_t)>& progress = nullptr);
 
+  // CatchUp of several views of the same log in one pass: each partition is read and each
+  // record decoded once, then applied to every view (each still commits its own rows with its
+  // own offsets). `progress(read_events, total_events)` counts log records read.
+  static absl::Status CatchUpAll(absl::Span<ProjectionRunner* const> runners,
+                                 const std::function<void(int64_t, int64_t)>& progress = nullptr);
+
   // Read-your-writes: waits until the view has applied `position` (offset < applied offset of
   // its partition). UNAVAILABLE on timeout, naming where the view is.
   absl::Status WaitFor(const v1::LogPosition& position, absl::Duration timeout) const;
@@ -88,7 +96,9 @@ class ProjectionRunner {
  private:
   void Tail(Partition& p);
   // Applies `records` and commits them with `next_offset`; returns false if the partition failed.
-  bool ApplyBatch(Partition& p, const std::vector<log::Record>& records, int64_t next_offset);
+  // `decoded`, if not empty, holds DecodeEvent of each record (decoded once for several views).
+  bool ApplyBatch(Partition& p, absl::Span<const log::Record> records, int64_t next_offset,
+                  absl::Span<const absl::StatusOr<v1::Event>> decoded = {});
 
   log::EventLog* log_;
   ViewStore* store_;

@@ -100,6 +100,33 @@ TEST_F(RunnerTest, AppliesEachEventExactlyOnceAcrossRestarts) {
   EXPECT_EQ(Count("a"), 3);
 }
 
+TEST_F(RunnerTest, CatchUpAllReadsOnceAndRespectsEachViewsOffset) {
+  ASSERT_TRUE(log_->Append(0, {EventFor("a"), EventFor("a"), EventFor("b")}).ok());
+  ASSERT_TRUE(log_->Append(1, {EventFor("c")}).ok());
+  ASSERT_TRUE(runner_->CatchUp().ok());  // the first view is at the end of the log
+  ASSERT_TRUE(log_->Append(0, {EventFor("a")}).ok());
+  // A second view, empty, and the first one (one event behind) caught up in one pass.
+  CountingProjection second_projection;
+  auto second = ViewStore::Open({.dir = dir_ + "/second", .column_families = {"counts"}});
+  ASSERT_TRUE(second.ok());
+  ProjectionRunner second_runner(log_.get(), second->get(), &second_projection);
+  int64_t last_read = 0, last_total = 0;
+  ProjectionRunner* both[] = {runner_.get(), &second_runner};
+  ASSERT_TRUE(ProjectionRunner::CatchUpAll(both, [&](int64_t read, int64_t total) {
+                last_read = read;
+                last_total = total;
+              }).ok());
+  EXPECT_EQ(last_total, 5);  // from the furthest-behind view's offsets: 4 + 1 records
+  EXPECT_EQ(last_read, 5);
+  EXPECT_EQ(Count("a"), 3) << "the first view applies only the event it had not seen";
+  auto a = (*second)->Get(0, "a");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(*a, "3");
+  EXPECT_EQ(*(*second)->StoredOffset(0), 4);
+  EXPECT_EQ(*store_->StoredOffset(0), 4);
+  EXPECT_EQ(*(*second)->StoredOffset(1), 1);
+}
+
 TEST_F(RunnerTest, TailingThreadsFollowTheLogAndWaitForServesReadYourWrites) {
   runner_->Start();
   v1::LogPosition pos;

@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
       const double rate = applied / secs;
       const double eta = rate > 0 ? (total - applied) / rate : 0;
       std::cerr << absl::StreamFormat(
-          "\rrebuilding %-8s %3.0f%%  %lld/%lld events  %.0f events/s  ETA %.0fs   ", view,
+          "\rrebuilding %s %3.0f%%  %lld/%lld events  %.0f events/s  ETA %.0fs   ", view,
           total > 0 ? 100.0 * applied / total : 100.0, static_cast<long long>(applied),
           static_cast<long long>(total), rate, eta);
     };

@@ -252,6 +252,10 @@ absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::str
     return absl::InvalidArgumentError("rebuild: --kafka-mock has no events to rebuild from");
   }
   LEADFLOW_ASSIGN_OR_RETURN(impl.log, OpenLog(impl, /*writer=*/false));
+  // Fresh stores beside the live ones, all filled in one pass over the log (each record read and
+  // decoded once), then swapped in one by one.
+  const std::filesystem::path dir = std::filesystem::path(options.data_dir) / "views";
+  std::vector<projections::Projection*> projections;
   for (const std::string& name : views) {
     projections::Projection* projection = nullptr;
     if (name == "lead") projection = &impl.lead_projection;
@@ -265,21 +269,34 @@ absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::str
       return absl::InvalidArgumentError(absl::StrCat(
           "--view: unknown view '", name, "'; one of: lead, customer, funnel, reprocessing, all"));
     }
-    const std::filesystem::path dir = std::filesystem::path(options.data_dir) / "views";
+    projections.push_back(projection);
+  }
+  {
+    std::vector<std::unique_ptr<projections::ViewStore>> stores;
+    std::vector<std::unique_ptr<projections::ProjectionRunner>> runners;
+    std::vector<projections::ProjectionRunner*> raw;
+    for (projections::Projection* projection : projections) {
+      const std::filesystem::path fresh = dir / (projection->name() + ".rebuild");
+      std::filesystem::remove_all(fresh);
+      LEADFLOW_ASSIGN_OR_RETURN(
+          stores.emplace_back(),
+          projections::ViewStore::Open({.dir = fresh.string(),
+                                        .column_families = projection->column_families()}));
+      runners.push_back(std::make_unique<projections::ProjectionRunner>(
+          impl.log.get(), stores.back().get(), projection));
+      raw.push_back(runners.back().get());
+    }
+    const std::string names = absl::StrJoin(views, ", ");
+    LEADFLOW_RETURN_IF_ERROR(projections::ProjectionRunner::CatchUpAll(
+        raw, [&](int64_t applied, int64_t total) {
+          if (progress) progress(names, applied, total);
+        }));
+  }
+  for (projections::Projection* projection : projections) {
+    const std::string name = projection->name();
     const std::filesystem::path live = dir / name;
     const std::filesystem::path fresh = dir / (name + ".rebuild");
     const std::filesystem::path old = dir / (name + ".old");
-    std::filesystem::remove_all(fresh);
-    {
-      LEADFLOW_ASSIGN_OR_RETURN(
-          auto store, projections::ViewStore::Open({.dir = fresh.string(),
-                                                    .column_families =
-                                                        projection->column_families()}));
-      projections::ProjectionRunner runner(impl.log.get(), store.get(), projection);
-      LEADFLOW_RETURN_IF_ERROR(runner.CatchUp([&](int64_t applied, int64_t total) {
-        if (progress) progress(name, applied, total);
-      }));
-    }
     // Swap: the old store is kept until the new one is in place.
     std::error_code ec;
     std::filesystem::remove_all(old, ec);
