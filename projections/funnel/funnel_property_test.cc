@@ -562,6 +562,9 @@ TEST(FunnelPropertyTest, EveryFigureEqualsBruteForce) {
       }
     }
     EXPECT_EQ(got_pipe, want_pipe);
+    store->reset();
+    log->reset();
+    std::filesystem::remove_all(dir);
   }
   EXPECT_EQ(compared, 180);
   EXPECT_GT(converted_seen, 100);  // the histories are not trivially empty

@@ -69,6 +69,12 @@ class FunnelFixtureTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
   }
+  void TearDown() override {
+    store_.reset();
+    log_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
 
   v1::CohortFunnelReport Cohort(const std::string& split = "",
                                 std::optional<int> within_days = std::nullopt) {

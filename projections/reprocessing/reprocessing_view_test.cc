@@ -40,6 +40,12 @@ class ReprocessingFixtureTest : public ::testing::Test {
     store_ = std::move(*store);
     queries_ = std::make_unique<ReprocessingQueries>(store_.get());
   }
+  void TearDown() override {
+    store_.reset();
+    log_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
 
   std::vector<std::string> Names(const google::protobuf::RepeatedPtrField<v1::ExitRecord>& r) {
     std::vector<std::string> out;

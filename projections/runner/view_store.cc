@@ -85,6 +85,13 @@ absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOption
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
+  // Views are rewritten heavily (rebuilds, busy leads) and compaction shares the cores with the
+  // projections: no compression for the small upper levels, LZ4 (cheaper than the default
+  // Snappy) below them.
+  db_options.compression_per_level = {rocksdb::kNoCompression, rocksdb::kNoCompression,
+                                      rocksdb::kLZ4Compression, rocksdb::kLZ4Compression,
+                                      rocksdb::kLZ4Compression, rocksdb::kLZ4Compression,
+                                      rocksdb::kLZ4Compression};
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   // Projections look up many rows that do not exist yet (a new lead's row): a Bloom filter
