@@ -85,6 +85,9 @@ absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOption
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
+  // Rows and offsets live in different column families: flush them together, so even a store
+  // written without the WAL is always a consistent prefix of the log on disk.
+  db_options.atomic_flush = true;
   // Views are rewritten heavily (rebuilds, busy leads) and compaction shares the cores with the
   // projections: no compression for the small upper levels, LZ4 (cheaper than the default
   // Snappy) below them.
@@ -110,6 +113,7 @@ absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOption
   if (!s.ok()) return FromRocks(s, absl::StrCat("open ", options.dir));
   std::unique_ptr<ViewStore> store(new ViewStore());
   store->dir_ = options.dir;
+  store->without_wal_ = options.without_wal;
   store->db_.reset(raw);
   // handles[0] is "default" (unused); keep view CFs then meta.
   store->db_->DestroyColumnFamilyHandle(handles[0]).PermitUncheckedError();
@@ -117,7 +121,14 @@ absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOption
   return store;
 }
 
+absl::Status ViewStore::Flush() {
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  return FromRocks(db_->Flush(fo, handles_), "flush");
+}
+
 ViewStore::~ViewStore() {
+  if (db_ && without_wal_) Flush().IgnoreError();
   for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   if (db_) db_->Close().PermitUncheckedError();
 }
@@ -183,7 +194,9 @@ absl::Status ViewTxn::Commit(const std::map<int32_t, int64_t>& next_offsets) {
     if (!s.ok()) return FromRocks(s, "build batch");
   }
   // No fsync: if the machine crashes, rows and offset are lost together and re-applied.
-  absl::Status st = FromRocks(store_->db()->Write(rocksdb::WriteOptions(), &wb), "write");
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = store_->without_wal();
+  absl::Status st = FromRocks(store_->db()->Write(wo, &wb), "write");
   if (st.ok()) changes_.clear();
   wb.Clear();
   return st;

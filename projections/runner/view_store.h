@@ -27,6 +27,9 @@ struct ViewStoreOptions {
   std::vector<std::string> column_families;
   // Block cache for reads, in bytes.
   size_t block_cache_bytes = 64 << 20;
+  // For a store being rebuilt from scratch (discarded if the rebuild does not finish): skip the
+  // write-ahead log; Close() flushes everything to disk. Never for a live store.
+  bool without_wal = false;
 };
 
 class ViewStore {
@@ -43,10 +46,15 @@ class ViewStore {
   rocksdb::ColumnFamilyHandle* cf(int index) const { return handles_[index]; }
   rocksdb::ColumnFamilyHandle* meta() const { return handles_.back(); }
   const std::string& dir() const { return dir_; }
+  bool without_wal() const { return without_wal_; }
+  // Flushes memtables (all families at once) to disk; needed before a store opened
+  // `without_wal` is handed over. Also done by the destructor.
+  absl::Status Flush();
 
  private:
   ViewStore() = default;
   std::string dir_;
+  bool without_wal_ = false;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // view CFs in order, then meta
 };

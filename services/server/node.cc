@@ -281,7 +281,8 @@ absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::str
       LEADFLOW_ASSIGN_OR_RETURN(
           stores.emplace_back(),
           projections::ViewStore::Open({.dir = fresh.string(),
-                                        .column_families = projection->column_families()}));
+                                        .column_families = projection->column_families(),
+                                        .without_wal = true}));
       runners.push_back(std::make_unique<projections::ProjectionRunner>(
           impl.log.get(), stores.back().get(), projection));
       raw.push_back(runners.back().get());
@@ -291,6 +292,8 @@ absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::str
         raw, [&](int64_t applied, int64_t total) {
           if (progress) progress(names, applied, total);
         }));
+    // Written without the WAL (a failed rebuild is discarded): on disk before the swap.
+    for (auto& store : stores) LEADFLOW_RETURN_IF_ERROR(store->Flush());
   }
   for (projections::Projection* projection : projections) {
     const std::string name = projection->name();

@@ -263,7 +263,8 @@ int main(int argc, char** argv) {
     for (projections::Projection* p : std::initializer_list<projections::Projection*>{&lp, &cp, &fp, &rp}) {
       stores.push_back(std::move(*projections::ViewStore::Open(
           {.dir = absl::StrCat(dir, "/views-one-pass/", p->name()),
-           .column_families = p->column_families()})));
+           .column_families = p->column_families(),
+           .without_wal = true})));
       runners.push_back(std::make_unique<projections::ProjectionRunner>(log.get(),
                                                                         stores.back().get(), p));
       raw.push_back(runners.back().get());
@@ -273,6 +274,9 @@ int main(int argc, char** argv) {
     if (!st.ok()) {
       std::cerr << st << "\n";
       std::exit(1);
+    }
+    for (auto& store : stores) {
+      if (!store->Flush().ok()) std::exit(1);
     }
     one_pass = Timed{events, absl::ToDoubleSeconds(absl::Now() - t)};
     for (auto& store : stores) one_pass.quiesce += Quiesce(store->db());
