@@ -23,6 +23,15 @@ w interaction "$ID" --kind call --direction outbound --outcome connected >/dev/n
 expect_eq "status seen by the views process" LEAD_STATUS_CONTACTED "$(v --json get "$ID" | json status)"
 expect_eq "owner seen by the views process" bob "$(v --json get "$ID" | json owner)"
 expect_eq "timeline length" 3 "$(v --json timeline "$ID" | grep -c '"event_id"')"
+# The analytics views run in the views process too, from the same topic.
+B=$(w --json capture --name "Bob Byte" --email bob@example.com --source web-form | json lead_id)
+TODAY=$(date -u +%Y-%m-%d); TOMORROW=$(date -u -d tomorrow +%Y-%m-%d)
+w postpone "$B" --until "$TOMORROW" --reason "after the fair" >/dev/null
+COHORT=$(v --json funnel cohort --from "$TODAY" --to "$TOMORROW")
+expect_eq "funnel in the views process: captured" 2 "$(json total.captured <<<"$COHORT")"
+expect_eq "funnel in the views process: contacted" 1 "$(json total.contacted <<<"$COHORT")"
+expect_eq "re-contact queue in the views process" 1 \
+  "$(v --json queue --as-of "$(date -u -d '+2 days' +%Y-%m-%d)" | grep -c '"lead_id"')"
 
 expect_refusal 1 "UNIMPLEMENTED" v capture --name X --email x@example.com --source web-form
 expect_refusal 1 "UNIMPLEMENTED" w get "$ID"

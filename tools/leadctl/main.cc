@@ -1363,7 +1363,8 @@ int Main(int argc, char** argv) {
     int unhealthy = 0;
     for (const std::string service :
          {"", "leadflow.v1.LeadCommandService", "leadflow.v1.LeadQueryService",
-          "leadflow.v1.CustomerQueryService"}) {
+          "leadflow.v1.CustomerQueryService", "leadflow.v1.FunnelQueryService",
+          "leadflow.v1.ReprocessingQueryService"}) {
       grpc::ClientContext hc;
       hc.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(g.timeout_seconds));
       grpc::health::v1::HealthCheckRequest req;

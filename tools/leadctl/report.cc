@@ -85,6 +85,11 @@ std::string Money(const std::string& currency, int64_t micros) {
 
 std::string Ratio(double r) { return absl::StrFormat("%.6f", r); }
 
+// Tables show "-" for an empty value; CSV keeps it empty.
+std::string OrDash(const std::string& s, Format format) {
+  return s.empty() && format == Format::kTable ? "-" : s;
+}
+
 }  // namespace
 
 std::string HumanDuration(int64_t ms) {
@@ -164,7 +169,10 @@ std::string RenderCohort(const v1::CohortFunnelReport& r, Format format) {
                     r.within_days() == 1 ? "" : "s", " of capture");
   }
   if (!r.split().empty()) absl::StrAppend(&out, "; split by ", r.split());
-  if (owner) absl::StrAppend(&out, " (each milestone credited to the owner at the time)");
+  if (owner) {
+    absl::StrAppend(&out, " (each milestone credited to the owner at the time; ASSIGNED = leads "
+                          "ever assigned, CONV % = conversions / assigned)");
+  }
   out += "\n\n";
   Rows rows;
   rows.push_back({owner ? "OWNER" : "GROUP", owner ? "ASSIGNED" : "CAPTURED", "CONTACTED",
@@ -173,16 +181,16 @@ std::string RenderCohort(const v1::CohortFunnelReport& r, Format format) {
   for (const v1::FunnelGroup* g : groups) {
     const bool total = g == &r.total();
     auto with_step = [&](int64_t n, int step) {
-      if (owner && !total) return absl::StrCat(n);
+      if (owner) return absl::StrCat(n);  // credits per owner do not form a funnel
       return absl::StrCat(n, " (", Percent(g->steps(step).rate()), ")");
     };
     rows.push_back(
         {total ? "(all)" : Group(r.split(), g->split_value()),
-         absl::StrCat(owner && !total ? g->assigned() : g->captured()),
+         absl::StrCat(owner ? g->assigned() : g->captured()),
          with_step(g->contacted(), 0), with_step(g->qualified(), 1),
          with_step(g->presented(), 2), with_step(g->proposal(), 3),
          with_step(g->converted(), 4),
-         Percent(owner && !total ? g->owner_conversion_rate() : g->conversion_rate()),
+         Percent(owner ? g->owner_conversion_rate() : g->conversion_rate()),
          absl::StrCat(Percent(g->response_rate()), " of ", g->contacted_own()),
          g->converted() == 0 ? "-" : absl::StrFormat("%.2f", g->meetings_demos_per_conversion()),
          g->timings(5).count() == 0 ? "-" : HumanDuration(g->timings(5).p50())});
@@ -311,9 +319,9 @@ std::string RenderExits(const google::protobuf::RepeatedPtrField<v1::ExitRecord>
       return format == Format::kCsv ? common::Rfc3339(common::FromProto(ts)) : DateTime(ts);
     };
     rows.push_back({time(x.exited_at()), common::EnumShortName(v1::ExitKind_descriptor(), x.kind()),
-                    x.lead_id(), x.lead_name(), x.company(),
-                    x.owner().empty() && format == Format::kTable ? "-" : x.owner(), x.reason(),
-                    x.text(), time(x.revisit_at()), time(x.reactivated_at()),
+                    x.lead_id(), OrDash(x.lead_name(), format), OrDash(x.company(), format),
+                    OrDash(x.owner(), format), OrDash(x.reason(), format),
+                    OrDash(x.text(), format), time(x.revisit_at()), time(x.reactivated_at()),
                     x.converted_after() ? "yes" : (format == Format::kCsv ? "no" : "-")});
   }
   if (format == Format::kCsv) return Csv(rows);
