@@ -7,6 +7,7 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "projections/runner/rows.h"
 #include "services/common/enum_names.h"
 #include "services/common/status_util.h"
 #include "services/common/time_util.h"
@@ -464,16 +465,7 @@ void FunnelRec::Derive() {
 }
 
 absl::Status ApplyToFunnelRow(const v1::Event& e, v1::FunnelLeadRow& row) {
-  if (e.aggregate_version() != row.version() + 1) {
-    return absl::DataLossError(absl::StrCat("funnel: lead ", e.aggregate_id(), ": event version ",
-                                            e.aggregate_version(), " follows version ",
-                                            row.version(), " (a gap or a repeat in the log)"));
-  }
-  if ((row.version() == 0) != (e.payload_case() == v1::Event::kLeadCaptured)) {
-    return absl::DataLossError(absl::StrCat(
-        "funnel: lead ", e.aggregate_id(), ": version ", e.aggregate_version(),
-        row.version() == 0 ? " is not a capture" : " is a second capture"));
-  }
+  LEADFLOW_RETURN_IF_ERROR(CheckNextLeadVersion("funnel", e, row.version()));
   // Nothing below fails.
   row.set_version(e.aggregate_version());
   const int64_t t = Ms(e.occurred_at());
@@ -687,20 +679,10 @@ size_t FunnelProjection::size() const {
 
 absl::Status FunnelProjection::Apply(const v1::Event& e, const log::Record&, ViewTxn& txn) {
   if (e.aggregate_type() != v1::AGGREGATE_TYPE_LEAD) return absl::OkStatus();
-  Batch& batch = txn.Scratch<Batch>();
-  auto [it, inserted] = batch.rows.try_emplace(e.aggregate_id());
-  if (inserted) {
-    absl::StatusOr<std::optional<std::string>> stored = txn.Get(kLeads, e.aggregate_id());
-    if (!stored.ok()) {
-      batch.rows.erase(it);
-      return stored.status();
-    }
-    if (stored->has_value() && !it->second.ParseFromString(**stored)) {
-      batch.rows.erase(it);
-      return absl::DataLossError(absl::StrCat("funnel row of ", e.aggregate_id(), " is corrupt"));
-    }
-  }
-  return ApplyToFunnelRow(e, it->second);
+  LEADFLOW_ASSIGN_OR_RETURN(
+      v1::FunnelLeadRow * row,
+      BatchRow(txn, txn.Scratch<Batch>().rows, kLeads, e.aggregate_id(), "funnel"));
+  return ApplyToFunnelRow(e, *row);
 }
 
 absl::Status FunnelProjection::FinishBatch(ViewTxn& txn) {

@@ -7,6 +7,7 @@
 #include "absl/base/internal/endian.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "projections/runner/rows.h"
 #include "services/common/enum_names.h"
 #include "services/common/status_util.h"
 #include "services/common/time_util.h"
@@ -68,32 +69,11 @@ absl::StatusOr<std::string> Resume(const std::string& token, const std::string& 
 absl::Status ReprocessingProjection::Apply(const v1::Event& e, const log::Record&,
                                            ViewTxn& txn) {
   if (e.aggregate_type() != v1::AGGREGATE_TYPE_LEAD) return absl::OkStatus();
-  Batch& batch = txn.Scratch<Batch>();
-  auto [it, inserted] = batch.try_emplace(e.aggregate_id());
-  if (inserted) {
-    absl::StatusOr<std::optional<std::string>> stored = txn.Get(kLeads, e.aggregate_id());
-    if (!stored.ok()) {
-      batch.erase(it);
-      return stored.status();
-    }
-    if (stored->has_value() && !it->second.ParseFromString(**stored)) {
-      batch.erase(it);
-      return absl::DataLossError(absl::StrCat("reprocessing row of ", e.aggregate_id(),
-                                              " is corrupt"));
-    }
-  }
-  v1::ReprocessingLeadRow& row = it->second;
-  if (e.aggregate_version() != row.version() + 1) {
-    return absl::DataLossError(absl::StrCat(
-        "reprocessing: lead ", e.aggregate_id(), ": event version ", e.aggregate_version(),
-        " follows version ", row.version(), " (a gap or a repeat in the log)"));
-  }
-  if ((row.version() == 0) != (e.payload_case() == v1::Event::kLeadCaptured)) {
-    return absl::DataLossError(absl::StrCat("reprocessing: lead ", e.aggregate_id(),
-                                            ": version ", e.aggregate_version(),
-                                            row.version() == 0 ? " is not a capture"
-                                                               : " is a second capture"));
-  }
+  LEADFLOW_ASSIGN_OR_RETURN(
+      v1::ReprocessingLeadRow * row_ptr,
+      BatchRow(txn, txn.Scratch<Batch>(), kLeads, e.aggregate_id(), "reprocessing"));
+  v1::ReprocessingLeadRow& row = *row_ptr;
+  LEADFLOW_RETURN_IF_ERROR(CheckNextLeadVersion("reprocessing", e, row.version()));
   const int64_t t = Ms(e.occurred_at());
   const std::string& lead_id = e.aggregate_id();
 
@@ -241,6 +221,25 @@ absl::StatusOr<v1::ExitRecord> ReprocessingQueries::Exit(const std::string& key)
   return ParseExit(*row, key);
 }
 
+absl::Status ReprocessingQueries::ListIndexed(
+    int family, const std::string& page_token, const std::string& high, int page_size,
+    google::protobuf::RepeatedPtrField<v1::ExitRecord>* out, std::string* next_page_token) const {
+  LEADFLOW_ASSIGN_OR_RETURN(const std::string start, Resume(page_token, "", high));
+  auto it = store_->NewIterator(family);
+  it->Seek(start);
+  if (!page_token.empty() && it->Valid() && Key(it->key()) == start) it->Next();
+  for (; it->Valid() && Key(it->key()) < high; it->Next()) {
+    if (out->size() == page_size) {
+      it->Prev();
+      *next_page_token = absl::WebSafeBase64Escape(it->key().ToString());
+      break;
+    }
+    LEADFLOW_ASSIGN_OR_RETURN(*out->Add(), Exit(it->value().ToString()));
+  }
+  if (!it->status().ok()) return absl::UnavailableError(it->status().ToString());
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::ListExitsResponse> ReprocessingQueries::ListExits(
     const v1::ListExitsRequest& req) const {
   LEADFLOW_ASSIGN_OR_RETURN(const TimeRange range,
@@ -321,20 +320,10 @@ absl::StatusOr<v1::RecontactQueueResponse> ReprocessingQueries::Queue(
   const absl::Time as_of = req.has_as_of() ? common::FromProto(req.as_of()) : now;
   // revisit_at <= as_of: every key below the next millisecond.
   const std::string high = EncodeBigEndian64(absl::ToUnixMillis(as_of) + 1);
-  LEADFLOW_ASSIGN_OR_RETURN(const std::string start, Resume(req.page_token(), "", high));
   v1::RecontactQueueResponse out;
-  auto it = store_->NewIterator(ReprocessingProjection::kQueue);
-  it->Seek(start);
-  if (!req.page_token().empty() && it->Valid() && Key(it->key()) == start) it->Next();
-  for (; it->Valid() && Key(it->key()) < high; it->Next()) {
-    if (out.leads_size() == page_size) {
-      it->Prev();
-      out.set_next_page_token(absl::WebSafeBase64Escape(it->key().ToString()));
-      break;
-    }
-    LEADFLOW_ASSIGN_OR_RETURN(*out.add_leads(), Exit(it->value().ToString()));
-  }
-  if (!it->status().ok()) return absl::UnavailableError(it->status().ToString());
+  LEADFLOW_RETURN_IF_ERROR(ListIndexed(ReprocessingProjection::kQueue, req.page_token(), high,
+                                       page_size, out.mutable_leads(),
+                                       out.mutable_next_page_token()));
   return out;
 }
 
@@ -356,20 +345,10 @@ absl::StatusOr<v1::WinBackResponse> ReprocessingQueries::WinBack(const v1::WinBa
   // Rejected more than N days ago: rejected_at < as_of - N days.
   const std::string high = EncodeBigEndian64(absl::ToUnixMillis(as_of) -
                                              req.rejected_more_than_days() * kDayMs);
-  LEADFLOW_ASSIGN_OR_RETURN(const std::string start, Resume(req.page_token(), "", high));
   v1::WinBackResponse out;
-  auto it = store_->NewIterator(ReprocessingProjection::kWinBack);
-  it->Seek(start);
-  if (!req.page_token().empty() && it->Valid() && Key(it->key()) == start) it->Next();
-  for (; it->Valid() && Key(it->key()) < high; it->Next()) {
-    if (out.leads_size() == page_size) {
-      it->Prev();
-      out.set_next_page_token(absl::WebSafeBase64Escape(it->key().ToString()));
-      break;
-    }
-    LEADFLOW_ASSIGN_OR_RETURN(*out.add_leads(), Exit(it->value().ToString()));
-  }
-  if (!it->status().ok()) return absl::UnavailableError(it->status().ToString());
+  LEADFLOW_RETURN_IF_ERROR(ListIndexed(ReprocessingProjection::kWinBack, req.page_token(), high,
+                                       page_size, out.mutable_leads(),
+                                       out.mutable_next_page_token()));
   return out;
 }
 

@@ -47,6 +47,11 @@ class ReprocessingQueries {
 
  private:
   absl::StatusOr<v1::ExitRecord> Exit(const std::string& key) const;
+  // A page of the exits a time-ordered family (queue, win_back) points at: keys below `high`,
+  // after the one in `page_token`.
+  absl::Status ListIndexed(int family, const std::string& page_token, const std::string& high,
+                           int page_size, google::protobuf::RepeatedPtrField<v1::ExitRecord>* out,
+                           std::string* next_page_token) const;
   const ViewStore* store_;
 };
 
