@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "services/common/ids.h"
+#include "services/common/kill_point.h"
 #include "services/common/status_util.h"
 #include "services/lead/reducer.h"
 #include "services/log/event_codec.h"
@@ -517,7 +518,9 @@ void CommandWriter::CommitGroups(std::vector<Prepared>& preps) ABSL_NO_THREAD_SA
     }
   }
   if (!appends.empty()) {
+    common::KillPoint("writer.before_append");  // decided, nothing written
     absl::StatusOr<std::vector<log::AppendResult>> results = log_->AppendMany(appends);
+    common::KillPoint("writer.after_append");  // durable, not yet acknowledged
     for (size_t i = 0; i < appending.size(); ++i) {
       if (results.ok()) {
         Complete(*appending[i], (*results)[i]);

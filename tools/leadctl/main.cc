@@ -358,6 +358,7 @@ int RunBatch(const std::shared_ptr<grpc::Channel>& channel, const Global& g,
   }
   std::vector<v1::Command> commands;
   std::vector<int> line_of;
+  std::vector<std::string> command_id_of;
   std::string line;
   int number = 0, bad = 0;
   while (std::getline(*in, line)) {
@@ -392,6 +393,7 @@ int RunBatch(const std::shared_ptr<grpc::Channel>& channel, const Global& g,
       meta->mutable_actor()->set_kind(v1::Actor::KIND_USER);
       meta->mutable_actor()->set_id(g.actor);
     }
+    command_id_of.push_back(meta->command_id());
     commands.push_back(std::move(c));
     line_of.push_back(number);
   }
@@ -428,6 +430,10 @@ int RunBatch(const std::shared_ptr<grpc::Channel>& channel, const Global& g,
         if (r.code() == 0) {
           (*row.mutable_fields())["lead_id"].set_string_value(r.reply().lead_id());
           (*row.mutable_fields())["replayed"].set_bool_value(r.reply().replayed());
+          (*row.mutable_fields())["command_id"].set_string_value(
+              command_id_of[begin + i]);
+          auto* ids = (*row.mutable_fields())["event_ids"].mutable_list_value();
+          for (const std::string& id : r.reply().event_ids()) ids->add_values()->set_string_value(id);
         } else {
           (*row.mutable_fields())["message"].set_string_value(r.message());
         }
