@@ -65,7 +65,9 @@ absl::Status WaitForView(const projections::ProjectionRunner& runner,
   absl::Duration timeout = absl::Seconds(10);
   const auto deadline = ctx->deadline();
   if (deadline != std::chrono::system_clock::time_point::max()) {
-    timeout = std::min(timeout, absl::FromChrono(deadline) - absl::Now());
+    // Give up a little before the caller's deadline, so it gets the reason (how far the view
+    // is) instead of a bare DEADLINE_EXCEEDED.
+    timeout = std::min(timeout, absl::FromChrono(deadline) - absl::Now() - absl::Milliseconds(100));
   }
   if (min_position != nullptr) return runner.WaitFor(*min_position, timeout);
   return runner.WaitForLogEnd(partitions, timeout);

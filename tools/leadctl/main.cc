@@ -14,6 +14,8 @@
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/rpc/status.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -336,8 +338,19 @@ int Fail(const grpc::Status& st, const Global& g) {
   }
   if (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
       st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    std::cerr << "leadctl: is `leadflow serve` running at " << g.server
-              << "? Retrying with the same --id is safe.\n";
+    // gRPC's own connection failures vs. a server that answered "not now".
+    const std::string& m = st.error_message();
+    const bool unreachable = st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                             m.find("failed to connect") != std::string::npos ||
+                             m.find("Socket closed") != std::string::npos ||
+                             m.find("Connection reset") != std::string::npos;
+    if (unreachable) {
+      std::cerr << "leadctl: is `leadflow serve` running at " << g.server
+                << "? Retrying with the same --id is safe.\n";
+    } else {
+      std::cerr << "leadctl: the server could not do it now; retry with the same --id (safe: "
+                   "it is never applied twice).\n";
+    }
     return kExitUnavailable;
   }
   return kExitRefused;
@@ -1075,6 +1088,10 @@ int Main(int argc, char** argv) {
 
   CLI::App* get = app.add_subcommand("get", "Show a lead (the lead view)");
   get->add_option("lead", lead_to_get, "Lead id (ld_...)")->required();
+  std::string min_position;
+  get->add_option("--after", min_position,
+                  "Wait until the view has applied this log position, PARTITION:OFFSET (the "
+                  "'logged at' of a command's reply)");
   CLI::App* timeline = app.add_subcommand("timeline", "Every event of a lead, in order");
   timeline->add_option("lead", lead_to_get, "Lead id (ld_...)")->required();
   std::string find_email, find_phone;
@@ -1173,6 +1190,19 @@ int Main(int argc, char** argv) {
   if (get->parsed()) {
     v1::GetLeadRequest req;
     req.set_lead_id(lead_to_get);
+    if (!min_position.empty()) {
+      std::vector<std::string> parts = absl::StrSplit(min_position, ':');
+      int32_t partition = 0;
+      int64_t offset = 0;
+      if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &partition) ||
+          !absl::SimpleAtoi(parts[1], &offset)) {
+        std::cerr << "leadctl: --after: '" << min_position
+                  << "' is not PARTITION:OFFSET, e.g. 3:1042\n";
+        return kExitUsage;
+      }
+      req.mutable_min_position()->set_partition(partition);
+      req.mutable_min_position()->set_offset(offset);
+    }
     v1::LeadView lead;
     grpc::Status st = lead_stub->GetLead(&ctx, req, &lead);
     if (!st.ok()) return Fail(st, g);

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Storage faults: when the data directory cannot take more writes (here: a file-size limit,
+# `ulimit -f`, which fails writes with EFBIG like a full disk fails them with ENOSPC), commands
+# fail with UNAVAILABLE and a clear reason, views stop with the reason in `leadctl views` and
+# health, nothing crashes; after a restart with room on disk the same commands are re-sent and
+# every one is applied exactly once. Usage: storage_faults.sh LEADFLOW LEADCTL
+REAL_LEADFLOW=$1 LEADCTL=$2
+source "$(dirname "$0")/lib.sh"
+
+# leadflow with a 3 MB limit per file; SIGXFSZ ignored, so a too-large write fails instead of
+# killing the process.
+cat >"$E2E_TMP/limited.sh" <<SH
+#!/usr/bin/env bash
+trap '' XFSZ
+ulimit -f 3000
+exec "$REAL_LEADFLOW" "\$@"
+SH
+chmod +x "$E2E_TMP/limited.sh"
+LEADFLOW="$E2E_TMP/limited.sh"
+start_server --partitions 4
+
+python3 - "$E2E_TMP/leads.jsonl" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(6000):
+        f.write(json.dumps({"capture_lead": {
+            "meta": {"command_id": f"capture-{i}", "actor": {"id": "loader"}},
+            "person": {"full_name": f"Lead {i}"}, "email": f"lead{i}@example.com",
+            "source_channel": "SOURCE_CHANNEL_WEB_FORM", "interest_note": "x" * 300}}) + "\n")
+PY
+rc=0; ctl --json batch "$E2E_TMP/leads.jsonl" >"$E2E_TMP/first.json" 2>/dev/null || rc=$?
+expect_eq "batch with refusals exits 1" 1 "$rc"
+applied=$(grep -c '"code":0' "$E2E_TMP/first.json" || true)
+refused=$(grep -c '"code":14' "$E2E_TMP/first.json" || true)
+echo "first load: $applied applied, $refused refused with UNAVAILABLE"
+[ "$refused" -gt 0 ] || { echo "FAIL: the file-size limit was never reached"; exit 1; }
+expect_eq "every command either applied or UNAVAILABLE" 6000 $((applied + refused))
+expect_contains "the reason is given" "$E2E_TMP/first.json" "File too large"
+kill -0 "$SERVER_PID"
+echo "ok: the server is still running"
+
+rc=0; ctl capture --name "Zed" --email zed@example.com --source web-form 2>"$E2E_TMP/one.txt" || rc=$?
+expect_eq "a single command: exit code 3 (retry later)" 3 "$rc"
+expect_contains "a single command: UNAVAILABLE with the cause" "$E2E_TMP/one.txt" "UNAVAILABLE: embedded log: append: IO error"
+expect_contains "no 'is leadflow running?' hint for a server that answered" "$E2E_TMP/one.txt" "retry with the same --id"
+ctl views >"$E2E_TMP/views.txt" 2>&1 || true
+expect_contains "views show why they stopped" "$E2E_TMP/views.txt" "failed: view store: write: IO error"
+for _ in $(seq 1 50); do  # health follows the views within a second
+  rc=0; ctl health >"$E2E_TMP/health.txt" 2>&1 || rc=$?
+  [ "$rc" = 1 ] && break
+  sleep 0.1
+done
+expect_eq "health reports the stopped views (exit 1)" 1 "$rc"
+expect_contains "health: a view service is NOT_SERVING" "$E2E_TMP/health.txt" "NOT_SERVING"
+
+stop_server
+echo "ok: stopped cleanly with the disk full"
+LEADFLOW="$REAL_LEADFLOW"
+start_server --partitions 4
+rc=0; ctl --json batch "$E2E_TMP/leads.jsonl" >"$E2E_TMP/second.json" 2>/dev/null || rc=$?
+expect_eq "after the restart the same file applies cleanly" 0 "$rc"
+expect_eq "commands replayed, not applied twice" "$applied" "$(grep -c '"replayed":true' "$E2E_TMP/second.json")"
+cohort=$(ctl --json funnel cohort --from 2020-01-01 --to 2029-01-01)
+expect_eq "every lead exactly once in the funnel" 6000 "$(json total.captured <<<"$cohort")"
+expect_eq "the lead view caught up" 1000 "$(ctl --json list --limit 1000 | grep -c '"lead_id"')"
+ctl health >/dev/null
+echo "ok: all services serving again"
+echo "storage faults test: all checks passed"
