@@ -30,21 +30,35 @@ absl::Status Set(RdKafka::Conf* conf, const std::string& key, const std::string&
 
 // One in-flight record of an Append; its address is the librdkafka msg_opaque.
 struct Slot {
-  std::atomic<size_t>* pending = nullptr;
   int64_t offset = -1;
   RdKafka::ErrorCode err = RdKafka::ERR_NO_ERROR;
   std::string errstr;
 };
 
+// The delivery state of one Append. Each produced record's opaque is a heap SlotRef holding a
+// reference to it, released by the record's delivery report: an Append that gives up early
+// (brokers unreachable past its timeout) leaves the state alive until every report came in.
+struct AppendState {
+  explicit AppendState(size_t n) : pending(n), slots(n) {}
+  std::atomic<size_t> pending;
+  std::vector<Slot> slots;
+};
+
+struct SlotRef {
+  std::shared_ptr<AppendState> state;
+  size_t index;
+};
+
 class DeliveryCallback final : public RdKafka::DeliveryReportCb {
  public:
   void dr_cb(RdKafka::Message& message) override {
-    auto* slot = static_cast<Slot*>(message.msg_opaque());
-    if (slot == nullptr) return;
-    slot->offset = message.offset();
-    slot->err = message.err();
-    if (message.err() != RdKafka::ERR_NO_ERROR) slot->errstr = message.errstr();
-    slot->pending->fetch_sub(1);
+    std::unique_ptr<SlotRef> ref(static_cast<SlotRef*>(message.msg_opaque()));
+    if (ref == nullptr) return;
+    Slot& slot = ref->state->slots[ref->index];
+    slot.offset = message.offset();
+    slot.err = message.err();
+    if (message.err() != RdKafka::ERR_NO_ERROR) slot.errstr = message.errstr();
+    ref->state->pending.fetch_sub(1);
   }
 };
 
@@ -70,6 +84,11 @@ struct KafkaLog::Impl {
   std::unique_ptr<RdKafka::Producer> producer;
   absl::Mutex append_mu;  // one append (one transaction) at a time
   std::string fatal ABSL_GUARDED_BY(append_mu);  // non-empty: producer unusable
+  // A commit that timed out (brokers unreachable): its outcome is unknown until a retry of the
+  // commit succeeds or the transaction is aborted. The next Append resolves it first.
+  bool commit_pending ABSL_GUARDED_BY(append_mu) = false;
+  // An abort that timed out; retried before the next transaction begins.
+  bool abort_pending ABSL_GUARDED_BY(append_mu) = false;
 };
 
 namespace {
@@ -246,34 +265,85 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
     }
     return st;
   };
+  auto remaining_ms = [&] {
+    return static_cast<int>(
+        std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
+  };
+  // Aborts the open transaction within the deadline; if the brokers do not answer, the abort is
+  // retried at the start of the next Append (abort_pending).
   auto abort_txn = [&](absl::Status cause) {
     if (transactional) {
-      if (RdKafka::Error* e = producer->abort_transaction(-1); e != nullptr) {
+      if (RdKafka::Error* e = producer->abort_transaction(remaining_ms()); e != nullptr) {
+        impl_->abort_pending = e->is_retriable();
         return check_fatal(FromTxnError(e, absl::StrCat("abort after: ", cause.message())));
       }
+      impl_->abort_pending = false;
     }
     return check_fatal(cause);
   };
 
+  // Commits the open transaction within the deadline. A timeout leaves it open (commit_pending):
+  // the caller reports UNAVAILABLE (outcome unknown) and the next Append finishes the commit.
+  auto commit = [&](absl::string_view what) -> absl::Status {
+    while (true) {
+      RdKafka::Error* e = producer->commit_transaction(remaining_ms());
+      if (e == nullptr) {
+        impl_->commit_pending = false;
+        return absl::OkStatus();
+      }
+      if (e->txn_requires_abort()) {
+        impl_->commit_pending = false;
+        return abort_txn(FromTxnError(e, what));
+      }
+      if (e->is_retriable()) {
+        impl_->commit_pending = true;
+        if (absl::Now() < deadline) {
+          delete e;
+          continue;
+        }
+        return check_fatal(FromTxnError(
+            e, absl::StrCat(what, " (the brokers did not answer within ",
+                            absl::FormatDuration(impl_->options.timeout),
+                            "; outcome unknown, the next append completes it)")));
+      }
+      return check_fatal(FromTxnError(e, what));
+    }
+  };
+  if (transactional && impl_->abort_pending) {
+    // The previous append's abort timed out: finish it before starting anything new.
+    if (RdKafka::Error* e = producer->abort_transaction(remaining_ms()); e != nullptr) {
+      impl_->abort_pending = e->is_retriable();
+      return check_fatal(FromTxnError(e, "abort of an earlier append"));
+    }
+    impl_->abort_pending = false;
+  }
+  if (transactional && impl_->commit_pending) {
+    // The previous append's commit timed out: finish it before starting anything new.
+    LEADFLOW_RETURN_IF_ERROR(commit("commit of an earlier append"));
+  }
   if (transactional) {
     if (RdKafka::Error* e = producer->begin_transaction(); e != nullptr) {
       return check_fatal(FromTxnError(e, "begin transaction"));
     }
   }
-  std::atomic<size_t> pending{total};
-  std::vector<Slot> slots(total);
+  auto state = std::make_shared<AppendState>(total);
+  std::atomic<size_t>& pending = state->pending;
+  std::vector<Slot>& slots = state->slots;
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
   size_t produced = 0;
   for (const PartitionAppend& a : appends) {
     for (size_t i = 0; i < a.batch.size(); ++i, ++produced) {
       const Message& m = a.batch[i];
-      slots[produced].pending = &pending;
+      auto ref = std::make_unique<SlotRef>(SlotRef{state, produced});
       while (true) {
         RdKafka::ErrorCode ec = producer->produce(
             impl_->options.topic, a.partition, RdKafka::Producer::RK_MSG_COPY,
             const_cast<char*>(m.value.data()), m.value.size(), m.key.data(), m.key.size(),
-            now_ms, &slots[produced]);
-        if (ec == RdKafka::ERR_NO_ERROR) break;
+            now_ms, ref.get());
+        if (ec == RdKafka::ERR_NO_ERROR) {
+          ref.release();  // the delivery report owns it now
+          break;
+        }
         if (ec == RdKafka::ERR__QUEUE_FULL && absl::Now() < deadline) {
           producer->poll(10);
           continue;
@@ -290,18 +360,7 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
       }
     }
   }
-  if (transactional) {
-    while (true) {
-      RdKafka::Error* e = producer->commit_transaction(-1);
-      if (e == nullptr) break;
-      if (e->is_retriable() && absl::Now() < deadline) {
-        delete e;
-        continue;
-      }
-      if (e->txn_requires_abort()) return abort_txn(FromTxnError(e, "commit"));
-      return check_fatal(FromTxnError(e, "commit"));
-    }
-  }
+  if (transactional) LEADFLOW_RETURN_IF_ERROR(commit("commit"));
   // Delivery reports are served by commit_transaction's flush; serve any stragglers.
   while (pending.load() > 0 && absl::Now() < deadline) producer->poll(10);
   if (pending.load() > 0) {
