@@ -14,6 +14,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libcli11-dev
   libgoogle-perftools-dev
+  python3
+  clang libclang-rt-14-dev
 )
 
 missing=()
