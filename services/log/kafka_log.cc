@@ -489,4 +489,20 @@ absl::Status MockKafkaCluster::SetBrokerDown(int32_t broker_id, bool down) {
   return absl::OkStatus();
 }
 
+void MockKafkaCluster::PushRequestErrors(int16_t api_key, const std::vector<int>& errors) {
+  std::vector<rd_kafka_resp_err_t> codes;
+  for (int e : errors) codes.push_back(static_cast<rd_kafka_resp_err_t>(e));
+  rd_kafka_mock_push_request_errors_array(impl_->cluster, api_key, codes.size(), codes.data());
+}
+
+absl::Status MockKafkaCluster::SetRoundTripTime(int32_t broker_id, absl::Duration rtt) {
+  rd_kafka_resp_err_t err = rd_kafka_mock_broker_set_rtt(
+      impl_->cluster, broker_id, static_cast<int>(absl::ToInt64Milliseconds(rtt)));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::InternalError(absl::StrCat("mock kafka: rtt of broker ", broker_id, ": ",
+                                            rd_kafka_err2str(err)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace leadflow::log

@@ -68,6 +68,11 @@ class MockKafkaCluster {
   std::string bootstrap_servers() const;
   absl::Status CreateTopic(const std::string& topic, int partitions);
   absl::Status SetBrokerDown(int32_t broker_id, bool down);
+  // The next `errors.size()` requests of Kafka protocol type `api_key` (0 = Produce) fail with
+  // these broker error codes, in order (fault injection for tests).
+  void PushRequestErrors(int16_t api_key, const std::vector<int>& errors);
+  // Adds `rtt` of round-trip delay to every broker (-1) or one broker.
+  absl::Status SetRoundTripTime(int32_t broker_id, absl::Duration rtt);
 
   struct Impl;
 

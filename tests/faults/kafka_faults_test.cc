@@ -51,6 +51,88 @@ std::map<std::string, int> EventsByCommand(log::EventLog& log) {
   return out;
 }
 
+// A writer over a transactional Kafka log on a fresh mock cluster.
+struct KafkaWriter {
+  std::unique_ptr<log::MockKafkaCluster> cluster;
+  std::unique_ptr<log::EventLog> writer_log, reader_log;
+  common::SystemClock clock;
+  std::unique_ptr<command::CommandWriter> writer;
+
+  KafkaWriter() {
+    cluster = std::move(*log::MockKafkaCluster::Start(kBrokers));
+    EXPECT_TRUE(cluster->CreateTopic(std::string(log::kEventsTopic), kPartitions).ok());
+    writer_log = Open("fault-test-writer");
+    reader_log = Open("");
+    writer = std::move(*command::CommandWriter::Open(writer_log.get(), &clock, {}));
+  }
+  std::unique_ptr<log::EventLog> Open(const std::string& transactional_id) {
+    log::KafkaLogOptions o;
+    o.bootstrap_servers = cluster->bootstrap_servers();
+    o.transactional_id = transactional_id;
+    o.expected_partitions = kPartitions;
+    o.timeout = absl::Seconds(3);
+    auto log = log::KafkaLog::Open(o);
+    EXPECT_TRUE(log.ok()) << log.status();
+    return std::move(*log);
+  }
+};
+
+TEST(KafkaFaultTest, TransientProduceErrorsAreRetriedWithoutDuplicates) {
+  KafkaWriter s;
+  // The next five Produce requests fail with retriable broker errors (NOT_LEADER_OR_FOLLOWER,
+  // REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS): the idempotent producer retries them.
+  s.cluster->PushRequestErrors(0, {6, 7, 19, 6, 7});
+  auto reply = s.writer->Execute(Capture("c1", "c1@example.com"));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  auto second = s.writer->Execute(Capture("c2", "c2@example.com"));
+  ASSERT_TRUE(second.ok()) << second.status();
+  // The injection reaches the writer: a non-retriable error (MESSAGE_TOO_LARGE) fails the
+  // append, which is reported, not acknowledged; the retry then lands once.
+  s.cluster->PushRequestErrors(0, {10});
+  auto refused = s.writer->Execute(Capture("c3", "c3@example.com"));
+  EXPECT_FALSE(refused.ok()) << "an append the broker refused was acknowledged";
+  absl::StatusOr<v1::CommandReply> retried = absl::UnavailableError("not tried");
+  for (int i = 0; i < 20 && !retried.ok(); ++i) {
+    retried = s.writer->Execute(Capture("c3", "c3@example.com"));
+    if (!retried.ok()) absl::SleepFor(absl::Milliseconds(250));
+  }
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  const std::map<std::string, int> events = EventsByCommand(*s.reader_log);
+  EXPECT_EQ(events.at("c1"), 1);
+  EXPECT_EQ(events.at("c2"), 1);
+  EXPECT_EQ(events.at("c3"), 1);
+  EXPECT_EQ(events.size(), 3u);
+}
+
+TEST(KafkaFaultTest, SlowBrokersDelayAppendsAndTooSlowMeansUnavailable) {
+  KafkaWriter s;
+  ASSERT_TRUE(s.writer->Execute(Capture("warm", "warm@example.com")).ok());
+  ASSERT_TRUE(s.cluster->SetRoundTripTime(-1, absl::Milliseconds(100)).ok());
+  absl::Time start = absl::Now();
+  auto slow = s.writer->Execute(Capture("slow", "slow@example.com"));
+  ASSERT_TRUE(slow.ok()) << slow.status();
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(100)) << "the RTT was applied";
+  // Slower than the append timeout: refused as UNAVAILABLE in bounded time, then recovered.
+  ASSERT_TRUE(s.cluster->SetRoundTripTime(-1, absl::Seconds(5)).ok());
+  start = absl::Now();
+  auto too_slow = s.writer->Execute(Capture("too-slow", "too-slow@example.com"));
+  EXPECT_FALSE(too_slow.ok());
+  EXPECT_EQ(too_slow.status().code(), absl::StatusCode::kUnavailable) << too_slow.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(12));
+  ASSERT_TRUE(s.cluster->SetRoundTripTime(-1, absl::ZeroDuration()).ok());
+  absl::StatusOr<v1::CommandReply> retried;
+  for (int i = 0; i < 30; ++i) {
+    retried = s.writer->Execute(Capture("too-slow", "too-slow@example.com"));
+    if (retried.ok()) break;
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  const std::map<std::string, int> events = EventsByCommand(*s.reader_log);
+  EXPECT_EQ(events.at("warm"), 1);
+  EXPECT_EQ(events.at("slow"), 1);
+  EXPECT_EQ(events.at("too-slow"), 1);
+}
+
 TEST(KafkaFaultTest, BrokersDownMeansUnavailableThenRecoveryWithoutLossOrDuplicates) {
   auto cluster = log::MockKafkaCluster::Start(kBrokers);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
