@@ -19,19 +19,6 @@ namespace leadflow::command {
 
 namespace {
 
-struct CommandRecord {
-  std::string fingerprint;
-  std::string type;
-  std::string reply;  // serialized CommandReply: one allocation instead of a message tree
-
-  v1::CommandReply Replayed() const {
-    v1::CommandReply r;
-    r.ParseFromString(reply);
-    r.set_replayed(true);
-    return r;
-  }
-};
-
 std::string CommandKey(absl::string_view lead_id, absl::string_view command_id) {
   return absl::StrCat(lead_id, "/", command_id);
 }
@@ -71,7 +58,7 @@ struct CommandWriter::Partition {
   // node maps: states are large, and rehashing must not move them.
   absl::node_hash_map<std::string, lead::LeadState> leads ABSL_GUARDED_BY(mu);
   absl::node_hash_map<std::string, lead::CustomerState> customers ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<std::string, CommandRecord> commands ABSL_GUARDED_BY(mu);
+  CommandIndex* commands = nullptr;  // the writer's, shared (thread-safe)
   int64_t next_offset ABSL_GUARDED_BY(mu) = 0;
   // Not OK: the partition's log could not be applied; commands are refused with this status.
   absl::Status status ABSL_GUARDED_BY(mu);
@@ -116,8 +103,17 @@ struct CommandWriter::Partition {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const v1::Event& first = events.front();
     next_offset = std::max(next_offset, reply.last_position().offset() + 1);
-    commands[CommandKey(first.partition_key(), first.command_id())] =
-        CommandRecord{first.command_fingerprint(), first.command_type(), reply.SerializeAsString()};
+    absl::Status put = commands->Put(
+        CommandKey(first.partition_key(), first.command_id()),
+        CommandRecord{first.command_fingerprint(), first.command_type(),
+                      reply.SerializeAsString()});
+    if (!put.ok() && status.ok()) {
+      // Without the record a retry could apply twice: refuse commands until a restart, whose
+      // replay rebuilds the index from the log.
+      status = absl::UnavailableError(absl::StrCat("partition ", id,
+                                                   ": cannot record command ids (",
+                                                   put.message(), "); restart the writer"));
+    }
   }
 
   // Replay: applies the events of one command (in the log up to `last_offset`) to the state.
@@ -220,11 +216,17 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
     for (int32_t p = 0; p < count; ++p) options.partitions.push_back(p);
   }
   std::unique_ptr<CommandWriter> writer(new CommandWriter(log, clock, options));
+  if (options.command_index_dir.empty()) {
+    writer->index_ = NewMemoryCommandIndex();
+  } else {
+    LEADFLOW_ASSIGN_OR_RETURN(writer->index_, OpenDiskCommandIndex(options.command_index_dir));
+  }
   writer->partitions_.resize(count);
   for (int32_t p : options.partitions) {
     LEADFLOW_RETURN_IF_ERROR(log::CheckPartition("writer partitions", p, count));
     auto part = std::make_unique<Partition>();
     part->id = p;
+    part->commands = writer->index_.get();
     writer->partitions_[p] = std::move(part);
   }
   for (int32_t p : options.partitions) {
@@ -392,12 +394,19 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
         seen_fp = it->second.first;
         staged_index = it->second.second;
         seen_type = decided[*staged_index].events.front().command_type();
-      } else if (auto c = p.commands.find(key); c != p.commands.end()) {
-        seen_fp = c->second.fingerprint;
-        seen_type = c->second.type;
-        if (seen_fp == fingerprint) {
-          x->result = c->second.Replayed();
+      } else {
+        absl::StatusOr<std::optional<CommandRecord>> c = p.commands->Get(key);
+        if (!c.ok()) {
+          x->result = c.status();
           continue;
+        }
+        if (c->has_value()) {
+          seen_fp = (*c)->fingerprint;
+          seen_type = (*c)->type;
+          if (seen_fp == fingerprint) {
+            x->result = (*c)->Replayed();
+            continue;
+          }
         }
       }
       if (!seen_type.empty() && seen_fp != fingerprint) {

@@ -23,6 +23,7 @@
 #include "leadflow/v1/commands.pb.h"
 #include "services/common/time_util.h"
 #include "services/lead/state.h"
+#include "services/command/command_index.h"
 #include "services/log/event_log.h"
 
 namespace leadflow::command {
@@ -33,6 +34,10 @@ struct WriterOptions {
   std::vector<int32_t> partitions;
   // Called during start-up replay after each chunk of records: (partition, offset, end).
   std::function<void(int32_t, int64_t, int64_t)> replay_progress;
+  // Where acknowledged command ids are kept for retries (command_index.h): a directory for an
+  // on-disk index (emptied and rebuilt by the replay at every start; the node uses
+  // <data-dir>/writer/commands), or empty for memory, which grows with every command.
+  std::string command_index_dir;
 };
 
 // A lead as the writer knows it (state inspection; queries are served by the views).
@@ -106,6 +111,7 @@ class CommandWriter {
   log::EventLog* log_;
   common::Clock* clock_;
   WriterOptions options_;
+  std::unique_ptr<CommandIndex> index_;  // shared by the partitions
   std::vector<std::unique_ptr<Partition>> partitions_;  // indexed by partition number
   std::vector<std::unique_ptr<Committer>> committers_;
   std::atomic<int64_t> replayed_events_{0};

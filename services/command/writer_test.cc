@@ -59,7 +59,7 @@ class WriterTest : public ::testing::Test {
     log_.reset();
     std::filesystem::remove_all(dir_);
   }
-  void OpenAll() {
+  void OpenAll(const std::string& command_index_dir = "") {
     writer_.reset();
     faulty_.reset();
     log_.reset();
@@ -70,7 +70,9 @@ class WriterTest : public ::testing::Test {
     ASSERT_TRUE(log.ok()) << log.status();
     log_ = std::move(*log);
     faulty_ = std::make_unique<FaultyLog>(log_.get());
-    auto w = CommandWriter::Open(faulty_.get(), &clock_, {});
+    WriterOptions wo;
+    wo.command_index_dir = command_index_dir;
+    auto w = CommandWriter::Open(faulty_.get(), &clock_, wo);
     ASSERT_TRUE(w.ok()) << w.status();
     writer_ = std::move(*w);
   }
@@ -272,6 +274,35 @@ TEST_F(WriterTest, StateAndIdempotencySurviveRestart) {
   expected.set_replayed(true);
   EXPECT_EQ(retry->SerializeAsString(), expected.SerializeAsString());
   EXPECT_EQ(TotalEvents(), events);
+}
+
+TEST_F(WriterTest, DiskCommandIndexKeepsRetriesIdempotentAcrossRestarts) {
+  const std::string index = dir_ + "-commands";
+  OpenAll(index);
+  const std::string lead = common::LeadIdForEmail("ada@example.com");
+  auto captured = writer_->Execute(Capture("c1", "ada@example.com"));
+  ASSERT_TRUE(captured.ok());
+  auto retry = writer_->Execute(Capture("c1", "ada@example.com"));
+  ASSERT_TRUE(retry.ok());
+  EXPECT_TRUE(retry->replayed());
+  ASSERT_TRUE(writer_->Execute(Assign("a1", lead, "bob")).ok());
+  const int64_t events = TotalEvents();
+  OpenAll(index);  // the index is emptied and rebuilt by the replay
+  for (const char* id : {"c1", "a1"}) {
+    auto again = std::string(id) == "c1" ? writer_->Execute(Capture("c1", "ada@example.com"))
+                                         : writer_->Execute(Assign("a1", lead, "bob"));
+    ASSERT_TRUE(again.ok()) << id << ": " << again.status();
+    EXPECT_TRUE(again->replayed()) << id;
+  }
+  v1::CommandReply expected = *captured;
+  expected.set_replayed(true);
+  EXPECT_EQ(writer_->Execute(Capture("c1", "ada@example.com"))->SerializeAsString(),
+            expected.SerializeAsString());
+  auto reused = writer_->Execute(Assign("c1", lead, "carol"));
+  EXPECT_EQ(reused.status().code(), absl::StatusCode::kAlreadyExists) << reused.status();
+  EXPECT_EQ(TotalEvents(), events);
+  writer_.reset();
+  std::filesystem::remove_all(index);
 }
 
 TEST_F(WriterTest, UnknownAppendOutcomeNeverDuplicates) {

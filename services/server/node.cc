@@ -126,6 +126,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   const absl::Time replay_start = absl::Now();
   absl::Time last_report = replay_start;
   command::WriterOptions wo;
+  wo.command_index_dir =
+      (std::filesystem::path(o.data_dir) / "writer" / "commands").string();
   wo.replay_progress = [&](int32_t p, int64_t offset, int64_t end) {
     if (absl::Now() - last_report < absl::Seconds(1)) return;
     last_report = absl::Now();

@@ -1,0 +1,103 @@
+#include "services/command/command_index.h"
+
+#include <filesystem>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "rocksdb/db.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
+
+namespace leadflow::command {
+
+v1::CommandReply CommandRecord::Replayed() const {
+  v1::CommandReply r;
+  r.ParseFromString(reply);
+  r.set_replayed(true);
+  return r;
+}
+
+namespace {
+
+class MemoryCommandIndex final : public CommandIndex {
+ public:
+  absl::Status Put(const std::string& key, const CommandRecord& record) override {
+    absl::MutexLock lock(&mu_);
+    records_[key] = record;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<CommandRecord>> Get(const std::string& key) const override {
+    absl::MutexLock lock(&mu_);
+    auto it = records_.find(key);
+    if (it == records_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, CommandRecord> records_ ABSL_GUARDED_BY(mu_);
+};
+
+// Value: fingerprint '\0' type '\0' reply (fingerprints are hex, types are names: no NULs).
+class DiskCommandIndex final : public CommandIndex {
+ public:
+  explicit DiskCommandIndex(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {
+    write_.disableWAL = true;
+  }
+  absl::Status Put(const std::string& key, const CommandRecord& record) override {
+    std::string value = absl::StrCat(record.fingerprint, std::string(1, '\0'), record.type,
+                                      std::string(1, '\0'), record.reply);
+    rocksdb::Status s = db_->Put(write_, key, value);
+    if (!s.ok()) return absl::UnavailableError(absl::StrCat("command index: ", s.ToString()));
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<CommandRecord>> Get(const std::string& key) const override {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &value);
+    if (s.IsNotFound()) return std::nullopt;
+    if (!s.ok()) return absl::UnavailableError(absl::StrCat("command index: ", s.ToString()));
+    const size_t a = value.find('\0');
+    const size_t b = a == std::string::npos ? a : value.find('\0', a + 1);
+    if (b == std::string::npos) {
+      return absl::DataLossError(absl::StrCat("command index: corrupt record for ", key));
+    }
+    return CommandRecord{value.substr(0, a), value.substr(a + 1, b - a - 1), value.substr(b + 1)};
+  }
+
+ private:
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::WriteOptions write_;
+};
+
+}  // namespace
+
+std::unique_ptr<CommandIndex> NewMemoryCommandIndex() {
+  return std::make_unique<MemoryCommandIndex>();
+}
+
+absl::StatusOr<std::unique_ptr<CommandIndex>> OpenDiskCommandIndex(const std::string& dir,
+                                                                   size_t cache_bytes) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);  // derived data: the replay rebuilds it
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("command index: cannot create ", dir, ": ", ec.message()));
+  }
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.max_background_jobs = 1;
+  o.write_buffer_size = 32 << 20;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(cache_bytes);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;  // bounded by the cache, not by the data size
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(o, dir, &raw);
+  if (!s.ok()) return absl::UnavailableError(absl::StrCat("command index: ", s.ToString()));
+  return std::unique_ptr<CommandIndex>(new DiskCommandIndex(std::unique_ptr<rocksdb::DB>(raw)));
+}
+
+}  // namespace leadflow::command

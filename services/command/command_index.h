@@ -1,0 +1,43 @@
+// The writer's record of acknowledged command ids, for idempotent retries: per (lead, command
+// id) the command's fingerprint, type and serialized reply. Derived from the log (every event
+// carries its command id and fingerprint), so it is rebuilt by the writer's start-up replay.
+// In memory (tests, tools) it grows with every command ever acknowledged; on disk (RocksDB, the
+// default of a node) the writer's memory stays flat however many commands it has seen.
+#ifndef LEADFLOW_SERVICES_COMMAND_COMMAND_INDEX_H_
+#define LEADFLOW_SERVICES_COMMAND_COMMAND_INDEX_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "leadflow/v1/commands.pb.h"
+
+namespace leadflow::command {
+
+struct CommandRecord {
+  std::string fingerprint;
+  std::string type;
+  std::string reply;  // serialized CommandReply
+
+  v1::CommandReply Replayed() const;
+};
+
+class CommandIndex {
+ public:
+  virtual ~CommandIndex() = default;
+  // Thread-safe. A failing Put is reported; the record is then missing until the next start's
+  // replay restores it (a retry meanwhile is decided again: still exactly once, see writer.cc).
+  virtual absl::Status Put(const std::string& key, const CommandRecord& record) = 0;
+  virtual absl::StatusOr<std::optional<CommandRecord>> Get(const std::string& key) const = 0;
+};
+
+std::unique_ptr<CommandIndex> NewMemoryCommandIndex();
+// A RocksDB store in `dir`, emptied first (the replay refills it). Writes skip the WAL: a crash
+// loses nothing the replay cannot rebuild. `cache_bytes` bounds its block cache.
+absl::StatusOr<std::unique_ptr<CommandIndex>> OpenDiskCommandIndex(const std::string& dir,
+                                                                   size_t cache_bytes = 16 << 20);
+
+}  // namespace leadflow::command
+
+#endif  // LEADFLOW_SERVICES_COMMAND_COMMAND_INDEX_H_
