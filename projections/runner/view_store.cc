@@ -100,6 +100,10 @@ absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOption
   // Projections look up many rows that do not exist yet (a new lead's row): a Bloom filter
   // answers those without reading data blocks.
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  // Index and filter blocks in the block cache: a view's memory is bounded by the cache however
+  // many rows it holds (the newest files' stay pinned).
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
   auto factory = std::shared_ptr<rocksdb::TableFactory>(rocksdb::NewBlockBasedTableFactory(table));
   db_options.table_factory = factory;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;

@@ -169,6 +169,10 @@ absl::StatusOr<std::unique_ptr<EmbeddedLog>> EmbeddedLog::Open(
   db_options.max_background_jobs = 2;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  // Index and filter blocks live in the block cache, so memory is bounded by it however long
+  // the log grows (the newest files' stay pinned).
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* raw = nullptr;
   rocksdb::Status opened = rocksdb::DB::Open(db_options, options.dir, &raw);
