@@ -123,36 +123,32 @@ struct CohortAcc {
   }
 };
 
-// What one lead contributes to a cohort: reached times and whether each counts.
-struct LeadFigures {
-  std::array<int64_t, kMilestones> reached;
-  std::array<bool, kMilestones> counted;
-};
+// Which milestones of a lead count in a cohort: reached, and within the limit after capture.
+using Counted = std::array<bool, kMilestones>;
 
-LeadFigures Figures(const FunnelRec& r, int64_t limit_ms) {
-  LeadFigures f;
+Counted CountedMilestones(const FunnelRec& r, int64_t limit_ms) {
+  Counted counted;
   for (int m = 0; m < kMilestones; ++m) {
-    f.reached[m] = r.Reached(m);
-    f.counted[m] = m == kCaptured ||
-                   (f.reached[m] != FunnelRec::kNever && f.reached[m] - r.reached[0] <= limit_ms);
+    counted[m] = m == kCaptured || (r.reached[m] != FunnelRec::kNever &&
+                                    r.reached[m] - r.reached[kCaptured] <= limit_ms);
   }
-  return f;
+  return counted;
 }
 
-void AddTiming(GroupAcc& g, const FunnelRec& r, const LeadFigures& f, int m) {
-  g.timings[m - 1].push_back(f.reached[m] - f.reached[m - 1]);
+void AddTiming(GroupAcc& g, const FunnelRec& r, int m) {
+  g.timings[m - 1].push_back(r.reached[m] - r.reached[m - 1]);
   if (m == kConverted) {
-    g.timings[5].push_back(f.reached[kConverted] - f.reached[kCaptured]);
+    g.timings[5].push_back(r.reached[kConverted] - r.reached[kCaptured]);
     g.touches.push_back(r.touches_before_conversion);
   }
 }
 
 // Adds a lead to a group with the group's own semantics (all of its figures).
-void AddLead(GroupAcc& g, const FunnelRec& r, const LeadFigures& f) {
+void AddLead(GroupAcc& g, const FunnelRec& r, const Counted& counted) {
   for (int m = 0; m < kMilestones; ++m) {
-    if (!f.counted[m]) continue;
+    if (!counted[m]) continue;
     ++g.reached[m];
-    if (m > 0) AddTiming(g, r, f, m);
+    if (m > 0) AddTiming(g, r, m);
   }
   if (r.own_contacted) {
     ++g.contacted_own;
@@ -178,13 +174,13 @@ void AddLead(GroupAcc& g, const FunnelRec& r, const LeadFigures& f) {
 }
 
 // Owner split: each figure goes to the owner credited with it.
-void AddLeadByOwner(CohortAcc& acc, const FunnelRec& r, const LeadFigures& f) {
+void AddLeadByOwner(CohortAcc& acc, const FunnelRec& r, const Counted& counted) {
   for (uint32_t o : r.assigned) ++acc.groups[o].assigned;
   for (int m = 1; m < kMilestones; ++m) {
-    if (!f.counted[m]) continue;
+    if (!counted[m]) continue;
     GroupAcc& g = acc.groups[r.credit[r.ReachedBy(m)]];
     ++g.reached[m];
-    AddTiming(g, r, f, m);
+    AddTiming(g, r, m);
   }
   if (r.own_contacted) {
     GroupAcc& g = acc.groups[r.credit[kContacted]];
@@ -752,7 +748,7 @@ absl::StatusOr<v1::CohortFunnelReport> FunnelProjection::Cohort(
     CohortAcc& a = acc[worker];
     for (const FunnelRec& r : recs) {
       if (r.merged || r.reached[kCaptured] < from || r.reached[kCaptured] >= to) continue;
-      const LeadFigures f = Figures(r, limit);
+      const Counted f = CountedMilestones(r, limit);
       if (split == Split::kNone) {
         AddLead(a.total, r, f);
       } else if (split == Split::kOwner) {

@@ -271,13 +271,18 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
   };
   // Aborts the open transaction within the deadline; if the brokers do not answer, the abort is
   // retried at the start of the next Append (abort_pending).
-  auto abort_txn = [&](absl::Status cause) {
+  auto abort_open = [&](absl::string_view what) -> absl::Status {
+    if (RdKafka::Error* e = producer->abort_transaction(remaining_ms()); e != nullptr) {
+      impl_->abort_pending = e->is_retriable();
+      return check_fatal(FromTxnError(e, what));
+    }
+    impl_->abort_pending = false;
+    return absl::OkStatus();
+  };
+  // Gives up this append because of `cause`: aborts its transaction, reports `cause`.
+  auto abort_txn = [&](absl::Status cause) -> absl::Status {
     if (transactional) {
-      if (RdKafka::Error* e = producer->abort_transaction(remaining_ms()); e != nullptr) {
-        impl_->abort_pending = e->is_retriable();
-        return check_fatal(FromTxnError(e, absl::StrCat("abort after: ", cause.message())));
-      }
-      impl_->abort_pending = false;
+      LEADFLOW_RETURN_IF_ERROR(abort_open(absl::StrCat("abort after: ", cause.message())));
     }
     return check_fatal(cause);
   };
@@ -311,11 +316,7 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
   };
   if (transactional && impl_->abort_pending) {
     // The previous append's abort timed out: finish it before starting anything new.
-    if (RdKafka::Error* e = producer->abort_transaction(remaining_ms()); e != nullptr) {
-      impl_->abort_pending = e->is_retriable();
-      return check_fatal(FromTxnError(e, "abort of an earlier append"));
-    }
-    impl_->abort_pending = false;
+    LEADFLOW_RETURN_IF_ERROR(abort_open("abort of an earlier append"));
   }
   if (transactional && impl_->commit_pending) {
     // The previous append's commit timed out: finish it before starting anything new.

@@ -8,14 +8,15 @@ ID=$(ctl --json capture --name "Ada" --email ada@example.com --source referral |
 
 # An in-flight call: a read that waits for a log position not yet reached; its own deadline is
 # 2 s, so the server can finish it within its 10 s drain.
-rc=0
 ctl --timeout 2 get "$ID" --after 0:1000000000 >"$E2E_TMP/inflight.txt" 2>&1 &
 CLIENT=$!
 sleep 0.5
 start=$(date +%s.%N)
 kill -TERM "$SERVER_PID"
 sleep 0.5
-kill -0 "$SERVER_PID" 2>/dev/null && echo "ok: still draining the in-flight call after SIGTERM"
+rc=0
+kill -0 "$SERVER_PID" 2>/dev/null || { echo "FAIL: exited without draining the in-flight call"; exit 1; }
+echo "ok: still draining the in-flight call after SIGTERM"
 wait "$SERVER_PID" || rc=$?
 took=$(python3 -c "import time; print(round($(date +%s.%N) - $start, 1))")
 SERVER_PID=""

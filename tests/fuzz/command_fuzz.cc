@@ -5,24 +5,13 @@
 #include <cstdint>
 #include <string>
 
-#include "google/protobuf/stubs/logging.h"
 
 #include "google/protobuf/util/json_util.h"
 #include "services/common/time_util.h"
 #include "services/lead/reducer.h"
+#include "tests/fuzz/quiet_protobuf.h"
 
 using namespace leadflow;
-
-namespace {
-// Inputs that are not valid UTF-8 in string fields are refused by the parser, which also logs
-// them; the log would drown the fuzzer's own output.
-void Quiet(google::protobuf::LogLevel, const char*, int, const std::string&) {}
-}  // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  google::protobuf::SetLogHandler(&Quiet);
-  return 0;
-}
 
 namespace {
 

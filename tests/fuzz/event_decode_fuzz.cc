@@ -5,26 +5,15 @@
 #include <cstdint>
 #include <string>
 
-#include "google/protobuf/stubs/logging.h"
 
 #include "projections/customer/customer_view.h"
 #include "projections/funnel/funnel_view.h"
 #include "projections/lead/lead_view.h"
 #include "services/lead/reducer.h"
+#include "tests/fuzz/quiet_protobuf.h"
 #include "services/log/event_codec.h"
 
 using namespace leadflow;
-
-namespace {
-// Inputs that are not valid UTF-8 in string fields are refused by the parser, which also logs
-// them; the log would drown the fuzzer's own output.
-void Quiet(google::protobuf::LogLevel, const char*, int, const std::string&) {}
-}  // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  google::protobuf::SetLogHandler(&Quiet);
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   log::Record record;

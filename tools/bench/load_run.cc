@@ -24,7 +24,7 @@
 #include "services/common/ids.h"
 #include "services/common/time_util.h"
 #include "services/server/node.h"
-#include "tools/bench/machine.h"
+#include "tools/bench/bench_util.h"
 
 namespace leadflow::bench {
 namespace {
@@ -41,17 +41,17 @@ struct Window {
   absl::Mutex mu;
   std::vector<int64_t> writes, reads, funnels;
   int64_t errors = 0;
+  std::atomic<int64_t>* total_errors = nullptr;  // every failed call of the run
   void Add(std::vector<int64_t>& to, int64_t us) {
     absl::MutexLock lock(&mu);
     to.push_back(us);
   }
+  void Failed() {
+    ++*total_errors;
+    absl::MutexLock lock(&mu);
+    ++errors;
+  }
 };
-
-int64_t Pct(std::vector<int64_t>& v, int p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::max<size_t>(1, (p * v.size() + 99) / 100) - 1];
-}
 
 v1::CommandMeta Meta(const std::string& id) {
   v1::CommandMeta m;
@@ -125,9 +125,10 @@ int main(int argc, char** argv) {
                                "cmd p50", "cmd p99", "reads/s", "get p99", "funnel p99",
                                "errors", "RSS MiB");
 
-  Window window;
   std::atomic<bool> stop{false};
   std::atomic<int64_t> total_errors{0}, inflight{0};
+  Window window;
+  window.total_errors = &total_errors;
   const absl::Time start = absl::Now();
   // Open-loop senders: each call is scheduled at a fixed rate and timed from that schedule.
   auto sender = [&](double rate, auto issue) {
@@ -168,9 +169,7 @@ int main(int argc, char** argv) {
                                                                       scheduled](grpc::Status st) {
         // An assignment to the owner the lead already has is refused: a valid answer.
         if (!st.ok() && st.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
-          ++total_errors;
-          absl::MutexLock lock(&window.mu);
-          ++window.errors;
+          window.Failed();
         }
         window.Add(window.writes, absl::ToInt64Microseconds(absl::Now() - scheduled));
         delete call;
@@ -191,11 +190,7 @@ int main(int argc, char** argv) {
       ++inflight;
       queries->async()->GetLead(&call->ctx, &call->req, &call->resp,
                                 [&, call, scheduled](grpc::Status st) {
-                                  if (!st.ok()) {
-                                    ++total_errors;
-                                    absl::MutexLock lock(&window.mu);
-                                    ++window.errors;
-                                  }
+                                  if (!st.ok()) window.Failed();
                                   window.Add(window.reads, absl::ToInt64Microseconds(
                                                                absl::Now() - scheduled));
                                   delete call;
@@ -212,11 +207,7 @@ int main(int argc, char** argv) {
       req.set_split("owner");
       v1::CohortFunnelReport resp;
       grpc::Status st = funnel->GetCohortFunnel(&ctx, req, &resp);
-      if (!st.ok()) {
-        ++total_errors;
-        absl::MutexLock lock(&window.mu);
-        ++window.errors;
-      }
+      if (!st.ok()) window.Failed();
       window.Add(window.funnels, absl::ToInt64Microseconds(absl::Now() - scheduled));
     });
   });
@@ -240,8 +231,8 @@ int main(int argc, char** argv) {
     rss_end = rss;
     std::cout << absl::StrFormat(
         "%8.0f %10.0f %8.2fms %8.2fms %10.0f %8.2fms %8.2fms %8d %10.1f\n", window_s * w,
-        writes.size() / window_s, Pct(writes, 50) / 1000.0, Pct(writes, 99) / 1000.0,
-        reads.size() / window_s, Pct(reads, 99) / 1000.0, Pct(funnels, 99) / 1000.0, errors,
+        writes.size() / window_s, NearestRank(writes, 50) / 1000.0, NearestRank(writes, 99) / 1000.0,
+        reads.size() / window_s, NearestRank(reads, 99) / 1000.0, NearestRank(funnels, 99) / 1000.0, errors,
         rss / 1048576.0);
     std::cout.flush();
   }

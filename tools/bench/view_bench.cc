@@ -22,7 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
-#include "tools/bench/machine.h"
+#include "tools/bench/bench_util.h"
 #include "projections/customer/customer_view.h"
 #include "projections/lead/lead_view.h"
 #include "projections/funnel/funnel_view.h"
@@ -379,7 +379,7 @@ int main(int argc, char** argv) {
   struct QueryTiming {
     std::string name;
     std::vector<double> ms;
-    double p50() const { return ms[(ms.size() + 1) / 2 - 1]; }
+    double p50() { return bench::NearestRank(ms, 50); }
     double max() const { return ms.back(); }
   };
   std::vector<QueryTiming> queries;
@@ -438,10 +438,7 @@ int main(int argc, char** argv) {
   });
   analytics->Shutdown();
   std::sort(latencies_us.begin(), latencies_us.end());
-  auto pct = [&](double p) {
-    size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * latencies_us.size()));
-    return latencies_us[std::max<size_t>(rank, 1) - 1];
-  };
+  auto pct = [&](int p) { return bench::NearestRank(latencies_us, p); };
 
   std::cout << absl::StrFormat("%-52s %12s  %s\n", "measurement", "rate", "ratio");
   auto row = [](const std::string& name, double r, const std::string& ratio) {
@@ -482,7 +479,7 @@ int main(int argc, char** argv) {
       static_cast<long long>(latencies_us.back()));
   std::cout << absl::StrFormat("\nAnalytics queries over gRPC (%lld leads in the cohort), %d runs each:\n",
                                static_cast<long long>(cohort_captured), query_runs);
-  for (const auto& q : queries) {
+  for (auto& q : queries) {
     std::cout << absl::StrFormat("  %-52s p50 %8.2f ms  max %8.2f ms\n", q.name, q.p50(), q.max());
   }
   std::cout << "  (target: cohort funnel over 1 year of 1M leads < 50 ms)\n";

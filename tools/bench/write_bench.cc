@@ -18,7 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
-#include "tools/bench/machine.h"
+#include "tools/bench/bench_util.h"
 #include "services/command/writer.h"
 #include "services/common/time_util.h"
 #include "services/log/embedded_log.h"

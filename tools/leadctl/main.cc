@@ -631,6 +631,25 @@ int Main(int argc, char** argv) {
   std::function<absl::StatusOr<v1::Command>()> build;
   std::string lead_to_get;
   MetaFlags m;
+  auto with_meta = [&](auto* body) -> absl::Status {
+    auto meta = BuildMeta(m, g);
+    if (!meta.ok()) return meta.status();
+    *body->mutable_meta() = *meta;
+    return absl::OkStatus();
+  };
+  // When `cmd` is chosen, `build` makes its command: the body `mutable_body` of v1::Command with
+  // the shared meta flags, then `fill(body)` for the command's own fields.
+  auto builds = [&](CLI::App* cmd, auto mutable_body, auto fill) {
+    cmd->callback([&build, &with_meta, mutable_body, fill] {
+      build = [&with_meta, mutable_body, fill]() -> absl::StatusOr<v1::Command> {
+        v1::Command c;
+        auto* b = (c.*mutable_body)();
+        RETURN_IF_ERROR(with_meta(b));
+        RETURN_IF_ERROR(fill(b));
+        return c;
+      };
+    });
+  };
 
   // ---- capture ----
   struct {
@@ -653,37 +672,30 @@ int Main(int argc, char** argv) {
   capture->add_option("--temperature", cap.temperature, "cold, warm or hot");
   capture->add_option("--note", cap.note, "What the person is interested in");
   AddMetaFlags(capture, &m);
-  capture->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      v1::CaptureLead* b = c.mutable_capture_lead();
-      auto meta = BuildMeta(m, g);
-      if (!meta.ok()) return meta.status();
-      *b->mutable_meta() = *meta;
-      b->mutable_person()->set_full_name(cap.name);
-      b->set_email(cap.email);
-      b->set_phone(cap.phone);
-      b->set_company(cap.company);
-      b->set_title(cap.title);
-      b->set_campaign(cap.campaign);
-      b->set_interest_note(cap.note);
-      v1::SourceChannel source{};
-      RETURN_IF_ERROR(SetEnum("--source", cap.source, v1::SourceChannel_descriptor(), &source));
-      b->set_source_channel(source);
-      v1::OriginType origin{};
-      RETURN_IF_ERROR(SetEnum("--origin", cap.origin, v1::OriginType_descriptor(), &origin));
-      b->set_origin_type(origin);
-      v1::Temperature temp{};
-      RETURN_IF_ERROR(
-          SetEnum("--temperature", cap.temperature, v1::Temperature_descriptor(), &temp));
-      b->set_temperature(temp);
-      if (!cap.cost.empty()) {
-        auto cost = ParseMoney("--cost", cap.cost);
-        if (!cost.ok()) return cost.status();
-        *b->mutable_acquisition_cost() = *cost;
-      }
-      return c;
-    };
+  builds(capture, &v1::Command::mutable_capture_lead, [&](v1::CaptureLead* b) -> absl::Status {
+    b->mutable_person()->set_full_name(cap.name);
+    b->set_email(cap.email);
+    b->set_phone(cap.phone);
+    b->set_company(cap.company);
+    b->set_title(cap.title);
+    b->set_campaign(cap.campaign);
+    b->set_interest_note(cap.note);
+    v1::SourceChannel source{};
+    RETURN_IF_ERROR(SetEnum("--source", cap.source, v1::SourceChannel_descriptor(), &source));
+    b->set_source_channel(source);
+    v1::OriginType origin{};
+    RETURN_IF_ERROR(SetEnum("--origin", cap.origin, v1::OriginType_descriptor(), &origin));
+    b->set_origin_type(origin);
+    v1::Temperature temp{};
+    RETURN_IF_ERROR(
+        SetEnum("--temperature", cap.temperature, v1::Temperature_descriptor(), &temp));
+    b->set_temperature(temp);
+    if (!cap.cost.empty()) {
+      auto cost = ParseMoney("--cost", cap.cost);
+      if (!cost.ok()) return cost.status();
+      *b->mutable_acquisition_cost() = *cost;
+    }
+    return absl::OkStatus();
   });
 
   // Helper for commands on one lead or customer given as the first positional argument.
@@ -696,12 +708,6 @@ int Main(int argc, char** argv) {
         ->required();
     AddMetaFlags(cmd, &m);
     return cmd;
-  };
-  auto with_meta = [&](auto* body) -> absl::Status {
-    auto meta = BuildMeta(m, g);
-    if (!meta.ok()) return meta.status();
-    *body->mutable_meta() = *meta;
-    return absl::OkStatus();
   };
 
   struct {
@@ -718,19 +724,14 @@ int Main(int argc, char** argv) {
   inquiry->add_option("--source", f.source, "Source channel of the inquiry");
   inquiry->add_option("--campaign", f.campaign, "Campaign");
   inquiry->add_option("--note", f.note, "What they asked");
-  inquiry->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_record_inquiry();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_lead_id(target);
-      v1::SourceChannel s{};
-      RETURN_IF_ERROR(SetEnum("--source", f.source, v1::SourceChannel_descriptor(), &s));
-      b->set_source_channel(s);
-      b->set_campaign(f.campaign);
-      b->set_note(f.note);
-      return c;
-    };
+  builds(inquiry, &v1::Command::mutable_record_inquiry, [&](auto* b) -> absl::Status {
+    b->set_lead_id(target);
+    v1::SourceChannel s{};
+    RETURN_IF_ERROR(SetEnum("--source", f.source, v1::SourceChannel_descriptor(), &s));
+    b->set_source_channel(s);
+    b->set_campaign(f.campaign);
+    b->set_note(f.note);
+    return absl::OkStatus();
   });
 
   CLI::App* update = on_lead("update-contact", "Change a lead's contact details");
@@ -739,53 +740,38 @@ int Main(int argc, char** argv) {
   update->add_option("--phone", f.phone, "Phone ('' clears it)");
   update->add_option("--company", f.company, "Company");
   update->add_option("--title", f.title, "Job title");
-  update->callback([&] {
-    build = [&, update]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_update_contact_details();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_lead_id(target);
-      if (update->count("--name")) b->set_full_name(f.name);
-      if (update->count("--email")) b->set_email(f.email);
-      if (update->count("--phone")) b->set_phone(f.phone);
-      if (update->count("--company")) b->set_company(f.company);
-      if (update->count("--title")) b->set_title(f.title);
-      return c;
-    };
+  builds(update, &v1::Command::mutable_update_contact_details, [&](auto* b) -> absl::Status {
+    b->set_lead_id(target);
+    if (update->count("--name")) b->set_full_name(f.name);
+    if (update->count("--email")) b->set_email(f.email);
+    if (update->count("--phone")) b->set_phone(f.phone);
+    if (update->count("--company")) b->set_company(f.company);
+    if (update->count("--title")) b->set_title(f.title);
+    return absl::OkStatus();
   });
 
   CLI::App* assign = on_lead("assign", "Assign a lead to an owner");
   assign->add_option("--owner", f.owner, "New owner")->required();
   assign->add_option("--team", f.team, "Team");
   assign->add_option("--reason", f.reason, "Why");
-  assign->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_assign_lead();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_lead_id(target);
-      b->set_owner(f.owner);
-      b->set_team(f.team);
-      b->set_reason(f.reason);
-      return c;
-    };
+  builds(assign, &v1::Command::mutable_assign_lead, [&](auto* b) -> absl::Status {
+    b->set_lead_id(target);
+    b->set_owner(f.owner);
+    b->set_team(f.team);
+    b->set_reason(f.reason);
+    return absl::OkStatus();
   });
 
   CLI::App* temperature = on_lead("temperature", "Set a lead's temperature");
   temperature->add_option("value", f.temperature, "cold, warm or hot")->required();
   temperature->add_option("--reason", f.reason, "Why");
-  temperature->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_set_temperature();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_lead_id(target);
-      v1::Temperature t{};
-      RETURN_IF_ERROR(SetEnum("temperature", f.temperature, v1::Temperature_descriptor(), &t));
-      b->set_temperature(t);
-      b->set_reason(f.reason);
-      return c;
-    };
+  builds(temperature, &v1::Command::mutable_set_temperature, [&](auto* b) -> absl::Status {
+    b->set_lead_id(target);
+    v1::Temperature t{};
+    RETURN_IF_ERROR(SetEnum("temperature", f.temperature, v1::Temperature_descriptor(), &t));
+    b->set_temperature(t);
+    b->set_reason(f.reason);
+    return absl::OkStatus();
   });
 
   CLI::App* interaction = on_lead("interaction", "Log a call, email, meeting, demo, ...");
@@ -800,26 +786,21 @@ int Main(int argc, char** argv) {
   interaction->add_option("--duration", f.duration, "Duration in seconds");
   interaction->add_option("--notes", f.notes, "Notes");
   interaction->add_option("--interaction-id", f.interaction_id, "Your id for the interaction");
-  interaction->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_log_interaction();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_lead_id(target);
-      v1::InteractionKind k{};
-      RETURN_IF_ERROR(SetEnum("--kind", f.kind, v1::InteractionKind_descriptor(), &k));
-      b->set_kind(k);
-      v1::Direction d{};
-      RETURN_IF_ERROR(SetEnum("--direction", f.direction, v1::Direction_descriptor(), &d));
-      b->set_direction(d);
-      v1::Outcome o{};
-      RETURN_IF_ERROR(SetEnum("--outcome", f.outcome, v1::Outcome_descriptor(), &o));
-      b->set_outcome(o);
-      b->set_duration_seconds(f.duration);
-      b->set_notes(f.notes);
-      b->set_interaction_id(f.interaction_id);
-      return c;
-    };
+  builds(interaction, &v1::Command::mutable_log_interaction, [&](auto* b) -> absl::Status {
+    b->set_lead_id(target);
+    v1::InteractionKind k{};
+    RETURN_IF_ERROR(SetEnum("--kind", f.kind, v1::InteractionKind_descriptor(), &k));
+    b->set_kind(k);
+    v1::Direction d{};
+    RETURN_IF_ERROR(SetEnum("--direction", f.direction, v1::Direction_descriptor(), &d));
+    b->set_direction(d);
+    v1::Outcome o{};
+    RETURN_IF_ERROR(SetEnum("--outcome", f.outcome, v1::Outcome_descriptor(), &o));
+    b->set_outcome(o);
+    b->set_duration_seconds(f.duration);
+    b->set_notes(f.notes);
+    b->set_interaction_id(f.interaction_id);
+    return absl::OkStatus();
   });
 
   CLI::App* follow_up = on_lead("follow-up", "Schedule a follow-up");
@@ -828,38 +809,28 @@ int Main(int argc, char** argv) {
   follow_up->add_option("--note", f.note, "Note");
   follow_up->add_option("--follow-up-id", f.follow_up_id, "Id (default: the command id)");
   follow_up->add_option("--assignee", f.assignee, "Who (default: the lead's owner)");
-  follow_up->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_schedule_follow_up();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_lead_id(target);
-      auto due = ParseTime("--due", f.due);
-      if (!due.ok()) return due.status();
-      *b->mutable_due_at() = *due;
-      v1::InteractionKind k{};
-      RETURN_IF_ERROR(SetEnum("--kind", f.kind, v1::InteractionKind_descriptor(), &k));
-      b->set_kind(k);
-      b->set_note(f.note);
-      b->set_follow_up_id(f.follow_up_id);
-      b->set_assignee(f.assignee);
-      return c;
-    };
+  builds(follow_up, &v1::Command::mutable_schedule_follow_up, [&](auto* b) -> absl::Status {
+    b->set_lead_id(target);
+    auto due = ParseTime("--due", f.due);
+    if (!due.ok()) return due.status();
+    *b->mutable_due_at() = *due;
+    v1::InteractionKind k{};
+    RETURN_IF_ERROR(SetEnum("--kind", f.kind, v1::InteractionKind_descriptor(), &k));
+    b->set_kind(k);
+    b->set_note(f.note);
+    b->set_follow_up_id(f.follow_up_id);
+    b->set_assignee(f.assignee);
+    return absl::OkStatus();
   });
 
   CLI::App* complete = on_lead("complete-follow-up", "Mark a follow-up done");
   complete->add_option("follow_up_id", f.follow_up_id, "The follow-up's id")->required();
   complete->add_option("--note", f.note, "Note");
-  complete->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_complete_follow_up();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_lead_id(target);
-      b->set_follow_up_id(f.follow_up_id);
-      b->set_note(f.note);
-      return c;
-    };
+  builds(complete, &v1::Command::mutable_complete_follow_up, [&](auto* b) -> absl::Status {
+    b->set_lead_id(target);
+    b->set_follow_up_id(f.follow_up_id);
+    b->set_note(f.note);
+    return absl::OkStatus();
   });
 
   CLI::App* qualify = on_lead("qualify", "Qualify a lead (BANT): it becomes a prospect");
@@ -868,25 +839,20 @@ int Main(int argc, char** argv) {
   qualify->add_option("--need", f.need, "The need")->required();
   qualify->add_option("--decision-by", f.decision_by, "Expected decision date")->required();
   qualify->add_option("--stage", f.stage, "Initial stage (default: qualification)");
-  qualify->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_qualify_lead();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_lead_id(target);
-      auto budget = ParseMoney("--budget", f.budget);
-      if (!budget.ok()) return budget.status();
-      *b->mutable_budget() = *budget;
-      b->set_decision_maker(f.decision_maker);
-      b->set_need(f.need);
-      auto by = ParseTime("--decision-by", f.decision_by);
-      if (!by.ok()) return by.status();
-      *b->mutable_expected_decision_at() = *by;
-      v1::SalesStage s{};
-      RETURN_IF_ERROR(SetEnum("--stage", f.stage, v1::SalesStage_descriptor(), &s));
-      b->set_stage(s);
-      return c;
-    };
+  builds(qualify, &v1::Command::mutable_qualify_lead, [&](auto* b) -> absl::Status {
+    b->set_lead_id(target);
+    auto budget = ParseMoney("--budget", f.budget);
+    if (!budget.ok()) return budget.status();
+    *b->mutable_budget() = *budget;
+    b->set_decision_maker(f.decision_maker);
+    b->set_need(f.need);
+    auto by = ParseTime("--decision-by", f.decision_by);
+    if (!by.ok()) return by.status();
+    *b->mutable_expected_decision_at() = *by;
+    v1::SalesStage s{};
+    RETURN_IF_ERROR(SetEnum("--stage", f.stage, v1::SalesStage_descriptor(), &s));
+    b->set_stage(s);
+    return absl::OkStatus();
   });
 
   CLI::App* stage = on_lead("stage", "Move a qualified lead to another sales stage");
@@ -894,17 +860,12 @@ int Main(int argc, char** argv) {
                     "qualification, needs-analysis, solution-presentation, objection-handling, "
                     "closing")
       ->required();
-  stage->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_change_stage();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_lead_id(target);
-      v1::SalesStage s{};
-      RETURN_IF_ERROR(SetEnum("stage", f.stage, v1::SalesStage_descriptor(), &s));
-      b->set_stage(s);
-      return c;
-    };
+  builds(stage, &v1::Command::mutable_change_stage, [&](auto* b) -> absl::Status {
+    b->set_lead_id(target);
+    v1::SalesStage s{};
+    RETURN_IF_ERROR(SetEnum("stage", f.stage, v1::SalesStage_descriptor(), &s));
+    b->set_stage(s);
+    return absl::OkStatus();
   });
 
   CLI::App* reject = on_lead("reject", "The lead said no");
@@ -913,35 +874,25 @@ int Main(int argc, char** argv) {
                      "unresponsive, other")
       ->required();
   reject->add_option("--text", f.text, "Free text (required for 'other')");
-  reject->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_reject_lead();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_lead_id(target);
-      v1::RejectionReason r{};
-      RETURN_IF_ERROR(SetEnum("--reason", f.reason, v1::RejectionReason_descriptor(), &r));
-      b->set_reason(r);
-      b->set_text(f.text);
-      return c;
-    };
+  builds(reject, &v1::Command::mutable_reject_lead, [&](auto* b) -> absl::Status {
+    b->set_lead_id(target);
+    v1::RejectionReason r{};
+    RETURN_IF_ERROR(SetEnum("--reason", f.reason, v1::RejectionReason_descriptor(), &r));
+    b->set_reason(r);
+    b->set_text(f.text);
+    return absl::OkStatus();
   });
 
   CLI::App* postpone = on_lead("postpone", "\"Not now\": revisit later");
   postpone->add_option("--until", f.until, "Revisit date")->required();
   postpone->add_option("--reason", f.reason, "Why");
-  postpone->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_postpone_lead();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_lead_id(target);
-      auto until = ParseTime("--until", f.until);
-      if (!until.ok()) return until.status();
-      *b->mutable_revisit_at() = *until;
-      b->set_reason(f.reason);
-      return c;
-    };
+  builds(postpone, &v1::Command::mutable_postpone_lead, [&](auto* b) -> absl::Status {
+    b->set_lead_id(target);
+    auto until = ParseTime("--until", f.until);
+    if (!until.ok()) return until.status();
+    *b->mutable_revisit_at() = *until;
+    b->set_reason(f.reason);
+    return absl::OkStatus();
   });
 
   CLI::App* disqualify = on_lead("disqualify", "Not a fit");
@@ -949,48 +900,33 @@ int Main(int argc, char** argv) {
                          "no-authority, not-target-market, invalid-contact, no-need, other")
       ->required();
   disqualify->add_option("--text", f.text, "Free text (required for 'other')");
-  disqualify->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_disqualify_lead();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_lead_id(target);
-      v1::DisqualificationReason r{};
-      RETURN_IF_ERROR(
-          SetEnum("--reason", f.reason, v1::DisqualificationReason_descriptor(), &r));
-      b->set_reason(r);
-      b->set_text(f.text);
-      return c;
-    };
+  builds(disqualify, &v1::Command::mutable_disqualify_lead, [&](auto* b) -> absl::Status {
+    b->set_lead_id(target);
+    v1::DisqualificationReason r{};
+    RETURN_IF_ERROR(
+        SetEnum("--reason", f.reason, v1::DisqualificationReason_descriptor(), &r));
+    b->set_reason(r);
+    b->set_text(f.text);
+    return absl::OkStatus();
   });
 
   CLI::App* reactivate = on_lead("reactivate", "Bring back a rejected, postponed or "
                                                "disqualified lead");
   reactivate->add_option("--note", f.note, "Note");
-  reactivate->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_reactivate_lead();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_lead_id(target);
-      b->set_note(f.note);
-      return c;
-    };
+  builds(reactivate, &v1::Command::mutable_reactivate_lead, [&](auto* b) -> absl::Status {
+    b->set_lead_id(target);
+    b->set_note(f.note);
+    return absl::OkStatus();
   });
 
   CLI::App* merge = on_lead("merge", "Fold a duplicate lead into another");
   merge->add_option("--into", f.into, "Survivor lead id")->required();
   merge->add_option("--note", f.note, "Note");
-  merge->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_merge_lead();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_lead_id(target);
-      b->set_survivor_lead_id(f.into);
-      b->set_note(f.note);
-      return c;
-    };
+  builds(merge, &v1::Command::mutable_merge_lead, [&](auto* b) -> absl::Status {
+    b->set_lead_id(target);
+    b->set_survivor_lead_id(f.into);
+    b->set_note(f.note);
+    return absl::OkStatus();
   });
 
   CLI::App* convert = on_lead("convert", "Convert a qualified lead into a customer");
@@ -998,20 +934,15 @@ int Main(int argc, char** argv) {
   convert->add_option("--contract", f.contract, "Contract reference");
   convert->add_option("--invoice", f.invoice, "Invoice reference");
   convert->add_option("--account-owner", f.account_owner, "Account owner (default: lead owner)");
-  convert->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_convert_lead();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_lead_id(target);
-      auto deal = ParseMoney("--deal", f.deal);
-      if (!deal.ok()) return deal.status();
-      *b->mutable_deal_value() = *deal;
-      b->set_contract_ref(f.contract);
-      b->set_invoice_ref(f.invoice);
-      b->set_account_owner(f.account_owner);
-      return c;
-    };
+  builds(convert, &v1::Command::mutable_convert_lead, [&](auto* b) -> absl::Status {
+    b->set_lead_id(target);
+    auto deal = ParseMoney("--deal", f.deal);
+    if (!deal.ok()) return deal.status();
+    *b->mutable_deal_value() = *deal;
+    b->set_contract_ref(f.contract);
+    b->set_invoice_ref(f.invoice);
+    b->set_account_owner(f.account_owner);
+    return absl::OkStatus();
   });
 
   CLI::App* profile = on_lead("customer-profile", "Update a customer's profile", "CUSTOMER");
@@ -1020,19 +951,14 @@ int Main(int argc, char** argv) {
   profile->add_option("--registration", f.registration, "Registration number");
   profile->add_option("--billing-address", f.billing_address, "Billing address");
   profile->add_option("--account-owner", f.account_owner, "Account owner");
-  profile->callback([&] {
-    build = [&, profile]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_update_customer_profile();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_customer_id(target);
-      if (profile->count("--legal-name")) b->set_legal_name(f.legal_name);
-      if (profile->count("--tax-id")) b->set_tax_id(f.tax_id);
-      if (profile->count("--registration")) b->set_registration_number(f.registration);
-      if (profile->count("--billing-address")) b->set_billing_address(f.billing_address);
-      if (profile->count("--account-owner")) b->set_account_owner(f.account_owner);
-      return c;
-    };
+  builds(profile, &v1::Command::mutable_update_customer_profile, [&](auto* b) -> absl::Status {
+    b->set_customer_id(target);
+    if (profile->count("--legal-name")) b->set_legal_name(f.legal_name);
+    if (profile->count("--tax-id")) b->set_tax_id(f.tax_id);
+    if (profile->count("--registration")) b->set_registration_number(f.registration);
+    if (profile->count("--billing-address")) b->set_billing_address(f.billing_address);
+    if (profile->count("--account-owner")) b->set_account_owner(f.account_owner);
+    return absl::OkStatus();
   });
 
   CLI::App* purchase = on_lead("purchase", "Record a customer purchase", "CUSTOMER");
@@ -1040,37 +966,27 @@ int Main(int argc, char** argv) {
   purchase->add_option("--amount", f.amount, "Amount, e.g. 'EUR 1200'")->required();
   purchase->add_option("--reference", f.reference, "Order/invoice reference");
   purchase->add_option("--description", f.description, "What was bought");
-  purchase->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_record_purchase();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_customer_id(target);
-      v1::PurchaseKind k{};
-      RETURN_IF_ERROR(SetEnum("--kind", f.kind, v1::PurchaseKind_descriptor(), &k));
-      b->set_kind(k);
-      auto amount = ParseMoney("--amount", f.amount);
-      if (!amount.ok()) return amount.status();
-      *b->mutable_amount() = *amount;
-      b->set_reference(f.reference);
-      b->set_description(f.description);
-      return c;
-    };
+  builds(purchase, &v1::Command::mutable_record_purchase, [&](auto* b) -> absl::Status {
+    b->set_customer_id(target);
+    v1::PurchaseKind k{};
+    RETURN_IF_ERROR(SetEnum("--kind", f.kind, v1::PurchaseKind_descriptor(), &k));
+    b->set_kind(k);
+    auto amount = ParseMoney("--amount", f.amount);
+    if (!amount.ok()) return amount.status();
+    *b->mutable_amount() = *amount;
+    b->set_reference(f.reference);
+    b->set_description(f.description);
+    return absl::OkStatus();
   });
 
   CLI::App* nps = on_lead("nps", "Record a Net Promoter Score (0-10)", "CUSTOMER");
   nps->add_option("score", f.score, "0 to 10")->required();
   nps->add_option("--comment", f.comment, "Comment");
-  nps->callback([&] {
-    build = [&]() -> absl::StatusOr<v1::Command> {
-      v1::Command c;
-      auto* b = c.mutable_record_nps();
-      RETURN_IF_ERROR(with_meta(b));
-      b->set_customer_id(target);
-      b->set_score(f.score);
-      b->set_comment(f.comment);
-      return c;
-    };
+  builds(nps, &v1::Command::mutable_record_nps, [&](auto* b) -> absl::Status {
+    b->set_customer_id(target);
+    b->set_score(f.score);
+    b->set_comment(f.comment);
+    return absl::OkStatus();
   });
 
   // ---- batch ----

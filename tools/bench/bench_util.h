@@ -1,10 +1,12 @@
-// The machine line at the top of every benchmark report.
-#ifndef LEADFLOW_TOOLS_BENCH_MACHINE_H_
-#define LEADFLOW_TOOLS_BENCH_MACHINE_H_
+// Shared by the benchmarks: the machine line at the top of every report, and percentiles.
+#ifndef LEADFLOW_TOOLS_BENCH_BENCH_UTIL_H_
+#define LEADFLOW_TOOLS_BENCH_BENCH_UTIL_H_
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -28,6 +30,16 @@ inline std::string Machine() {
                       digits == std::string::npos ? "unknown memory" : mem.substr(digits));
 }
 
+// Nearest-rank percentile (the ceil(p*n/100)-th smallest) of `values`, which it sorts; 0 if empty.
+template <typename T>
+T NearestRank(std::vector<T>& values, int p) {
+  if (values.empty()) return T{};
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  const size_t rank = std::max<size_t>(1, (static_cast<size_t>(p) * n + 99) / 100);
+  return values[rank - 1];
+}
+
 }  // namespace leadflow::bench
 
-#endif  // LEADFLOW_TOOLS_BENCH_MACHINE_H_
+#endif  // LEADFLOW_TOOLS_BENCH_BENCH_UTIL_H_
