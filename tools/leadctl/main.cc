@@ -22,6 +22,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
 #include "services/common/ids.h"
+#include "services/common/status_util.h"
 #include "services/common/time_util.h"
 #include "tools/leadctl/parse.h"
 #include "tools/leadctl/report.h"
@@ -88,13 +89,6 @@ absl::Status SetEnum(const std::string& flag, const std::string& text,
   *out = static_cast<E>(*v);
   return absl::OkStatus();
 }
-
-#define RETURN_IF_ERROR(expr)                     \
-  do {                                            \
-    if (absl::Status _st = (expr); !_st.ok()) {   \
-      return _st;                                 \
-    }                                             \
-  } while (0)
 
 std::string Json(const google::protobuf::Message& m) {
   std::string out;
@@ -644,8 +638,8 @@ int Main(int argc, char** argv) {
       build = [&with_meta, mutable_body, fill]() -> absl::StatusOr<v1::Command> {
         v1::Command c;
         auto* b = (c.*mutable_body)();
-        RETURN_IF_ERROR(with_meta(b));
-        RETURN_IF_ERROR(fill(b));
+        LEADFLOW_RETURN_IF_ERROR(with_meta(b));
+        LEADFLOW_RETURN_IF_ERROR(fill(b));
         return c;
       };
     });
@@ -681,13 +675,14 @@ int Main(int argc, char** argv) {
     b->set_campaign(cap.campaign);
     b->set_interest_note(cap.note);
     v1::SourceChannel source{};
-    RETURN_IF_ERROR(SetEnum("--source", cap.source, v1::SourceChannel_descriptor(), &source));
+    LEADFLOW_RETURN_IF_ERROR(
+        SetEnum("--source", cap.source, v1::SourceChannel_descriptor(), &source));
     b->set_source_channel(source);
     v1::OriginType origin{};
-    RETURN_IF_ERROR(SetEnum("--origin", cap.origin, v1::OriginType_descriptor(), &origin));
+    LEADFLOW_RETURN_IF_ERROR(SetEnum("--origin", cap.origin, v1::OriginType_descriptor(), &origin));
     b->set_origin_type(origin);
     v1::Temperature temp{};
-    RETURN_IF_ERROR(
+    LEADFLOW_RETURN_IF_ERROR(
         SetEnum("--temperature", cap.temperature, v1::Temperature_descriptor(), &temp));
     b->set_temperature(temp);
     if (!cap.cost.empty()) {
@@ -727,7 +722,7 @@ int Main(int argc, char** argv) {
   builds(inquiry, &v1::Command::mutable_record_inquiry, [&](auto* b) -> absl::Status {
     b->set_lead_id(target);
     v1::SourceChannel s{};
-    RETURN_IF_ERROR(SetEnum("--source", f.source, v1::SourceChannel_descriptor(), &s));
+    LEADFLOW_RETURN_IF_ERROR(SetEnum("--source", f.source, v1::SourceChannel_descriptor(), &s));
     b->set_source_channel(s);
     b->set_campaign(f.campaign);
     b->set_note(f.note);
@@ -768,7 +763,8 @@ int Main(int argc, char** argv) {
   builds(temperature, &v1::Command::mutable_set_temperature, [&](auto* b) -> absl::Status {
     b->set_lead_id(target);
     v1::Temperature t{};
-    RETURN_IF_ERROR(SetEnum("temperature", f.temperature, v1::Temperature_descriptor(), &t));
+    LEADFLOW_RETURN_IF_ERROR(
+        SetEnum("temperature", f.temperature, v1::Temperature_descriptor(), &t));
     b->set_temperature(t);
     b->set_reason(f.reason);
     return absl::OkStatus();
@@ -789,13 +785,13 @@ int Main(int argc, char** argv) {
   builds(interaction, &v1::Command::mutable_log_interaction, [&](auto* b) -> absl::Status {
     b->set_lead_id(target);
     v1::InteractionKind k{};
-    RETURN_IF_ERROR(SetEnum("--kind", f.kind, v1::InteractionKind_descriptor(), &k));
+    LEADFLOW_RETURN_IF_ERROR(SetEnum("--kind", f.kind, v1::InteractionKind_descriptor(), &k));
     b->set_kind(k);
     v1::Direction d{};
-    RETURN_IF_ERROR(SetEnum("--direction", f.direction, v1::Direction_descriptor(), &d));
+    LEADFLOW_RETURN_IF_ERROR(SetEnum("--direction", f.direction, v1::Direction_descriptor(), &d));
     b->set_direction(d);
     v1::Outcome o{};
-    RETURN_IF_ERROR(SetEnum("--outcome", f.outcome, v1::Outcome_descriptor(), &o));
+    LEADFLOW_RETURN_IF_ERROR(SetEnum("--outcome", f.outcome, v1::Outcome_descriptor(), &o));
     b->set_outcome(o);
     b->set_duration_seconds(f.duration);
     b->set_notes(f.notes);
@@ -815,7 +811,7 @@ int Main(int argc, char** argv) {
     if (!due.ok()) return due.status();
     *b->mutable_due_at() = *due;
     v1::InteractionKind k{};
-    RETURN_IF_ERROR(SetEnum("--kind", f.kind, v1::InteractionKind_descriptor(), &k));
+    LEADFLOW_RETURN_IF_ERROR(SetEnum("--kind", f.kind, v1::InteractionKind_descriptor(), &k));
     b->set_kind(k);
     b->set_note(f.note);
     b->set_follow_up_id(f.follow_up_id);
@@ -850,7 +846,7 @@ int Main(int argc, char** argv) {
     if (!by.ok()) return by.status();
     *b->mutable_expected_decision_at() = *by;
     v1::SalesStage s{};
-    RETURN_IF_ERROR(SetEnum("--stage", f.stage, v1::SalesStage_descriptor(), &s));
+    LEADFLOW_RETURN_IF_ERROR(SetEnum("--stage", f.stage, v1::SalesStage_descriptor(), &s));
     b->set_stage(s);
     return absl::OkStatus();
   });
@@ -863,7 +859,7 @@ int Main(int argc, char** argv) {
   builds(stage, &v1::Command::mutable_change_stage, [&](auto* b) -> absl::Status {
     b->set_lead_id(target);
     v1::SalesStage s{};
-    RETURN_IF_ERROR(SetEnum("stage", f.stage, v1::SalesStage_descriptor(), &s));
+    LEADFLOW_RETURN_IF_ERROR(SetEnum("stage", f.stage, v1::SalesStage_descriptor(), &s));
     b->set_stage(s);
     return absl::OkStatus();
   });
@@ -877,7 +873,7 @@ int Main(int argc, char** argv) {
   builds(reject, &v1::Command::mutable_reject_lead, [&](auto* b) -> absl::Status {
     b->set_lead_id(target);
     v1::RejectionReason r{};
-    RETURN_IF_ERROR(SetEnum("--reason", f.reason, v1::RejectionReason_descriptor(), &r));
+    LEADFLOW_RETURN_IF_ERROR(SetEnum("--reason", f.reason, v1::RejectionReason_descriptor(), &r));
     b->set_reason(r);
     b->set_text(f.text);
     return absl::OkStatus();
@@ -903,7 +899,7 @@ int Main(int argc, char** argv) {
   builds(disqualify, &v1::Command::mutable_disqualify_lead, [&](auto* b) -> absl::Status {
     b->set_lead_id(target);
     v1::DisqualificationReason r{};
-    RETURN_IF_ERROR(
+    LEADFLOW_RETURN_IF_ERROR(
         SetEnum("--reason", f.reason, v1::DisqualificationReason_descriptor(), &r));
     b->set_reason(r);
     b->set_text(f.text);
@@ -969,7 +965,7 @@ int Main(int argc, char** argv) {
   builds(purchase, &v1::Command::mutable_record_purchase, [&](auto* b) -> absl::Status {
     b->set_customer_id(target);
     v1::PurchaseKind k{};
-    RETURN_IF_ERROR(SetEnum("--kind", f.kind, v1::PurchaseKind_descriptor(), &k));
+    LEADFLOW_RETURN_IF_ERROR(SetEnum("--kind", f.kind, v1::PurchaseKind_descriptor(), &k));
     b->set_kind(k);
     auto amount = ParseMoney("--amount", f.amount);
     if (!amount.ok()) return amount.status();
