@@ -96,7 +96,7 @@ absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOption
                                       rocksdb::kLZ4Compression, rocksdb::kLZ4Compression,
                                       rocksdb::kLZ4Compression};
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  storage::ApplyStorageBudget(options.budget, options.block_cache_bytes, &db_options, &table);
   // Projections look up many rows that do not exist yet (a new lead's row): a Bloom filter
   // answers those without reading data blocks.
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));

@@ -17,6 +17,7 @@
 #include "google/protobuf/timestamp.pb.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
+#include "services/storage/storage_budget.h"
 
 namespace leadflow::projections {
 
@@ -25,11 +26,14 @@ struct ViewStoreOptions {
   std::string dir;
   // The view's column families (besides "meta", which the store owns).
   std::vector<std::string> column_families;
-  // Block cache for reads, in bytes.
+  // Block cache for reads, in bytes, when no shared budget is given.
   size_t block_cache_bytes = 64 << 20;
   // For a store being rebuilt from scratch (discarded if the rebuild does not finish): skip the
   // write-ahead log; Close() flushes everything to disk. Never for a live store.
   bool without_wal = false;
+  // The process's shared block cache and memtable budget (storage_budget.h); empty: this store
+  // has its own cache of block_cache_bytes and RocksDB's per-family memtables.
+  storage::StorageBudget budget = {};
 };
 
 class ViewStore {

@@ -76,8 +76,8 @@ std::unique_ptr<CommandIndex> NewMemoryCommandIndex() {
   return std::make_unique<MemoryCommandIndex>();
 }
 
-absl::StatusOr<std::unique_ptr<CommandIndex>> OpenDiskCommandIndex(const std::string& dir,
-                                                                   size_t cache_bytes) {
+absl::StatusOr<std::unique_ptr<CommandIndex>> OpenDiskCommandIndex(
+    const std::string& dir, const storage::StorageBudget& budget, size_t cache_bytes) {
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);  // derived data: the replay rebuilds it
   std::filesystem::create_directories(dir, ec);
@@ -90,7 +90,7 @@ absl::StatusOr<std::unique_ptr<CommandIndex>> OpenDiskCommandIndex(const std::st
   o.max_background_jobs = 1;
   o.write_buffer_size = 32 << 20;
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(cache_bytes);
+  storage::ApplyStorageBudget(budget, cache_bytes, &o, &table);
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.cache_index_and_filter_blocks = true;  // bounded by the cache, not by the data size
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "leadflow/v1/commands.pb.h"
+#include "services/storage/storage_budget.h"
 
 namespace leadflow::command {
 
@@ -34,9 +35,11 @@ class CommandIndex {
 
 std::unique_ptr<CommandIndex> NewMemoryCommandIndex();
 // A RocksDB store in `dir`, emptied first (the replay refills it). Writes skip the WAL: a crash
-// loses nothing the replay cannot rebuild. `cache_bytes` bounds its block cache.
-absl::StatusOr<std::unique_ptr<CommandIndex>> OpenDiskCommandIndex(const std::string& dir,
-                                                                   size_t cache_bytes = 16 << 20);
+// loses nothing the replay cannot rebuild. It uses `budget` (shared block cache and memtable
+// budget) if given, else a block cache of `cache_bytes`.
+absl::StatusOr<std::unique_ptr<CommandIndex>> OpenDiskCommandIndex(
+    const std::string& dir, const storage::StorageBudget& budget = {},
+    size_t cache_bytes = 16 << 20);
 
 }  // namespace leadflow::command
 

@@ -219,7 +219,8 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
   if (options.command_index_dir.empty()) {
     writer->index_ = NewMemoryCommandIndex();
   } else {
-    LEADFLOW_ASSIGN_OR_RETURN(writer->index_, OpenDiskCommandIndex(options.command_index_dir));
+    LEADFLOW_ASSIGN_OR_RETURN(writer->index_, OpenDiskCommandIndex(options.command_index_dir,
+                                                                    options.command_index_budget));
   }
   writer->partitions_.resize(count);
   for (int32_t p : options.partitions) {

@@ -38,6 +38,8 @@ struct WriterOptions {
   // on-disk index (emptied and rebuilt by the replay at every start; the node uses
   // <data-dir>/writer/commands), or empty for memory, which grows with every command.
   std::string command_index_dir;
+  // Memory of the on-disk index (shared block cache and memtable budget); empty: its own.
+  storage::StorageBudget command_index_budget = {};
 };
 
 // A lead as the writer knows it (state inspection; queries are served by the views).

@@ -168,7 +168,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedLog>> EmbeddedLog::Open(
   db_options.compression = rocksdb::kLZ4Compression;
   db_options.max_background_jobs = 2;
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  storage::ApplyStorageBudget(options.budget, options.block_cache_bytes, &db_options, &table);
   // Index and filter blocks live in the block cache, so memory is bounded by it however long
   // the log grows (the newest files' stay pinned).
   table.cache_index_and_filter_blocks = true;

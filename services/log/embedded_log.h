@@ -8,6 +8,7 @@
 #include <string>
 
 #include "services/log/event_log.h"
+#include "services/storage/storage_budget.h"
 
 namespace leadflow::log {
 
@@ -23,8 +24,10 @@ struct EmbeddedLogOptions {
   bool sync = true;
   // Largest key+value accepted per record.
   size_t max_message_bytes = kDefaultMaxMessageBytes;
-  // RocksDB block cache for reads, in bytes.
+  // RocksDB block cache for reads, in bytes, when no shared budget is given.
   size_t block_cache_bytes = 32 << 20;
+  // The process's shared block cache and memtable budget (storage_budget.h); empty: own cache.
+  storage::StorageBudget budget = {};
 };
 
 class EmbeddedLog final : public EventLog {

@@ -23,6 +23,7 @@ struct Node::Impl {
   NodeOptions options;
   common::SystemClock clock;
   std::unique_ptr<log::MockKafkaCluster> mock;
+  storage::StorageBudget budget;  // shared by every RocksDB database below
   std::unique_ptr<log::EventLog> log;
   std::unique_ptr<command::CommandWriter> writer;
   projections::LeadProjection lead_projection;
@@ -83,6 +84,7 @@ absl::StatusOr<std::unique_ptr<log::EventLog>> OpenLog(Node::Impl& impl, bool wr
   e.dir = (std::filesystem::path(o.data_dir) / "log").string();
   e.partitions = o.partitions;
   e.sync = o.sync;
+  e.budget = impl.budget;
   LEADFLOW_ASSIGN_OR_RETURN(auto embedded, log::EmbeddedLog::Open(e));
   return std::unique_ptr<log::EventLog>(std::move(embedded));
 }
@@ -120,6 +122,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
         "--role=views: needs --kafka-brokers (the embedded log belongs to the one process that "
         "opened it; run --role=all for a single machine)");
   }
+  impl->budget = storage::MakeStorageBudget(o.storage);
   LEADFLOW_ASSIGN_OR_RETURN(impl->log, OpenLog(*impl, /*writer=*/run_writer));
   std::vector<std::string> failed;
   if (run_writer) {
@@ -128,6 +131,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   command::WriterOptions wo;
   wo.command_index_dir =
       (std::filesystem::path(o.data_dir) / "writer" / "commands").string();
+  wo.command_index_budget = impl->budget;
   wo.replay_progress = [&](int32_t p, int64_t offset, int64_t end) {
     if (absl::Now() - last_report < absl::Seconds(1)) return;
     last_report = absl::Now();
@@ -157,7 +161,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
         store, projections::ViewStore::Open(
                    {.dir = (std::filesystem::path(o.data_dir) / "views" / projection.name())
                                .string(),
-                    .column_families = projection.column_families()}));
+                    .column_families = projection.column_families(),
+                    .budget = impl->budget}));
     const absl::Time load_start = absl::Now();
     LEADFLOW_RETURN_IF_ERROR(projection.Load(*store));
     if (absl::Now() - load_start > absl::Seconds(1)) {
@@ -246,6 +251,11 @@ void Node::Shutdown(absl::Duration grace) {
 void Node::Wait() { impl_->server->Wait(); }
 int Node::port() const { return impl_->port; }
 
+Node::StorageUsage Node::storage_usage() const {
+  return {.memtable_bytes = impl_->budget.memtable_usage(),
+          .block_cache_bytes = impl_->budget.block_cache_usage()};
+}
+
 absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::string>& views,
                           const std::function<void(const std::string&, int64_t, int64_t)>& progress) {
   Node::Impl impl;
@@ -253,6 +263,7 @@ absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::str
   if (options.kafka_mock) {
     return absl::InvalidArgumentError("rebuild: --kafka-mock has no events to rebuild from");
   }
+  impl.budget = storage::MakeStorageBudget(options.storage);
   LEADFLOW_ASSIGN_OR_RETURN(impl.log, OpenLog(impl, /*writer=*/false));
   // Fresh stores beside the live ones, all filled in one pass over the log (each record read and
   // decoded once), then swapped in one by one.
@@ -284,7 +295,8 @@ absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::str
           stores.emplace_back(),
           projections::ViewStore::Open({.dir = fresh.string(),
                                         .column_families = projection->column_families(),
-                                        .without_wal = true}));
+                                        .without_wal = true,
+                                        .budget = impl.budget}));
       runners.push_back(std::make_unique<projections::ProjectionRunner>(
           impl.log.get(), stores.back().get(), projection));
       raw.push_back(runners.back().get());

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "projections/funnel/funnel_view.h"
 #include "services/log/event_log.h"
+#include "services/storage/storage_budget.h"
 
 namespace leadflow::server {
 
@@ -41,6 +42,9 @@ struct NodeOptions {
   // Start an in-process librdkafka mock cluster (loopback TCP) and use it as the log. For demos
   // and tests only: it keeps ~5 MiB per partition and does not enforce transactions.
   bool kafka_mock = false;
+  // RocksDB memory of the whole process: one block cache and one memtable budget shared by the
+  // embedded log, the command index and every view store (storage_budget.h for the defaults).
+  storage::StorageBudgetOptions storage;
   // Funnel view settings (pipeline stage probabilities).
   projections::FunnelOptions funnel;
   // Progress and status lines (start-up replay, banner). Defaults to nothing.
@@ -55,6 +59,13 @@ class Node {
   void Shutdown(absl::Duration grace);
   void Wait();
   int port() const;
+
+  // RocksDB memory in use against the shared budget (NodeOptions::storage).
+  struct StorageUsage {
+    size_t memtable_bytes = 0;
+    size_t block_cache_bytes = 0;
+  };
+  StorageUsage storage_usage() const;
 
   struct Impl;
 

@@ -75,6 +75,11 @@ int main(int argc, char** argv) {
   app.add_option("--read-rate", read_rate, "GetLead calls per second")->capture_default_str();
   app.add_option("--leads", leads, "Leads in the pool")->capture_default_str();
   app.add_option("--window", window_s, "Seconds per report line")->capture_default_str();
+  int memtable_mb = 128, block_cache_mb = 256;
+  app.add_option("--memtable-mb", memtable_mb, "RocksDB memtable budget of the node, MiB")
+      ->capture_default_str();
+  app.add_option("--block-cache-mb", block_cache_mb, "RocksDB block cache of the node, MiB")
+      ->capture_default_str();
   app.add_option("--max-growth", max_growth, "Allowed memory growth over the second half, %")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -84,6 +89,8 @@ int main(int argc, char** argv) {
   server::NodeOptions no;
   no.data_dir = dir;
   no.listen = "127.0.0.1:0";
+  no.storage.memtable_bytes = static_cast<size_t>(memtable_mb) << 20;
+  no.storage.block_cache_bytes = static_cast<size_t>(block_cache_mb) << 20;
   auto node = server::Node::Start(no);
   if (!node.ok()) {
     std::cerr << node.status() << "\n";
@@ -121,9 +128,9 @@ int main(int argc, char** argv) {
       "pool: %d leads; load: %.0f commands/s (interactions, reassignments), %.0f GetLead/s, "
       "1 cohort funnel/s, for %.0f s\n\n",
       leads, write_rate, read_rate, seconds);
-  std::cout << absl::StrFormat("%8s %10s %10s %10s %10s %10s %10s %8s %10s\n", "t (s)", "cmds/s",
-                               "cmd p50", "cmd p99", "reads/s", "get p99", "funnel p99",
-                               "errors", "RSS MiB");
+  std::cout << absl::StrFormat("%8s %10s %10s %10s %10s %10s %10s %8s %10s %10s %10s\n", "t (s)",
+                               "cmds/s", "cmd p50", "cmd p99", "reads/s", "get p99",
+                               "funnel p99", "errors", "RSS MiB", "memtab MiB", "cache MiB");
 
   std::atomic<bool> stop{false};
   std::atomic<int64_t> total_errors{0}, inflight{0};
@@ -230,10 +237,12 @@ int main(int argc, char** argv) {
     if (w == (windows + 1) / 2) rss_after_warmup = rss;  // half time
     rss_end = rss;
     std::cout << absl::StrFormat(
-        "%8.0f %10.0f %8.2fms %8.2fms %10.0f %8.2fms %8.2fms %8d %10.1f\n", window_s * w,
+        "%8.0f %10.0f %8.2fms %8.2fms %10.0f %8.2fms %8.2fms %8d %10.1f %10.1f %10.1f\n",
+        window_s * w,
         writes.size() / window_s, NearestRank(writes, 50) / 1000.0, NearestRank(writes, 99) / 1000.0,
         reads.size() / window_s, NearestRank(reads, 99) / 1000.0, NearestRank(funnels, 99) / 1000.0, errors,
-        rss / 1048576.0);
+        rss / 1048576.0, (*node)->storage_usage().memtable_bytes / 1048576.0,
+        (*node)->storage_usage().block_cache_bytes / 1048576.0);
     std::cout.flush();
   }
   stop = true;
