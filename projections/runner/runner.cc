@@ -104,6 +104,7 @@ bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> re
     p.error = committed;
     return false;
   }
+  applied_records_.fetch_add(commit_offset - p.applied, std::memory_order_relaxed);
   p.applied = commit_offset;
   if (!failure.ok()) p.error = failure;
   p.advanced.SignalAll();
@@ -275,9 +276,21 @@ absl::Status ProjectionRunner::WaitForLogEnd(const std::vector<int32_t>& partiti
 }
 
 std::vector<v1::ViewPartitionStatus> ProjectionRunner::Status() const {
-  std::vector<v1::ViewPartitionStatus> out;
+  std::vector<int64_t> ends;
   for (const auto& p : partitions_) {
     absl::StatusOr<int64_t> end = log_->EndOffset(p->id);
+    ends.push_back(end.ok() ? *end : -1);
+  }
+  return StatusAt(ends);
+}
+
+std::vector<v1::ViewPartitionStatus> ProjectionRunner::StatusAt(
+    const std::vector<int64_t>& ends) const {
+  std::vector<v1::ViewPartitionStatus> out;
+  for (const auto& p : partitions_) {
+    const int64_t known = static_cast<size_t>(p->id) < ends.size() ? ends[p->id] : -1;
+    absl::StatusOr<int64_t> end =
+        known >= 0 ? absl::StatusOr<int64_t>(known) : absl::UnavailableError("end unknown");
     absl::MutexLock lock(&p->mu);
     v1::ViewPartitionStatus s;
     s.set_view(projection_->name());
@@ -294,6 +307,8 @@ std::vector<v1::ViewPartitionStatus> ProjectionRunner::Status() const {
   }
   return out;
 }
+
+std::string ProjectionRunner::name() const { return projection_->name(); }
 
 absl::Status ProjectionRunner::Health() const {
   for (const auto& p : partitions_) {

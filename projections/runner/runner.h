@@ -6,6 +6,7 @@
 #ifndef LEADFLOW_PROJECTIONS_RUNNER_RUNNER_H_
 #define LEADFLOW_PROJECTIONS_RUNNER_RUNNER_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -88,8 +89,15 @@ class ProjectionRunner {
                              absl::Duration timeout) const;
 
   std::vector<v1::ViewPartitionStatus> Status() const;
+  // The same against end offsets the caller already has (index = partition; -1 = unknown).
+  std::vector<v1::ViewPartitionStatus> StatusAt(const std::vector<int64_t>& ends) const;
   // OK if every partition is healthy; else the first failure.
   absl::Status Health() const;
+  // Log records this runner has applied and committed since it was created (for the apply-rate
+  // metric; a rebuild's are included).
+  int64_t applied_records() const { return applied_records_.load(std::memory_order_relaxed); }
+  std::string name() const;
+  ViewStore* store() const { return store_; }
 
   struct Partition;
 
@@ -106,6 +114,7 @@ class ProjectionRunner {
   RunnerOptions options_;
   std::vector<std::unique_ptr<Partition>> partitions_;
   std::vector<std::thread> threads_;
+  std::atomic<int64_t> applied_records_{0};
 };
 
 }  // namespace leadflow::projections

@@ -529,8 +529,14 @@ void CommandWriter::CommitGroups(std::vector<Prepared>& preps) ABSL_NO_THREAD_SA
   }
   if (!appends.empty()) {
     common::KillPoint("writer.before_append");  // decided, nothing written
+    const absl::Time append_start = absl::Now();
     absl::StatusOr<std::vector<log::AppendResult>> results = log_->AppendMany(appends);
     common::KillPoint("writer.after_append");  // durable, not yet acknowledged
+    if (results.ok() && options_.on_append) {
+      int records = 0;
+      for (const log::PartitionAppend& a : appends) records += static_cast<int>(a.batch.size());
+      options_.on_append(records, absl::Now() - append_start);
+    }
     for (size_t i = 0; i < appending.size(); ++i) {
       if (results.ok()) {
         Complete(*appending[i], (*results)[i]);

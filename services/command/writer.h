@@ -40,6 +40,8 @@ struct WriterOptions {
   std::string command_index_dir;
   // Memory of the on-disk index (shared block cache and memtable budget); empty: its own.
   storage::StorageBudget command_index_budget = {};
+  // Called after each durable append (records written, how long it took); for metrics.
+  std::function<void(int, absl::Duration)> on_append;
 };
 
 // A lead as the writer knows it (state inspection; queries are served by the views).

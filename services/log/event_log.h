@@ -88,6 +88,11 @@ class EventLog {
   absl::StatusOr<AppendResult> Append(int32_t partition, absl::Span<const Message> batch);
   // The offset after the last record of the partition (Kafka: the high watermark).
   virtual absl::StatusOr<int64_t> EndOffset(int32_t partition) = 0;
+  // The end as this process last learned it, without a request that could block: for health
+  // and metrics, which must not hang while the cluster is away. Kafka: the high watermark from
+  // this process's readers' latest fetch (UNAVAILABLE until one answered; librdkafka 2.0's
+  // watermark query can hang forever when a broker is down, librdkafka #2588). Embedded: EndOffset.
+  virtual absl::StatusOr<int64_t> KnownEndOffset(int32_t partition) { return EndOffset(partition); }
   virtual absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
                                                                 int64_t from_offset) = 0;
 };

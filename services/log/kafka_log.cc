@@ -89,14 +89,22 @@ struct KafkaLog::Impl {
   bool commit_pending ABSL_GUARDED_BY(append_mu) = false;
   // An abort that timed out; retried before the next transaction begins.
   bool abort_pending ABSL_GUARDED_BY(append_mu) = false;
+  // Per partition, the end offset (high watermark) as last reported by this process's readers'
+  // fetches; -1 = not seen yet. KnownEndOffset answers from it without asking the cluster.
+  std::unique_ptr<std::atomic<int64_t>[]> known_end;
 };
 
 namespace {
 
 class KafkaReader final : public LogReader {
  public:
-  KafkaReader(std::unique_ptr<RdKafka::KafkaConsumer> consumer, int32_t partition, int64_t from)
-      : consumer_(std::move(consumer)), partition_(partition), position_(from) {}
+  KafkaReader(std::unique_ptr<RdKafka::KafkaConsumer> consumer, std::string topic,
+              int32_t partition, int64_t from, std::atomic<int64_t>* known_end)
+      : consumer_(std::move(consumer)),
+        topic_(std::move(topic)),
+        partition_(partition),
+        position_(from),
+        known_end_(known_end) {}
   ~KafkaReader() override { consumer_->close(); }
 
   absl::StatusOr<std::vector<Record>> Read(size_t max_records, absl::Duration timeout) override {
@@ -105,6 +113,7 @@ class KafkaReader final : public LogReader {
     while (out.size() < max_records) {
       const int wait_ms = out.empty() ? ToMillis(deadline - absl::Now()) : 0;
       std::unique_ptr<RdKafka::Message> m(consumer_->consume(wait_ms));
+      NoteEnd();
       switch (m->err()) {
         case RdKafka::ERR_NO_ERROR: {
           if (m->partition() != partition_ || m->offset() < position_) continue;
@@ -145,9 +154,23 @@ class KafkaReader final : public LogReader {
   int64_t position() const override { return position_; }
 
  private:
+  // The high watermark from the last fetch response (librdkafka's cache; no request).
+  void NoteEnd() {
+    int64_t low = -1, high = -1;
+    if (consumer_->get_watermark_offsets(topic_, partition_, &low, &high) != RdKafka::ERR_NO_ERROR ||
+        high < 0) {
+      return;
+    }
+    int64_t seen = known_end_->load(std::memory_order_relaxed);
+    while (high > seen && !known_end_->compare_exchange_weak(seen, high)) {
+    }
+  }
+
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::string topic_;
   int32_t partition_;
   int64_t position_;
+  std::atomic<int64_t>* known_end_;
 };
 
 }  // namespace
@@ -215,6 +238,8 @@ absl::StatusOr<std::unique_ptr<KafkaLog>> KafkaLog::Open(const KafkaLogOptions& 
                      "); create it first, e.g. deploy/kafka/create-topics.sh"));
   }
   impl->partitions = static_cast<int32_t>(md->topics()->at(0)->partitions()->size());
+  impl->known_end = std::make_unique<std::atomic<int64_t>[]>(impl->partitions);
+  for (int32_t p = 0; p < impl->partitions; ++p) impl->known_end[p] = -1;
   if (options.expected_partitions > 0 && impl->partitions != options.expected_partitions) {
     return absl::FailedPreconditionError(absl::StrCat(
         "kafka topic ", options.topic, " has ", impl->partitions, " partitions, expected ",
@@ -385,6 +410,16 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
   return results;
 }
 
+absl::StatusOr<int64_t> KafkaLog::KnownEndOffset(int32_t partition) {
+  LEADFLOW_RETURN_IF_ERROR(CheckPartition("partition", partition, impl_->partitions));
+  const int64_t end = impl_->known_end[partition].load(std::memory_order_relaxed);
+  if (end < 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "kafka log partition ", partition, ": end offset not known yet (no fetch answered)"));
+  }
+  return end;
+}
+
 absl::StatusOr<int64_t> KafkaLog::EndOffset(int32_t partition) {
   LEADFLOW_RETURN_IF_ERROR(CheckPartition("partition", partition, impl_->partitions));
   int64_t low = 0, high = 0;
@@ -433,7 +468,9 @@ absl::StatusOr<std::unique_ptr<LogReader>> KafkaLog::OpenReader(int32_t partitio
         absl::StrCat("kafka log partition ", partition, ": assign failed: ",
                      RdKafka::err2str(ec)));
   }
-  return std::unique_ptr<LogReader>(new KafkaReader(std::move(consumer), partition, from_offset));
+  return std::unique_ptr<LogReader>(new KafkaReader(std::move(consumer), impl_->options.topic,
+                                                    partition, from_offset,
+                                                    &impl_->known_end[partition]));
 }
 
 // ---- Mock cluster ---------------------------------------------------------------------------

@@ -47,6 +47,7 @@ class KafkaLog final : public EventLog {
   absl::StatusOr<std::vector<AppendResult>> AppendMany(
       absl::Span<const PartitionAppend> appends) override;
   absl::StatusOr<int64_t> EndOffset(int32_t partition) override;
+  absl::StatusOr<int64_t> KnownEndOffset(int32_t partition) override;
   absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
                                                         int64_t from_offset) override;
 

@@ -4,20 +4,27 @@
 #include <atomic>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "services/common/status_util.h"
+#include "services/config/config.h"
+#include "services/logging/logging.h"
 #include "services/server/node.h"
 
 namespace {
 
 constexpr char kVersion[] = "0.1.0";
 
-int Serve(leadflow::server::NodeOptions options) {
-  options.say = [](const std::string& line) { std::cerr << "leadflow: " << line << std::endl; };
+int Serve(leadflow::config::ServeConfig config) {
+  leadflow::server::NodeOptions& options = config.node;
+  options.say = [](const std::string& line) {
+    leadflow::logging::Log(leadflow::logging::Level::kInfo, line);
+  };
   // Block the shutdown signals in every thread; a dedicated thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -30,29 +37,106 @@ int Serve(leadflow::server::NodeOptions options) {
     std::cerr << "leadflow: cannot start: " << node.status().message() << std::endl;
     return 1;
   }
-  std::cerr << "leadflow: serving gRPC on " << options.listen.substr(0, options.listen.rfind(':'))
-            << ":" << (*node)->port() << " (health checking and reflection enabled); "
-            << "Ctrl-C to stop" << std::endl;
-
+  leadflow::logging::Log(
+      leadflow::logging::Level::kInfo,
+      absl::StrCat("serving gRPC on ", options.listen.substr(0, options.listen.rfind(':')), ":",
+                   (*node)->port(), " (health checking and reflection enabled); Ctrl-C to stop"),
+      {{"role", leadflow::config::RoleName(options.role)}});
+  const absl::Duration grace = config.shutdown_grace;
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
-    std::cerr << "leadflow: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
-              << ": draining in-flight requests (up to 10s; signal again to force)" << std::endl;
+    leadflow::logging::Log(
+        leadflow::logging::Level::kInfo,
+        absl::StrCat(sig == SIGTERM ? "SIGTERM" : "SIGINT", ": draining in-flight requests (up to ",
+                     absl::FormatDuration(grace), "; signal again to force)"));
     std::thread force([&] {
       int again = 0;
       sigwait(&signals, &again);
-      std::cerr << "leadflow: forced exit" << std::endl;
+      leadflow::logging::Log(leadflow::logging::Level::kWarn, "forced exit");
       std::_Exit(2);
     });
     force.detach();
-    (*node)->Shutdown(absl::Seconds(10));
+    (*node)->Shutdown(grace);
   });
   (*node)->Wait();
   waiter.join();
   node->reset();  // flushes the log and closes the stores before exit
-  std::cerr << "leadflow: stopped cleanly" << std::endl;
+  leadflow::logging::Log(leadflow::logging::Level::kInfo, "stopped cleanly");
   return 0;
+}
+
+// Declares every configuration option as a flag of `cmd`; after parsing, ApplyFlags hands the
+// ones given to the loader (so flags win over the file and the environment).
+struct FlagValues {
+  std::map<std::string, std::string> text;
+  std::map<std::string, std::vector<std::string>> lists;
+  std::map<std::string, bool> bools;
+  std::map<std::string, CLI::Option*> given;
+  CLI::Option* no_sync = nullptr;
+  bool no_sync_value = false;
+};
+
+void AddConfigFlags(CLI::App* cmd, const leadflow::config::ConfigLoader& loader, FlagValues& v) {
+  using leadflow::config::OptionType;
+  for (const leadflow::config::OptionSpec& spec : loader.options()) {
+    const std::string help = absl::StrCat(spec.help, " [", spec.key, ", $", spec.env, "]");
+    CLI::Option* opt = nullptr;
+    switch (spec.type) {
+      case OptionType::kBool:
+        opt = cmd->add_flag(spec.flag, v.bools[spec.key], help);
+        break;
+      case OptionType::kMap:
+        opt = cmd->add_option(spec.flag, v.lists[spec.key], help);
+        break;
+      default:
+        opt = cmd->add_option(spec.flag, v.text[spec.key], help);
+        break;
+    }
+    if (!spec.default_text.empty()) opt->default_str(spec.default_text);
+    opt->group(spec.key.find('.') == std::string::npos
+                   ? "Options"
+                   : absl::StrCat(spec.key.substr(0, spec.key.find('.')), " options"));
+    v.given[spec.key] = opt;
+  }
+  v.no_sync = cmd->add_flag("--no-sync", v.no_sync_value, "Same as --sync=false");
+}
+
+absl::Status ApplyFlags(leadflow::config::ConfigLoader& loader, const FlagValues& v) {
+  using leadflow::config::OptionType;
+  if (v.no_sync != nullptr && v.no_sync->count() > 0) {
+    LEADFLOW_RETURN_IF_ERROR(loader.ApplyFlag("sync", "false"));
+  }
+  for (const leadflow::config::OptionSpec& spec : loader.options()) {
+    if (v.given.at(spec.key)->count() == 0) continue;
+    switch (spec.type) {
+      case OptionType::kBool:
+        LEADFLOW_RETURN_IF_ERROR(
+            loader.ApplyFlag(spec.key, v.bools.at(spec.key) ? "true" : "false"));
+        break;
+      case OptionType::kMap:
+        for (const std::string& item : v.lists.at(spec.key)) {
+          LEADFLOW_RETURN_IF_ERROR(loader.ApplyFlag(spec.key, item));
+        }
+        break;
+      default:
+        LEADFLOW_RETURN_IF_ERROR(loader.ApplyFlag(spec.key, v.text.at(spec.key)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// defaults < config file (--config or $LEADFLOW_CONFIG) < environment < flags.
+absl::StatusOr<leadflow::config::ServeConfig> Resolve(leadflow::config::ConfigLoader& loader,
+                                                      std::string config_file,
+                                                      const FlagValues& flags) {
+  if (config_file.empty() && std::getenv("LEADFLOW_CONFIG") != nullptr) {
+    config_file = std::getenv("LEADFLOW_CONFIG");
+  }
+  if (!config_file.empty()) LEADFLOW_RETURN_IF_ERROR(loader.ApplyFile(config_file));
+  LEADFLOW_RETURN_IF_ERROR(loader.ApplyEnvironment([](const char* name) { return std::getenv(name); }));
+  LEADFLOW_RETURN_IF_ERROR(ApplyFlags(loader, flags));
+  return loader.Finish();
 }
 
 }  // namespace
@@ -60,51 +144,41 @@ int Serve(leadflow::server::NodeOptions options) {
 int main(int argc, char** argv) {
   CLI::App app{"leadflow: event-sourced lead lifecycle service"};
   app.require_subcommand(1);
-  leadflow::server::NodeOptions o;
 
-  CLI::App* serve = app.add_subcommand("serve", "Run the service (all roles in one process)");
-  serve->add_option("--data-dir", o.data_dir, "Directory for the embedded log and view stores")
-      ->capture_default_str();
-  serve->add_option("--listen", o.listen, "gRPC listen address (port 0 = any free port)")
-      ->capture_default_str();
-  serve->add_option("--partitions", o.partitions,
-                    "Partitions of a new embedded log; with Kafka, the count the topic must have")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 4096));
-  bool no_sync = false;
-  serve->add_flag("--no-sync", no_sync,
-                  "Embedded log: do not fsync each append (a machine crash may lose the last "
-                  "appends; a process crash loses nothing)");
-  serve->add_option("--kafka-brokers", o.kafka_brokers,
-                    "Use Kafka at these bootstrap servers instead of the embedded log");
-  serve->add_option("--kafka-topic", o.kafka_topic, "Kafka topic of the events")
-      ->capture_default_str();
-  serve->add_option("--kafka-transactional-id", o.kafka_transactional_id,
-                    "Prefix of the writer's Kafka transactional id")
-      ->capture_default_str();
-  std::vector<std::string> kafka_props;
-  serve->add_option("--kafka-property", kafka_props,
-                    "Extra librdkafka property KEY=VALUE (repeatable), e.g. security.protocol=ssl");
-  std::string role = "all";
-  serve->add_option("--role", role,
-                    "all (writer and views), writer (commands only) or views (queries only; "
-                    "needs --kafka-brokers)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"all", "writer", "views"}));
-  serve->add_flag("--kafka-mock", o.kafka_mock,
-                  "Start an in-process Kafka mock cluster (loopback TCP) and use it; for demos "
-                  "and tests, not production");
+  leadflow::config::ConfigLoader serve_loader;
+  FlagValues serve_flags;
+  std::string serve_config;
+  CLI::App* serve = app.add_subcommand(
+      "serve", "Run the service. Options come from defaults < --config FILE (YAML) < LEADFLOW_* "
+               "environment variables < flags; see docs/configuration.md");
+  serve->add_option("--config", serve_config,
+                    "YAML configuration file (also $LEADFLOW_CONFIG); keys as in "
+                    "docs/configuration.md");
+  AddConfigFlags(serve, serve_loader, serve_flags);
 
+  leadflow::config::ConfigLoader rebuild_loader;
+  FlagValues rebuild_flags;
+  std::string rebuild_config;
   CLI::App* rebuild = app.add_subcommand(
       "rebuild", "Rebuild views from offset zero into fresh stores and swap them in (stop "
-                 "`leadflow serve` first)");
+                 "the process serving them first)");
   std::string rebuild_view = "all";
-  rebuild->add_option("--view", rebuild_view, "lead, customer, funnel, reprocessing or all")->capture_default_str();
-  rebuild->add_option("--data-dir", o.data_dir, "Data directory")->capture_default_str();
-  rebuild->add_option("--partitions", o.partitions, "Partitions of the log")
+  rebuild->add_option("--view", rebuild_view, "lead, customer, funnel, reprocessing or all")
       ->capture_default_str();
-  rebuild->add_option("--kafka-brokers", o.kafka_brokers, "Rebuild from Kafka");
-  rebuild->add_option("--kafka-topic", o.kafka_topic, "Kafka topic")->capture_default_str();
+  rebuild->add_option("--config", rebuild_config, "YAML configuration file (as for serve)");
+  AddConfigFlags(rebuild, rebuild_loader, rebuild_flags);
+
+  CLI::App* config_cmd = app.add_subcommand("config", "Configuration tools");
+  config_cmd->require_subcommand(1);
+  CLI::App* config_docs =
+      config_cmd->add_subcommand("docs", "Print the options as Markdown (docs/configuration.md)");
+  leadflow::config::ConfigLoader check_loader;
+  FlagValues check_flags;
+  std::string check_config;
+  CLI::App* config_check = config_cmd->add_subcommand(
+      "check", "Validate a configuration (file, environment, flags) and print the result");
+  config_check->add_option("--config", check_config, "YAML configuration file");
+  AddConfigFlags(config_check, check_loader, check_flags);
 
   CLI::App* version = app.add_subcommand("version", "Print the version");
   CLI11_PARSE(app, argc, argv);
@@ -113,7 +187,33 @@ int main(int argc, char** argv) {
     std::cout << "leadflow " << kVersion << std::endl;
     return 0;
   }
+  if (config_docs->parsed()) {
+    std::cout << leadflow::config::ConfigLoader().Markdown();
+    return 0;
+  }
+  if (config_check->parsed()) {
+    auto config = Resolve(check_loader, check_config, check_flags);
+    if (!config.ok()) {
+      std::cerr << "leadflow: configuration refused: " << config.status().message() << std::endl;
+      return 1;
+    }
+    const leadflow::server::NodeOptions& n = config->node;
+    std::cout << "configuration ok: role=" << leadflow::config::RoleName(n.role)
+              << " listen=" << n.listen << " log="
+              << (n.role == leadflow::server::NodeOptions::Role::kGateway ? "none (forwards calls)"
+                  : n.kafka_mock ? "kafka mock"
+                  : n.kafka_brokers.empty() ? "embedded (" + n.data_dir + "/log)"
+                                            : "kafka " + n.kafka_brokers + " topic " + n.kafka_topic)
+              << " metrics=" << (n.metrics_listen.empty() ? "off" : n.metrics_listen) << std::endl;
+    return 0;
+  }
   if (rebuild->parsed()) {
+    auto config = Resolve(rebuild_loader, rebuild_config, rebuild_flags);
+    if (!config.ok()) {
+      std::cerr << "leadflow: configuration refused: " << config.status().message() << std::endl;
+      return 2;
+    }
+    const leadflow::server::NodeOptions& o = config->node;
     std::vector<std::string> views = {rebuild_view};
     if (rebuild_view == "all") views = {"lead", "customer", "funnel", "reprocessing"};
     const absl::Time start = absl::Now();
@@ -148,21 +248,15 @@ int main(int argc, char** argv) {
               << std::endl;
     return 0;
   }
-  o.sync = !no_sync;
-  o.role = role == "writer"  ? leadflow::server::NodeOptions::Role::kWriter
-           : role == "views" ? leadflow::server::NodeOptions::Role::kViews
-                             : leadflow::server::NodeOptions::Role::kAll;
-  for (const std::string& kv : kafka_props) {
-    std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
-    if (p.first.empty() || kv.find('=') == std::string::npos) {
-      std::cerr << "--kafka-property: expected KEY=VALUE, got '" << kv << "'" << std::endl;
-      return 2;
-    }
-    o.kafka_properties.push_back(std::move(p));
-  }
-  if (o.kafka_mock && !o.kafka_brokers.empty()) {
-    std::cerr << "--kafka-mock and --kafka-brokers exclude each other" << std::endl;
+  auto config = Resolve(serve_loader, serve_config, serve_flags);
+  if (!config.ok()) {
+    std::cerr << "leadflow: configuration refused: " << config.status().message() << std::endl;
     return 2;
   }
-  return Serve(std::move(o));
+  if (absl::Status st = leadflow::logging::Configure(config->log.format, config->log.level);
+      !st.ok()) {
+    std::cerr << "leadflow: " << st.message() << std::endl;
+    return 2;
+  }
+  return Serve(*std::move(config));
 }

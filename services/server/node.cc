@@ -5,7 +5,11 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
+#include <grpcpp/support/server_interceptor.h>
+
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -15,11 +19,16 @@
 #include "services/common/status_util.h"
 #include "services/log/embedded_log.h"
 #include "services/log/kafka_log.h"
+#include "services/gateway/gateway.h"
+#include "services/logging/logging.h"
+#include "services/metrics/metrics.h"
 #include "services/server/services.h"
 
 namespace leadflow::server {
 
 struct Node::Impl {
+  // First, so it is destroyed last: the writer and the gRPC interceptor report to it.
+  std::unique_ptr<metrics::Metrics> metrics;
   NodeOptions options;
   common::SystemClock clock;
   std::unique_ptr<log::MockKafkaCluster> mock;
@@ -40,11 +49,18 @@ struct Node::Impl {
   std::unique_ptr<FunnelQueryServiceImpl> funnel_service;
   std::unique_ptr<ReprocessingQueryServiceImpl> reprocessing_service;
   std::unique_ptr<ViewAdminServiceImpl> admin_service;
+  std::unique_ptr<gateway::Gateway> gateway;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   // Keeps gRPC health in step with the writer and the views.
   std::thread health_thread;
   absl::Notification stopping;
+  // Health thread only: views that have caught up once, and views seen failed.
+  std::map<std::string, bool> caught_up, failed;
+  // Each view's partitions as of the health thread's last round (the metrics read this, so a
+  // scrape never waits on the log).
+  absl::Mutex snapshot_mu;
+  std::map<std::string, std::vector<v1::ViewPartitionStatus>> snapshot ABSL_GUARDED_BY(snapshot_mu);
 };
 
 namespace {
@@ -100,6 +116,7 @@ Node::~Node() {
     impl_->server->Shutdown(std::chrono::system_clock::now());
     impl_->server->Wait();
   }
+  impl_->metrics->StopServing();  // no scrape reads the views while they close
   // Views stop before the log they read; the writer's committer before the log it writes.
   impl_->lead_runner.reset();
   impl_->customer_runner.reset();
@@ -107,7 +124,142 @@ Node::~Node() {
   impl_->reprocessing_runner.reset();
 }
 
+namespace {
+
+// gRPC latency by method and status code, for every call this server handles.
+class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  RpcMetricsInterceptor(metrics::Metrics* metrics, std::string method)
+      : metrics_(metrics), method_(std::move(method)), start_(absl::Now()) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      metrics_->RpcDone(method_, CodeName(status.error_code()), absl::Now() - start_);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  static std::string CodeName(grpc::StatusCode code) {
+    return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  }
+  metrics::Metrics* metrics_;
+  std::string method_;
+  absl::Time start_;
+};
+
+class RpcMetricsFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit RpcMetricsFactory(metrics::Metrics* metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new RpcMetricsInterceptor(metrics_, info->method() ? info->method() : "");
+  }
+
+ private:
+  metrics::Metrics* metrics_;
+};
+
+constexpr char kLeadQueryService[] = "leadflow.v1.LeadQueryService";
+constexpr char kCustomerQueryService[] = "leadflow.v1.CustomerQueryService";
+constexpr char kFunnelQueryService[] = "leadflow.v1.FunnelQueryService";
+constexpr char kReprocessingQueryService[] = "leadflow.v1.ReprocessingQueryService";
+constexpr char kCommandService[] = "leadflow.v1.LeadCommandService";
+
+bool RunsView(NodeOptions::Role role, const std::string& view) {
+  using Role = NodeOptions::Role;
+  if (role == Role::kAll || role == Role::kViews) return true;
+  return (role == Role::kLeadView && view == "lead") ||
+         (role == Role::kCustomerView && view == "customer") ||
+         (role == Role::kFunnelView && view == "funnel") ||
+         (role == Role::kReprocessingView && view == "reprocessing");
+}
+
+std::string ServiceOfView(const std::string& view) {
+  if (view == "lead") return kLeadQueryService;
+  if (view == "customer") return kCustomerQueryService;
+  if (view == "funnel") return kFunnelQueryService;
+  return kReprocessingQueryService;
+}
+
+// Metrics read at scrape time from the views, the writer and the RocksDB budget.
+std::vector<metrics::Family> CollectNodeMetrics(Node::Impl& impl) {
+  metrics::Family lag{.name = "leadflow_view_lag_events",
+                      .help = "Events in the log not yet applied by the view, per partition"};
+  metrics::Family applied{.name = "leadflow_view_applied_records_total",
+                          .help = "Log records applied by the view since the process started",
+                          .counter = true};
+  metrics::Family state{.name = "leadflow_view_state",
+                        .help = "1 for the view's current state (serving, catching_up, failed)"};
+  metrics::Family sst{.name = "leadflow_rocksdb_sst_bytes",
+                      .help = "Size of the store's table files on disk"};
+  metrics::Family keys{.name = "leadflow_rocksdb_estimated_keys",
+                       .help = "RocksDB's estimate of the keys in the store"};
+  for (projections::ProjectionRunner* r :
+       {impl.lead_runner.get(), impl.customer_runner.get(), impl.funnel_runner.get(),
+        impl.reprocessing_runner.get()}) {
+    if (r == nullptr) continue;
+    const std::string view = r->name();
+    bool failed = false, behind = false;
+    std::vector<v1::ViewPartitionStatus> partitions;
+    {
+      absl::MutexLock lock(&impl.snapshot_mu);
+      partitions = impl.snapshot[view];
+    }
+    for (const v1::ViewPartitionStatus& p : partitions) {
+      const int64_t l = p.end_offset() < 0 ? 0 : std::max<int64_t>(0, p.end_offset() - p.applied_offset());
+      lag.samples.push_back(
+          {.labels = {{"view", view}, {"partition", std::to_string(p.partition())}},
+           .value = static_cast<double>(l)});
+      failed |= p.state() == "failed";
+      behind |= l > 0;
+    }
+    applied.samples.push_back(
+        {.labels = {{"view", view}}, .value = static_cast<double>(r->applied_records())});
+    const std::string now = failed ? "failed" : behind ? "catching_up" : "serving";
+    for (const char* s : {"serving", "catching_up", "failed"}) {
+      state.samples.push_back(
+          {.labels = {{"view", view}, {"state", s}}, .value = now == s ? 1.0 : 0.0});
+    }
+    uint64_t bytes = 0, estimated = 0, sum_keys = 0;
+    for (size_t cf = 0;; ++cf) {
+      rocksdb::ColumnFamilyHandle* h = nullptr;
+      // View families, then meta (the store's last handle).
+      if (r->store()->cf(static_cast<int>(cf)) == r->store()->meta()) break;
+      h = r->store()->cf(static_cast<int>(cf));
+      if (r->store()->db()->GetIntProperty(h, "rocksdb.estimate-num-keys", &estimated)) {
+        sum_keys += estimated;
+      }
+    }
+    r->store()->db()->GetAggregatedIntProperty("rocksdb.total-sst-files-size", &bytes);
+    sst.samples.push_back({.labels = {{"store", view}}, .value = static_cast<double>(bytes)});
+    keys.samples.push_back({.labels = {{"store", view}}, .value = static_cast<double>(sum_keys)});
+  }
+  std::vector<metrics::Family> out;
+  if (!lag.samples.empty()) {
+    out = {std::move(lag), std::move(applied), std::move(state), std::move(sst), std::move(keys)};
+  }
+  out.push_back({.name = "leadflow_rocksdb_memtable_bytes",
+                 .help = "Memtable memory of all stores (limit: storage.memtable_mb)",
+                 .samples = {{.value = static_cast<double>(impl.budget.memtable_usage())}}});
+  out.push_back({.name = "leadflow_rocksdb_block_cache_bytes",
+                 .help = "Block cache in use (limit: storage.block_cache_mb)",
+                 .samples = {{.value = static_cast<double>(impl.budget.block_cache_usage())}}});
+  if (impl.writer != nullptr) {
+    double refusing = 0;
+    for (const auto& h : impl.writer->Health()) refusing += h.status.ok() ? 0 : 1;
+    out.push_back({.name = "leadflow_writer_partitions_refusing",
+                   .help = "Partitions whose writer refuses commands until repaired/restarted",
+                   .samples = {{.value = refusing}}});
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
+  using Role = NodeOptions::Role;
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   const NodeOptions& o = impl->options;
@@ -115,16 +267,18 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     return absl::InvalidArgumentError(
         absl::StrCat("--partitions: must be 1 to 4096 (got ", o.partitions, ")"));
   }
-  const bool run_writer = o.role != NodeOptions::Role::kViews;
-  const bool run_views = o.role != NodeOptions::Role::kWriter;
-  if (!run_writer && o.kafka_brokers.empty()) {
+  const bool run_gateway = o.role == Role::kGateway;
+  const bool run_writer = o.role == Role::kAll || o.role == Role::kWriter;
+  if (!run_writer && !run_gateway && o.kafka_brokers.empty() && !o.kafka_mock) {
     return absl::InvalidArgumentError(
-        "--role=views: needs --kafka-brokers (the embedded log belongs to the one process that "
-        "opened it; run --role=all for a single machine)");
+        "a view role needs a shared log: --kafka-brokers (or --kafka-mock); the embedded log "
+        "belongs to the one process that opened it (run --role=all for a single machine)");
   }
+  LEADFLOW_ASSIGN_OR_RETURN(impl->metrics, metrics::Metrics::Start(o.metrics_listen));
   impl->budget = storage::MakeStorageBudget(o.storage);
-  LEADFLOW_ASSIGN_OR_RETURN(impl->log, OpenLog(*impl, /*writer=*/run_writer));
   std::vector<std::string> failed;
+  if (!run_gateway) {
+  LEADFLOW_ASSIGN_OR_RETURN(impl->log, OpenLog(*impl, /*writer=*/run_writer));
   if (run_writer) {
   const absl::Time replay_start = absl::Now();
   absl::Time last_report = replay_start;
@@ -137,6 +291,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     last_report = absl::Now();
     Say(o, absl::StrCat("replaying partition ", p, ": ", offset, "/", end, " events"));
   };
+  metrics::Metrics* m = impl->metrics.get();
+  wo.on_append = [m](int records, absl::Duration took) { m->Appended(records, took); };
   LEADFLOW_ASSIGN_OR_RETURN(impl->writer,
                             command::CommandWriter::Open(impl->log.get(), &impl->clock, wo));
   for (const auto& h : impl->writer->Health()) {
@@ -152,11 +308,13 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
                         absl::StrJoin(failed, "\n")));
   }
   }  // run_writer
+  }  // !run_gateway
 
   // Views: one store each under <data-dir>/views/<name>, each with its own offsets.
   auto open_view = [&](projections::Projection& projection,
                        std::unique_ptr<projections::ViewStore>& store,
                        std::unique_ptr<projections::ProjectionRunner>& runner) -> absl::Status {
+    if (!RunsView(o.role, projection.name())) return absl::OkStatus();
     LEADFLOW_ASSIGN_OR_RETURN(
         store, projections::ViewStore::Open(
                    {.dir = (std::filesystem::path(o.data_dir) / "views" / projection.name())
@@ -174,8 +332,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     runner->Start();
     return absl::OkStatus();
   };
-  const int32_t partitions = impl->log->partition_count();
-  if (run_views) {
+  std::vector<const projections::ProjectionRunner*> runners;
+  if (!run_gateway && o.role != Role::kWriter) {
+    const int32_t partitions = impl->log->partition_count();
     LEADFLOW_RETURN_IF_ERROR(
         open_view(impl->lead_projection, impl->lead_store, impl->lead_runner));
     LEADFLOW_RETURN_IF_ERROR(
@@ -185,21 +344,48 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
         open_view(*impl->funnel_projection, impl->funnel_store, impl->funnel_runner));
     LEADFLOW_RETURN_IF_ERROR(open_view(impl->reprocessing_projection, impl->reprocessing_store,
                                        impl->reprocessing_runner));
-    impl->funnel_service = std::make_unique<FunnelQueryServiceImpl>(
-        impl->funnel_projection.get(), impl->funnel_runner.get());
-    impl->reprocessing_service = std::make_unique<ReprocessingQueryServiceImpl>(
-        impl->reprocessing_store.get(), impl->reprocessing_runner.get());
-    impl->query_service = std::make_unique<LeadQueryServiceImpl>(
-        impl->lead_store.get(), impl->lead_runner.get(), partitions);
-    impl->customer_service = std::make_unique<CustomerQueryServiceImpl>(
-        impl->customer_store.get(), impl->customer_runner.get(), partitions);
-    impl->admin_service = std::make_unique<ViewAdminServiceImpl>(
-        std::vector<const projections::ProjectionRunner*>{
-            impl->lead_runner.get(), impl->customer_runner.get(), impl->funnel_runner.get(),
-            impl->reprocessing_runner.get()});
+    if (impl->lead_runner) {
+      impl->query_service = std::make_unique<LeadQueryServiceImpl>(
+          impl->lead_store.get(), impl->lead_runner.get(), partitions);
+      runners.push_back(impl->lead_runner.get());
+    }
+    if (impl->customer_runner) {
+      impl->customer_service = std::make_unique<CustomerQueryServiceImpl>(
+          impl->customer_store.get(), impl->customer_runner.get(), partitions);
+      runners.push_back(impl->customer_runner.get());
+    }
+    if (impl->funnel_runner) {
+      impl->funnel_service = std::make_unique<FunnelQueryServiceImpl>(
+          impl->funnel_projection.get(), impl->funnel_runner.get());
+      runners.push_back(impl->funnel_runner.get());
+    }
+    if (impl->reprocessing_runner) {
+      impl->reprocessing_service = std::make_unique<ReprocessingQueryServiceImpl>(
+          impl->reprocessing_store.get(), impl->reprocessing_runner.get());
+      runners.push_back(impl->reprocessing_runner.get());
+    }
+    impl->admin_service = std::make_unique<ViewAdminServiceImpl>(runners);
   }
   if (run_writer) {
-    impl->command_service = std::make_unique<LeadCommandServiceImpl>(impl->writer.get());
+    impl->command_service =
+        std::make_unique<LeadCommandServiceImpl>(impl->writer.get(), impl->metrics.get());
+  }
+  if (run_gateway) {
+    gateway::GatewayOptions g;
+    auto route = [&g](const std::string& address, const std::string& service,
+                      const std::string& role) {
+      if (!address.empty()) g.routes[service] = {.role = role, .address = address};
+    };
+    route(o.gateway.writer, kCommandService, "writer");
+    route(o.gateway.lead_view, kLeadQueryService, "lead-view");
+    route(o.gateway.customer_view, kCustomerQueryService, "customer-view");
+    route(o.gateway.funnel_view, kFunnelQueryService, "funnel-view");
+    route(o.gateway.reprocessing_view, kReprocessingQueryService, "reprocessing-view");
+    if (g.routes.empty()) {
+      return absl::InvalidArgumentError(
+          "role=gateway: no gateway.* address set, nothing to forward to");
+    }
+    impl->gateway = std::make_unique<gateway::Gateway>(std::move(g));
   }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -209,32 +395,90 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(64 << 20);  // batches of up to 10,000 commands
   builder.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &impl->port);
-  if (run_writer) builder.RegisterService(impl->command_service.get());
-  if (run_views) {
-    builder.RegisterService(impl->query_service.get());
-    builder.RegisterService(impl->customer_service.get());
-    builder.RegisterService(impl->funnel_service.get());
-    builder.RegisterService(impl->reprocessing_service.get());
-    builder.RegisterService(impl->admin_service.get());
+  {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(std::make_unique<RpcMetricsFactory>(impl->metrics.get()));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
   }
+  if (impl->command_service) builder.RegisterService(impl->command_service.get());
+  if (impl->query_service) builder.RegisterService(impl->query_service.get());
+  if (impl->customer_service) builder.RegisterService(impl->customer_service.get());
+  if (impl->funnel_service) builder.RegisterService(impl->funnel_service.get());
+  if (impl->reprocessing_service) builder.RegisterService(impl->reprocessing_service.get());
+  if (impl->admin_service) builder.RegisterService(impl->admin_service.get());
+  if (impl->gateway) builder.RegisterCallbackGenericService(impl->gateway.get());
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", o.listen,
                                                " (address in use or not local?)"));
   }
-  auto* health = impl->server->GetHealthCheckService();
-  if (run_writer) {
-    health->SetServingStatus("leadflow.v1.LeadCommandService", failed.empty());
-  }
   Impl* raw = impl.get();
+  impl->metrics->AddCollector([raw] { return CollectNodeMetrics(*raw); });
+  if (!o.metrics_listen.empty()) {
+    Say(o, absl::StrCat("metrics on http://",
+                        o.metrics_listen.substr(0, o.metrics_listen.rfind(':')), ":",
+                        impl->metrics->port(), "/metrics"));
+  }
+  auto* health = impl->server->GetHealthCheckService();
   auto update_health = [raw, health] {
-    if (raw->lead_runner == nullptr) return;
-    health->SetServingStatus("leadflow.v1.LeadQueryService", raw->lead_runner->Health().ok());
-    health->SetServingStatus("leadflow.v1.CustomerQueryService",
-                             raw->customer_runner->Health().ok());
-    health->SetServingStatus("leadflow.v1.FunnelQueryService", raw->funnel_runner->Health().ok());
-    health->SetServingStatus("leadflow.v1.ReprocessingQueryService",
-                             raw->reprocessing_runner->Health().ok());
+    if (raw->gateway) {
+      for (const auto& [service, serving] : raw->gateway->CheckUpstreams()) {
+        health->SetServingStatus(service, serving);
+      }
+      return;
+    }
+    // The log's end per partition, once for all views, as last learned (never a blocking request:
+    // a Kafka outage must not hang this round, nor shutdown, which waits for it).
+    std::vector<int64_t> ends;
+    if (raw->log != nullptr && raw->admin_service != nullptr) {
+      for (int32_t p = 0; p < raw->log->partition_count(); ++p) {
+        if (raw->stopping.HasBeenNotified()) return;
+        absl::StatusOr<int64_t> end = raw->log->KnownEndOffset(p);
+        ends.push_back(end.ok() ? *end : -1);
+      }
+    }
+    if (raw->writer) {
+      bool writer_ok = true;
+      for (const auto& h : raw->writer->Health()) writer_ok &= h.status.ok();
+      health->SetServingStatus(kCommandService, writer_ok);
+    }
+    for (projections::ProjectionRunner* r :
+         {raw->lead_runner.get(), raw->customer_runner.get(), raw->funnel_runner.get(),
+          raw->reprocessing_runner.get()}) {
+      if (r == nullptr) continue;
+      const std::string view = r->name();
+      int64_t lag = 0;
+      std::string error;
+      int32_t failed_partition = -1;
+      std::vector<v1::ViewPartitionStatus> partitions = r->StatusAt(ends);
+      for (const v1::ViewPartitionStatus& p : partitions) {
+        if (p.end_offset() > p.applied_offset()) lag += p.end_offset() - p.applied_offset();
+        if (p.state() == "failed" && failed_partition < 0) {
+          failed_partition = p.partition();
+          error = p.error();
+        }
+      }
+      {
+        absl::MutexLock lock(&raw->snapshot_mu);
+        raw->snapshot[view] = std::move(partitions);
+      }
+      const bool failed = failed_partition >= 0;
+      if (failed && !raw->failed[view]) {
+        logging::Log(logging::Level::kError, "view failed; it stops at this event",
+                     {{"view", view}, {"partition", failed_partition}, {"error", error}});
+      }
+      raw->failed[view] = failed;
+      const bool ends_known =
+          !ends.empty() && std::all_of(ends.begin(), ends.end(), [](int64_t e) { return e >= 0; });
+      if (!raw->caught_up[view] && !failed && ends_known && lag <= raw->options.caught_up_lag) {
+        raw->caught_up[view] = true;
+        logging::Log(logging::Level::kInfo, "view serving", {{"view", view}, {"lag", lag}});
+      }
+      const bool serving = raw->caught_up[view] && !failed;
+      health->SetServingStatus(ServiceOfView(view), serving);
+    }
+    // The server as a whole ("") stays SERVING while the process runs: per-service status says
+    // which part is not ready.
   };
   update_health();
   impl->health_thread = std::thread([raw, update_health] {
@@ -250,6 +494,9 @@ void Node::Shutdown(absl::Duration grace) {
 
 void Node::Wait() { impl_->server->Wait(); }
 int Node::port() const { return impl_->port; }
+
+int Node::metrics_port() const { return impl_->metrics->port(); }
+std::string Node::RenderMetrics() const { return impl_->metrics->Render(); }
 
 Node::StorageUsage Node::storage_usage() const {
   return {.memtable_bytes = impl_->budget.memtable_usage(),

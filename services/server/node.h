@@ -18,10 +18,30 @@
 namespace leadflow::server {
 
 struct NodeOptions {
-  // What this process runs: everything (default), only the writer (command service), or only
-  // the views (query services). Separate roles need a shared log, i.e. Kafka.
-  enum class Role { kAll, kWriter, kViews };
+  // What this process runs: everything (default); only the writer (command service); all four
+  // views; one view; or the gateway, which forwards each call to the process serving it.
+  // Separate roles need a shared log, i.e. Kafka.
+  enum class Role {
+    kAll,
+    kWriter,
+    kViews,
+    kLeadView,
+    kCustomerView,
+    kFunnelView,
+    kReprocessingView,
+    kGateway
+  };
   Role role = Role::kAll;
+  // Gateway role: where each service is served (HOST:PORT; empty = not forwarded).
+  struct GatewayRoutes {
+    std::string writer, lead_view, customer_view, funnel_view, reprocessing_view;
+  };
+  GatewayRoutes gateway;
+  // Prometheus metrics endpoint HOST:PORT (port 0 = any free port); empty = none.
+  std::string metrics_listen;
+  // A view reports "catching up" (NOT_SERVING in gRPC health) from start until it has once been
+  // within this many events of the log's end; after that only a failure makes it not serving.
+  int64_t caught_up_lag = 1000;
   // Directory for the embedded log (and, later, view stores). Created if missing.
   std::string data_dir = "./leadflow-data";
   // gRPC listen address; port 0 picks a free port (see Node::port()).
@@ -66,6 +86,9 @@ class Node {
     size_t block_cache_bytes = 0;
   };
   StorageUsage storage_usage() const;
+  // The metrics endpoint's port (0 if none) and the metrics as a scrape would see them.
+  int metrics_port() const;
+  std::string RenderMetrics() const;
 
   struct Impl;
 

@@ -1,12 +1,75 @@
 #include "services/server/services.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "services/logging/logging.h"
 #include "services/common/ids.h"
 #include "services/common/time_util.h"
 #include "services/log/event_log.h"
 #include "services/server/grpc_status.h"
 
 namespace leadflow::server {
+
+namespace {
+
+std::string CodeName(absl::StatusCode code) {
+  std::string name = absl::StatusCodeToString(code);
+  for (char& c : name) c = absl::ascii_tolower(static_cast<unsigned char>(c));
+  return name;
+}
+
+}  // namespace
+
+void LeadCommandServiceImpl::Observe(const v1::Command& command,
+                                     const absl::StatusOr<v1::CommandReply>& result,
+                                     absl::Duration latency) {
+  // The command's kind is the name of the oneof field set (capture_lead, ...).
+  const google::protobuf::Reflection* reflection = command.GetReflection();
+  const google::protobuf::FieldDescriptor* body =
+      command.GetDescriptor()->oneof_decl_count() > 0
+          ? reflection->GetOneofFieldDescriptor(command, command.GetDescriptor()->oneof_decl(0))
+          : nullptr;
+  const std::string type = body != nullptr ? body->name() : "none";
+  std::string outcome = "ok";
+  if (!result.ok()) {
+    outcome = CodeName(result.status().code());
+  } else if (result->replayed()) {
+    outcome = "replayed";
+  } else if (result->deduplicated()) {
+    outcome = "deduplicated";
+  }
+  if (metrics_ != nullptr) metrics_->CommandDone(type, outcome, latency);
+  if (!logging::Enabled(logging::Level::kDebug)) return;
+  // Every command body carries `meta` with the client's command id.
+  std::string command_id;
+  if (body != nullptr && body->message_type() != nullptr) {
+    const google::protobuf::Message& message = reflection->GetMessage(command, body);
+    const google::protobuf::FieldDescriptor* meta =
+        message.GetDescriptor()->FindFieldByName("meta");
+    if (meta != nullptr && meta->message_type() != nullptr) {
+      const google::protobuf::Message& m = message.GetReflection()->GetMessage(message, meta);
+      const google::protobuf::FieldDescriptor* id =
+          m.GetDescriptor()->FindFieldByName("command_id");
+      if (id != nullptr) command_id = m.GetReflection()->GetString(m, id);
+    }
+  }
+  if (result.ok()) {
+    logging::Log(logging::Level::kDebug, "command applied",
+                 {{"type", type},
+                  {"result", outcome},
+                  {"command_id", command_id},
+                  {"lead_id", result->lead_id()},
+                  {"lead_version", result->lead_version()},
+                  {"partition", result->last_position().partition()},
+                  {"offset", result->last_position().offset()}});
+  } else {
+    logging::Log(logging::Level::kDebug, "command refused",
+                 {{"type", type},
+                  {"command_id", command_id},
+                  {"code", outcome},
+                  {"reason", std::string(result.status().message())}});
+  }
+}
 
 // The handler returns at once; the reply is sent from the writer's committer thread when the
 // command is durably appended (or refused), so no gRPC thread waits on a disk.
@@ -15,8 +78,10 @@ grpc::ServerUnaryReactor* LeadCommandServiceImpl::Run(grpc::CallbackServerContex
                                                       v1::CommandReply* reply) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const v1::Command& ref = *command;
-  writer_->Submit(ref, [reactor, reply, keep = std::move(command)](
+  const absl::Time start = absl::Now();
+  writer_->Submit(ref, [this, start, reactor, reply, keep = std::move(command)](
                            absl::StatusOr<v1::CommandReply> result) {
+    Observe(*keep, result, absl::Now() - start);
     if (result.ok()) {
       *reply = std::move(*result);
       reactor->Finish(grpc::Status::OK);
@@ -40,7 +105,10 @@ grpc::ServerUnaryReactor* LeadCommandServiceImpl::ExecuteBatch(grpc::CallbackSer
   }
   std::vector<const v1::Command*> commands(req->commands().pointer_begin(),
                                            req->commands().pointer_end());
+  const absl::Time start = absl::Now();
   auto results = writer_->ExecuteBatch(absl::MakeConstSpan(commands));
+  const absl::Duration took = absl::Now() - start;
+  for (size_t i = 0; i < results.size(); ++i) Observe(*commands[i], results[i], took);
   for (auto& r : results) {
     v1::CommandResult* out = reply->add_results();
     if (r.ok()) {

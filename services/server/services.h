@@ -12,12 +12,15 @@
 #include "projections/reprocessing/reprocessing_view.h"
 #include "projections/runner/runner.h"
 #include "services/command/writer.h"
+#include "services/metrics/metrics.h"
 
 namespace leadflow::server {
 
 class LeadCommandServiceImpl final : public v1::LeadCommandService::CallbackService {
  public:
-  explicit LeadCommandServiceImpl(command::CommandWriter* writer) : writer_(writer) {}
+  // `metrics` may be null (no metrics).
+  LeadCommandServiceImpl(command::CommandWriter* writer, metrics::Metrics* metrics)
+      : writer_(writer), metrics_(metrics) {}
 
 #define LEADFLOW_COMMAND_RPC(Rpc, Message, field)                                        \
   grpc::ServerUnaryReactor* Rpc(grpc::CallbackServerContext* ctx, const v1::Message* req, \
@@ -61,7 +64,11 @@ class LeadCommandServiceImpl final : public v1::LeadCommandService::CallbackServ
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx,
                                 std::shared_ptr<const v1::Command> command,
                                 v1::CommandReply* reply);
+  // Counts the command's outcome (metrics) and logs it at debug level.
+  void Observe(const v1::Command& command, const absl::StatusOr<v1::CommandReply>& result,
+               absl::Duration latency);
   command::CommandWriter* writer_;
+  metrics::Metrics* metrics_;
 };
 
 // Read-side services over the views. A query with min_position waits until its view applied

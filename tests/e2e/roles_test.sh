@@ -36,7 +36,7 @@ expect_eq "re-contact queue in the views process" 1 \
 expect_refusal 1 "UNIMPLEMENTED" v capture --name X --email x@example.com --source web-form
 expect_refusal 1 "UNIMPLEMENTED" w get "$ID"
 rc=0; "$LEADFLOW" serve --role views --data-dir "$E2E_TMP/x" --listen 127.0.0.1:0 2>"$E2E_TMP/err.txt" || rc=$?
-expect_eq "views without Kafka refused" 1 "$rc"
+expect_eq "views without Kafka refused" 2 "$rc"
 expect_contains "views without Kafka: the reason is given" "$E2E_TMP/err.txt" \
-  "--role=views: needs --kafka-brokers"
+  "role=views: needs a shared log, kafka.brokers (--kafka-brokers) or kafka.mock"
 echo "roles test: all checks passed"

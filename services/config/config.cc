@@ -1,0 +1,494 @@
+#include "services/config/config.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "yaml-cpp/yaml.h"
+
+namespace leadflow::config {
+namespace {
+
+using Role = server::NodeOptions::Role;
+
+const std::vector<std::pair<std::string, Role>>& Roles() {
+  static const auto* roles = new std::vector<std::pair<std::string, Role>>{
+      {"all", Role::kAll},
+      {"writer", Role::kWriter},
+      {"views", Role::kViews},
+      {"lead-view", Role::kLeadView},
+      {"customer-view", Role::kCustomerView},
+      {"funnel-view", Role::kFunnelView},
+      {"reprocessing-view", Role::kReprocessingView},
+      {"gateway", Role::kGateway},
+  };
+  return *roles;
+}
+
+absl::Status Bad(const std::string& key, const std::string& source, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(key, " (", source, "): ", what));
+}
+
+absl::StatusOr<int64_t> ParseInt(const std::string& key, const std::string& source,
+                                 const std::string& value, int64_t min, int64_t max) {
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(value, &n) || n < min || n > max) {
+    return Bad(key, source,
+               absl::StrCat("expected a whole number from ", min, " to ", max, ", got '", value,
+                            "'"));
+  }
+  return n;
+}
+
+absl::StatusOr<bool> ParseBool(const std::string& key, const std::string& source,
+                               const std::string& value) {
+  const std::string v = absl::AsciiStrToLower(value);
+  if (v == "true" || v == "yes" || v == "on" || v == "1") return true;
+  if (v == "false" || v == "no" || v == "off" || v == "0") return false;
+  return Bad(key, source, absl::StrCat("expected true or false, got '", value, "'"));
+}
+
+// "host:port" with a port number; host may be empty ("":port is not allowed) or [v6].
+absl::Status CheckAddress(const std::string& key, const std::string& source,
+                          const std::string& value, bool allow_empty) {
+  if (value.empty()) {
+    return allow_empty ? absl::OkStatus() : Bad(key, source, "an address is required");
+  }
+  const size_t colon = value.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(value.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return Bad(key, source,
+               absl::StrCat("expected HOST:PORT (e.g. 127.0.0.1:50051), got '", value, "'"));
+  }
+  return absl::OkStatus();
+}
+
+// Edit distance, for "did you mean" on unknown keys.
+size_t Distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string Flag(const std::string& key) {
+  std::string f = key;
+  std::replace(f.begin(), f.end(), '.', '-');
+  std::replace(f.begin(), f.end(), '_', '-');
+  return "--" + f;
+}
+
+std::string Env(const std::string& key) {
+  std::string e = key;
+  std::replace(e.begin(), e.end(), '.', '_');
+  std::replace(e.begin(), e.end(), '-', '_');
+  return "LEADFLOW_" + absl::AsciiStrToUpper(e);
+}
+
+}  // namespace
+
+absl::StatusOr<Role> ParseRole(const std::string& name) {
+  for (const auto& [n, r] : Roles()) {
+    if (n == name) return r;
+  }
+  std::vector<std::string> names;
+  for (const auto& [n, r] : Roles()) names.push_back(n);
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown role '", name, "'; one of: ", absl::StrJoin(names, ", ")));
+}
+
+std::string RoleName(Role role) {
+  for (const auto& [n, r] : Roles()) {
+    if (r == role) return n;
+  }
+  return "?";
+}
+
+ConfigLoader::ConfigLoader() {
+  server::NodeOptions& n = config_.node;
+  auto add = [&](std::string key, OptionType type, std::string default_text, std::string help,
+                 std::function<absl::Status(const std::string&, const std::string&)> set,
+                 std::string flag = "") {
+    OptionSpec spec;
+    spec.flag = flag.empty() ? Flag(key) : flag;
+    spec.env = Env(key);
+    spec.key = std::move(key);
+    spec.type = type;
+    spec.default_text = std::move(default_text);
+    spec.help = std::move(help);
+    spec.set = std::move(set);
+    by_key_[spec.key] = options_.size();
+    options_.push_back(std::move(spec));
+  };
+  auto text = [](std::string* target) {
+    return [target](const std::string& v, const std::string&) {
+      *target = v;
+      return absl::OkStatus();
+    };
+  };
+  auto address = [](std::string key, std::string* target, bool allow_empty) {
+    return [key, target, allow_empty](const std::string& v, const std::string& source) {
+      if (absl::Status s = CheckAddress(key, source, v, allow_empty); !s.ok()) return s;
+      *target = v;
+      return absl::OkStatus();
+    };
+  };
+  auto boolean = [](std::string key, bool* target) {
+    return [key, target](const std::string& v, const std::string& source) -> absl::Status {
+      absl::StatusOr<bool> b = ParseBool(key, source, v);
+      if (!b.ok()) return b.status();
+      *target = *b;
+      return absl::OkStatus();
+    };
+  };
+  auto mebibytes = [](std::string key, size_t* target, int64_t min) {
+    return [key, target, min](const std::string& v, const std::string& source) -> absl::Status {
+      absl::StatusOr<int64_t> mb = ParseInt(key, source, v, min, 1 << 20);
+      if (!mb.ok()) return mb.status();
+      *target = static_cast<size_t>(*mb) << 20;
+      return absl::OkStatus();
+    };
+  };
+
+  add("role", OptionType::kString, "all",
+      "What this process runs: all (writer and every view, embedded log by default), writer, "
+      "views (all four views), lead-view, customer-view, funnel-view, reprocessing-view, or "
+      "gateway (forwards each query to the process serving its view). Roles other than all "
+      "need a shared log: Kafka (--kafka-brokers or --kafka-mock).",
+      [&n](const std::string& v, const std::string& source) -> absl::Status {
+        absl::StatusOr<Role> r = ParseRole(v);
+        if (!r.ok()) return Bad("role", source, std::string(r.status().message()));
+        n.role = *r;
+        return absl::OkStatus();
+      });
+  add("data_dir", OptionType::kString, n.data_dir,
+      "Directory for the embedded log, the writer's command index and the view stores.",
+      text(&n.data_dir));
+  add("listen", OptionType::kString, n.listen,
+      "gRPC listen address HOST:PORT (port 0 picks a free port, printed at start).",
+      address("listen", &n.listen, false));
+  add("partitions", OptionType::kInt, std::to_string(n.partitions),
+      "Partitions of a new embedded log; with Kafka, the count the topic must have (1-4096).",
+      [&n](const std::string& v, const std::string& source) -> absl::Status {
+        absl::StatusOr<int64_t> p = ParseInt("partitions", source, v, 1, 4096);
+        if (!p.ok()) return p.status();
+        n.partitions = static_cast<int32_t>(*p);
+        return absl::OkStatus();
+      });
+  add("sync", OptionType::kBool, "true",
+      "Embedded log: fsync each append before acknowledging it. false: a machine crash may lose "
+      "the last appends (a process crash loses nothing).",
+      boolean("sync", &n.sync));
+  add("storage.block_cache_mb", OptionType::kInt, std::to_string(n.storage.block_cache_bytes >> 20),
+      "RocksDB block cache shared by the log, the command index and every view store, MiB.",
+      mebibytes("storage.block_cache_mb", &n.storage.block_cache_bytes, 1));
+  add("storage.memtable_mb", OptionType::kInt, std::to_string(n.storage.memtable_bytes >> 20),
+      "RocksDB memtables of all stores together, MiB; the largest is flushed when they reach it.",
+      mebibytes("storage.memtable_mb", &n.storage.memtable_bytes, 4));
+  add("kafka.brokers", OptionType::kString, "",
+      "Kafka bootstrap servers (HOST:PORT,...); set: the log is this Kafka topic instead of the "
+      "embedded log.",
+      text(&n.kafka_brokers));
+  add("kafka.topic", OptionType::kString, n.kafka_topic, "Kafka topic of the events.",
+      [&n](const std::string& v, const std::string& source) -> absl::Status {
+        if (v.empty()) return Bad("kafka.topic", source, "must not be empty");
+        n.kafka_topic = v;
+        return absl::OkStatus();
+      });
+  add("kafka.transactional_id", OptionType::kString, n.kafka_transactional_id,
+      "Prefix of the writer's transactional id (the owned partitions are appended), so a second "
+      "writer for the same partitions fences the first.",
+      text(&n.kafka_transactional_id));
+  add("kafka.properties", OptionType::kMap, "",
+      "Extra librdkafka properties passed through, e.g. security.protocol=ssl. YAML: a mapping; "
+      "flag: KEY=VALUE, repeatable; environment: KEY=VALUE pairs separated by ';'.",
+      [&n](const std::string& v, const std::string& source) -> absl::Status {
+        for (absl::string_view item : absl::StrSplit(v, ';', absl::SkipWhitespace())) {
+          std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+          kv.first = std::string(absl::StripAsciiWhitespace(kv.first));
+          if (kv.first.empty() || item.find('=') == absl::string_view::npos) {
+            return Bad("kafka.properties", source,
+                       absl::StrCat("expected KEY=VALUE, got '", item, "'"));
+          }
+          n.kafka_properties.push_back(std::move(kv));
+        }
+        return absl::OkStatus();
+      },
+      "--kafka-property");
+  add("kafka.mock", OptionType::kBool, "false",
+      "Start an in-process Kafka mock cluster on loopback TCP and use it (demos and tests: keeps "
+      "~5 MiB per partition, does not enforce transactions). Its address is printed at start.",
+      boolean("kafka.mock", &n.kafka_mock));
+  add("metrics.listen", OptionType::kString, "",
+      "Prometheus metrics HTTP address HOST:PORT (GET /metrics); empty: no metrics endpoint.",
+      address("metrics.listen", &n.metrics_listen, true));
+  add("gateway.writer", OptionType::kString, "",
+      "Gateway role: address of the writer process (LeadCommandService).",
+      address("gateway.writer", &n.gateway.writer, true));
+  add("gateway.lead_view", OptionType::kString, "",
+      "Gateway role: address of the lead-view process (LeadQueryService).",
+      address("gateway.lead_view", &n.gateway.lead_view, true));
+  add("gateway.customer_view", OptionType::kString, "",
+      "Gateway role: address of the customer-view process (CustomerQueryService).",
+      address("gateway.customer_view", &n.gateway.customer_view, true));
+  add("gateway.funnel_view", OptionType::kString, "",
+      "Gateway role: address of the funnel-view process (FunnelQueryService).",
+      address("gateway.funnel_view", &n.gateway.funnel_view, true));
+  add("gateway.reprocessing_view", OptionType::kString, "",
+      "Gateway role: address of the reprocessing-view process (ReprocessingQueryService).",
+      address("gateway.reprocessing_view", &n.gateway.reprocessing_view, true));
+  add("funnel.stage_probability_percent", OptionType::kString, "0,10,20,40,60,80",
+      "Pipeline: chance (percent) that a qualified lead converts, per sales stage in order "
+      "unspecified, qualification, needs analysis, solution presentation, objection handling, "
+      "closing (6 numbers).",
+      [&n](const std::string& v, const std::string& source) -> absl::Status {
+        std::vector<std::string> parts = absl::StrSplit(v, ',', absl::SkipWhitespace());
+        if (parts.size() != n.funnel.stage_probability_percent.size()) {
+          return Bad("funnel.stage_probability_percent", source,
+                     absl::StrCat("expected 6 comma-separated percentages, got ", parts.size()));
+        }
+        for (size_t i = 0; i < parts.size(); ++i) {
+          absl::StatusOr<int64_t> p = ParseInt("funnel.stage_probability_percent", source,
+                                               std::string(absl::StripAsciiWhitespace(parts[i])),
+                                               0, 100);
+          if (!p.ok()) return p.status();
+          n.funnel.stage_probability_percent[i] = static_cast<int>(*p);
+        }
+        return absl::OkStatus();
+      });
+  add("log.format", OptionType::kString, config_.log.format,
+      "Log lines as text (key=value fields) or json (one object per line).",
+      [this](const std::string& v, const std::string& source) -> absl::Status {
+        if (v != "text" && v != "json") {
+          return Bad("log.format", source, absl::StrCat("expected text or json, got '", v, "'"));
+        }
+        config_.log.format = v;
+        return absl::OkStatus();
+      });
+  add("log.level", OptionType::kString, config_.log.level,
+      "Lowest level logged: debug (every command with lead, partition, offset), info, warn or "
+      "error.",
+      [this](const std::string& v, const std::string& source) -> absl::Status {
+        if (v != "debug" && v != "info" && v != "warn" && v != "error") {
+          return Bad("log.level", source,
+                     absl::StrCat("expected debug, info, warn or error, got '", v, "'"));
+        }
+        config_.log.level = v;
+        return absl::OkStatus();
+      });
+  add("shutdown.grace_seconds", OptionType::kInt, "10",
+      "On SIGTERM, how long in-flight RPCs may finish before they are cancelled (a second "
+      "signal exits at once).",
+      [this](const std::string& v, const std::string& source) -> absl::Status {
+        absl::StatusOr<int64_t> s = ParseInt("shutdown.grace_seconds", source, v, 0, 3600);
+        if (!s.ok()) return s.status();
+        config_.shutdown_grace = absl::Seconds(*s);
+        return absl::OkStatus();
+      });
+}
+
+absl::Status ConfigLoader::Set(const std::string& key, const std::string& value,
+                               const std::string& source) {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) {
+    std::string best;
+    size_t best_distance = 4;  // suggest only close matches
+    for (const OptionSpec& spec : options_) {
+      const size_t d = Distance(key, spec.key);
+      if (d < best_distance) {
+        best_distance = d;
+        best = spec.key;
+      }
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": unknown option '", key, "'",
+                     best.empty() ? "" : absl::StrCat(" (did you mean '", best, "'?)")));
+  }
+  return options_[it->second].set(value, source);
+}
+
+absl::Status ConfigLoader::ApplyFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config file ", path, ": cannot be read (missing or not readable)"));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return ApplyYaml(text.str(), path);
+}
+
+absl::Status ConfigLoader::ApplyYaml(const std::string& text, const std::string& source_name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(source_name, ": line ", e.mark.line + 1,
+                                                   ", column ", e.mark.column + 1,
+                                                   ": not valid YAML: ", e.msg));
+  }
+  if (root.IsNull()) return absl::OkStatus();  // an empty file
+  if (!root.IsMap()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ": expected a mapping of options (key: value) at the top"));
+  }
+  // Walks nested mappings, joining keys with '.'; a mapping under a kMap option is its value.
+  std::function<absl::Status(const YAML::Node&, const std::string&)> walk =
+      [&](const YAML::Node& node, const std::string& prefix) -> absl::Status {
+    for (const auto& entry : node) {
+      const std::string name = entry.first.as<std::string>();
+      const std::string key = prefix.empty() ? name : absl::StrCat(prefix, ".", name);
+      const YAML::Node& value = entry.second;
+      const std::string where =
+          absl::StrCat(source_name, " line ", entry.first.Mark().line + 1);
+      auto spec = by_key_.find(key);
+      if (spec != by_key_.end() && options_[spec->second].type == OptionType::kMap) {
+        if (!value.IsMap()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(key, " (", where, "): expected a mapping of KEY: VALUE"));
+        }
+        for (const auto& kv : value) {
+          if (!kv.second.IsScalar()) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                key, " (", where, "): the value of '", kv.first.as<std::string>(),
+                "' must be a single value"));
+          }
+          if (absl::Status s = Set(key,
+                                   absl::StrCat(kv.first.as<std::string>(), "=",
+                                                kv.second.as<std::string>()),
+                                   where);
+              !s.ok()) {
+            return s;
+          }
+        }
+        continue;
+      }
+      if (value.IsMap()) {
+        if (spec != by_key_.end()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(key, " (", where, "): expected a single value, got a mapping"));
+        }
+        if (absl::Status s = walk(value, key); !s.ok()) return s;
+        continue;
+      }
+      if (value.IsSequence()) {
+        // Lists are written comma-separated (funnel.stage_probability_percent).
+        std::vector<std::string> items;
+        for (const auto& item : value) {
+          if (!item.IsScalar()) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(key, " (", where, "): list items must be single values"));
+          }
+          items.push_back(item.as<std::string>());
+        }
+        if (absl::Status s = Set(key, absl::StrJoin(items, ","), where); !s.ok()) return s;
+        continue;
+      }
+      if (absl::Status s = Set(key, value.IsNull() ? "" : value.as<std::string>(), where);
+          !s.ok()) {
+        return s;
+      }
+    }
+    return absl::OkStatus();
+  };
+  return walk(root, "");
+}
+
+absl::Status ConfigLoader::ApplyEnvironment(
+    const std::function<const char*(const char*)>& getenv) {
+  for (const OptionSpec& spec : options_) {
+    const char* value = getenv(spec.env.c_str());
+    if (value == nullptr) continue;
+    if (absl::Status s = spec.set(value, absl::StrCat("environment ", spec.env)); !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ConfigLoader::ApplyFlag(const std::string& key, const std::string& value) {
+  auto it = by_key_.find(key);
+  const std::string source =
+      it == by_key_.end() ? "flag" : absl::StrCat("flag ", options_[it->second].flag);
+  return Set(key, value, source);
+}
+
+absl::StatusOr<ServeConfig> ConfigLoader::Finish() const {
+  const server::NodeOptions& n = config_.node;
+  const bool kafka = !n.kafka_brokers.empty() || n.kafka_mock;
+  if (!n.kafka_brokers.empty() && n.kafka_mock) {
+    return absl::InvalidArgumentError(
+        "kafka.mock and kafka.brokers exclude each other: use the mock for a demo, brokers for "
+        "a real cluster");
+  }
+  // A writer alone may keep the embedded log (it is then the only reader too); views in another
+  // process cannot read it.
+  if (n.role != Role::kAll && n.role != Role::kWriter && n.role != Role::kGateway && !kafka) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "role=", RoleName(n.role),
+        ": needs a shared log, kafka.brokers (--kafka-brokers) or kafka.mock; the embedded log "
+        "belongs to the one process that opened it (use role=all on a single machine)"));
+  }
+  if (n.role == Role::kGateway) {
+    const std::vector<std::pair<std::string, std::string>> routes = {
+        {"gateway.writer", n.gateway.writer},
+        {"gateway.lead_view", n.gateway.lead_view},
+        {"gateway.customer_view", n.gateway.customer_view},
+        {"gateway.funnel_view", n.gateway.funnel_view},
+        {"gateway.reprocessing_view", n.gateway.reprocessing_view}};
+    std::vector<std::string> missing;
+    for (const auto& [key, value] : routes) {
+      if (value.empty()) missing.push_back(key);
+    }
+    if (missing.size() == routes.size()) {
+      return absl::InvalidArgumentError(
+          "role=gateway: set at least one of gateway.writer, gateway.lead_view, "
+          "gateway.customer_view, gateway.funnel_view, gateway.reprocessing_view (the "
+          "addresses it forwards to)");
+    }
+    if (kafka) {
+      return absl::InvalidArgumentError(
+          "role=gateway: does not read the log; remove kafka.brokers / kafka.mock");
+    }
+  } else {
+    for (const std::string* route :
+         {&n.gateway.writer, &n.gateway.lead_view, &n.gateway.customer_view,
+          &n.gateway.funnel_view, &n.gateway.reprocessing_view}) {
+      if (!route->empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "gateway.* addresses are only for role=gateway (role is ", RoleName(n.role), ")"));
+      }
+    }
+  }
+  return config_;
+}
+
+std::string ConfigLoader::Markdown() const {
+  std::string out =
+      "| Key (YAML) | Flag | Environment | Default | Meaning |\n"
+      "|---|---|---|---|---|\n";
+  for (const OptionSpec& spec : options_) {
+    std::string help = spec.help;
+    absl::StrAppend(&out, "| `", spec.key, "` | `", spec.flag, "` | `", spec.env, "` | ",
+                    spec.default_text.empty() ? "(empty)" : absl::StrCat("`", spec.default_text, "`"),
+                    " | ", help, " |\n");
+  }
+  return out;
+}
+
+}  // namespace leadflow::config

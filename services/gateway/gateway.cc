@@ -1,0 +1,186 @@
+#include "services/gateway/gateway.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+
+namespace leadflow::gateway {
+namespace {
+
+constexpr char kViewAdminService[] = "leadflow.v1.ViewAdminService";
+
+std::string ToString(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (!buffer.Dump(&slices).ok()) return out;
+  for (const grpc::Slice& s : slices) {
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return out;
+}
+
+grpc::ByteBuffer FromString(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+// "/leadflow.v1.LeadQueryService/GetLead" -> "leadflow.v1.LeadQueryService".
+std::string ServiceOf(const std::string& method) {
+  if (method.size() < 2 || method[0] != '/') return "";
+  const size_t slash = method.find('/', 1);
+  return slash == std::string::npos ? "" : method.substr(1, slash - 1);
+}
+
+// Forwards one unary call to one or more upstreams; several answers (GetViewStatus) are merged by
+// concatenating their bytes, which for Protocol Buffers appends the repeated fields.
+class ForwardReactor final : public grpc::ServerGenericBidiReactor {
+ public:
+  ForwardReactor(grpc::GenericCallbackServerContext* ctx, std::vector<Gateway::Route*> targets)
+      : ctx_(ctx), targets_(std::move(targets)), calls_(targets_.size()) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "gateway: no request message"));
+      return;
+    }
+    absl::MutexLock lock(&mu_);
+    pending_ = targets_.size();
+    for (size_t i = 0; i < targets_.size(); ++i) {
+      Call& call = calls_[i];
+      if (ctx_->deadline() != std::chrono::system_clock::time_point::max()) {
+        call.context.set_deadline(ctx_->deadline());
+      }
+      targets_[i]->stub->UnaryCall(&call.context, ctx_->method(), grpc::StubOptions(), &request_,
+                                   &call.response,
+                                   [this, i](grpc::Status status) { Done(i, std::move(status)); });
+    }
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    for (Call& call : calls_) call.context.TryCancel();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  struct Call {
+    grpc::ClientContext context;
+    grpc::ByteBuffer response;
+    grpc::Status status;
+  };
+
+  void Done(size_t i, grpc::Status status) {
+    {
+      absl::MutexLock lock(&mu_);
+      calls_[i].status = std::move(status);
+      if (--pending_ > 0) return;
+    }
+    // Every upstream answered: the first failure wins, else the (merged) reply.
+    for (size_t j = 0; j < calls_.size(); ++j) {
+      const grpc::Status& s = calls_[j].status;
+      if (s.ok()) continue;
+      std::string message = s.error_message();
+      if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+          s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        message = absl::StrCat("gateway: ", targets_[j]->upstream.role, " at ",
+                               targets_[j]->upstream.address, ": ", message);
+      }
+      Finish(grpc::Status(s.error_code(), message, s.error_details()));
+      return;
+    }
+    if (calls_.size() == 1) {
+      reply_ = std::move(calls_[0].response);
+    } else {
+      std::string merged;
+      for (Call& call : calls_) merged += ToString(call.response);
+      reply_ = FromString(merged);
+    }
+    StartWriteAndFinish(&reply_, grpc::WriteOptions(), grpc::Status::OK);
+  }
+
+  grpc::GenericCallbackServerContext* ctx_;
+  std::vector<Gateway::Route*> targets_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer reply_;
+  absl::Mutex mu_;
+  std::vector<Call> calls_;
+  size_t pending_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class RefuseReactor final : public grpc::ServerGenericBidiReactor {
+ public:
+  explicit RefuseReactor(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
+  std::map<std::string, Route*> by_address;
+  for (const auto& [service, upstream] : options_.routes) {
+    Route& route = routes_[service];
+    route.upstream = upstream;
+    route.channel = grpc::CreateChannel(upstream.address, grpc::InsecureChannelCredentials());
+    route.stub = std::make_unique<grpc::GenericStub>(route.channel);
+    if (absl::StrContains(upstream.role, "view") && !by_address.count(upstream.address)) {
+      by_address[upstream.address] = &route;
+      view_routes_.push_back(&route);
+    }
+  }
+}
+
+grpc::ServerGenericBidiReactor* Gateway::CreateReactor(grpc::GenericCallbackServerContext* ctx) {
+  const std::string service = ServiceOf(ctx->method());
+  if (service == kViewAdminService) {
+    if (view_routes_.empty()) {
+      return new RefuseReactor(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                            "gateway: no view process configured"));
+    }
+    return new ForwardReactor(ctx, view_routes_);
+  }
+  auto it = routes_.find(service);
+  if (it == routes_.end()) {
+    return new RefuseReactor(grpc::Status(
+        grpc::StatusCode::UNIMPLEMENTED,
+        absl::StrCat("gateway: no process configured for ",
+                     service.empty() ? ctx->method() : service,
+                     " (see gateway.* in docs/configuration.md)")));
+  }
+  return new ForwardReactor(ctx, {&it->second});
+}
+
+std::map<std::string, bool> Gateway::CheckUpstreams() {
+  std::map<std::string, bool> out;
+  for (auto& [service, route] : routes_) {
+    // grpc.health.v1.HealthCheckRequest{service = 1}, encoded by hand: one length-delimited field.
+    std::string request;
+    request.push_back(0x0A);
+    request.push_back(static_cast<char>(service.size()));  // service names are < 128 bytes
+    request += service;
+    grpc::ByteBuffer req = FromString(request), resp;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    absl::Notification done;
+    grpc::Status status;
+    route.stub->UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req,
+                          &resp, [&](grpc::Status s) {
+                            status = std::move(s);
+                            done.Notify();
+                          });
+    done.WaitForNotification();
+    // HealthCheckResponse{status = 1}: SERVING is 1, encoded as the two bytes 08 01.
+    out[service] = status.ok() && ToString(resp) == std::string("\x08\x01", 2);
+  }
+  return out;
+}
+
+}  // namespace leadflow::gateway

@@ -1,0 +1,52 @@
+// The gateway role: one address for clients in a multi-process deployment. It forwards each
+// call, unchanged (bytes in, bytes out), to the process serving that service: commands to the
+// writer, lead queries to the lead-view process, and so on. GetViewStatus is asked of every view
+// process and the answers merged. Deadlines and cancellation pass through; an upstream that
+// cannot be reached gives UNAVAILABLE naming it.
+#ifndef LEADFLOW_SERVICES_GATEWAY_GATEWAY_H_
+#define LEADFLOW_SERVICES_GATEWAY_GATEWAY_H_
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/generic/generic_stub.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace leadflow::gateway {
+
+struct Upstream {
+  std::string role;     // "writer", "lead-view", ... (for messages)
+  std::string address;  // HOST:PORT
+};
+
+struct GatewayOptions {
+  // Full service name ("leadflow.v1.LeadQueryService") -> where it is served.
+  std::map<std::string, Upstream> routes;
+};
+
+class Gateway final : public grpc::CallbackGenericService {
+ public:
+  explicit Gateway(GatewayOptions options);
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
+
+  // Each upstream's health for the services it serves (grpc.health.v1), asked now:
+  // service name -> serving. A service whose process cannot be reached is not serving.
+  std::map<std::string, bool> CheckUpstreams();
+
+  struct Route {
+    Upstream upstream;
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<grpc::GenericStub> stub;
+  };
+
+ private:
+  GatewayOptions options_;
+  std::map<std::string, Route> routes_;  // by service name
+  std::vector<Route*> view_routes_;      // distinct view processes, for GetViewStatus
+};
+
+}  // namespace leadflow::gateway
+
+#endif  // LEADFLOW_SERVICES_GATEWAY_GATEWAY_H_
