@@ -14,9 +14,20 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libcli11-dev
   libgoogle-perftools-dev
+  libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev nlohmann-json3-dev
+  docker-compose curl nodejs npm
   python3
   clang libclang-rt-14-dev
 )
+
+# Node.js may come from elsewhere than Debian (a newer one is fine): only install it if absent.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  kept=()
+  for p in "${PACKAGES[@]}"; do
+    if [ "$p" != nodejs ] && [ "$p" != npm ]; then kept+=("$p"); fi
+  done
+  PACKAGES=("${kept[@]}")
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -25,8 +36,22 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+
+# The offline Kubernetes manifest check (tests/deploy) uses kubernetes-models from the npm
+# registry, pinned by tools/deploy-check/package-lock.json.
+install_npm() {
+  [ "${LEADFLOW_SKIP_NPM:-0}" = 1 ] && return 0
+  local dir
+  dir="$(cd "$(dirname "$0")" && pwd)/deploy-check"
+  if [ ! -d "$dir/node_modules/kubernetes-models" ]; then
+    echo "install_deps: npm ci in tools/deploy-check"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install_deps: all ${#PACKAGES[@]} packages present"
+  install_npm
   exit 0
 fi
 
@@ -36,3 +61,4 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_npm

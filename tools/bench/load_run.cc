@@ -8,6 +8,9 @@
 // --max-growth (default 15 %), or if any call failed.
 // Usage: load_run [--seconds 600] [--write-rate 1000] [--read-rate 500] [--leads 20000]
 #include <grpcpp/grpcpp.h>
+#ifdef LEADFLOW_TCMALLOC
+#include <gperftools/malloc_extension.h>
+#endif
 
 #include <atomic>
 #include <filesystem>
@@ -28,6 +31,19 @@
 
 namespace leadflow::bench {
 namespace {
+
+// The allocator's view: bytes the program holds, and bytes tcmalloc keeps free for reuse (part
+// of RSS, not in use). Tells a leak (the first grows) from allocator retention (the second).
+std::pair<double, double> HeapMiB() {
+#ifdef LEADFLOW_TCMALLOC
+  size_t allocated = 0, free_bytes = 0;
+  MallocExtension::instance()->GetNumericProperty("generic.current_allocated_bytes", &allocated);
+  MallocExtension::instance()->GetNumericProperty("tcmalloc.pageheap_free_bytes", &free_bytes);
+  return {allocated / 1048576.0, free_bytes / 1048576.0};
+#else
+  return {0, 0};
+#endif
+}
 
 int64_t RssBytes() {
   std::ifstream statm("/proc/self/statm");
@@ -128,9 +144,10 @@ int main(int argc, char** argv) {
       "pool: %d leads; load: %.0f commands/s (interactions, reassignments), %.0f GetLead/s, "
       "1 cohort funnel/s, for %.0f s\n\n",
       leads, write_rate, read_rate, seconds);
-  std::cout << absl::StrFormat("%8s %10s %10s %10s %10s %10s %10s %8s %10s %10s %10s\n", "t (s)",
-                               "cmds/s", "cmd p50", "cmd p99", "reads/s", "get p99",
-                               "funnel p99", "errors", "RSS MiB", "memtab MiB", "cache MiB");
+  std::cout << absl::StrFormat("%8s %10s %10s %10s %10s %10s %10s %8s %10s %10s %10s %10s %10s\n",
+                               "t (s)", "cmds/s", "cmd p50", "cmd p99", "reads/s", "get p99",
+                               "funnel p99", "errors", "RSS MiB", "memtab MiB", "cache MiB",
+                               "heap MiB", "free MiB");
 
   std::atomic<bool> stop{false};
   std::atomic<int64_t> total_errors{0}, inflight{0};
@@ -237,12 +254,14 @@ int main(int argc, char** argv) {
     if (w == (windows + 1) / 2) rss_after_warmup = rss;  // half time
     rss_end = rss;
     std::cout << absl::StrFormat(
-        "%8.0f %10.0f %8.2fms %8.2fms %10.0f %8.2fms %8.2fms %8d %10.1f %10.1f %10.1f\n",
+        "%8.0f %10.0f %8.2fms %8.2fms %10.0f %8.2fms %8.2fms %8d %10.1f %10.1f %10.1f %10.1f "
+        "%10.1f\n",
         window_s * w,
         writes.size() / window_s, NearestRank(writes, 50) / 1000.0, NearestRank(writes, 99) / 1000.0,
         reads.size() / window_s, NearestRank(reads, 99) / 1000.0, NearestRank(funnels, 99) / 1000.0, errors,
         rss / 1048576.0, (*node)->storage_usage().memtable_bytes / 1048576.0,
-        (*node)->storage_usage().block_cache_bytes / 1048576.0);
+        (*node)->storage_usage().block_cache_bytes / 1048576.0, HeapMiB().first,
+        HeapMiB().second);
     std::cout.flush();
   }
   stop = true;
