@@ -20,8 +20,9 @@ PACKAGES=(
   clang libclang-rt-14-dev
 )
 
-# Node.js may come from elsewhere than Debian (a newer one is fine): only install it if absent.
-if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+# Node.js may come from elsewhere than Debian (a newer one is fine): only install it if absent;
+# not at all for an image build (LEADFLOW_SKIP_NPM=1), which runs no tests.
+if [ "${LEADFLOW_SKIP_NPM:-0}" = 1 ] || { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; }; then
   kept=()
   for p in "${PACKAGES[@]}"; do
     if [ "$p" != nodejs ] && [ "$p" != npm ]; then kept+=("$p"); fi

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "services/common/malloc_release.h"
 #include "services/common/status_util.h"
 #include "services/config/config.h"
 #include "services/logging/logging.h"
@@ -22,6 +23,9 @@ constexpr char kVersion[] = "0.1.0";
 
 int Serve(leadflow::config::ServeConfig config) {
   leadflow::server::NodeOptions& options = config.node;
+  options.on_tick = [n = 0]() mutable {
+    if (++n % 10 == 0) leadflow::common::ReleaseFreeMemory();
+  };
   options.say = [](const std::string& line) {
     leadflow::logging::Log(leadflow::logging::Level::kInfo, line);
   };

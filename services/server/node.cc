@@ -482,7 +482,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   };
   update_health();
   impl->health_thread = std::thread([raw, update_health] {
-    while (!raw->stopping.WaitForNotificationWithTimeout(absl::Seconds(1))) update_health();
+    while (!raw->stopping.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+      update_health();
+      if (raw->options.on_tick) raw->options.on_tick();
+    }
   });
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }

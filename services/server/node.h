@@ -67,6 +67,9 @@ struct NodeOptions {
   storage::StorageBudgetOptions storage;
   // Funnel view settings (pipeline stage probabilities).
   projections::FunnelOptions funnel;
+  // Called about once a second by the node's housekeeping thread (main: returns free memory to
+  // the OS every few calls; see common/malloc_release.h). Defaults to nothing.
+  std::function<void()> on_tick;
   // Progress and status lines (start-up replay, banner). Defaults to nothing.
   std::function<void(const std::string&)> say;
 };

@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
 #include "services/common/ids.h"
+#include "services/common/malloc_release.h"
 #include "services/common/time_util.h"
 #include "services/server/node.h"
 #include "tools/bench/bench_util.h"
@@ -92,6 +93,9 @@ int main(int argc, char** argv) {
   app.add_option("--leads", leads, "Leads in the pool")->capture_default_str();
   app.add_option("--window", window_s, "Seconds per report line")->capture_default_str();
   int memtable_mb = 128, block_cache_mb = 256;
+  bool release = true;
+  app.add_flag("!--no-release", release,
+               "Do not return free memory to the OS (what leadflow serve does every 10 s)");
   app.add_option("--memtable-mb", memtable_mb, "RocksDB memtable budget of the node, MiB")
       ->capture_default_str();
   app.add_option("--block-cache-mb", block_cache_mb, "RocksDB block cache of the node, MiB")
@@ -105,6 +109,12 @@ int main(int argc, char** argv) {
   server::NodeOptions no;
   no.data_dir = dir;
   no.listen = "127.0.0.1:0";
+  // As `leadflow serve` does: free memory back to the OS every 10 s (--no-release: never).
+  if (release) {
+    no.on_tick = [n = 0]() mutable {
+      if (++n % 10 == 0) common::ReleaseFreeMemory();
+    };
+  }
   no.storage.memtable_bytes = static_cast<size_t>(memtable_mb) << 20;
   no.storage.block_cache_bytes = static_cast<size_t>(block_cache_mb) << 20;
   auto node = server::Node::Start(no);
