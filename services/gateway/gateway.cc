@@ -51,8 +51,13 @@ class ForwardReactor final : public grpc::ServerGenericBidiReactor {
       Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "gateway: no request message"));
       return;
     }
-    absl::MutexLock lock(&mu_);
-    pending_ = targets_.size();
+    {
+      // One share per call, and one for this starter: the reactor cannot finish (and be
+      // deleted) while the loop below still runs, however fast the calls complete.
+      absl::MutexLock lock(&mu_);
+      pending_ = targets_.size() + 1;
+    }
+    // Not under mu_: a call's completion may run on any thread, even before UnaryCall returns.
     for (size_t i = 0; i < targets_.size(); ++i) {
       Call& call = calls_[i];
       if (ctx_->deadline() != std::chrono::system_clock::time_point::max()) {
@@ -62,6 +67,7 @@ class ForwardReactor final : public grpc::ServerGenericBidiReactor {
                                    &call.response,
                                    [this, i](grpc::Status status) { Done(i, std::move(status)); });
     }
+    Arrive();
   }
 
   void OnCancel() override {
@@ -82,6 +88,14 @@ class ForwardReactor final : public grpc::ServerGenericBidiReactor {
     {
       absl::MutexLock lock(&mu_);
       calls_[i].status = std::move(status);
+    }
+    Arrive();
+  }
+
+  // Counts one share in; the last one answers the client.
+  void Arrive() {
+    {
+      absl::MutexLock lock(&mu_);
       if (--pending_ > 0) return;
     }
     // Every upstream answered: the first failure wins, else the (merged) reply.
