@@ -126,7 +126,7 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& liste
 }
 
 void Metrics::CommandDone(absl::string_view type, absl::string_view result,
-                          absl::Duration latency) {
+                          absl::Duration latency, int64_t count) {
   prometheus::Counter* counter = nullptr;
   prometheus::Histogram* histogram = nullptr;
   {
@@ -144,7 +144,7 @@ void Metrics::CommandDone(absl::string_view type, absl::string_view result,
     }
     histogram = h;
   }
-  counter->Increment();
+  counter->Increment(static_cast<double>(count));
   histogram->Observe(absl::ToDoubleSeconds(latency));
 }
 

@@ -39,7 +39,10 @@ class Metrics {
 
   // A command finished: `type` is its kind (capture_lead, ...), `result` ok, replayed,
   // deduplicated or the lower-case gRPC code of its refusal.
-  void CommandDone(absl::string_view type, absl::string_view result, absl::Duration latency);
+  // `count` commands of one type with one result (a batch reports each group once: one latency
+  // observation for the group).
+  void CommandDone(absl::string_view type, absl::string_view result, absl::Duration latency,
+                   int64_t count = 1);
   // The writer appended `records` records in one durable write.
   void Appended(int records, absl::Duration latency);
   // A gRPC call finished on this server.

@@ -1,5 +1,6 @@
 #include "services/server/services.h"
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "services/logging/logging.h"
@@ -22,14 +23,15 @@ std::string CodeName(absl::StatusCode code) {
 
 void LeadCommandServiceImpl::Observe(const v1::Command& command,
                                      const absl::StatusOr<v1::CommandReply>& result,
-                                     absl::Duration latency) {
+                                     absl::Duration latency, bool count) {
   // The command's kind is the name of the oneof field set (capture_lead, ...).
   const google::protobuf::Reflection* reflection = command.GetReflection();
   const google::protobuf::FieldDescriptor* body =
       command.GetDescriptor()->oneof_decl_count() > 0
           ? reflection->GetOneofFieldDescriptor(command, command.GetDescriptor()->oneof_decl(0))
           : nullptr;
-  const std::string type = body != nullptr ? body->name() : "none";
+  static const std::string kNone = "none";
+  const std::string& type = body != nullptr ? body->name() : kNone;
   std::string outcome = "ok";
   if (!result.ok()) {
     outcome = CodeName(result.status().code());
@@ -38,7 +40,7 @@ void LeadCommandServiceImpl::Observe(const v1::Command& command,
   } else if (result->deduplicated()) {
     outcome = "deduplicated";
   }
-  if (metrics_ != nullptr) metrics_->CommandDone(type, outcome, latency);
+  if (count && metrics_ != nullptr) metrics_->CommandDone(type, outcome, latency);
   if (!logging::Enabled(logging::Level::kDebug)) return;
   // Every command body carries `meta` with the client's command id.
   std::string command_id;
@@ -108,7 +110,32 @@ grpc::ServerUnaryReactor* LeadCommandServiceImpl::ExecuteBatch(grpc::CallbackSer
   const absl::Time start = absl::Now();
   auto results = writer_->ExecuteBatch(absl::MakeConstSpan(commands));
   const absl::Duration took = absl::Now() - start;
-  for (size_t i = 0; i < results.size(); ++i) Observe(*commands[i], results[i], took);
+  // Metrics once per (type, outcome) group of the batch, not once per command: a batch of 1,000
+  // costs a handful of counter updates. Per-command log lines only at debug level.
+  if (metrics_ != nullptr) {
+    absl::flat_hash_map<std::pair<int, int>, int64_t> groups;  // (body field, outcome) -> n
+    for (size_t i = 0; i < results.size(); ++i) {
+      const int outcome = !results[i].ok()          ? static_cast<int>(results[i].status().code())
+                          : results[i]->replayed()     ? -1
+                          : results[i]->deduplicated() ? -2
+                                                       : 0;
+      ++groups[{static_cast<int>(commands[i]->body_case()), outcome}];
+    }
+    for (const auto& [key, n] : groups) {
+      const google::protobuf::FieldDescriptor* f =
+          v1::Command::descriptor()->FindFieldByNumber(key.first);
+      const std::string outcome = key.second == 0    ? "ok"
+                                  : key.second == -1 ? "replayed"
+                                  : key.second == -2 ? "deduplicated"
+                                                     : CodeName(static_cast<absl::StatusCode>(key.second));
+      metrics_->CommandDone(f != nullptr ? f->name() : "none", outcome, took, n);
+    }
+  }
+  if (logging::Enabled(logging::Level::kDebug)) {
+    for (size_t i = 0; i < results.size(); ++i) {
+      Observe(*commands[i], results[i], took, /*count=*/false);
+    }
+  }
   for (auto& r : results) {
     v1::CommandResult* out = reply->add_results();
     if (r.ok()) {

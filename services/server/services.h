@@ -66,7 +66,7 @@ class LeadCommandServiceImpl final : public v1::LeadCommandService::CallbackServ
                                 v1::CommandReply* reply);
   // Counts the command's outcome (metrics) and logs it at debug level.
   void Observe(const v1::Command& command, const absl::StatusOr<v1::CommandReply>& result,
-               absl::Duration latency);
+               absl::Duration latency, bool count = true);
   command::CommandWriter* writer_;
   metrics::Metrics* metrics_;
 };
