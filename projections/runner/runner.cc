@@ -288,20 +288,18 @@ std::vector<v1::ViewPartitionStatus> ProjectionRunner::StatusAt(
     const std::vector<int64_t>& ends) const {
   std::vector<v1::ViewPartitionStatus> out;
   for (const auto& p : partitions_) {
-    const int64_t known = static_cast<size_t>(p->id) < ends.size() ? ends[p->id] : -1;
-    absl::StatusOr<int64_t> end =
-        known >= 0 ? absl::StatusOr<int64_t>(known) : absl::UnavailableError("end unknown");
+    const int64_t end = static_cast<size_t>(p->id) < ends.size() ? ends[p->id] : -1;
     absl::MutexLock lock(&p->mu);
     v1::ViewPartitionStatus s;
     s.set_view(projection_->name());
     s.set_partition(p->id);
     s.set_applied_offset(p->applied);
-    s.set_end_offset(end.ok() ? *end : -1);
+    s.set_end_offset(end);
     if (!p->error.ok()) {
       s.set_state("failed");
       s.set_error(std::string(p->error.message()));
     } else {
-      s.set_state(end.ok() && p->applied >= *end ? "serving" : "catching up");
+      s.set_state(end >= 0 && p->applied >= end ? "serving" : "catching up");
     }
     out.push_back(std::move(s));
   }

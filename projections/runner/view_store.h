@@ -49,6 +49,8 @@ class ViewStore {
   rocksdb::DB* db() const { return db_.get(); }
   rocksdb::ColumnFamilyHandle* cf(int index) const { return handles_[index]; }
   rocksdb::ColumnFamilyHandle* meta() const { return handles_.back(); }
+  // The view's own column families (cf(0) .. cf(n-1); meta comes after them).
+  int view_family_count() const { return static_cast<int>(handles_.size()) - 1; }
   const std::string& dir() const { return dir_; }
   bool without_wal() const { return without_wal_; }
   // Flushes memtables (all families at once) to disk; needed before a store opened

@@ -93,6 +93,13 @@ std::string Flag(const std::string& key) {
   return "--" + f;
 }
 
+// "lead-view" -> "gateway.lead_view".
+std::string GatewayKey(const server::GatewayRoute& route) {
+  std::string key = absl::StrCat("gateway.", route.role);
+  std::replace(key.begin(), key.end(), '-', '_');
+  return key;
+}
+
 std::string Env(const std::string& key) {
   std::string e = key;
   std::replace(e.begin(), e.end(), '.', '_');
@@ -190,7 +197,7 @@ ConfigLoader::ConfigLoader() {
         n.partitions = static_cast<int32_t>(*p);
         return absl::OkStatus();
       });
-  add("sync", OptionType::kBool, "true",
+  add("sync", OptionType::kBool, n.sync ? "true" : "false",
       "Embedded log: fsync each append before acknowledging it. false: a machine crash may lose "
       "the last appends (a process crash loses nothing).",
       boolean("sync", &n.sync));
@@ -230,29 +237,22 @@ ConfigLoader::ConfigLoader() {
         return absl::OkStatus();
       },
       "--kafka-property");
-  add("kafka.mock", OptionType::kBool, "false",
+  add("kafka.mock", OptionType::kBool, n.kafka_mock ? "true" : "false",
       "Start an in-process Kafka mock cluster on loopback TCP and use it (demos and tests: keeps "
       "~5 MiB per partition, does not enforce transactions). Its address is printed at start.",
       boolean("kafka.mock", &n.kafka_mock));
   add("metrics.listen", OptionType::kString, "",
       "Prometheus metrics HTTP address HOST:PORT (GET /metrics); empty: no metrics endpoint.",
       address("metrics.listen", &n.metrics_listen, true));
-  add("gateway.writer", OptionType::kString, "",
-      "Gateway role: address of the writer process (LeadCommandService).",
-      address("gateway.writer", &n.gateway.writer, true));
-  add("gateway.lead_view", OptionType::kString, "",
-      "Gateway role: address of the lead-view process (LeadQueryService).",
-      address("gateway.lead_view", &n.gateway.lead_view, true));
-  add("gateway.customer_view", OptionType::kString, "",
-      "Gateway role: address of the customer-view process (CustomerQueryService).",
-      address("gateway.customer_view", &n.gateway.customer_view, true));
-  add("gateway.funnel_view", OptionType::kString, "",
-      "Gateway role: address of the funnel-view process (FunnelQueryService).",
-      address("gateway.funnel_view", &n.gateway.funnel_view, true));
-  add("gateway.reprocessing_view", OptionType::kString, "",
-      "Gateway role: address of the reprocessing-view process (ReprocessingQueryService).",
-      address("gateway.reprocessing_view", &n.gateway.reprocessing_view, true));
-  add("funnel.stage_probability_percent", OptionType::kString, "0,10,20,40,60,80",
+  for (const server::GatewayRoute& route : server::kGatewayRoutes) {
+    const std::string key = GatewayKey(route);
+    add(key, OptionType::kString, "",
+        absl::StrCat("Gateway role: address of the ", route.role, " process (",
+                     absl::StripPrefix(route.service, "leadflow.v1."), ")."),
+        address(key, &(n.gateway.*route.address), true));
+  }
+  add("funnel.stage_probability_percent", OptionType::kString,
+      absl::StrJoin(n.funnel.stage_probability_percent, ","),
       "Pipeline: chance (percent) that a qualified lead converts, per sales stage in order "
       "unspecified, qualification, needs analysis, solution presentation, objection handling, "
       "closing (6 numbers).",
@@ -291,7 +291,8 @@ ConfigLoader::ConfigLoader() {
         config_.log.level = v;
         return absl::OkStatus();
       });
-  add("shutdown.grace_seconds", OptionType::kInt, "10",
+  add("shutdown.grace_seconds", OptionType::kInt,
+      std::to_string(absl::ToInt64Seconds(config_.shutdown_grace)),
       "On SIGTERM, how long in-flight RPCs may finish before they are cancelled (a second "
       "signal exits at once).",
       [this](const std::string& v, const std::string& source) -> absl::Status {
@@ -444,18 +445,11 @@ absl::StatusOr<ServeConfig> ConfigLoader::Finish() const {
         ": needs a shared log, kafka.brokers (--kafka-brokers) or kafka.mock; the embedded log "
         "belongs to the one process that opened it (use role=all on a single machine)"));
   }
+  const bool any_route =
+      std::any_of(server::kGatewayRoutes.begin(), server::kGatewayRoutes.end(),
+                  [&n](const server::GatewayRoute& r) { return !(n.gateway.*r.address).empty(); });
   if (n.role == Role::kGateway) {
-    const std::vector<std::pair<std::string, std::string>> routes = {
-        {"gateway.writer", n.gateway.writer},
-        {"gateway.lead_view", n.gateway.lead_view},
-        {"gateway.customer_view", n.gateway.customer_view},
-        {"gateway.funnel_view", n.gateway.funnel_view},
-        {"gateway.reprocessing_view", n.gateway.reprocessing_view}};
-    std::vector<std::string> missing;
-    for (const auto& [key, value] : routes) {
-      if (value.empty()) missing.push_back(key);
-    }
-    if (missing.size() == routes.size()) {
+    if (!any_route) {
       return absl::InvalidArgumentError(
           "role=gateway: set at least one of gateway.writer, gateway.lead_view, "
           "gateway.customer_view, gateway.funnel_view, gateway.reprocessing_view (the "
@@ -465,15 +459,9 @@ absl::StatusOr<ServeConfig> ConfigLoader::Finish() const {
       return absl::InvalidArgumentError(
           "role=gateway: does not read the log; remove kafka.brokers / kafka.mock");
     }
-  } else {
-    for (const std::string* route :
-         {&n.gateway.writer, &n.gateway.lead_view, &n.gateway.customer_view,
-          &n.gateway.funnel_view, &n.gateway.reprocessing_view}) {
-      if (!route->empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "gateway.* addresses are only for role=gateway (role is ", RoleName(n.role), ")"));
-      }
-    }
+  } else if (any_route) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "gateway.* addresses are only for role=gateway (role is ", RoleName(n.role), ")"));
   }
   return config_;
 }

@@ -33,7 +33,7 @@ struct ServeConfig {
   absl::Duration shutdown_grace = absl::Seconds(10);
 };
 
-enum class OptionType { kString, kInt, kBool, kMap, kDuration };
+enum class OptionType { kString, kInt, kBool, kMap };
 
 struct OptionSpec {
   std::string key;      // YAML path, e.g. "kafka.brokers"

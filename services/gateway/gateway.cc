@@ -8,7 +8,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 
 namespace leadflow::gateway {
 namespace {
@@ -138,13 +137,14 @@ class RefuseReactor final : public grpc::ServerGenericBidiReactor {
 
 }  // namespace
 
-Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {
+Gateway::Gateway(GatewayOptions options) {
   std::map<std::string, Route*> by_address;
-  for (const auto& [service, upstream] : options_.routes) {
+  for (const auto& [service, upstream] : options.routes) {
     Route& route = routes_[service];
     route.upstream = upstream;
     route.channel = grpc::CreateChannel(upstream.address, grpc::InsecureChannelCredentials());
     route.stub = std::make_unique<grpc::GenericStub>(route.channel);
+    route.health = grpc::health::v1::Health::NewStub(route.channel);
     if (absl::StrContains(upstream.role, "view") && !by_address.count(upstream.address)) {
       by_address[upstream.address] = &route;
       view_routes_.push_back(&route);
@@ -175,24 +175,14 @@ grpc::ServerGenericBidiReactor* Gateway::CreateReactor(grpc::GenericCallbackServ
 std::map<std::string, bool> Gateway::CheckUpstreams() {
   std::map<std::string, bool> out;
   for (auto& [service, route] : routes_) {
-    // grpc.health.v1.HealthCheckRequest{service = 1}, encoded by hand: one length-delimited field.
-    std::string request;
-    request.push_back(0x0A);
-    request.push_back(static_cast<char>(service.size()));  // service names are < 128 bytes
-    request += service;
-    grpc::ByteBuffer req = FromString(request), resp;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
-    absl::Notification done;
-    grpc::Status status;
-    route.stub->UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req,
-                          &resp, [&](grpc::Status s) {
-                            status = std::move(s);
-                            done.Notify();
-                          });
-    done.WaitForNotification();
-    // HealthCheckResponse{status = 1}: SERVING is 1, encoded as the two bytes 08 01.
-    out[service] = status.ok() && ToString(resp) == std::string("\x08\x01", 2);
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    const grpc::Status status = route.health->Check(&context, request, &response);
+    out[service] =
+        status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
   }
   return out;
 }

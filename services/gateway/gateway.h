@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "grpc/health/v1/health.grpc.pb.h"
+
 namespace leadflow::gateway {
 
 struct Upstream {
@@ -39,10 +41,10 @@ class Gateway final : public grpc::CallbackGenericService {
     Upstream upstream;
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<grpc::GenericStub> stub;
+    std::unique_ptr<grpc::health::v1::Health::Stub> health;
   };
 
  private:
-  GatewayOptions options_;
   std::map<std::string, Route> routes_;  // by service name
   std::vector<Route*> view_routes_;      // distinct view processes, for GetViewStatus
 };

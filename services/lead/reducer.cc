@@ -860,6 +860,15 @@ const v1::CommandMeta& MetaOf(const v1::Command& command) {
   return static_cast<const v1::CommandMeta&>(body->GetReflection()->GetMessage(*body, meta_field));
 }
 
+v1::CommandMeta* MutableMetaOf(v1::Command* command) {
+  const auto* oneof = v1::Command::descriptor()->FindOneofByName("body");
+  const auto* field = command->GetReflection()->GetOneofFieldDescriptor(*command, oneof);
+  if (field == nullptr) return nullptr;
+  google::protobuf::Message* body = command->GetReflection()->MutableMessage(command, field);
+  return static_cast<v1::CommandMeta*>(
+      body->GetReflection()->MutableMessage(body, body->GetDescriptor()->FindFieldByNumber(1)));
+}
+
 absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command) {
   Checker c(CommandName(command));
   const google::protobuf::Message* body = BodyOf(command);

@@ -55,6 +55,8 @@ absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command);
 // Name of the command in error messages and metrics: "capture_lead", "qualify_lead", ...
 std::string CommandName(const v1::Command& command);
 const v1::CommandMeta& MetaOf(const v1::Command& command);
+// The meta of the command's body, to fill in; nullptr if no body is set.
+v1::CommandMeta* MutableMetaOf(v1::Command* command);
 
 // `lead` is the state of ResolveTarget(command).lead_id (exists=false if unknown); `customer`
 // the state of that lead's customer (exists=false if none). Returned events carry every envelope

@@ -76,10 +76,12 @@ struct Metrics::Impl {
   prometheus::Histogram* append_seconds = nullptr;
   prometheus::Counter* appended_records = nullptr;
   prometheus::Family<prometheus::Histogram>* rpc_seconds = nullptr;
-  // Label lookups cached: Family::Add takes a lock and hashes the labels.
+  // Label lookups cached: Family::Add takes a lock and hashes the labels. Per (type, result):
+  // its counter and its type's histogram (Family::Add returns the same one for the same type).
   absl::Mutex mu;
-  absl::flat_hash_map<std::string, prometheus::Counter*> command_counters ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<std::string, prometheus::Histogram*> histograms ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<std::string, std::pair<prometheus::Counter*, prometheus::Histogram*>>
+      commands_by_key ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<std::string, prometheus::Histogram*> rpc_histograms ABSL_GUARDED_BY(mu);
 };
 
 Metrics::Metrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -127,25 +129,19 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& liste
 
 void Metrics::CommandDone(absl::string_view type, absl::string_view result,
                           absl::Duration latency, int64_t count) {
-  prometheus::Counter* counter = nullptr;
-  prometheus::Histogram* histogram = nullptr;
+  std::pair<prometheus::Counter*, prometheus::Histogram*> metrics;
   {
     const std::string key = absl::StrCat(type, "\n", result);
-    const std::string hkey = absl::StrCat("cmd\n", type);
     absl::MutexLock lock(&impl_->mu);
-    auto& c = impl_->command_counters[key];
-    if (c == nullptr) {
-      c = &impl_->commands->Add({{"type", std::string(type)}, {"result", std::string(result)}});
+    auto& m = impl_->commands_by_key[key];
+    if (m.first == nullptr) {
+      m.first = &impl_->commands->Add({{"type", std::string(type)}, {"result", std::string(result)}});
+      m.second = &impl_->command_seconds->Add({{"type", std::string(type)}}, LatencyBuckets());
     }
-    counter = c;
-    auto& h = impl_->histograms[hkey];
-    if (h == nullptr) {
-      h = &impl_->command_seconds->Add({{"type", std::string(type)}}, LatencyBuckets());
-    }
-    histogram = h;
+    metrics = m;
   }
-  counter->Increment(static_cast<double>(count));
-  histogram->Observe(absl::ToDoubleSeconds(latency));
+  metrics.first->Increment(static_cast<double>(count));
+  metrics.second->Observe(absl::ToDoubleSeconds(latency));
 }
 
 void Metrics::Appended(int records, absl::Duration latency) {
@@ -156,9 +152,9 @@ void Metrics::Appended(int records, absl::Duration latency) {
 void Metrics::RpcDone(absl::string_view method, absl::string_view code, absl::Duration latency) {
   prometheus::Histogram* histogram = nullptr;
   {
-    const std::string key = absl::StrCat("rpc\n", method, "\n", code);
+    const std::string key = absl::StrCat(method, "\n", code);
     absl::MutexLock lock(&impl_->mu);
-    auto& h = impl_->histograms[key];
+    auto& h = impl_->rpc_histograms[key];
     if (h == nullptr) {
       h = &impl_->rpc_seconds->Add({{"method", std::string(method)}, {"code", std::string(code)}},
                                    LatencyBuckets());

@@ -130,6 +130,12 @@ absl::Status ApplyFlags(leadflow::config::ConfigLoader& loader, const FlagValues
   return absl::OkStatus();
 }
 
+// Prints why a configuration was refused; returns the exit code to use.
+int Refused(const absl::Status& status, int exit_code) {
+  std::cerr << "leadflow: configuration refused: " << status.message() << std::endl;
+  return exit_code;
+}
+
 // defaults < config file (--config or $LEADFLOW_CONFIG) < environment < flags.
 absl::StatusOr<leadflow::config::ServeConfig> Resolve(leadflow::config::ConfigLoader& loader,
                                                       std::string config_file,
@@ -197,10 +203,7 @@ int main(int argc, char** argv) {
   }
   if (config_check->parsed()) {
     auto config = Resolve(check_loader, check_config, check_flags);
-    if (!config.ok()) {
-      std::cerr << "leadflow: configuration refused: " << config.status().message() << std::endl;
-      return 1;
-    }
+    if (!config.ok()) return Refused(config.status(), 1);
     const leadflow::server::NodeOptions& n = config->node;
     std::cout << "configuration ok: role=" << leadflow::config::RoleName(n.role)
               << " listen=" << n.listen << " log="
@@ -213,10 +216,7 @@ int main(int argc, char** argv) {
   }
   if (rebuild->parsed()) {
     auto config = Resolve(rebuild_loader, rebuild_config, rebuild_flags);
-    if (!config.ok()) {
-      std::cerr << "leadflow: configuration refused: " << config.status().message() << std::endl;
-      return 2;
-    }
+    if (!config.ok()) return Refused(config.status(), 2);
     const leadflow::server::NodeOptions& o = config->node;
     std::vector<std::string> views = {rebuild_view};
     if (rebuild_view == "all") views = {"lead", "customer", "funnel", "reprocessing"};
@@ -253,10 +253,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   auto config = Resolve(serve_loader, serve_config, serve_flags);
-  if (!config.ok()) {
-    std::cerr << "leadflow: configuration refused: " << config.status().message() << std::endl;
-    return 2;
-  }
+  if (!config.ok()) return Refused(config.status(), 2);
   if (absl::Status st = leadflow::logging::Configure(config->log.format, config->log.level);
       !st.ok()) {
     std::cerr << "leadflow: " << st.message() << std::endl;

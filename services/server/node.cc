@@ -57,6 +57,15 @@ struct Node::Impl {
   absl::Notification stopping;
   // Health thread only: views that have caught up once, and views seen failed.
   std::map<std::string, bool> caught_up, failed;
+  // The views this process runs, in a fixed order (lead, customer, funnel, reprocessing).
+  std::vector<projections::ProjectionRunner*> runners() const {
+    std::vector<projections::ProjectionRunner*> out;
+    for (projections::ProjectionRunner* r : {lead_runner.get(), customer_runner.get(),
+                                             funnel_runner.get(), reprocessing_runner.get()}) {
+      if (r != nullptr) out.push_back(r);
+    }
+    return out;
+  }
   // Each view's partitions as of the health thread's last round (the metrics read this, so a
   // scrape never waits on the log).
   absl::Mutex snapshot_mu;
@@ -161,11 +170,7 @@ class RpcMetricsFactory final : public grpc::experimental::ServerInterceptorFact
   metrics::Metrics* metrics_;
 };
 
-constexpr char kLeadQueryService[] = "leadflow.v1.LeadQueryService";
-constexpr char kCustomerQueryService[] = "leadflow.v1.CustomerQueryService";
-constexpr char kFunnelQueryService[] = "leadflow.v1.FunnelQueryService";
-constexpr char kReprocessingQueryService[] = "leadflow.v1.ReprocessingQueryService";
-constexpr char kCommandService[] = "leadflow.v1.LeadCommandService";
+constexpr const char* kCommandService = kGatewayRoutes[0].service;
 
 bool RunsView(NodeOptions::Role role, const std::string& view) {
   using Role = NodeOptions::Role;
@@ -176,11 +181,12 @@ bool RunsView(NodeOptions::Role role, const std::string& view) {
          (role == Role::kReprocessingView && view == "reprocessing");
 }
 
+// "funnel" -> "leadflow.v1.FunnelQueryService" (the funnel-view role's service).
 std::string ServiceOfView(const std::string& view) {
-  if (view == "lead") return kLeadQueryService;
-  if (view == "customer") return kCustomerQueryService;
-  if (view == "funnel") return kFunnelQueryService;
-  return kReprocessingQueryService;
+  for (const GatewayRoute& route : kGatewayRoutes) {
+    if (route.role == view + "-view") return route.service;
+  }
+  return "";
 }
 
 // Metrics read at scrape time from the views, the writer and the RocksDB budget.
@@ -196,10 +202,7 @@ std::vector<metrics::Family> CollectNodeMetrics(Node::Impl& impl) {
                       .help = "Size of the store's table files on disk"};
   metrics::Family keys{.name = "leadflow_rocksdb_estimated_keys",
                        .help = "RocksDB's estimate of the keys in the store"};
-  for (projections::ProjectionRunner* r :
-       {impl.lead_runner.get(), impl.customer_runner.get(), impl.funnel_runner.get(),
-        impl.reprocessing_runner.get()}) {
-    if (r == nullptr) continue;
+  for (projections::ProjectionRunner* r : impl.runners()) {
     const std::string view = r->name();
     bool failed = false, behind = false;
     std::vector<v1::ViewPartitionStatus> partitions;
@@ -223,12 +226,9 @@ std::vector<metrics::Family> CollectNodeMetrics(Node::Impl& impl) {
           {.labels = {{"view", view}, {"state", s}}, .value = now == s ? 1.0 : 0.0});
     }
     uint64_t bytes = 0, estimated = 0, sum_keys = 0;
-    for (size_t cf = 0;; ++cf) {
-      rocksdb::ColumnFamilyHandle* h = nullptr;
-      // View families, then meta (the store's last handle).
-      if (r->store()->cf(static_cast<int>(cf)) == r->store()->meta()) break;
-      h = r->store()->cf(static_cast<int>(cf));
-      if (r->store()->db()->GetIntProperty(h, "rocksdb.estimate-num-keys", &estimated)) {
+    for (int cf = 0; cf < r->store()->view_family_count(); ++cf) {
+      if (r->store()->db()->GetIntProperty(r->store()->cf(cf), "rocksdb.estimate-num-keys",
+                                           &estimated)) {
         sum_keys += estimated;
       }
     }
@@ -256,6 +256,41 @@ std::vector<metrics::Family> CollectNodeMetrics(Node::Impl& impl) {
   return out;
 }
 
+// Opens the writer on the node's log: replays it (progress every second), then reports the
+// partitions that refuse commands.
+absl::Status StartWriter(Node::Impl& impl) {
+  const NodeOptions& o = impl.options;
+  const absl::Time replay_start = absl::Now();
+  absl::Time last_report = replay_start;
+  command::WriterOptions wo;
+  wo.command_index_dir = (std::filesystem::path(o.data_dir) / "writer" / "commands").string();
+  wo.command_index_budget = impl.budget;
+  wo.replay_progress = [&](int32_t p, int64_t offset, int64_t end) {
+    if (absl::Now() - last_report < absl::Seconds(1)) return;
+    last_report = absl::Now();
+    Say(o, absl::StrCat("replaying partition ", p, ": ", offset, "/", end, " events"));
+  };
+  metrics::Metrics* m = impl.metrics.get();
+  wo.on_append = [m](int records, absl::Duration took) { m->Appended(records, took); };
+  LEADFLOW_ASSIGN_OR_RETURN(impl.writer,
+                            command::CommandWriter::Open(impl.log.get(), &impl.clock, wo));
+  std::vector<std::string> failed;
+  for (const auto& h : impl.writer->Health()) {
+    if (!h.status.ok()) {
+      failed.push_back(absl::StrCat("  partition ", h.partition, ": ", h.status.message()));
+    }
+  }
+  Say(o, absl::StrCat("log ", impl.log->Describe(), ": ", impl.log->partition_count(),
+                      " partitions, ", impl.writer->replayed_events(), " events replayed in ",
+                      absl::ToInt64Milliseconds(absl::Now() - replay_start), " ms"));
+  if (!failed.empty()) {
+    Say(o, absl::StrCat("WARNING: ", failed.size(),
+                        " partition(s) refuse commands until repaired:\n",
+                        absl::StrJoin(failed, "\n")));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
@@ -276,39 +311,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   }
   LEADFLOW_ASSIGN_OR_RETURN(impl->metrics, metrics::Metrics::Start(o.metrics_listen));
   impl->budget = storage::MakeStorageBudget(o.storage);
-  std::vector<std::string> failed;
   if (!run_gateway) {
-  LEADFLOW_ASSIGN_OR_RETURN(impl->log, OpenLog(*impl, /*writer=*/run_writer));
-  if (run_writer) {
-  const absl::Time replay_start = absl::Now();
-  absl::Time last_report = replay_start;
-  command::WriterOptions wo;
-  wo.command_index_dir =
-      (std::filesystem::path(o.data_dir) / "writer" / "commands").string();
-  wo.command_index_budget = impl->budget;
-  wo.replay_progress = [&](int32_t p, int64_t offset, int64_t end) {
-    if (absl::Now() - last_report < absl::Seconds(1)) return;
-    last_report = absl::Now();
-    Say(o, absl::StrCat("replaying partition ", p, ": ", offset, "/", end, " events"));
-  };
-  metrics::Metrics* m = impl->metrics.get();
-  wo.on_append = [m](int records, absl::Duration took) { m->Appended(records, took); };
-  LEADFLOW_ASSIGN_OR_RETURN(impl->writer,
-                            command::CommandWriter::Open(impl->log.get(), &impl->clock, wo));
-  for (const auto& h : impl->writer->Health()) {
-    if (!h.status.ok()) failed.push_back(absl::StrCat("  partition ", h.partition, ": ",
-                                                      h.status.message()));
+    LEADFLOW_ASSIGN_OR_RETURN(impl->log, OpenLog(*impl, /*writer=*/run_writer));
+    if (run_writer) LEADFLOW_RETURN_IF_ERROR(StartWriter(*impl));
   }
-  Say(o, absl::StrCat("log ", impl->log->Describe(), ": ", impl->log->partition_count(),
-                      " partitions, ", impl->writer->replayed_events(), " events replayed in ",
-                      absl::ToInt64Milliseconds(absl::Now() - replay_start), " ms"));
-  if (!failed.empty()) {
-    Say(o, absl::StrCat("WARNING: ", failed.size(),
-                        " partition(s) refuse commands until repaired:\n",
-                        absl::StrJoin(failed, "\n")));
-  }
-  }  // run_writer
-  }  // !run_gateway
 
   // Views: one store each under <data-dir>/views/<name>, each with its own offsets.
   auto open_view = [&](projections::Projection& projection,
@@ -332,7 +338,6 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     runner->Start();
     return absl::OkStatus();
   };
-  std::vector<const projections::ProjectionRunner*> runners;
   if (!run_gateway && o.role != Role::kWriter) {
     const int32_t partitions = impl->log->partition_count();
     LEADFLOW_RETURN_IF_ERROR(
@@ -347,24 +352,22 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     if (impl->lead_runner) {
       impl->query_service = std::make_unique<LeadQueryServiceImpl>(
           impl->lead_store.get(), impl->lead_runner.get(), partitions);
-      runners.push_back(impl->lead_runner.get());
     }
     if (impl->customer_runner) {
       impl->customer_service = std::make_unique<CustomerQueryServiceImpl>(
           impl->customer_store.get(), impl->customer_runner.get(), partitions);
-      runners.push_back(impl->customer_runner.get());
     }
     if (impl->funnel_runner) {
       impl->funnel_service = std::make_unique<FunnelQueryServiceImpl>(
           impl->funnel_projection.get(), impl->funnel_runner.get());
-      runners.push_back(impl->funnel_runner.get());
     }
     if (impl->reprocessing_runner) {
       impl->reprocessing_service = std::make_unique<ReprocessingQueryServiceImpl>(
           impl->reprocessing_store.get(), impl->reprocessing_runner.get());
-      runners.push_back(impl->reprocessing_runner.get());
     }
-    impl->admin_service = std::make_unique<ViewAdminServiceImpl>(runners);
+    const std::vector<projections::ProjectionRunner*> runners = impl->runners();
+    impl->admin_service = std::make_unique<ViewAdminServiceImpl>(
+        std::vector<const projections::ProjectionRunner*>(runners.begin(), runners.end()));
   }
   if (run_writer) {
     impl->command_service =
@@ -376,11 +379,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
                       const std::string& role) {
       if (!address.empty()) g.routes[service] = {.role = role, .address = address};
     };
-    route(o.gateway.writer, kCommandService, "writer");
-    route(o.gateway.lead_view, kLeadQueryService, "lead-view");
-    route(o.gateway.customer_view, kCustomerQueryService, "customer-view");
-    route(o.gateway.funnel_view, kFunnelQueryService, "funnel-view");
-    route(o.gateway.reprocessing_view, kReprocessingQueryService, "reprocessing-view");
+    for (const GatewayRoute& r : kGatewayRoutes) route(o.gateway.*r.address, r.service, r.role);
     if (g.routes.empty()) {
       return absl::InvalidArgumentError(
           "role=gateway: no gateway.* address set, nothing to forward to");
@@ -430,7 +429,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     // The log's end per partition, once for all views, as last learned (never a blocking request:
     // a Kafka outage must not hang this round, nor shutdown, which waits for it).
     std::vector<int64_t> ends;
-    if (raw->log != nullptr && raw->admin_service != nullptr) {
+    const std::vector<projections::ProjectionRunner*> runners = raw->runners();
+    if (raw->log != nullptr && !runners.empty()) {
       for (int32_t p = 0; p < raw->log->partition_count(); ++p) {
         if (raw->stopping.HasBeenNotified()) return;
         absl::StatusOr<int64_t> end = raw->log->KnownEndOffset(p);
@@ -442,10 +442,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
       for (const auto& h : raw->writer->Health()) writer_ok &= h.status.ok();
       health->SetServingStatus(kCommandService, writer_ok);
     }
-    for (projections::ProjectionRunner* r :
-         {raw->lead_runner.get(), raw->customer_runner.get(), raw->funnel_runner.get(),
-          raw->reprocessing_runner.get()}) {
-      if (r == nullptr) continue;
+    for (projections::ProjectionRunner* r : runners) {
       const std::string view = r->name();
       int64_t lag = 0;
       std::string error;

@@ -3,6 +3,7 @@
 #ifndef LEADFLOW_SERVICES_SERVER_NODE_H_
 #define LEADFLOW_SERVICES_SERVER_NODE_H_
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <string>
@@ -73,6 +74,24 @@ struct NodeOptions {
   // Progress and status lines (start-up replay, banner). Defaults to nothing.
   std::function<void(const std::string&)> say;
 };
+
+// The services a gateway forwards: each with the role serving it and the option holding that
+// role's address. One table for the configuration (gateway.<role> options), its checks and the
+// node's routing.
+struct GatewayRoute {
+  const char* role;     // "writer", "lead-view", ...; the option is gateway.<role, '_' for '-'>
+  const char* service;  // full gRPC service name
+  std::string NodeOptions::GatewayRoutes::*address;
+};
+inline constexpr std::array<GatewayRoute, 5> kGatewayRoutes = {{
+    {"writer", "leadflow.v1.LeadCommandService", &NodeOptions::GatewayRoutes::writer},
+    {"lead-view", "leadflow.v1.LeadQueryService", &NodeOptions::GatewayRoutes::lead_view},
+    {"customer-view", "leadflow.v1.CustomerQueryService",
+     &NodeOptions::GatewayRoutes::customer_view},
+    {"funnel-view", "leadflow.v1.FunnelQueryService", &NodeOptions::GatewayRoutes::funnel_view},
+    {"reprocessing-view", "leadflow.v1.ReprocessingQueryService",
+     &NodeOptions::GatewayRoutes::reprocessing_view},
+}};
 
 class Node {
  public:

@@ -3,6 +3,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "services/lead/reducer.h"
 #include "services/logging/logging.h"
 #include "services/common/ids.h"
 #include "services/common/time_util.h"
@@ -14,9 +15,15 @@ namespace leadflow::server {
 namespace {
 
 std::string CodeName(absl::StatusCode code) {
-  std::string name = absl::StatusCodeToString(code);
-  for (char& c : name) c = absl::ascii_tolower(static_cast<unsigned char>(c));
-  return name;
+  return absl::AsciiStrToLower(absl::StatusCodeToString(code));
+}
+
+// ok, replayed, deduplicated, or the refusal's gRPC code in lower case.
+std::string Outcome(const absl::StatusOr<v1::CommandReply>& result) {
+  if (!result.ok()) return CodeName(result.status().code());
+  if (result->replayed()) return "replayed";
+  if (result->deduplicated()) return "deduplicated";
+  return "ok";
 }
 
 }  // namespace
@@ -24,37 +31,11 @@ std::string CodeName(absl::StatusCode code) {
 void LeadCommandServiceImpl::Observe(const v1::Command& command,
                                      const absl::StatusOr<v1::CommandReply>& result,
                                      absl::Duration latency, bool count) {
-  // The command's kind is the name of the oneof field set (capture_lead, ...).
-  const google::protobuf::Reflection* reflection = command.GetReflection();
-  const google::protobuf::FieldDescriptor* body =
-      command.GetDescriptor()->oneof_decl_count() > 0
-          ? reflection->GetOneofFieldDescriptor(command, command.GetDescriptor()->oneof_decl(0))
-          : nullptr;
-  static const std::string kNone = "none";
-  const std::string& type = body != nullptr ? body->name() : kNone;
-  std::string outcome = "ok";
-  if (!result.ok()) {
-    outcome = CodeName(result.status().code());
-  } else if (result->replayed()) {
-    outcome = "replayed";
-  } else if (result->deduplicated()) {
-    outcome = "deduplicated";
-  }
+  const std::string type = lead::CommandName(command);
+  const std::string outcome = Outcome(result);
   if (count && metrics_ != nullptr) metrics_->CommandDone(type, outcome, latency);
   if (!logging::Enabled(logging::Level::kDebug)) return;
-  // Every command body carries `meta` with the client's command id.
-  std::string command_id;
-  if (body != nullptr && body->message_type() != nullptr) {
-    const google::protobuf::Message& message = reflection->GetMessage(command, body);
-    const google::protobuf::FieldDescriptor* meta =
-        message.GetDescriptor()->FindFieldByName("meta");
-    if (meta != nullptr && meta->message_type() != nullptr) {
-      const google::protobuf::Message& m = message.GetReflection()->GetMessage(message, meta);
-      const google::protobuf::FieldDescriptor* id =
-          m.GetDescriptor()->FindFieldByName("command_id");
-      if (id != nullptr) command_id = m.GetReflection()->GetString(m, id);
-    }
-  }
+  const std::string& command_id = lead::MetaOf(command).command_id();
   if (result.ok()) {
     logging::Log(logging::Level::kDebug, "command applied",
                  {{"type", type},
@@ -113,22 +94,15 @@ grpc::ServerUnaryReactor* LeadCommandServiceImpl::ExecuteBatch(grpc::CallbackSer
   // Metrics once per (type, outcome) group of the batch, not once per command: a batch of 1,000
   // costs a handful of counter updates. Per-command log lines only at debug level.
   if (metrics_ != nullptr) {
-    absl::flat_hash_map<std::pair<int, int>, int64_t> groups;  // (body field, outcome) -> n
+    // (command kind, outcome) -> (count, one command of the group, for its name)
+    absl::flat_hash_map<std::pair<int, std::string>, std::pair<int64_t, const v1::Command*>> groups;
     for (size_t i = 0; i < results.size(); ++i) {
-      const int outcome = !results[i].ok()          ? static_cast<int>(results[i].status().code())
-                          : results[i]->replayed()     ? -1
-                          : results[i]->deduplicated() ? -2
-                                                       : 0;
-      ++groups[{static_cast<int>(commands[i]->body_case()), outcome}];
+      auto& group = groups[{static_cast<int>(commands[i]->body_case()), Outcome(results[i])}];
+      ++group.first;
+      group.second = commands[i];
     }
-    for (const auto& [key, n] : groups) {
-      const google::protobuf::FieldDescriptor* f =
-          v1::Command::descriptor()->FindFieldByNumber(key.first);
-      const std::string outcome = key.second == 0    ? "ok"
-                                  : key.second == -1 ? "replayed"
-                                  : key.second == -2 ? "deduplicated"
-                                                     : CodeName(static_cast<absl::StatusCode>(key.second));
-      metrics_->CommandDone(f != nullptr ? f->name() : "none", outcome, took, n);
+    for (const auto& [key, group] : groups) {
+      metrics_->CommandDone(lead::CommandName(*group.second), key.second, took, group.first);
     }
   }
   if (logging::Enabled(logging::Level::kDebug)) {

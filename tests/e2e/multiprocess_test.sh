@@ -131,7 +131,8 @@ expect_contains "funnel-view health" "$E2E_TMP/health.txt" "leadflow.v1.FunnelQu
 expect_contains "funnel-view does not claim other services" "$E2E_TMP/health.txt" \
   "leadflow.v1.LeadQueryService         (not served by this process)"
 "$LEADCTL" --server "$GATEWAY" health >"$E2E_TMP/ghealth.txt"
-expect_eq "gateway: all five services serving" 6 "$(grep -c SERVING "$E2E_TMP/ghealth.txt")"
+expect_eq "gateway: the server and all five services SERVING" 6 \
+  "$(grep -cE ' SERVING$' "$E2E_TMP/ghealth.txt")"
 
 # Metrics: scraped over HTTP as Prometheus would.
 curl -sf "http://127.0.0.1:$(metrics_port "$SERVE_LOG")/metrics" >"$E2E_TMP/writer.prom"

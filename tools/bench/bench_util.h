@@ -2,7 +2,10 @@
 #ifndef LEADFLOW_TOOLS_BENCH_BENCH_UTIL_H_
 #define LEADFLOW_TOOLS_BENCH_BENCH_UTIL_H_
 
+#include <stdlib.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -28,6 +31,12 @@ inline std::string Machine() {
   const size_t digits = mem.find_first_of("0123456789");
   return absl::StrCat(std::thread::hardware_concurrency(), " cores, ", model, ", ",
                       digits == std::string::npos ? "unknown memory" : mem.substr(digits));
+}
+
+// A new empty directory under the system's temp dir: /tmp/<name>-XXXXXX.
+inline std::string TempDir(const std::string& name) {
+  std::string tmpl = std::filesystem::temp_directory_path() / (name + "-XXXXXX");
+  return mkdtemp(tmpl.data());
 }
 
 // Nearest-rank percentile (the ceil(p*n/100)-th smallest) of `values`, which it sorts; 0 if empty.

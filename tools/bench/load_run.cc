@@ -104,8 +104,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  std::string tmpl = std::filesystem::temp_directory_path() / "leadflow-load-XXXXXX";
-  const std::string dir = mkdtemp(tmpl.data());
+  const std::string dir = TempDir("leadflow-load");
   server::NodeOptions no;
   no.data_dir = dir;
   no.listen = "127.0.0.1:0";
@@ -263,15 +262,17 @@ int main(int argc, char** argv) {
     const int64_t rss = RssBytes();
     if (w == (windows + 1) / 2) rss_after_warmup = rss;  // half time
     rss_end = rss;
+    // Read together, once per line: the figures of one line describe one moment.
+    const server::Node::StorageUsage storage = (*node)->storage_usage();
+    const auto [heap_mib, free_mib] = HeapMiB();
     std::cout << absl::StrFormat(
         "%8.0f %10.0f %8.2fms %8.2fms %10.0f %8.2fms %8.2fms %8d %10.1f %10.1f %10.1f %10.1f "
         "%10.1f\n",
         window_s * w,
         writes.size() / window_s, NearestRank(writes, 50) / 1000.0, NearestRank(writes, 99) / 1000.0,
         reads.size() / window_s, NearestRank(reads, 99) / 1000.0, NearestRank(funnels, 99) / 1000.0, errors,
-        rss / 1048576.0, (*node)->storage_usage().memtable_bytes / 1048576.0,
-        (*node)->storage_usage().block_cache_bytes / 1048576.0, HeapMiB().first,
-        HeapMiB().second);
+        rss / 1048576.0, storage.memtable_bytes / 1048576.0,
+        storage.block_cache_bytes / 1048576.0, heap_mib, free_mib);
     std::cout.flush();
   }
   stop = true;

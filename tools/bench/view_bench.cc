@@ -185,8 +185,7 @@ int main(int argc, char** argv) {
   app.add_option("--json", json_path, "Also write the figures as JSON to this file");
   CLI11_PARSE(app, argc, argv);
 
-  std::string tmpl = std::filesystem::temp_directory_path() / "leadflow-viewbench-XXXXXX";
-  const std::string dir = mkdtemp(tmpl.data());
+  const std::string dir = bench::TempDir("leadflow-viewbench");
   std::cout << "machine: " << bench::Machine() << "\n";
 
   log::EmbeddedLogOptions lo;

@@ -86,11 +86,6 @@ Rate Drive(int inflight, absl::Duration duration,
   return Rate{completed.load(), errors.load(), absl::ToDoubleSeconds(absl::Now() - t0)};
 }
 
-std::string TempDir(const std::string& name) {
-  std::string tmpl = std::filesystem::temp_directory_path() / (name + "-XXXXXX");
-  return mkdtemp(tmpl.data());
-}
-
 }  // namespace
 }  // namespace leadflow::bench
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/ids.h"
 #include "services/common/time_util.h"
+#include "services/lead/reducer.h"
 
 namespace leadflow::history {
 namespace {
@@ -161,32 +162,18 @@ class LeadWriter {
     return t_ < o_.end - absl::Minutes(1);
   }
 
-  v1::Command* Add(const v1::Actor& actor) {
-    v1::Command& c = out_.emplace_back();
-    v1::CommandMeta meta;
-    meta.set_command_id(absl::StrCat("h", o_.seed, "-", index_, "-", out_.size()));
-    *meta.mutable_actor() = actor;
-    *meta.mutable_occurred_at() = common::ToProto(t_);
-    pending_meta_ = std::move(meta);
-    return &c;
-  }
+  std::vector<v1::Command> Done() { return std::move(out_); }
 
-  // Every command body has `meta` as field 1: set it after the body exists.
-  std::vector<v1::Command> Done() {
-    return std::move(out_);
-  }
-
-  void SetMeta(google::protobuf::Message* body) {
-    body->GetReflection()
-        ->MutableMessage(body, body->GetDescriptor()->FindFieldByName("meta"))
-        ->CopyFrom(pending_meta_);
-  }
-
+  // A new command of the body `mutable_body` selects, at the current business time.
   template <typename Body>
   Body* New(Body* (v1::Command::*mutable_body)(), const v1::Actor& actor) {
-    Body* b = (Add(actor)->*mutable_body)();
-    SetMeta(b);
-    return b;
+    v1::Command& c = out_.emplace_back();
+    Body* body = (c.*mutable_body)();
+    v1::CommandMeta* meta = lead::MutableMetaOf(&c);
+    meta->set_command_id(absl::StrCat("h", o_.seed, "-", index_, "-", out_.size()));
+    *meta->mutable_actor() = actor;
+    *meta->mutable_occurred_at() = common::ToProto(t_);
+    return body;
   }
 
   bool Touch(bool first) {
@@ -347,7 +334,6 @@ class LeadWriter {
   absl::Time t_;
   std::string email_, lead_id_, owner_;
   std::vector<v1::Command> out_;
-  v1::CommandMeta pending_meta_;
 };
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include "services/common/ids.h"
 #include "services/common/status_util.h"
 #include "services/common/time_util.h"
+#include "services/lead/reducer.h"
 #include "tools/leadctl/parse.h"
 #include "tools/leadctl/report.h"
 
@@ -380,18 +381,11 @@ int RunBatch(const std::shared_ptr<grpc::Channel>& channel, const Global& g,
       if (++bad >= 20) break;
       continue;
     }
-    v1::CommandMeta* meta = nullptr;
-    {
-      const auto* oneof = v1::Command::descriptor()->FindOneofByName("body");
-      const auto* field = c.GetReflection()->GetOneofFieldDescriptor(c, oneof);
-      if (field == nullptr) {
-        std::cerr << "leadctl: " << path << ":" << number << ": no command in this line\n";
-        ++bad;
-        continue;
-      }
-      auto* body = c.GetReflection()->MutableMessage(&c, field);
-      meta = static_cast<v1::CommandMeta*>(body->GetReflection()->MutableMessage(
-          body, body->GetDescriptor()->FindFieldByNumber(1)));
+    v1::CommandMeta* meta = lead::MutableMetaOf(&c);
+    if (meta == nullptr) {
+      std::cerr << "leadctl: " << path << ":" << number << ": no command in this line\n";
+      ++bad;
+      continue;
     }
     if (meta->command_id().empty()) {
       meta->set_command_id(absl::StrCat("line-", common::Sha256Hex(text, 24)));
