@@ -3,6 +3,8 @@
 #   tools/dev.sh serve [leadflow serve flags]  install what is missing, build, start the service
 #   tools/dev.sh test  [ctest flags]           install what is missing, build, run every test
 #   tools/dev.sh build                         install what is missing, build
+#   tools/dev.sh bench [suite_bench flags]     the benchmark suite (docs/benchmarks.md), e.g.
+#                                              --leads 1000000 --json b.json --markdown b.md
 #   tools/dev.sh fuzz [seconds]                the libFuzzer targets (clang, ASan, UBSan), each
 #                                              for [seconds] (default 20) from the seed corpus
 #   tools/dev.sh sanitize [ctest flags]        the whole suite built with ASan and UBSan
@@ -71,12 +73,17 @@ case "$verb" in
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       exec ctest --test-dir "$dir" --output-on-failure -j "$JOBS" "$@"
     ;;
+  bench)
+    deps
+    build
+    exec "$BUILD_DIR/bin/suite_bench" "$@"
+    ;;
   build)
     deps
     build
     ;;
   *)
-    echo "usage: tools/dev.sh serve|test|build|fuzz|sanitize [args]" >&2
+    echo "usage: tools/dev.sh serve|test|build|bench|fuzz|sanitize [args]" >&2
     exit 2
     ;;
 esac

@@ -15,6 +15,7 @@ PACKAGES=(
   libcli11-dev
   libgoogle-perftools-dev
   libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev nlohmann-json3-dev
+  postgresql libpq-dev
   docker-compose curl nodejs npm
   python3
   clang libclang-rt-14-dev

@@ -23,21 +23,10 @@
 #include "services/common/time_util.h"
 #include "services/log/embedded_log.h"
 #include "services/server/node.h"
-#include "echo.grpc.pb.h"  // generated into this target's build dir
+#include "tools/bench/echo_util.h"
 
 namespace leadflow::bench {
 namespace {
-
-class EchoService final : public leadflowbench::Echo::CallbackService {
-  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* ctx,
-                                 const leadflowbench::EchoMessage* req,
-                                 leadflowbench::EchoMessage* resp) override {
-    *resp = *req;
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-};
 
 v1::CaptureLead MakeCapture(int64_t n) {
   v1::CaptureLead c;
@@ -51,39 +40,6 @@ v1::CaptureLead MakeCapture(int64_t n) {
   c.set_temperature(v1::TEMPERATURE_WARM);
   c.set_interest_note("asked for pricing of the analytics module");
   return c;
-}
-
-struct Rate {
-  int64_t calls = 0;
-  int64_t errors = 0;
-  double seconds = 0;
-  double lo = 0, hi = 0;  // range over rounds
-  double per_second() const { return seconds > 0 ? calls / seconds : 0; }
-};
-
-// Keeps `inflight` async unary calls going for `duration`; `start(n, done)` starts call n.
-Rate Drive(int inflight, absl::Duration duration,
-           const std::function<void(int64_t, std::function<void(bool)>)>& start) {
-  std::atomic<int64_t> next{0}, completed{0}, errors{0};
-  std::atomic<int> active{inflight};
-  absl::Notification all_done;
-  const absl::Time t0 = absl::Now();
-  const absl::Time deadline = t0 + duration;
-  std::function<void()> launch;
-  launch = [&] {
-    start(next++, [&](bool ok) {
-      completed++;
-      if (!ok) errors++;
-      if (absl::Now() < deadline) {
-        launch();
-      } else if (--active == 0) {
-        all_done.Notify();
-      }
-    });
-  };
-  for (int i = 0; i < inflight; ++i) launch();
-  all_done.WaitForNotification();
-  return Rate{completed.load(), errors.load(), absl::ToDoubleSeconds(absl::Now() - t0)};
 }
 
 }  // namespace

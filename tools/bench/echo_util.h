@@ -1,0 +1,68 @@
+// Shared by the gRPC benchmarks: the trivial Echo service (the baseline every RPC figure is
+// compared with) and a driver that keeps a number of async unary calls in flight.
+#ifndef LEADFLOW_TOOLS_BENCH_ECHO_UTIL_H_
+#define LEADFLOW_TOOLS_BENCH_ECHO_UTIL_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "echo.grpc.pb.h"  // generated into leadflow_bench_proto's build dir
+
+namespace leadflow::bench {
+
+class EchoService final : public leadflowbench::Echo::CallbackService {
+  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* ctx,
+                                 const leadflowbench::EchoMessage* req,
+                                 leadflowbench::EchoMessage* resp) override {
+    *resp = *req;
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+struct Rate {
+  int64_t calls = 0;
+  int64_t errors = 0;
+  double seconds = 0;
+  double lo = 0, hi = 0;  // range over rounds
+  double per_second() const { return seconds > 0 ? calls / seconds : 0; }
+};
+
+// Keeps `inflight` async unary calls going for `duration`; `start(n, done)` starts call n and
+// calls done(ok) when it completes. A slot is not restarted once `*stop` is true (a start that
+// found nothing left to send sets it and calls done(false); callers discount those calls).
+inline Rate Drive(int inflight, absl::Duration duration,
+                  const std::function<void(int64_t, std::function<void(bool)>)>& start,
+                  const std::atomic<bool>* stop = nullptr) {
+  std::atomic<int64_t> next{0}, completed{0}, errors{0};
+  std::atomic<int> active{inflight};
+  absl::Notification all_done;
+  const absl::Time t0 = absl::Now();
+  const absl::Time deadline = t0 + duration;
+  std::function<void()> launch;
+  launch = [&] {
+    start(next++, [&](bool ok) {
+      completed++;
+      if (!ok) errors++;
+      if (absl::Now() < deadline && (stop == nullptr || !stop->load())) {
+        launch();
+      } else if (--active == 0) {
+        all_done.Notify();
+      }
+    });
+  };
+  for (int i = 0; i < inflight; ++i) launch();
+  all_done.WaitForNotification();
+  return Rate{completed.load(), errors.load(), absl::ToDoubleSeconds(absl::Now() - t0)};
+}
+
+}  // namespace leadflow::bench
+
+#endif  // LEADFLOW_TOOLS_BENCH_ECHO_UTIL_H_
