@@ -128,7 +128,9 @@ class LeadWriter {
                                   : temperature == v1::TEMPERATURE_WARM ? 0.42
                                                                         : 0.22;
     const int touches = std::min<int>(30, 2 + static_cast<int>(-std::log(1 - r_.Uniform()) * 4));
-    const int before_decision = std::max(1, touches / 2);
+    // At least two touches before the decision (every lead is worked 2-30 times); the rest of
+    // the budget only if the lead is qualified.
+    const int before_decision = std::max(2, touches / 2);
     for (int k = 0; k < before_decision; ++k) {
       if (!Touch(k == 0)) return Done();
     }

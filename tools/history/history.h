@@ -11,7 +11,7 @@
 //   origin type, a campaign for marketing sources, a temperature and an acquisition cost;
 // - assignment to one of 40 reps in 5 teams within hours; occasionally a reassignment;
 // - a budget of 2 to 30 touches (calls, emails, meetings, demos, offers) over days to weeks:
-//   half of it (at least one) before the decision, the rest only if the lead is qualified;
+//   half of it (at least two) before the decision, the rest only if the lead is qualified;
 // - then one path: qualified (BANT) and moved through the sales stages, converted after days
 //   to months with a deal value, followed by purchases (repeat, upsell, cross-sell) and NPS
 //   scores; or rejected with a reason; or postponed with a revisit date, and later reactivated
