@@ -36,11 +36,9 @@ struct Rate {
 };
 
 // Keeps `inflight` async unary calls going for `duration`; `start(n, done)` starts call n and
-// calls done(ok) when it completes. A slot is not restarted once `*stop` is true (a start that
-// found nothing left to send sets it and calls done(false); callers discount those calls).
+// calls done(ok) when it completes.
 inline Rate Drive(int inflight, absl::Duration duration,
-                  const std::function<void(int64_t, std::function<void(bool)>)>& start,
-                  const std::atomic<bool>* stop = nullptr) {
+                  const std::function<void(int64_t, std::function<void(bool)>)>& start) {
   std::atomic<int64_t> next{0}, completed{0}, errors{0};
   std::atomic<int> active{inflight};
   absl::Notification all_done;
@@ -51,7 +49,7 @@ inline Rate Drive(int inflight, absl::Duration duration,
     start(next++, [&](bool ok) {
       completed++;
       if (!ok) errors++;
-      if (absl::Now() < deadline && (stop == nullptr || !stop->load())) {
+      if (absl::Now() < deadline) {
         launch();
       } else if (--active == 0) {
         all_done.Notify();

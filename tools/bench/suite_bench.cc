@@ -237,7 +237,9 @@ Ingest IngestBatched(const std::shared_ptr<grpc::Channel>& channel, HistoryReade
   return total;
 }
 
-// Unary Execute, `inflight` slots, each walking one lead's commands in order, for `duration`.
+// Unary Execute, `inflight` slots, each walking one lead's commands in order, for `duration`:
+// a slot sends its lead's next command only when the previous one has been answered, as a client
+// working on one lead at a time would.
 Ingest IngestUnary(const std::shared_ptr<grpc::Channel>& channel, HistoryReader& reader,
                    int inflight, absl::Duration duration) {
   auto stub = v1::LeadCommandService::NewStub(channel);
@@ -247,9 +249,17 @@ Ingest IngestUnary(const std::shared_ptr<grpc::Channel>& channel, HistoryReader&
     v1::CommandBatch lead;
     int next = 0;
   };
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::Command req;
+    v1::CommandReply resp;
+  };
   std::vector<Slot> slots(inflight);
-  std::atomic<int64_t> events{0}, refused{0}, exhausted_calls{0};
-  std::atomic<bool> exhausted{false};
+  std::atomic<int64_t> commands{0}, events{0}, refused{0};
+  std::atomic<int> active{inflight};
+  absl::Notification all_done;
+  const absl::Time t0 = absl::Now();
+  const absl::Time deadline = t0 + duration;
   // The next command of slot s, or false when the history ran out.
   auto take = [&](Slot& s, v1::Command& out) {
     absl::MutexLock l(&mu);
@@ -260,38 +270,32 @@ Ingest IngestUnary(const std::shared_ptr<grpc::Channel>& channel, HistoryReader&
     out = s.lead.commands(s.next++);
     return true;
   };
-  Rate r = Drive(inflight, duration, [&](int64_t n, std::function<void(bool)> done) {
-    struct Call {
-      grpc::ClientContext ctx;
-      v1::Command req;
-      v1::CommandReply resp;
-    };
-    auto* call = new Call;
-    Slot& slot = slots[n % inflight];
-    if (!take(slot, call->req)) {
-      delete call;
-      exhausted = true;
-      exhausted_calls++;
-      done(false);
+  std::function<void(int)> send = [&](int s) {
+    auto call = std::make_unique<Call>();
+    if (absl::Now() >= deadline || !take(slots[s], call->req)) {
+      if (--active == 0) all_done.Notify();
       return;
     }
-    stub->async()->Execute(&call->ctx, &call->req, &call->resp,
-                           [call, done, &events, &refused, &mu, &total](grpc::Status st) {
-                             if (st.ok()) {
-                               events += call->resp.event_ids_size();
-                             } else {
-                               refused++;
-                               absl::MutexLock l(&mu);
-                               if (total.first_refusal.empty()) total.first_refusal = st.error_message();
-                             }
-                             delete call;
-                             done(st.ok());
-                           });
-  }, &exhausted);
-  total.commands = r.calls - exhausted_calls.load();
+    Call* c = call.release();
+    stub->async()->Execute(&c->ctx, &c->req, &c->resp, [&, c, s](grpc::Status st) {
+      commands++;
+      if (st.ok()) {
+        events += c->resp.event_ids_size();
+      } else {
+        refused++;
+        absl::MutexLock l(&mu);
+        if (total.first_refusal.empty()) total.first_refusal = st.error_message();
+      }
+      delete c;
+      send(s);
+    });
+  };
+  for (int s = 0; s < inflight; ++s) send(s);
+  all_done.WaitForNotification();
+  total.seconds = absl::ToDoubleSeconds(absl::Now() - t0);
+  total.commands = commands.load();
   total.refused = refused.load();
   total.events = events.load();
-  total.seconds = r.seconds;
   return total;
 }
 
