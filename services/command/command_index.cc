@@ -8,6 +8,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
 
 namespace leadflow::command {
 
@@ -46,9 +47,17 @@ class DiskCommandIndex final : public CommandIndex {
     write_.disableWAL = true;
   }
   absl::Status Put(const std::string& key, const CommandRecord& record) override {
-    std::string value = absl::StrCat(record.fingerprint, std::string(1, '\0'), record.type,
-                                      std::string(1, '\0'), record.reply);
-    rocksdb::Status s = db_->Put(write_, key, value);
+    rocksdb::Status s = db_->Put(write_, key, Encode(record));
+    if (!s.ok()) return absl::UnavailableError(absl::StrCat("command index: ", s.ToString()));
+    return absl::OkStatus();
+  }
+  absl::Status PutMany(const std::vector<std::pair<std::string, CommandRecord>>& records) override {
+    rocksdb::WriteBatch batch;
+    for (const auto& [key, record] : records) {
+      rocksdb::Status s = batch.Put(key, Encode(record));
+      if (!s.ok()) return absl::UnavailableError(absl::StrCat("command index: ", s.ToString()));
+    }
+    rocksdb::Status s = db_->Write(write_, &batch);
     if (!s.ok()) return absl::UnavailableError(absl::StrCat("command index: ", s.ToString()));
     return absl::OkStatus();
   }
@@ -66,6 +75,11 @@ class DiskCommandIndex final : public CommandIndex {
   }
 
  private:
+  static std::string Encode(const CommandRecord& record) {
+    return absl::StrCat(record.fingerprint, std::string(1, '\0'), record.type,
+                        std::string(1, '\0'), record.reply);
+  }
+
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::WriteOptions write_;
 };

@@ -101,12 +101,25 @@ struct CommandWriter::Partition {
   // Records a committed command: its reply, for retries.
   void Record(const std::vector<v1::Event>& events, const v1::CommandReply& reply)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::vector<std::pair<std::string, CommandRecord>> one;
+    one.push_back(Recorded(events, reply));
+    RecordMany(one);
+  }
+  // The index record of a committed command (and moves next_offset past it).
+  std::pair<std::string, CommandRecord> Recorded(const std::vector<v1::Event>& events,
+                                                 const v1::CommandReply& reply)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const v1::Event& first = events.front();
     next_offset = std::max(next_offset, reply.last_position().offset() + 1);
-    absl::Status put = commands->Put(
-        CommandKey(first.partition_key(), first.command_id()),
-        CommandRecord{first.command_fingerprint(), first.command_type(),
-                      reply.SerializeAsString()});
+    return {CommandKey(first.partition_key(), first.command_id()),
+            CommandRecord{first.command_fingerprint(), first.command_type(),
+                          reply.SerializeAsString()}};
+  }
+  // Records a commit group's commands in one index write.
+  void RecordMany(const std::vector<std::pair<std::string, CommandRecord>>& records)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (records.empty()) return;
+    absl::Status put = commands->PutMany(records);
     if (!put.ok() && status.ok()) {
       // Without the record a retry could apply twice: refuse commands until a restart, whose
       // replay rebuilds the index from the log.
@@ -395,7 +408,10 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
         seen_fp = it->second.first;
         staged_index = it->second.second;
         seen_type = decided[*staged_index].events.front().command_type();
-      } else {
+      } else if (lead_of(lead_id).exists) {
+        // Only a lead that exists can have recorded commands: every committed command either
+        // captures its lead or needs it (the replay restores leads and records together), so
+        // a capture of a new contact skips the index read.
         absl::StatusOr<std::optional<CommandRecord>> c = p.commands->Get(key);
         if (!c.ok()) {
           x->result = c.status();
@@ -499,12 +515,15 @@ void CommandWriter::Complete(Prepared& prep, const absl::StatusOr<log::AppendRes
   const bool dense = appended->last_offset - appended->first_offset + 1 ==
                      static_cast<int64_t>(prep.messages.size());
   int64_t offset = appended->first_offset - 1;
+  std::vector<std::pair<std::string, CommandRecord>> records;
+  records.reserve(prep.decided.size());
   for (auto& d : prep.decided) {
     offset += static_cast<int64_t>(d.events.size());
     d.reply.mutable_last_position()->set_offset(dense ? offset : appended->last_offset);
-    p.Record(d.events, d.reply);
-    d.pending->result = std::move(d.reply);
+    records.push_back(p.Recorded(d.events, d.reply));
   }
+  p.RecordMany(records);
+  for (auto& d : prep.decided) d.pending->result = std::move(d.reply);
   for (auto& [x, index] : prep.in_group_replays) {
     x->result = prep.decided[index].pending->result;
     if (x->result.ok()) x->result->set_replayed(true);
