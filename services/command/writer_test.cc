@@ -305,6 +305,35 @@ TEST_F(WriterTest, DiskCommandIndexKeepsRetriesIdempotentAcrossRestarts) {
   std::filesystem::remove_all(index);
 }
 
+// A commit group's records go to the on-disk index in one write: every command of a batch is
+// then a replay on retry, before and after a restart, and a command id reused on an existing
+// lead is still refused.
+TEST_F(WriterTest, DiskCommandIndexRecordsEveryCommandOfABatch) {
+  const std::string index = dir_ + "-commands";
+  OpenAll(index);
+  std::vector<v1::Command> batch;
+  for (int i = 0; i < 40; ++i) {
+    const std::string email = absl::StrCat("lead", i, "@example.com");
+    batch.push_back(Capture(absl::StrCat("c", i), email));
+    batch.push_back(Assign(absl::StrCat("a", i), common::LeadIdForEmail(email), "bob"));
+  }
+  for (const auto& r : writer_->ExecuteBatch(batch)) ASSERT_TRUE(r.ok()) << r.status();
+  const int64_t events = TotalEvents();
+  for (int restart = 0; restart < 2; ++restart) {
+    if (restart == 1) OpenAll(index);  // emptied and rebuilt by the replay
+    auto again = writer_->ExecuteBatch(batch);
+    for (size_t i = 0; i < again.size(); ++i) {
+      ASSERT_TRUE(again[i].ok()) << i << ": " << again[i].status();
+      EXPECT_TRUE(again[i]->replayed()) << "command " << i << ", restart " << restart;
+    }
+    auto reused = writer_->Execute(Assign("c7", common::LeadIdForEmail("lead7@example.com"), "eve"));
+    EXPECT_EQ(reused.status().code(), absl::StatusCode::kAlreadyExists) << reused.status();
+  }
+  EXPECT_EQ(TotalEvents(), events);
+  writer_.reset();
+  std::filesystem::remove_all(index);
+}
+
 TEST_F(WriterTest, UnknownAppendOutcomeNeverDuplicates) {
   const std::string lead = common::LeadIdForEmail("ada@example.com");
   ASSERT_TRUE(writer_->Execute(Capture("c1", "ada@example.com")).ok());
