@@ -219,6 +219,12 @@ Ingest IngestBatched(const std::shared_ptr<grpc::Channel>& channel, HistoryReade
         continue;
       }
       total.refused += resp.refused();
+      if (total.commands / 500000 != (total.commands - req.commands_size()) / 500000) {
+        Say(absl::StrCat("  ", total.commands, " commands, ",
+                         static_cast<int64_t>(total.commands /
+                                              absl::ToDoubleSeconds(absl::Now() - t0)),
+                         " commands/s"));
+      }
       for (int i = 0; i < resp.results_size(); ++i) {
         const auto& r = resp.results(i);
         if (r.code() != 0) {
