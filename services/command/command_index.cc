@@ -23,9 +23,9 @@ namespace {
 
 class MemoryCommandIndex final : public CommandIndex {
  public:
-  absl::Status Put(const std::string& key, const CommandRecord& record) override {
+  absl::Status PutMany(const std::vector<std::pair<std::string, CommandRecord>>& records) override {
     absl::MutexLock lock(&mu_);
-    records_[key] = record;
+    for (const auto& [key, record] : records) records_[key] = record;
     return absl::OkStatus();
   }
   absl::StatusOr<std::optional<CommandRecord>> Get(const std::string& key) const override {
@@ -45,11 +45,6 @@ class DiskCommandIndex final : public CommandIndex {
  public:
   explicit DiskCommandIndex(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {
     write_.disableWAL = true;
-  }
-  absl::Status Put(const std::string& key, const CommandRecord& record) override {
-    rocksdb::Status s = db_->Put(write_, key, Encode(record));
-    if (!s.ok()) return absl::UnavailableError(absl::StrCat("command index: ", s.ToString()));
-    return absl::OkStatus();
   }
   absl::Status PutMany(const std::vector<std::pair<std::string, CommandRecord>>& records) override {
     rocksdb::WriteBatch batch;

@@ -29,16 +29,12 @@ struct CommandRecord {
 class CommandIndex {
  public:
   virtual ~CommandIndex() = default;
-  // Thread-safe. A failing Put is reported; the record is then missing until the next start's
-  // replay restores it (a retry meanwhile is decided again: still exactly once, see writer.cc).
-  virtual absl::Status Put(const std::string& key, const CommandRecord& record) = 0;
-  // The records of one commit group in one write (on disk: one WriteBatch); all or none.
-  virtual absl::Status PutMany(const std::vector<std::pair<std::string, CommandRecord>>& records) {
-    for (const auto& [key, record] : records) {
-      if (absl::Status st = Put(key, record); !st.ok()) return st;
-    }
-    return absl::OkStatus();
-  }
+  // Thread-safe. Stores the records of one commit group in one write (on disk: one
+  // WriteBatch), all or none. A failure is reported; the records are then missing until the next
+  // start's replay restores them (a retry meanwhile is decided again: still exactly once, see
+  // writer.cc).
+  virtual absl::Status PutMany(
+      const std::vector<std::pair<std::string, CommandRecord>>& records) = 0;
   virtual absl::StatusOr<std::optional<CommandRecord>> Get(const std::string& key) const = 0;
 };
 

@@ -98,14 +98,8 @@ struct CommandWriter::Partition {
     return reply;
   }
 
-  // Records a committed command: its reply, for retries.
-  void Record(const std::vector<v1::Event>& events, const v1::CommandReply& reply)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    std::vector<std::pair<std::string, CommandRecord>> one;
-    one.push_back(Recorded(events, reply));
-    RecordMany(one);
-  }
-  // The index record of a committed command (and moves next_offset past it).
+  // The index record of a committed command, its reply for retries (and moves next_offset past
+  // it). RecordMany stores them.
   std::pair<std::string, CommandRecord> Recorded(const std::vector<v1::Event>& events,
                                                  const v1::CommandReply& reply)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -145,8 +139,9 @@ struct CommandWriter::Partition {
     }
     auto l = leads.find(lead_id);
     auto c = customers.find(common::CustomerIdForLead(lead_id));
-    Record(events, BuildReply(events, l != leads.end() ? &l->second : nullptr,
-                              c != customers.end() ? &c->second : nullptr, last_offset));
+    RecordMany({Recorded(events, BuildReply(events, l != leads.end() ? &l->second : nullptr,
+                                            c != customers.end() ? &c->second : nullptr,
+                                            last_offset))});
     return absl::OkStatus();
   }
 };

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -59,6 +60,23 @@ inline Rate Drive(int inflight, absl::Duration duration,
   for (int i = 0; i < inflight; ++i) launch();
   all_done.WaitForNotification();
   return Rate{completed.load(), errors.load(), absl::ToDoubleSeconds(absl::Now() - t0)};
+}
+
+// The echo baseline: `inflight` Echo calls in flight for `duration`, payloads of `payload` bytes.
+inline Rate EchoRate(leadflowbench::Echo::Stub* stub, int inflight, absl::Duration duration,
+                     size_t payload) {
+  return Drive(inflight, duration, [&](int64_t, std::function<void(bool)> done) {
+    struct Call {
+      grpc::ClientContext ctx;
+      leadflowbench::EchoMessage req, resp;
+    };
+    auto* call = new Call;
+    call->req.set_payload(std::string(payload, 'x'));
+    stub->async()->Echo(&call->ctx, &call->req, &call->resp, [call, done](grpc::Status st) {
+      delete call;
+      done(st.ok());
+    });
+  });
 }
 
 }  // namespace leadflow::bench

@@ -58,6 +58,22 @@ void AppendCopyText(std::string& out, const std::string& s) {
   }
 }
 
+// A binary-format int8 or float8 result cell, as its 8 big-endian bytes.
+uint64_t Cell64(const PGresult* r, int row, int col) {
+  uint64_t v = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r, row, col));
+  for (int k = 0; k < 8; ++k) v = (v << 8) | p[k];
+  return v;
+}
+
+double CellDouble(const PGresult* r, int row, int col) {
+  if (PQgetisnull(r, row, col)) return 0;
+  const uint64_t bits = Cell64(r, row, col);
+  double d = 0;
+  std::memcpy(&d, &bits, sizeof(d));
+  return d;
+}
+
 void AppendCopyBytea(std::string& out, const std::string& bytes) {
   out += "\\\\x";
   out += absl::BytesToHexString(bytes);
@@ -312,7 +328,8 @@ absl::Status PgPeer::CreateSchema() {
   )sql");
 }
 
-absl::Status PgPeer::IngestBatch(const std::vector<v1::Command>& commands, PgCounts& counts) {
+absl::Status PgPeer::IngestBatch(const google::protobuf::RepeatedPtrField<v1::Command>& commands,
+                                 PgCounts& counts) {
   Impl& db = *impl_;
   // Targets, and the streams to load.
   std::vector<absl::StatusOr<lead::CommandTarget>> targets;
@@ -367,7 +384,7 @@ absl::Status PgPeer::IngestBatch(const std::vector<v1::Command>& commands, PgCou
   const absl::Time now = absl::Now();
   std::string events_copy, commands_copy;
   absl::flat_hash_set<std::string> touched;
-  for (size_t i = 0; i < commands.size(); ++i) {
+  for (int i = 0; i < commands.size(); ++i) {
     const v1::Command& c = commands[i];
     if (!targets[i].ok()) {
       if (counts.first_refusal.empty()) counts.first_refusal = targets[i].status().ToString();
@@ -499,19 +516,15 @@ absl::StatusOr<PgFunnel> PgPeer::CohortFunnel(absl::Time from, absl::Time to) {
       "FROM leads WHERE captured_at >= $1 AND captured_at < $2",
       {PgTime(from), PgTime(to)});
   if (!r.ok()) return r.status();
-  auto i64 = [&](int col) {
-    uint64_t v = 0;
-    const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(*r, 0, col));
-    for (int k = 0; k < 8; ++k) v = (v << 8) | p[k];
-    return static_cast<int64_t>(v);
-  };
   PgFunnel f;
-  f.captured = i64(0);
-  f.contacted = i64(1);
-  f.qualified = i64(2);
-  f.converted = i64(3);
-  const uint64_t bits = static_cast<uint64_t>(i64(4));
-  std::memcpy(&f.median_days_to_convert, &bits, sizeof(double));
+  f.captured = static_cast<int64_t>(Cell64(*r, 0, 0));
+  f.contacted = static_cast<int64_t>(Cell64(*r, 0, 1));
+  f.qualified = static_cast<int64_t>(Cell64(*r, 0, 2));
+  f.converted = static_cast<int64_t>(Cell64(*r, 0, 3));
+  f.median_days_to_convert = CellDouble(*r, 0, 4);
+  f.median_to_contact_s = CellDouble(*r, 0, 5);
+  f.median_contact_to_qualify_s = CellDouble(*r, 0, 6);
+  f.p90_to_convert_s = CellDouble(*r, 0, 7);
   PQclear(*r);
   return f;
 }
@@ -519,9 +532,7 @@ absl::StatusOr<PgFunnel> PgPeer::CohortFunnel(absl::Time from, absl::Time to) {
 absl::StatusOr<uint64_t> PgPeer::DatabaseBytes() {
   auto r = impl_->Query("SELECT pg_database_size(current_database())::bigint", {});
   if (!r.ok()) return r.status();
-  uint64_t v = 0;
-  const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(*r, 0, 0));
-  for (int k = 0; k < 8; ++k) v = (v << 8) | p[k];
+  const uint64_t v = Cell64(*r, 0, 0);
   PQclear(*r);
   return v;
 }

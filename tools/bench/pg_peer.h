@@ -65,6 +65,8 @@ struct PgCounts {
 struct PgFunnel {
   int64_t captured = 0, contacted = 0, qualified = 0, converted = 0;
   double median_days_to_convert = 0;
+  // Seconds; 0 when no lead reached both milestones.
+  double median_to_contact_s = 0, median_contact_to_qualify_s = 0, p90_to_convert_s = 0;
 };
 
 class PgPeer {
@@ -73,7 +75,8 @@ class PgPeer {
   ~PgPeer();
   absl::Status CreateSchema();
   // One transaction; commands of a lead in order.
-  absl::Status IngestBatch(const std::vector<v1::Command>& commands, PgCounts& counts);
+  absl::Status IngestBatch(const google::protobuf::RepeatedPtrField<v1::Command>& commands,
+                           PgCounts& counts);
   // Replays the events table into a fresh lead table; returns the events replayed.
   absl::StatusOr<int64_t> Rebuild();
   absl::StatusOr<PgFunnel> CohortFunnel(absl::Time from, absl::Time to);

@@ -17,12 +17,10 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <thread>
 
@@ -35,7 +33,6 @@
 #include "librdkafka/rdkafkacpp.h"
 #include "nlohmann/json.hpp"
 #include "rocksdb/db.h"
-#include "rocksdb/write_batch.h"
 #include "services/common/time_util.h"
 #include "services/lead/reducer.h"
 #include "services/log/embedded_log.h"
@@ -43,6 +40,7 @@
 #include "tools/bench/bench_util.h"
 #include "tools/bench/echo_util.h"
 #include "tools/bench/pg_peer.h"
+#include "tools/bench/raw_put.h"
 #include "tools/bench/suite_proc.h"
 #include "tools/history/history.h"
 
@@ -307,23 +305,6 @@ Ingest IngestUnary(const std::shared_ptr<grpc::Channel>& channel, HistoryReader&
 
 // ---- baselines ---------------------------------------------------------------------------
 
-Rate EchoRate(int port, int inflight, absl::Duration duration, size_t payload) {
-  auto stub = leadflowbench::Echo::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
-  return Drive(inflight, duration, [&](int64_t, std::function<void(bool)> done) {
-    struct Call {
-      grpc::ClientContext ctx;
-      leadflowbench::EchoMessage req, resp;
-    };
-    auto* call = new Call;
-    call->req.set_payload(std::string(payload, 'x'));
-    stub->async()->Echo(&call->ctx, &call->req, &call->resp, [call, done](grpc::Status st) {
-      delete call;
-      done(st.ok());
-    });
-  });
-}
-
 // Raw librdkafka produce into a mock cluster: idempotent producer, murmur2_random partitioner,
 // records of the events' average size keyed by lead, for `duration`; records/s acknowledged.
 // With `per_transaction` > 0: a transactional producer committing a transaction every
@@ -425,19 +406,11 @@ double RawPutRate(const std::string& dir, int64_t rows, size_t row_bytes) {
   std::unique_ptr<rocksdb::DB> db(raw);
   rocksdb::WriteOptions wo;
   wo.disableWAL = true;
-  const std::string value(row_bytes, 'r');
-  const absl::Time t0 = absl::Now();
-  for (int64_t i = 0; i < rows;) {
-    rocksdb::WriteBatch wb;
-    for (int k = 0; k < 2000 && i < rows; ++k, ++i) {
-      (void)wb.Put(absl::StrCat("ld_", absl::Hex(i * 2654435761u, absl::kZeroPad16)), value);
-    }
-    if (!db->Write(wo, &wb).ok()) Die("raw put: write failed");
-  }
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - t0);
+  const absl::StatusOr<double> seconds = TimedBatchedPut(db.get(), rows, row_bytes, wo);
+  if (!seconds.ok()) Die(seconds.status().ToString());
   db.reset();
   std::filesystem::remove_all(dir);
-  return rows / seconds;
+  return rows / *seconds;
 }
 
 // ---- queries -----------------------------------------------------------------------------
@@ -556,10 +529,13 @@ int main(int argc, char** argv) {
   {
     LeadflowProcess p = StartLeadflow(o, "unary", {"--role", "writer", "--data-dir",
                                                    o.work_dir + "/unary"}, {""});
-    echo_before = EchoRate(echo_port, o.inflight, seconds, avg_command);
+    // One channel for both measurements, as write_bench does.
+    auto echo_stub = leadflowbench::Echo::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", echo_port), grpc::InsecureChannelCredentials()));
+    echo_before = EchoRate(echo_stub.get(), o.inflight, seconds, avg_command);
     HistoryReader reader(history_path);
     unary_embedded = IngestUnary(p.channel, reader, o.inflight, seconds);
-    echo_after = EchoRate(echo_port, o.inflight, seconds, avg_command);
+    echo_after = EchoRate(echo_stub.get(), o.inflight, seconds, avg_command);
     StopLeadflow(p, "unary");
     std::filesystem::remove_all(o.work_dir + "/unary");
   }
@@ -735,14 +711,13 @@ int main(int argc, char** argv) {
     if (auto st = (*peer)->CreateSchema(); !st.ok()) Die(st.ToString());
     HistoryReader reader(history_path);
     v1::CommandBatch b;
-    std::vector<v1::Command> commands;
     PgCounts counts;
     const absl::Time t0 = absl::Now();
     int64_t batches = 0;
     while (reader.NextBatch(o.batch, b)) {
-      commands.assign(std::make_move_iterator(b.mutable_commands()->begin()),
-                      std::make_move_iterator(b.mutable_commands()->end()));
-      if (auto st = (*peer)->IngestBatch(commands, counts); !st.ok()) Die("peer: " + st.ToString());
+      if (auto st = (*peer)->IngestBatch(b.commands(), counts); !st.ok()) {
+        Die("peer: " + st.ToString());
+      }
       if (++batches % 500 == 0) {
         Say(absl::StrCat("peer: ", counts.accepted + counts.refused, " commands"));
       }
@@ -770,7 +745,10 @@ int main(int argc, char** argv) {
           {"cohort_funnel", LatencyJson(pg_funnel_latency)},
           {"funnel", {{"captured", pg_funnel.captured}, {"contacted", pg_funnel.contacted},
                       {"qualified", pg_funnel.qualified}, {"converted", pg_funnel.converted},
-                      {"median_days_to_convert", pg_funnel.median_days_to_convert}}},
+                      {"median_days_to_convert", pg_funnel.median_days_to_convert},
+                      {"median_seconds_to_contact", pg_funnel.median_to_contact_s},
+                      {"median_seconds_contact_to_qualify", pg_funnel.median_contact_to_qualify_s},
+                      {"p90_seconds_to_convert", pg_funnel.p90_to_convert_s}}},
           {"database_bytes", pg_bytes}};
     peer->reset();
     (*server)->Stop();

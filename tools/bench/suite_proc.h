@@ -8,7 +8,6 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -87,10 +86,9 @@ class Child {
   bool Exited() {
     if (pid_ <= 0) return true;
     if (exited_) return true;
-    struct rusage ru {};
     int status = 0;
-    if (wait4(pid_, &status, WNOHANG, &ru) == pid_) {
-      Record(status, ru);
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      Record(status);
       return true;
     }
     return false;
@@ -132,11 +130,10 @@ class Child {
   }
 
  private:
-  void Record(int status, const struct rusage& ru) {
+  void Record(int status) {
     exited_ = true;
     exit_.status = status;
     exit_.seconds = absl::ToDoubleSeconds(absl::Now() - started_);
-    (void)ru;
   }
 
   pid_t pid_ = -1;

@@ -23,12 +23,12 @@
 #include "absl/synchronization/notification.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
 #include "tools/bench/bench_util.h"
+#include "tools/bench/raw_put.h"
 #include "projections/customer/customer_view.h"
 #include "projections/lead/lead_view.h"
 #include "projections/funnel/funnel_view.h"
 #include "projections/reprocessing/reprocessing_view.h"
 #include "rocksdb/db.h"
-#include "rocksdb/write_batch.h"
 #include "services/command/writer.h"
 #include "services/common/ids.h"
 #include "services/common/time_util.h"
@@ -299,17 +299,10 @@ int main(int argc, char** argv) {
     o.create_if_missing = true;
     rocksdb::DB* db = nullptr;
     if (!rocksdb::DB::Open(o, dir + "/raw", &db).ok()) return 1;
-    const std::string value(avg_row, 'v');
-    const absl::Time t = absl::Now();
-    rocksdb::WriteBatch wb;
-    for (int64_t i = 0; i < events; ++i) {
-      (void)wb.Put(absl::StrCat("ld_", absl::Hex(i * 2654435761u, absl::kZeroPad16)), value);
-      if (wb.Count() == 2000 || i + 1 == events) {
-        if (!db->Write(rocksdb::WriteOptions(), &wb).ok()) return 1;
-        wb.Clear();
-      }
-    }
-    raw_put = Timed{events, absl::ToDoubleSeconds(absl::Now() - t)};
+    const absl::StatusOr<double> seconds =
+        bench::TimedBatchedPut(db, events, avg_row, rocksdb::WriteOptions());
+    if (!seconds.ok()) return 1;
+    raw_put = Timed{events, *seconds};
     raw_put.quiesce = Quiesce(db);
     delete db;
   }

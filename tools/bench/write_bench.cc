@@ -101,21 +101,7 @@ int main(int argc, char** argv) {
 
     auto echo_stub = leadflowbench::Echo::NewStub(grpc::CreateChannel(
         absl::StrCat("127.0.0.1:", echo_port), grpc::InsecureChannelCredentials()));
-    auto measure_echo = [&] {
-      return Drive(inflight, duration, [&](int64_t n, std::function<void(bool)> done) {
-        struct Call {
-          grpc::ClientContext ctx;
-          leadflowbench::EchoMessage req, resp;
-        };
-        auto* call = new Call;
-        call->req.set_payload(std::string(payload, 'x'));
-        echo_stub->async()->Echo(&call->ctx, &call->req, &call->resp,
-                                 [call, done](grpc::Status st) {
-                                   delete call;
-                                   done(st.ok());
-                                 });
-      });
-    };
+    auto measure_echo = [&] { return EchoRate(echo_stub.get(), inflight, duration, payload); };
     Rate echo_rate = measure_echo();
 
     auto lead_stub = v1::LeadCommandService::NewStub(grpc::CreateChannel(
