@@ -273,6 +273,21 @@ v1::NpsCategory NpsCategoryFor(int score) {
 
 using Events = std::vector<v1::Event>;
 
+// The events of one decision. Built by moving: `Events{std::move(e)}` would copy every event,
+// since an initializer list's elements are const.
+Events Emit(v1::Event e) {
+  Events out;
+  out.push_back(std::move(e));
+  return out;
+}
+Events Emit(v1::Event first, v1::Event second) {
+  Events out;
+  out.reserve(2);
+  out.push_back(std::move(first));
+  out.push_back(std::move(second));
+  return out;
+}
+
 // An inquiry from a known contact: recorded on the customer if the lead converted, else on the
 // lead (even a MERGED one, so an inbound request is never lost; the reply names the survivor).
 absl::StatusOr<Events> DecideInquiry(const Checker& c, const LeadState& lead,
@@ -284,13 +299,13 @@ absl::StatusOr<Events> DecideInquiry(const Checker& c, const LeadState& lead,
     inquiry.set_notify_owner(customer.account_owner);
     v1::Event e = NextCustomerEvent(meta, occurred, customer);
     *e.mutable_inquiry_received() = std::move(inquiry);
-    return Events{std::move(e)};
+    return Emit(std::move(e));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, lead, occurred, now, /*changes_status=*/false));
   inquiry.set_notify_owner(lead.owner);
   v1::Event e = NextLeadEvent(meta, occurred, lead);
   *e.mutable_inquiry_received() = std::move(inquiry);
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 // ---- One function per command ----------------------------------------------------------------
@@ -369,7 +384,7 @@ absl::StatusOr<Events> Capture(const Input& in, const v1::CaptureLead& cmd,
   if (cmd.has_acquisition_cost()) *b->mutable_acquisition_cost() = cmd.acquisition_cost();
   b->set_temperature(cmd.temperature());
   b->set_interest_note(cmd.interest_note());
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 absl::StatusOr<Events> Inquiry(const Input& in, const v1::RecordInquiry& cmd) {
@@ -444,7 +459,7 @@ absl::StatusOr<Events> UpdateContact(const Input& in, const v1::UpdateContactDet
     b->set_phone(phone);
     b->add_changed("phone");
   }
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 absl::StatusOr<Events> Assign(const Input& in, const v1::AssignLead& cmd) {
@@ -465,7 +480,7 @@ absl::StatusOr<Events> Assign(const Input& in, const v1::AssignLead& cmd) {
   b->set_team(cmd.team());
   b->set_reason(cmd.reason());
   b->set_previous_owner(in.lead.owner);
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 absl::StatusOr<Events> Temperature(const Input& in, const v1::SetTemperature& cmd) {
@@ -486,7 +501,7 @@ absl::StatusOr<Events> Temperature(const Input& in, const v1::SetTemperature& cm
   b->set_temperature(cmd.temperature());
   b->set_previous(in.lead.temperature);
   b->set_reason(cmd.reason());
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 absl::StatusOr<Events> Interaction(const Input& in, const v1::LogInteraction& cmd) {
@@ -514,7 +529,7 @@ absl::StatusOr<Events> Interaction(const Input& in, const v1::LogInteraction& cm
   b->set_notes(cmd.notes());
   b->set_interaction_id(cmd.interaction_id().empty() ? in.meta.command_id()
                                                      : cmd.interaction_id());
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 absl::StatusOr<Events> ScheduleFollowUp(const Input& in, const v1::ScheduleFollowUp& cmd) {
@@ -544,7 +559,7 @@ absl::StatusOr<Events> ScheduleFollowUp(const Input& in, const v1::ScheduleFollo
   b->set_kind(cmd.kind());
   b->set_note(cmd.note());
   b->set_assignee(cmd.assignee().empty() ? in.lead.owner : cmd.assignee());
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 absl::StatusOr<Events> CompleteFollowUp(const Input& in, const v1::CompleteFollowUp& cmd) {
@@ -562,7 +577,7 @@ absl::StatusOr<Events> CompleteFollowUp(const Input& in, const v1::CompleteFollo
   v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
   e.mutable_follow_up_completed()->set_follow_up_id(cmd.follow_up_id());
   e.mutable_follow_up_completed()->set_note(cmd.note());
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 absl::StatusOr<Events> Qualify(const Input& in, const v1::QualifyLead& cmd) {
@@ -590,7 +605,7 @@ absl::StatusOr<Events> Qualify(const Input& in, const v1::QualifyLead& cmd) {
   *b->mutable_expected_decision_at() = cmd.expected_decision_at();
   b->set_stage(cmd.stage() == v1::SALES_STAGE_UNSPECIFIED ? v1::SALES_STAGE_QUALIFICATION
                                                            : cmd.stage());
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 absl::StatusOr<Events> Stage(const Input& in, const v1::ChangeStage& cmd) {
@@ -608,7 +623,7 @@ absl::StatusOr<Events> Stage(const Input& in, const v1::ChangeStage& cmd) {
   v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
   e.mutable_stage_changed()->set_stage(cmd.stage());
   e.mutable_stage_changed()->set_previous(in.lead.stage);
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 constexpr std::initializer_list<v1::LeadStatus> kOpenStatuses = {
@@ -625,7 +640,7 @@ absl::StatusOr<Events> Reject(const Input& in, const v1::RejectLead& cmd) {
   v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
   e.mutable_lead_rejected()->set_reason(cmd.reason());
   e.mutable_lead_rejected()->set_text(cmd.text());
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 absl::StatusOr<Events> Postpone(const Input& in, const v1::PostponeLead& cmd) {
@@ -644,7 +659,7 @@ absl::StatusOr<Events> Postpone(const Input& in, const v1::PostponeLead& cmd) {
   v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
   *e.mutable_lead_postponed()->mutable_revisit_at() = cmd.revisit_at();
   e.mutable_lead_postponed()->set_reason(cmd.reason());
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 absl::StatusOr<Events> Disqualify(const Input& in, const v1::DisqualifyLead& cmd) {
@@ -660,7 +675,7 @@ absl::StatusOr<Events> Disqualify(const Input& in, const v1::DisqualifyLead& cmd
   v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
   e.mutable_lead_disqualified()->set_reason(cmd.reason());
   e.mutable_lead_disqualified()->set_text(cmd.text());
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 absl::StatusOr<Events> Reactivate(const Input& in, const v1::ReactivateLead& cmd) {
@@ -677,7 +692,7 @@ absl::StatusOr<Events> Reactivate(const Input& in, const v1::ReactivateLead& cmd
   b->set_restored_stage(in.lead.stage_before_exit);
   b->set_exited_from(in.lead.status);
   b->set_note(cmd.note());
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 absl::StatusOr<Events> Merge(const Input& in, const v1::MergeLead& cmd) {
@@ -703,7 +718,7 @@ absl::StatusOr<Events> Merge(const Input& in, const v1::MergeLead& cmd) {
   v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
   e.mutable_lead_merged()->set_survivor_lead_id(cmd.survivor_lead_id());
   e.mutable_lead_merged()->set_note(cmd.note());
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 absl::StatusOr<Events> Convert(const Input& in, const v1::ConvertLead& cmd) {
@@ -751,7 +766,7 @@ absl::StatusOr<Events> Convert(const Input& in, const v1::ConvertLead& cmd) {
   cc->set_invoice_ref(cmd.invoice_ref());
   cc->set_account_owner(account_owner);
   *cc->mutable_converted_at() = ToProto(in.occurred);
-  return Events{std::move(converted), std::move(created)};
+  return Emit(std::move(converted), std::move(created));
 }
 
 absl::Status ExistingCustomer(const Input& in, const std::string& customer_id) {
@@ -797,7 +812,7 @@ absl::StatusOr<Events> UpdateProfile(const Input& in, const v1::UpdateCustomerPr
     b->set_account_owner(cmd.account_owner());
     b->add_changed("account_owner");
   }
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 absl::StatusOr<Events> Purchase(const Input& in, const v1::RecordPurchase& cmd) {
@@ -819,7 +834,7 @@ absl::StatusOr<Events> Purchase(const Input& in, const v1::RecordPurchase& cmd) 
   *b->mutable_amount() = cmd.amount();
   b->set_reference(cmd.reference());
   b->set_description(cmd.description());
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 absl::StatusOr<Events> Nps(const Input& in, const v1::RecordNps& cmd) {
@@ -833,7 +848,7 @@ absl::StatusOr<Events> Nps(const Input& in, const v1::RecordNps& cmd) {
   e.mutable_nps_recorded()->set_score(cmd.score());
   e.mutable_nps_recorded()->set_category(NpsCategoryFor(cmd.score()));
   e.mutable_nps_recorded()->set_comment(cmd.comment());
-  return Events{std::move(e)};
+  return Emit(std::move(e));
 }
 
 // The body of a command as a generic message, or nullptr if none is set.

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "services/common/malloc_release.h"
+#include "services/common/mutex_mode.h"
 #include "services/common/status_util.h"
 #include "services/config/config.h"
 #include "services/logging/logging.h"
@@ -152,6 +153,7 @@ absl::StatusOr<leadflow::config::ServeConfig> Resolve(leadflow::config::ConfigLo
 }  // namespace
 
 int main(int argc, char** argv) {
+  leadflow::common::UseReleaseMutexes();  // see mutex_mode.h
   CLI::App app{"leadflow: event-sourced lead lifecycle service"};
   app.require_subcommand(1);
 

@@ -26,6 +26,7 @@
 #include "leadflow/v1/lead_service.grpc.pb.h"
 #include "services/common/ids.h"
 #include "services/common/malloc_release.h"
+#include "services/common/mutex_mode.h"
 #include "services/common/time_util.h"
 #include "services/server/node.h"
 #include "tools/bench/bench_util.h"
@@ -82,6 +83,7 @@ v1::CommandMeta Meta(const std::string& id) {
 }  // namespace leadflow::bench
 
 int main(int argc, char** argv) {
+  leadflow::common::UseReleaseMutexes();  // see mutex_mode.h
   using namespace leadflow;
   using namespace leadflow::bench;
   CLI::App app{"leadflow sustained load run"};

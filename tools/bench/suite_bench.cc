@@ -33,6 +33,7 @@
 #include "librdkafka/rdkafkacpp.h"
 #include "nlohmann/json.hpp"
 #include "rocksdb/db.h"
+#include "services/common/mutex_mode.h"
 #include "services/common/time_util.h"
 #include "services/lead/reducer.h"
 #include "services/log/embedded_log.h"
@@ -462,6 +463,7 @@ std::string Ratio(double a, double b) { return b > 0 ? absl::StrFormat("%.2f ×"
 }  // namespace leadflow::bench
 
 int main(int argc, char** argv) {
+  leadflow::common::UseReleaseMutexes();  // see mutex_mode.h
   using namespace leadflow;
   using namespace leadflow::bench;
   SuiteOptions o;

@@ -22,19 +22,20 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
-#include "tools/bench/bench_util.h"
-#include "tools/bench/raw_put.h"
 #include "projections/customer/customer_view.h"
-#include "projections/lead/lead_view.h"
 #include "projections/funnel/funnel_view.h"
+#include "projections/lead/lead_view.h"
 #include "projections/reprocessing/reprocessing_view.h"
 #include "rocksdb/db.h"
 #include "services/command/writer.h"
 #include "services/common/ids.h"
+#include "services/common/mutex_mode.h"
 #include "services/common/time_util.h"
 #include "services/log/embedded_log.h"
 #include "services/log/event_codec.h"
 #include "services/server/services.h"
+#include "tools/bench/bench_util.h"
+#include "tools/bench/raw_put.h"
 
 namespace {
 
@@ -172,6 +173,7 @@ struct Timed {
 }  // namespace
 
 int main(int argc, char** argv) {
+  leadflow::common::UseReleaseMutexes();  // see mutex_mode.h
   CLI::App app{"leadflow view benchmark"};
   int leads = 150000, days = 365;
   double rate = 5000, seconds = 10;
