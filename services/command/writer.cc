@@ -28,7 +28,12 @@ constexpr size_t kReplayChunk = 4096;
 }  // namespace
 
 std::string CommandFingerprint(const v1::Command& command) {
-  return common::Sha256Hex(command.SerializeAsString(), 32);
+  // The serialization goes into a buffer the thread keeps, so hashing allocates nothing but the
+  // result. (Deterministic for one build: the same command, the same bytes.)
+  thread_local std::string bytes;
+  bytes.clear();
+  command.SerializeToString(&bytes);
+  return common::Sha256Hex(bytes, 32);
 }
 
 struct CommandWriter::Pending {
@@ -50,50 +55,6 @@ struct CommandWriter::Committer {
   bool stop ABSL_GUARDED_BY(mu) = false;
   std::vector<Partition*> partitions;
   std::thread thread;
-};
-
-// A thread that runs one share of a commit group's work at a time for the committing thread
-// (ForEachShare). The thread that hands it work holds `use` until the share is done.
-struct CommandWriter::Helper {
-  absl::Mutex use;
-  absl::Mutex mu;
-  const std::function<void()>* task ABSL_GUARDED_BY(mu) = nullptr;
-  bool stop ABSL_GUARDED_BY(mu) = false;
-  std::thread thread;  // last: starts once the members above exist
-
-  Helper() : thread([this] { Loop(); }) {}
-  ~Helper() {
-    {
-      absl::MutexLock lock(&mu);
-      stop = true;
-    }
-    thread.join();
-  }
-  static bool HasTaskOrStop(Helper* h) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    return h->task != nullptr || h->stop;
-  }
-  static bool Idle(Helper* h) ABSL_NO_THREAD_SAFETY_ANALYSIS { return h->task == nullptr; }
-  void Loop() {
-    absl::MutexLock lock(&mu);
-    while (true) {
-      mu.Await(absl::Condition(&HasTaskOrStop, this));
-      if (task == nullptr) return;  // stopped
-      const std::function<void()>* t = task;
-      mu.Unlock();
-      (*t)();
-      mu.Lock();
-      task = nullptr;
-    }
-  }
-  // Caller holds `use`.
-  void Start(const std::function<void()>* t) {
-    absl::MutexLock lock(&mu);
-    task = t;
-  }
-  void Wait() {
-    absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(&Idle, this));
-  }
 };
 
 struct CommandWriter::Partition {
@@ -207,8 +168,6 @@ struct CommandWriter::Prepared {
   std::vector<Decided> decided;
   std::vector<std::pair<Pending*, size_t>> in_group_replays;  // (retry, index into decided)
   std::vector<log::Message> messages;
-  absl::Status refused;  // not OK: every command of the group gets it (the resync failed)
-  absl::StatusOr<log::AppendResult> appended = absl::UnknownError("not appended");
 };
 
 CommandWriter::CommandWriter(log::EventLog* log, common::Clock* clock, WriterOptions options)
@@ -221,7 +180,6 @@ CommandWriter::~CommandWriter() {
     c->wake.Signal();
   }
   for (auto& c : committers_) c->thread.join();
-  helpers_.clear();
 }
 
 void CommandWriter::CommitLoop(Committer& c) {
@@ -267,10 +225,6 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
                                                                   common::Clock* clock,
                                                                   WriterOptions options) {
   const int32_t count = log->partition_count();
-  if (options.decide_threads < 1 || options.decide_threads > 64) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "decide_threads: must be 1 to 64 (got ", options.decide_threads, ")"));
-  }
   if (options.partitions.empty()) {
     for (int32_t p = 0; p < count; ++p) options.partitions.push_back(p);
   }
@@ -294,9 +248,6 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
     absl::MutexLock lock(&part.mu);
     absl::Status st = writer->Replay(part);
     if (!st.ok()) part.status = st;
-  }
-  for (int i = 1; i < options.decide_threads; ++i) {
-    writer->helpers_.push_back(std::make_unique<Helper>());
   }
   // One committer for all partitions, so one append (one fsync) carries every queued command.
   writer->committers_.push_back(std::make_unique<Committer>());
@@ -401,9 +352,13 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
     for (Pending* x : prep.group) x->result = refused;
     return;
   }
-  if (!prep.refused.ok()) {
-    for (Pending* x : prep.group) x->result = prep.refused;
-    return;
+  if (p.resync) {
+    absl::Status st = Replay(p);
+    if (!st.ok()) {
+      for (Pending* x : prep.group) x->result = st;
+      return;
+    }
+    p.resync = false;
   }
   auto& staged_leads = prep.staged_leads;
   auto& staged_customers = prep.staged_customers;
@@ -582,21 +537,10 @@ void CommandWriter::CommitGroups(std::vector<Prepared>& preps) ABSL_NO_THREAD_SA
   });
   for (Prepared& prep : preps) prep.partition->mu.Lock();  // ascending: no deadlock
   const absl::Time now = clock_->Now();
-  std::vector<Prepared*> all;
-  for (Prepared& prep : preps) {
-    // A partition whose last append failed re-reads its log tail first (one at a time: the
-    // replay reads the log).
-    Partition& p = *prep.partition;
-    if (p.status.ok() && p.resync) {
-      prep.refused = Replay(p);
-      if (prep.refused.ok()) p.resync = false;
-    }
-    all.push_back(&prep);
-  }
-  ForEachShare(all, [&](Prepared& prep) { Prepare(prep, now); });
   std::vector<log::PartitionAppend> appends;
   std::vector<Prepared*> appending;
   for (Prepared& prep : preps) {
+    Prepare(prep, now);
     if (!prep.messages.empty()) {
       appends.push_back(log::PartitionAppend{prep.partition->id, prep.messages});
       appending.push_back(&prep);
@@ -614,58 +558,13 @@ void CommandWriter::CommitGroups(std::vector<Prepared>& preps) ABSL_NO_THREAD_SA
     }
     for (size_t i = 0; i < appending.size(); ++i) {
       if (results.ok()) {
-        appending[i]->appended = (*results)[i];
+        Complete(*appending[i], (*results)[i]);
       } else {
-        appending[i]->appended = results.status();
+        Complete(*appending[i], results.status());
       }
     }
-    ForEachShare(appending, [&](Prepared& prep) { Complete(prep, prep.appended); });
   }
   for (auto it = preps.rbegin(); it != preps.rend(); ++it) it->partition->mu.Unlock();
-}
-
-void CommandWriter::ForEachShare(std::vector<Prepared*>& preps,
-                                 const std::function<void(Prepared&)>& fn) {
-  size_t total = 0;
-  for (const Prepared* prep : preps) total += prep->group.size();
-  const size_t shares = std::min(preps.size(), helpers_.size() + 1);
-  if (shares < 2 || total < kParallelMin) {
-    for (Prepared* prep : preps) fn(*prep);
-    return;
-  }
-  // Largest groups first, each to the least loaded share.
-  std::vector<Prepared*> by_size = preps;
-  std::stable_sort(by_size.begin(), by_size.end(), [](const Prepared* a, const Prepared* b) {
-    return a->group.size() > b->group.size();
-  });
-  std::vector<std::vector<Prepared*>> share(shares);
-  std::vector<size_t> load(shares, 0);
-  for (Prepared* prep : by_size) {
-    const size_t k = std::min_element(load.begin(), load.end()) - load.begin();
-    share[k].push_back(prep);
-    load[k] += prep->group.size();
-  }
-  std::vector<std::function<void()>> tasks(shares);
-  std::vector<Helper*> started;
-  std::vector<size_t> inline_shares;
-  for (size_t k = 1; k < shares; ++k) {
-    tasks[k] = [&fn, &mine = share[k]] {
-      for (Prepared* prep : mine) fn(*prep);
-    };
-    Helper* h = helpers_[k - 1].get();
-    if (h->use.TryLock()) {
-      h->Start(&tasks[k]);
-      started.push_back(h);
-    } else {  // busy helping another commit: run the share here instead
-      inline_shares.push_back(k);
-    }
-  }
-  for (Prepared* prep : share[0]) fn(*prep);
-  for (size_t k : inline_shares) tasks[k]();
-  for (Helper* h : started) {
-    h->Wait();
-    h->use.Unlock();
-  }
 }
 
 absl::StatusOr<CommandWriter::Partition*> CommandWriter::Admit(const v1::Command& command,

@@ -42,11 +42,6 @@ struct WriterOptions {
   storage::StorageBudget command_index_budget = {};
   // Called after each durable append (records written, how long it took); for metrics.
   std::function<void(int, absl::Duration)> on_append;
-  // Threads that decide a large commit group (at least kParallelMin commands on two or more
-  // partitions): its partitions are split between the committing thread and helpers, which
-  // decide and, after the append, complete their share. 1 = the committing thread alone.
-  // Default 2, for the two cores of the reference machine; the answers are the same either way.
-  int decide_threads = 2;
 };
 
 // A lead as the writer knows it (state inspection; queries are served by the views).
@@ -100,9 +95,6 @@ class CommandWriter {
   struct Partition;
   struct Pending;
   struct Committer;
-  struct Helper;
-  // A commit group this large is decided in parallel (see WriterOptions::decide_threads).
-  static constexpr size_t kParallelMin = 128;
 
  private:
   void CommitLoop(Committer& c);
@@ -118,9 +110,6 @@ class CommandWriter {
   void Prepare(Prepared& prep, absl::Time now);
   void Complete(Prepared& prep, const absl::StatusOr<log::AppendResult>& appended);
   void CommitGroups(std::vector<Prepared>& preps);
-  // Runs fn(prep) for every prep, split between this thread and the helpers when the group is
-  // large (the preps' partitions are locked by the caller; each prep is touched by one thread).
-  void ForEachShare(std::vector<Prepared*>& preps, const std::function<void(Prepared&)>& fn);
   Partition* Owned(int32_t partition) const;
 
   log::EventLog* log_;
@@ -129,7 +118,6 @@ class CommandWriter {
   std::unique_ptr<CommandIndex> index_;  // shared by the partitions
   std::vector<std::unique_ptr<Partition>> partitions_;  // indexed by partition number
   std::vector<std::unique_ptr<Committer>> committers_;
-  std::vector<std::unique_ptr<Helper>> helpers_;  // decide_threads - 1 of them
   std::atomic<int64_t> replayed_events_{0};
 };
 

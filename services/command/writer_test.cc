@@ -4,7 +4,6 @@
 #include <set>
 #include <thread>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -60,7 +59,7 @@ class WriterTest : public ::testing::Test {
     log_.reset();
     std::filesystem::remove_all(dir_);
   }
-  void OpenAll(const std::string& command_index_dir = "", int decide_threads = 2) {
+  void OpenAll(const std::string& command_index_dir = "") {
     writer_.reset();
     faulty_.reset();
     log_.reset();
@@ -73,7 +72,6 @@ class WriterTest : public ::testing::Test {
     faulty_ = std::make_unique<FaultyLog>(log_.get());
     WriterOptions wo;
     wo.command_index_dir = command_index_dir;
-    wo.decide_threads = decide_threads;
     auto w = CommandWriter::Open(faulty_.get(), &clock_, wo);
     ASSERT_TRUE(w.ok()) << w.status();
     writer_ = std::move(*w);
@@ -543,104 +541,6 @@ TEST_F(WriterTest, ConcurrentCommandsOnOneLeadAreAllAppliedInSomeOrder) {
   }
   EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kEach)) << "every version handed out once";
   EXPECT_EQ(writer_->GetLead(lead)->lead.version, 1 + kThreads * kEach);
-}
-
-// Every event in the log, partition by partition, without its random id.
-std::vector<std::string> DumpLog(log::EventLog& log) {
-  std::vector<std::string> out;
-  for (int32_t p = 0; p < log.partition_count(); ++p) {
-    auto reader = log.OpenReader(p, 0);
-    EXPECT_TRUE(reader.ok());
-    while (true) {
-      auto records = (*reader)->Read(1000, absl::ZeroDuration());
-      EXPECT_TRUE(records.ok());
-      if (!records.ok() || records->empty()) break;
-      for (const log::Record& r : *records) {
-        auto e = log::DecodeEvent(r);
-        EXPECT_TRUE(e.ok());
-        e->clear_event_id();
-        out.push_back(absl::StrCat(p, "@", r.offset, ": ", e->ShortDebugString()));
-      }
-    }
-  }
-  return out;
-}
-
-// A large batch (>= kParallelMin commands on every partition) is decided by several threads, a
-// share of the partitions each: the answers and the log must be exactly those of one thread.
-TEST_F(WriterTest, ParallelDecideGivesTheAnswersOfOneThread) {
-  std::vector<v1::Command> batch;
-  for (int i = 0; i < 200; ++i) {
-    const std::string email = absl::StrCat("p", i, "@example.com");
-    const std::string lead = common::LeadIdForEmail(email);
-    batch.push_back(Capture(absl::StrCat("c", i), email));
-    if (i % 2 == 0) batch.push_back(Assign(absl::StrCat("a", i), lead, "carol"));
-    if (i % 3 == 0) batch.push_back(Convert(absl::StrCat("v", i), lead));  // refused: NEW
-    if (i % 5 == 0) batch.push_back(Capture(absl::StrCat("c", i), email));  // retry in batch
-    if (i % 7 == 0) batch.push_back(Assign(absl::StrCat("c", i), lead, "dave"));  // reused id
-    if (i % 11 == 0) batch.push_back(Call(absl::StrCat("k", i), lead));
-  }
-  batch.push_back(Capture("bad", "not-an-email"));
-  ASSERT_GE(batch.size(), CommandWriter::kParallelMin);
-
-  auto run = [&](int threads) {
-    writer_.reset();
-    faulty_.reset();
-    log_.reset();
-    std::filesystem::remove_all(dir_);
-    OpenAll("", threads);
-    // A failed append acknowledges nothing, whichever thread decided what.
-    faulty_->next_fault = FaultyLog::Fault::kFailBeforeWrite;
-    int unavailable = 0;
-    for (const auto& r : writer_->ExecuteBatch(batch)) {
-      EXPECT_FALSE(r.ok());  // refused, or UNAVAILABLE
-      unavailable += r.status().code() == absl::StatusCode::kUnavailable;
-    }
-    EXPECT_GT(unavailable, 200);
-    EXPECT_EQ(TotalEvents(), 0);
-    std::vector<std::string> answers;
-    for (const auto& r : writer_->ExecuteBatch(batch)) {
-      if (!r.ok()) {
-        answers.push_back(r.status().ToString());
-        continue;
-      }
-      v1::CommandReply reply = *r;
-      EXPECT_EQ(reply.event_ids_size(), reply.replayed() ? reply.event_ids_size() : 1);
-      reply.clear_event_ids();
-      answers.push_back(reply.ShortDebugString());
-    }
-    // Retried whole, nothing is written twice.
-    for (const auto& r : writer_->ExecuteBatch(batch)) {
-      if (r.ok()) EXPECT_TRUE(r->replayed());
-    }
-    return std::make_pair(answers, DumpLog(*log_));
-  };
-  const auto [one_answers, one_log] = run(1);
-  const auto [three_answers, three_log] = run(3);
-  EXPECT_EQ(three_answers, one_answers);
-  EXPECT_EQ(three_log, one_log);
-  // Not vacuous: successes, refusals and in-batch retries are all there.
-  int ok = 0, refused = 0, replayed = 0;
-  for (const std::string& a : one_answers) {
-    if (absl::StrContains(a, "replayed: true")) ++replayed;
-    else if (absl::StrContains(a, "lead_id")) ++ok;
-    else ++refused;
-  }
-  EXPECT_GT(ok, 200);
-  EXPECT_GT(refused, 50);
-  EXPECT_GT(replayed, 30);
-  EXPECT_EQ(one_log.size(), 200u + 100u + 19u) << "captures, assigns, calls";
-}
-
-TEST_F(WriterTest, DecideThreadsOutOfRangeIsRefused) {
-  for (int threads : {0, 65}) {
-    WriterOptions wo;
-    wo.decide_threads = threads;
-    auto w = CommandWriter::Open(log_.get(), &clock_, wo);
-    EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_EQ(w.status().message(),
-              absl::StrCat("decide_threads: must be 1 to 64 (got ", threads, ")"));
-  }
 }
 
 TEST_F(WriterTest, GetLeadErrors) {

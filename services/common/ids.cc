@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <random>
@@ -158,9 +159,15 @@ std::string Sha256Hex(absl::string_view data, size_t hex_digits) {
   std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
   unsigned int size = 0;
   EVP_Digest(data.data(), data.size(), digest.data(), &size, kSha256, nullptr);
-  std::string hex = absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
-  return hex.substr(0, hex_digits);
+  // Only the digits asked for, straight from the digest (one allocation).
+  static constexpr char kHex[] = "0123456789abcdef";
+  hex_digits = std::min(hex_digits, 2 * digest.size());
+  std::string hex(hex_digits, '0');
+  for (size_t i = 0; i < hex_digits; ++i) {
+    const unsigned char byte = digest[i / 2];
+    hex[i] = kHex[i % 2 == 0 ? byte >> 4 : byte & 0xf];
+  }
+  return hex;
 }
 
 std::string NewEventId() {

@@ -201,15 +201,6 @@ ConfigLoader::ConfigLoader() {
       "Embedded log: fsync each append before acknowledging it. false: a machine crash may lose "
       "the last appends (a process crash loses nothing).",
       boolean("sync", &n.sync));
-  add("writer.decide_threads", OptionType::kInt, std::to_string(n.writer_decide_threads),
-      "Threads that decide a large group of commands (128 or more, on two or more partitions) "
-      "in parallel, each a share of the partitions; 1: one thread decides everything (1-64).",
-      [&n](const std::string& v, const std::string& source) -> absl::Status {
-        absl::StatusOr<int64_t> t = ParseInt("writer.decide_threads", source, v, 1, 64);
-        if (!t.ok()) return t.status();
-        n.writer_decide_threads = static_cast<int>(*t);
-        return absl::OkStatus();
-      });
   add("storage.block_cache_mb", OptionType::kInt, std::to_string(n.storage.block_cache_bytes >> 20),
       "RocksDB block cache shared by the log, the command index and every view store, MiB.",
       mebibytes("storage.block_cache_mb", &n.storage.block_cache_bytes, 1));

@@ -93,8 +93,6 @@ TEST(ConfigTest, BadFilesAreRefusedNamingTheOptionAndTheLine) {
       {"\nkafka:\n  broker: x:1\n",
        "f.yaml line 3: unknown option 'kafka.broker' (did you mean 'kafka.brokers'?)"},
       {"sync: maybe\n", "sync (f.yaml line 1): expected true or false, got 'maybe'"},
-      {"writer:\n  decide_threads: 0\n",
-       "writer.decide_threads (f.yaml line 2): expected a whole number from 1 to 64, got '0'"},
       {"role: reader\n",
        "role (f.yaml line 1): unknown role 'reader'; one of: all, writer, views, lead-view, "
        "customer-view, funnel-view, reprocessing-view, gateway"},

@@ -29,14 +29,21 @@ std::string RecordKey(int32_t partition, int64_t offset) {
   return key;
 }
 
-std::string EncodeValue(const Message& m, absl::Time ts) {
-  std::string out(kHeaderSize, '\0');
-  absl::big_endian::Store64(&out[0], static_cast<uint64_t>(absl::ToUnixMicros(ts)));
-  absl::big_endian::Store32(&out[8], static_cast<uint32_t>(m.key.size()));
-  out.reserve(kHeaderSize + m.key.size() + m.value.size());
-  out.append(m.key);
-  out.append(m.value);
-  return out;
+// A record's value is header (timestamp micros, key length), key, value; written from its
+// parts, without building it first.
+void EncodeHeader(const Message& m, absl::Time ts, char (&header)[kHeaderSize]) {
+  absl::big_endian::Store64(header, static_cast<uint64_t>(absl::ToUnixMicros(ts)));
+  absl::big_endian::Store32(header + 8, static_cast<uint32_t>(m.key.size()));
+}
+
+// Bytes a WriteBatch needs for these appends (RocksDB's record: tag, two varint lengths, key,
+// value; plus the batch header), so it is allocated once.
+size_t BatchBytes(absl::Span<const PartitionAppend> appends) {
+  size_t bytes = 12;
+  for (const PartitionAppend& a : appends) {
+    for (const Message& m : a.batch) bytes += 1 + 5 + kKeySize + 5 + kHeaderSize + m.key.size() + m.value.size();
+  }
+  return bytes;
 }
 
 // Maps a RocksDB failure to our codes: I/O trouble is transient infrastructure (UNAVAILABLE);
@@ -249,15 +256,21 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::AppendMany(
     }
   };
   const absl::Time now = absl::Now();
-  rocksdb::WriteBatch wb;
+  rocksdb::WriteBatch wb(BatchBytes(appends));
   std::vector<AppendResult> results(appends.size());
+  char header[kHeaderSize];
   for (size_t i = 0; i < appends.size(); ++i) {
     const PartitionAppend& a = appends[i];
     PartitionState& p = *impl_->partitions[a.partition];
     const int64_t first = p.next_offset;  // guarded: locked above
     for (size_t j = 0; j < a.batch.size(); ++j) {
-      rocksdb::Status s = wb.Put(RecordKey(a.partition, first + static_cast<int64_t>(j)),
-                                 EncodeValue(a.batch[j], now));
+      const Message& m = a.batch[j];
+      EncodeHeader(m, now, header);
+      const std::string key = RecordKey(a.partition, first + static_cast<int64_t>(j));
+      const rocksdb::Slice key_slice(key);
+      const rocksdb::Slice value_parts[] = {rocksdb::Slice(header, kHeaderSize), m.key, m.value};
+      rocksdb::Status s = wb.Put(rocksdb::SliceParts(&key_slice, 1),
+                                 rocksdb::SliceParts(value_parts, 3));
       if (!s.ok()) {
         unlock();
         return FromRocks(s, "build batch");

@@ -265,7 +265,6 @@ absl::Status StartWriter(Node::Impl& impl) {
   command::WriterOptions wo;
   wo.command_index_dir = (std::filesystem::path(o.data_dir) / "writer" / "commands").string();
   wo.command_index_budget = impl.budget;
-  wo.decide_threads = o.writer_decide_threads;
   wo.replay_progress = [&](int32_t p, int64_t offset, int64_t end) {
     if (absl::Now() - last_report < absl::Seconds(1)) return;
     last_report = absl::Now();

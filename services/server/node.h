@@ -51,8 +51,6 @@ struct NodeOptions {
   int32_t partitions = log::kDefaultPartitions;
   // Embedded log: fsync every append before acknowledging it.
   bool sync = true;
-  // Writer: threads that decide a large commit group in parallel (command::WriterOptions).
-  int writer_decide_threads = 2;
   // Kafka bootstrap servers; non-empty selects the Kafka log instead of the embedded one.
   std::string kafka_brokers;
   // Kafka topic of the events.

@@ -58,14 +58,9 @@ int main(int argc, char** argv) {
   std::string json_path;
   int rounds = 1;
   int batch_inflight = 2;
-  int decide_threads = command::WriterOptions{}.decide_threads;
   bool no_sync = false;
   app.add_flag("--no-sync", no_sync,
                "Node without fsync (NOT durable; to show what the fsyncs cost, never a result)");
-  app.add_option("--decide-threads", decide_threads,
-                 "Writer threads deciding a large commit group (1 = one thread; A/B runs)")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 64));
   app.add_option("--batch-inflight", batch_inflight, "Batch RPCs in flight")->capture_default_str();
   app.add_option("--rounds", rounds,
                  "Rounds of every measurement, interleaved; the report gives median and range")
@@ -84,7 +79,7 @@ int main(int argc, char** argv) {
             << (no_sync ? "node WITHOUT fsync (not durable; the direct writer and raw appends "
                           "still fsync)"
                         : "fsync on every append (durable)")
-            << ", 8 partitions; writer decide threads " << decide_threads << "\n\n";
+            << ", 8 partitions\n\n";
 
   // ---- unary: echo baseline vs CaptureLead, same client ------------------------------------
   EchoService echo;
@@ -101,7 +96,6 @@ int main(int argc, char** argv) {
   // The write side alone: views would tail the log on the same two cores (view_bench measures
   // them).
   no.role = server::NodeOptions::Role::kWriter;
-  no.writer_decide_threads = decide_threads;
   no.sync = !no_sync;
   auto node = server::Node::Start(no);
   if (!node.ok()) {
@@ -187,9 +181,7 @@ int main(int argc, char** argv) {
     std::filesystem::remove_all(lo.dir);
     auto direct_log = log::EmbeddedLog::Open(lo);
     common::SystemClock clock;
-    command::WriterOptions wopts;
-    wopts.decide_threads = decide_threads;
-    auto writer = command::CommandWriter::Open(direct_log->get(), &clock, wopts);
+    auto writer = command::CommandWriter::Open(direct_log->get(), &clock, {});
     std::vector<v1::Command> commands(batch);
     int64_t direct_errors = 0;
     const absl::Time w0 = absl::Now();
