@@ -5,7 +5,7 @@
 // destruction removes it again. That is a debugging aid: the unit tests keep it on, where it
 // catches lock-order inversions. The server and the benchmarks switch it off at start, because it
 // costs every gRPC call a few graph updates under a global lock (profiled on the unary write path:
-// GraphCycles::GetId, RemoveNode and Mutex::ForgetDeadlockInfo, ~3-4 % of all CPU).
+// GraphCycles::GetId and RemoveNode alone were 2.7 % of all samples; docs/benchmarks.md).
 #ifndef LEADFLOW_SERVICES_COMMON_MUTEX_MODE_H_
 #define LEADFLOW_SERVICES_COMMON_MUTEX_MODE_H_
 

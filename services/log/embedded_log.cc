@@ -41,7 +41,9 @@ void EncodeHeader(const Message& m, absl::Time ts, char (&header)[kHeaderSize]) 
 size_t BatchBytes(absl::Span<const PartitionAppend> appends) {
   size_t bytes = 12;
   for (const PartitionAppend& a : appends) {
-    for (const Message& m : a.batch) bytes += 1 + 5 + kKeySize + 5 + kHeaderSize + m.key.size() + m.value.size();
+    for (const Message& m : a.batch) {
+      bytes += 1 + 5 + kKeySize + 5 + kHeaderSize + m.key.size() + m.value.size();
+    }
   }
   return bytes;
 }

@@ -8,7 +8,9 @@
 //   build/bin/write_micro_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +30,16 @@ namespace leadflow::bench {
 namespace {
 
 constexpr int kBatch = 1000;
+constexpr int32_t kPartitions = 8;
+
+// Set by Fail: Google Benchmark's SkipWithError alone leaves the exit code at 0, and the smoke
+// test must fail when a step or the writer does.
+std::atomic<bool> failed{false};
+
+void Fail(benchmark::State& state, const absl::Status& status) {
+  failed = true;
+  state.SkipWithError(status.ToString().c_str());
+}
 
 v1::Command Capture(int64_t n) {
   v1::Command command;
@@ -51,17 +63,53 @@ std::vector<v1::Command> Captures(int64_t first, int n) {
   return out;
 }
 
-// The decision a capture of a new contact produces, with the fields the writer adds.
-v1::Event CapturedEvent(const v1::Command& command, absl::Time now) {
-  auto target = lead::ResolveTarget(command);
-  lead::DecideContext ctx{.now = now, .merge_survivor = nullptr, .target = &*target};
-  auto events = lead::Decide(lead::LeadState{}, lead::CustomerState{}, command, ctx);
-  v1::Event e = std::move(events->front());
-  e.set_event_id(common::NewEventId());
-  *e.mutable_recorded_at() = common::ToProto(now);
-  e.set_command_fingerprint(command::CommandFingerprint(command));
-  return e;
+// The events of kBatch captures of new contacts, with the fields the writer adds.
+absl::StatusOr<std::vector<v1::Event>> CapturedEvents() {
+  const absl::Time now = absl::Now();
+  std::vector<v1::Event> out;
+  for (const v1::Command& command : Captures(0, kBatch)) {
+    absl::StatusOr<lead::CommandTarget> target = lead::ResolveTarget(command);
+    if (!target.ok()) return target.status();
+    lead::DecideContext ctx{.now = now, .merge_survivor = nullptr, .target = &*target};
+    auto events = lead::Decide(lead::LeadState{}, lead::CustomerState{}, command, ctx);
+    if (!events.ok()) return events.status();
+    v1::Event e = std::move(events->front());
+    e.set_event_id(common::NewEventId());
+    *e.mutable_recorded_at() = common::ToProto(now);
+    e.set_command_fingerprint(command::CommandFingerprint(command));
+    out.push_back(std::move(e));
+  }
+  return out;
 }
+
+// An embedded log without fsync in a scratch directory, removed again at the end.
+class ScratchLog {
+ public:
+  explicit ScratchLog(const std::string& name) : dir_(TempDir(name)) {
+    std::filesystem::remove_all(dir_);
+    log::EmbeddedLogOptions lo;
+    lo.dir = dir_;
+    lo.partitions = kPartitions;
+    lo.sync = false;
+    auto log = log::EmbeddedLog::Open(lo);
+    if (log.ok()) {
+      log_ = std::move(*log);
+    } else {
+      status_ = log.status();
+    }
+  }
+  ~ScratchLog() {
+    log_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  const absl::Status& status() const { return status_; }
+  log::EmbeddedLog* get() const { return log_.get(); }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<log::EmbeddedLog> log_;
+  absl::Status status_;
+};
 
 // ---- baselines ---------------------------------------------------------------------------
 
@@ -75,31 +123,26 @@ void BM_Baseline_CopyCommand(benchmark::State& state) {
 }
 BENCHMARK(BM_Baseline_CopyCommand);
 
-// Raw appends of encoded capture events, kBatch per append over 8 partitions, no fsync: the
+// Raw appends of encoded capture events, kBatch per append over the partitions, no fsync: the
 // log's own cost per command (the writer's Append step).
 void BM_Baseline_RawAppend(benchmark::State& state) {
-  const std::string dir = TempDir("leadflow-micro-raw");
-  std::filesystem::remove_all(dir);
-  log::EmbeddedLogOptions lo;
-  lo.dir = dir;
-  lo.sync = false;
-  auto log = log::EmbeddedLog::Open(lo);
-  if (!log.ok()) return state.SkipWithError(log.status().ToString().c_str());
-  std::vector<std::vector<log::Message>> per_partition(8);
-  const absl::Time now = absl::Now();
-  for (int i = 0; i < kBatch; ++i) {
-    auto m = log::EncodeEvent(CapturedEvent(Capture(i), now));
-    per_partition[i % 8].push_back(*m);
+  ScratchLog log("leadflow-micro-raw");
+  if (!log.status().ok()) return Fail(state, log.status());
+  absl::StatusOr<std::vector<v1::Event>> events = CapturedEvents();
+  if (!events.ok()) return Fail(state, events.status());
+  std::vector<std::vector<log::Message>> per_partition(kPartitions);
+  for (size_t i = 0; i < events->size(); ++i) {
+    absl::StatusOr<log::Message> m = log::EncodeEvent((*events)[i]);
+    if (!m.ok()) return Fail(state, m.status());
+    per_partition[i % kPartitions].push_back(std::move(*m));
   }
   std::vector<log::PartitionAppend> appends;
-  for (int32_t p = 0; p < 8; ++p) appends.push_back({p, per_partition[p]});
+  for (int32_t p = 0; p < kPartitions; ++p) appends.push_back({p, per_partition[p]});
   for (auto _ : state) {
-    auto r = (*log)->AppendMany(appends);
-    if (!r.ok()) return state.SkipWithError(r.status().ToString().c_str());
+    auto r = log.get()->AppendMany(appends);
+    if (!r.ok()) return Fail(state, r.status());
   }
   state.SetItemsProcessed(state.iterations() * kBatch);
-  log->reset();
-  std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_Baseline_RawAppend)->Unit(benchmark::kMicrosecond);
 
@@ -110,6 +153,7 @@ void BM_Step_ResolveTarget(benchmark::State& state) {
   size_t i = 0;
   for (auto _ : state) {
     auto t = lead::ResolveTarget(commands[i++ % commands.size()]);
+    if (!t.ok()) return Fail(state, t.status());
     benchmark::DoNotOptimize(t);
   }
 }
@@ -128,7 +172,11 @@ BENCHMARK(BM_Step_Fingerprint);
 void BM_Step_DecideCapture(benchmark::State& state) {
   const std::vector<v1::Command> commands = Captures(0, kBatch);
   std::vector<lead::CommandTarget> targets;
-  for (const v1::Command& c : commands) targets.push_back(*lead::ResolveTarget(c));
+  for (const v1::Command& c : commands) {
+    absl::StatusOr<lead::CommandTarget> t = lead::ResolveTarget(c);
+    if (!t.ok()) return Fail(state, t.status());
+    targets.push_back(*std::move(t));
+  }
   const lead::LeadState none;
   const lead::CustomerState no_customer;
   const absl::Time now = absl::Now();
@@ -137,32 +185,32 @@ void BM_Step_DecideCapture(benchmark::State& state) {
     const size_t k = i++ % commands.size();
     lead::DecideContext ctx{.now = now, .merge_survivor = nullptr, .target = &targets[k]};
     auto events = lead::Decide(none, no_customer, commands[k], ctx);
+    if (!events.ok()) return Fail(state, events.status());
     benchmark::DoNotOptimize(events);
   }
 }
 BENCHMARK(BM_Step_DecideCapture);
 
 void BM_Step_EvolveCapture(benchmark::State& state) {
-  const absl::Time now = absl::Now();
-  std::vector<v1::Event> events;
-  for (int i = 0; i < kBatch; ++i) events.push_back(CapturedEvent(Capture(i), now));
+  absl::StatusOr<std::vector<v1::Event>> events = CapturedEvents();
+  if (!events.ok()) return Fail(state, events.status());
   size_t i = 0;
   for (auto _ : state) {
     lead::LeadState lead;
-    absl::Status st = lead::EvolveLead(lead, events[i++ % events.size()]);
-    benchmark::DoNotOptimize(st);
+    absl::Status st = lead::EvolveLead(lead, (*events)[i++ % events->size()]);
+    if (!st.ok()) return Fail(state, st);
     benchmark::DoNotOptimize(lead);
   }
 }
 BENCHMARK(BM_Step_EvolveCapture);
 
 void BM_Step_EncodeEvent(benchmark::State& state) {
-  const absl::Time now = absl::Now();
-  std::vector<v1::Event> events;
-  for (int i = 0; i < kBatch; ++i) events.push_back(CapturedEvent(Capture(i), now));
+  absl::StatusOr<std::vector<v1::Event>> events = CapturedEvents();
+  if (!events.ok()) return Fail(state, events.status());
   size_t i = 0;
   for (auto _ : state) {
-    auto m = log::EncodeEvent(events[i++ % events.size()]);
+    auto m = log::EncodeEvent((*events)[i++ % events->size()]);
+    if (!m.ok()) return Fail(state, m.status());
     benchmark::DoNotOptimize(m);
   }
 }
@@ -181,16 +229,11 @@ BENCHMARK(BM_Step_NewEventId);
 // CommandWriter::ExecuteBatch of kBatch captures of new contacts (in-memory command index, no
 // fsync). Items: commands.
 void BM_Writer_ExecuteBatch(benchmark::State& state) {
-  const std::string dir = TempDir("leadflow-micro-writer");
-  std::filesystem::remove_all(dir);
-  log::EmbeddedLogOptions lo;
-  lo.dir = dir;
-  lo.sync = false;
-  auto log = log::EmbeddedLog::Open(lo);
-  if (!log.ok()) return state.SkipWithError(log.status().ToString().c_str());
+  ScratchLog log("leadflow-micro-writer");
+  if (!log.status().ok()) return Fail(state, log.status());
   common::SystemClock clock;
-  auto writer = command::CommandWriter::Open(log->get(), &clock, {});
-  if (!writer.ok()) return state.SkipWithError(writer.status().ToString().c_str());
+  auto writer = command::CommandWriter::Open(log.get(), &clock, {});
+  if (!writer.ok()) return Fail(state, writer.status());
   int64_t next = 0;
   for (auto _ : state) {
     state.PauseTiming();
@@ -198,18 +241,18 @@ void BM_Writer_ExecuteBatch(benchmark::State& state) {
     next += kBatch;
     state.ResumeTiming();
     for (const auto& r : (*writer)->ExecuteBatch(batch)) {
-      if (!r.ok()) return state.SkipWithError(r.status().ToString().c_str());
+      if (!r.ok()) return Fail(state, r.status());
     }
   }
   state.SetItemsProcessed(state.iterations() * kBatch);
-  writer->reset();
-  log->reset();
-  std::filesystem::remove_all(dir);
 }
 // Real time: the writer's RocksDB has background threads of its own.
 BENCHMARK(BM_Writer_ExecuteBatch)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
+
+bool Failed() { return failed.load(); }
+
 }  // namespace leadflow::bench
 
 int main(int argc, char** argv) {
@@ -219,5 +262,10 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  if (leadflow::bench::Failed()) {
+    std::cerr << "write_micro_bench: a benchmark failed (see its error above); the figures are "
+                 "not valid\n";
+    return 1;
+  }
   return 0;
 }
