@@ -40,6 +40,9 @@ struct CommandWriter::Pending {
   const v1::Command* command = nullptr;
   lead::CommandTarget target;
   std::optional<lead::LeadState> survivor;  // merge survivor on another partition
+  // CommandFingerprint(*command), computed on the submitting thread before the command is
+  // queued, so the committer (which serializes every partition's work) does not spend time on it.
+  std::string fingerprint;
   absl::StatusOr<v1::CommandReply> result = absl::UnknownError("not executed");
 };
 
@@ -360,6 +363,11 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
     }
     p.resync = false;
   }
+  // Sized once for the group (most commands stage one lead), not grown by rehashing.
+  prep.staged_leads.reserve(prep.group.size());
+  prep.staged_commands.reserve(prep.group.size());
+  prep.decided.reserve(prep.group.size());
+  prep.messages.reserve(prep.group.size());
   auto& staged_leads = prep.staged_leads;
   auto& staged_customers = prep.staged_customers;
   auto& staged_commands = prep.staged_commands;
@@ -399,7 +407,7 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
     const v1::Command& command = *x->command;
     const std::string& lead_id = x->target.lead_id;
     const v1::CommandMeta& meta = lead::MetaOf(command);
-    const std::string fingerprint = CommandFingerprint(command);
+    const std::string& fingerprint = x->fingerprint;
     if (!meta.command_id().empty()) {
       const std::string key = CommandKey(lead_id, meta.command_id());
       std::string seen_fp, seen_type;
@@ -573,6 +581,7 @@ absl::StatusOr<CommandWriter::Partition*> CommandWriter::Admit(const v1::Command
   LEADFLOW_ASSIGN_OR_RETURN(pending.target, lead::ResolveTarget(command));
   LEADFLOW_ASSIGN_OR_RETURN(Partition * p, Route(pending.target));
   LEADFLOW_ASSIGN_OR_RETURN(pending.survivor, SurvivorSnapshot(command, p->id));
+  pending.fingerprint = CommandFingerprint(command);
   return p;
 }
 
