@@ -29,14 +29,14 @@ class ArenaRequestAllocator final : public grpc::MessageAllocator<Request, Respo
  private:
   class Holder final : public grpc::MessageHolder<Request, Response> {
    public:
-    Holder() : arena_(ArenaOptions()) {
+    Holder() : arena_(Options()) {
       this->set_request(google::protobuf::Arena::CreateMessage<Request>(&arena_));
       this->set_response(&response_);
     }
     void Release() override { delete this; }
 
    private:
-    static google::protobuf::ArenaOptions ArenaOptions() {
+    static google::protobuf::ArenaOptions Options() {
       google::protobuf::ArenaOptions o;
       o.start_block_size = 4096;
       o.max_block_size = 1 << 20;

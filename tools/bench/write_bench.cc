@@ -186,16 +186,26 @@ int main(int argc, char** argv) {
     lo.dir = dir + "/direct";
     std::filesystem::remove_all(lo.dir);
     auto direct_log = log::EmbeddedLog::Open(lo);
+    if (!direct_log.ok()) {
+      std::cerr << direct_log.status() << "\n";
+      return 1;
+    }
     common::SystemClock clock;
     auto writer = command::CommandWriter::Open(direct_log->get(), &clock, {});
-    std::vector<v1::Command> commands(batch);
+    if (!writer.ok()) {
+      std::cerr << writer.status() << "\n";
+      return 1;
+    }
+    // The same prepared batches as over gRPC (into a log of its own), handed over as the server
+    // hands them over.
     int64_t direct_errors = 0;
     const absl::Time w0 = absl::Now();
-    for (int64_t sent = 0; sent < batch_commands; sent += batch) {
-      const int64_t n = std::min<int64_t>(batch, batch_commands - sent);
-      commands.resize(n);
-      for (int64_t i = 0; i < n; ++i) *commands[i].mutable_capture_lead() = MakeCapture(round_base + sent + i);
-      for (const auto& r : (*writer)->ExecuteBatch(commands)) direct_errors += !r.ok();
+    for (const v1::CommandBatch& request : requests) {
+      const std::vector<const v1::Command*> commands(request.commands().pointer_begin(),
+                                                     request.commands().pointer_end());
+      for (const auto& r : (*writer)->ExecuteBatch(absl::MakeConstSpan(commands))) {
+        direct_errors += !r.ok();
+      }
     }
     Rate writer_batch{batch_commands, direct_errors, absl::ToDoubleSeconds(absl::Now() - w0)};
     writer->reset();
@@ -205,6 +215,10 @@ int main(int argc, char** argv) {
     lo.dir = dir + "/raw";
     std::filesystem::remove_all(lo.dir);
     auto raw_log = log::EmbeddedLog::Open(lo);
+    if (!raw_log.ok()) {
+      std::cerr << raw_log.status() << "\n";
+      return 1;
+    }
     const std::string value(payload + 120, 'v');  // an encoded event is a little larger
     std::vector<log::Message> records(per_append, log::Message{"ld_00000000000000000000", value});
     const absl::Time r0 = absl::Now();
