@@ -38,6 +38,10 @@ class CommandIndex {
   virtual absl::StatusOr<std::optional<CommandRecord>> Get(const std::string& key) const = 0;
 };
 
+// Keys are "<lead id>/<command id>"; the on-disk index hashes them in memory by this prefix: a
+// lead id, "ld_" and 20 hex digits (common/ids.h).
+inline constexpr size_t kCommandIndexPrefixLength = 23;
+
 std::unique_ptr<CommandIndex> NewMemoryCommandIndex();
 // A RocksDB store in `dir`, emptied first (the replay refills it). Writes skip the WAL: a crash
 // loses nothing the replay cannot rebuild. It uses `budget` (shared block cache and memtable

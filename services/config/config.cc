@@ -207,6 +207,11 @@ ConfigLoader::ConfigLoader() {
   add("storage.memtable_mb", OptionType::kInt, std::to_string(n.storage.memtable_bytes >> 20),
       "RocksDB memtables of all stores together, MiB; the largest is flushed when they reach it.",
       mebibytes("storage.memtable_mb", &n.storage.memtable_bytes, 4));
+  add("storage.huge_pages", OptionType::kBool, config_.huge_pages ? "true" : "false",
+      "Back the process heap with transparent huge pages (2 MiB) where the kernel allows them "
+      "(transparent_hugepage = madvise or always): fewer page faults for the writer's state, "
+      "resident memory grows in 2 MiB steps. Read at start only.",
+      boolean("storage.huge_pages", &config_.huge_pages));
   add("kafka.brokers", OptionType::kString, "",
       "Kafka bootstrap servers (HOST:PORT,...); set: the log is this Kafka topic instead of the "
       "embedded log.",

@@ -31,6 +31,9 @@ struct ServeConfig {
   LogOptions log;
   // How long SIGTERM waits for in-flight RPCs before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // The heap on transparent huge pages (common/huge_pages.h); main applies it before anything
+  // starts.
+  bool huge_pages = true;
 };
 
 enum class OptionType { kString, kInt, kBool, kMap };

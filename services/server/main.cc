@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "services/common/huge_pages.h"
 #include "services/common/malloc_release.h"
 #include "services/common/mutex_mode.h"
 #include "services/common/status_util.h"
@@ -23,6 +24,8 @@ namespace {
 constexpr char kVersion[] = "0.1.0";
 
 int Serve(leadflow::config::ServeConfig config) {
+  // Before any thread starts (see huge_pages.h).
+  if (config.huge_pages) leadflow::common::UseHugePages();
   leadflow::server::NodeOptions& options = config.node;
   options.on_tick = [n = 0]() mutable {
     if (++n % 10 == 0) leadflow::common::ReleaseFreeMemory();

@@ -84,6 +84,7 @@ v1::CommandMeta Meta(const std::string& id) {
 
 int main(int argc, char** argv) {
   leadflow::common::UseReleaseMutexes();  // see mutex_mode.h
+  const std::string heap_pages = leadflow::bench::HeapPagesFromEnv();  // before any thread
   using namespace leadflow;
   using namespace leadflow::bench;
   CLI::App app{"leadflow sustained load run"};
@@ -129,6 +130,7 @@ int main(int argc, char** argv) {
   auto queries = v1::LeadQueryService::NewStub(channel);
   auto funnel = v1::FunnelQueryService::NewStub(channel);
   std::cout << "machine: " << Machine() << "\n";
+  std::cout << heap_pages << "\n";
 
   // The pool of leads, loaded in batches.
   std::vector<std::string> ids;

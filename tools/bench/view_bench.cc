@@ -189,6 +189,7 @@ int main(int argc, char** argv) {
 
   const std::string dir = bench::TempDir("leadflow-viewbench");
   std::cout << "machine: " << bench::Machine() << "\n";
+  std::cout << bench::HeapPagesFromEnv() << "\n";
 
   log::EmbeddedLogOptions lo;
   lo.dir = dir + "/log";

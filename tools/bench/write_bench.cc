@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
   const absl::Duration duration = absl::Seconds(seconds);
 
   std::cout << "machine: " << bench::Machine() << "\n";
+  std::cout << bench::HeapPagesFromEnv() << "\n";
   std::cout << "log: embedded, "
             << (no_sync ? "node WITHOUT fsync (not durable; the direct writer and raw appends "
                           "still fsync)"

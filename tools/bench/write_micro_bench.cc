@@ -258,6 +258,7 @@ bool Failed() { return failed.load(); }
 int main(int argc, char** argv) {
   leadflow::common::UseReleaseMutexes();  // as in leadflow serve; see mutex_mode.h
   benchmark::AddCustomContext("machine", leadflow::bench::Machine());
+  benchmark::AddCustomContext("heap", leadflow::bench::HeapPagesFromEnv());
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
