@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "rocksdb/db.h"
+#include "services/common/status_util.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/memtablerep.h"
 #include "rocksdb/slice_transform.h"
@@ -42,6 +43,13 @@ class MemoryCommandIndex final : public CommandIndex {
   absl::flat_hash_map<std::string, CommandRecord> records_ ABSL_GUARDED_BY(mu_);
 };
 
+// The hash memtable reads a key's first kCommandIndexPrefixLength bytes: shorter keys are a bug.
+absl::Status CheckKey(const std::string& key) {
+  if (key.size() > kCommandIndexPrefixLength) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("command index: key '", key,
+                                          "' does not start with a lead id"));
+}
+
 // Value: fingerprint '\0' type '\0' reply (fingerprints are hex, types are names: no NULs).
 class DiskCommandIndex final : public CommandIndex {
  public:
@@ -56,6 +64,7 @@ class DiskCommandIndex final : public CommandIndex {
     }
     rocksdb::WriteBatch batch(bytes);
     for (const auto& [key, record] : records) {
+      LEADFLOW_RETURN_IF_ERROR(CheckKey(key));
       // fingerprint \0 type \0 reply, from its parts (Get splits it).
       const rocksdb::Slice key_slice(key);
       const rocksdb::Slice parts[] = {record.fingerprint, rocksdb::Slice("\0", 1), record.type,
@@ -69,6 +78,7 @@ class DiskCommandIndex final : public CommandIndex {
     return absl::OkStatus();
   }
   absl::StatusOr<std::optional<CommandRecord>> Get(const std::string& key) const override {
+    LEADFLOW_RETURN_IF_ERROR(CheckKey(key));
     std::string value;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &value);
     if (s.IsNotFound()) return std::nullopt;

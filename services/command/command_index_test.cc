@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/common/ids.h"
 
@@ -80,6 +81,16 @@ TEST_F(DiskCommandIndexTest, EveryRecordComesBackAcrossFlushes) {
   auto unknown = (*index)->Get(absl::StrCat(common::LeadIdForEmail("nobody@example.com"), "/x"));
   ASSERT_TRUE(unknown.ok());
   EXPECT_FALSE(unknown->has_value());
+}
+
+// A key without its lead id would make the hash memtable read past it: refused, nothing stored.
+TEST_F(DiskCommandIndexTest, KeysShorterThanALeadIdAreRefused) {
+  auto index = OpenDiskCommandIndex(dir_ + "/index");
+  ASSERT_TRUE(index.ok()) << index.status();
+  absl::Status put = (*index)->PutMany({{"ld_short/cmd", RecordFor(1, 1)}});
+  EXPECT_EQ(put.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(put.message()), ::testing::HasSubstr("does not start with a lead id"));
+  EXPECT_EQ((*index)->Get("ld_short/cmd").status().code(), absl::StatusCode::kInternal);
 }
 
 // The memtable hashes on the lead-id prefix; a real id must be exactly that long.

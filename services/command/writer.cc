@@ -43,6 +43,8 @@ struct CommandWriter::Pending {
   // CommandFingerprint(*command), computed on the submitting thread before the command is
   // queued, so the committer (which serializes every partition's work) does not spend time on it.
   std::string fingerprint;
+  // CommandKey(lead, command id), or empty without a command id; also computed at admission.
+  std::string command_key;
   absl::StatusOr<v1::CommandReply> result = absl::UnknownError("not executed");
 };
 
@@ -108,14 +110,15 @@ struct CommandWriter::Partition {
 
   // The index record of a committed command, its reply for retries (and moves next_offset past
   // it). RecordMany stores them.
-  std::pair<std::string, CommandRecord> Recorded(const std::vector<v1::Event>& events,
+  // `key` is CommandKey(lead, command id) of the events.
+  std::pair<std::string, CommandRecord> Recorded(std::string key,
+                                                 const std::vector<v1::Event>& events,
                                                  const v1::CommandReply& reply)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const v1::Event& first = events.front();
     next_offset = std::max(next_offset, reply.last_position().offset() + 1);
-    return {CommandKey(first.partition_key(), first.command_id()),
-            CommandRecord{first.command_fingerprint(), first.command_type(),
-                          reply.SerializeAsString()}};
+    return {std::move(key), CommandRecord{first.command_fingerprint(), first.command_type(),
+                                          reply.SerializeAsString()}};
   }
   // Records a commit group's commands in one index write.
   void RecordMany(const std::vector<std::pair<std::string, CommandRecord>>& records)
@@ -147,7 +150,8 @@ struct CommandWriter::Partition {
     }
     auto l = leads.find(lead_id);
     auto c = customers.find(common::CustomerIdForLead(lead_id));
-    RecordMany({Recorded(events, BuildReply(events, l != leads.end() ? &l->second : nullptr,
+    RecordMany({Recorded(CommandKey(lead_id, events.front().command_id()), events,
+                         BuildReply(events, l != leads.end() ? &l->second : nullptr,
                                             c != customers.end() ? &c->second : nullptr,
                                             last_offset))});
     return absl::OkStatus();
@@ -409,7 +413,7 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
     const v1::CommandMeta& meta = lead::MetaOf(command);
     const std::string& fingerprint = x->fingerprint;
     if (!meta.command_id().empty()) {
-      const std::string key = CommandKey(lead_id, meta.command_id());
+      const std::string& key = x->command_key;
       std::string seen_fp, seen_type;
       std::optional<size_t> staged_index;
       if (auto it = staged_commands.find(key); it != staged_commands.end()) {
@@ -498,7 +502,7 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
         p.BuildReply(*events, sl != staged_leads.end() ? &sl->second : &lead_of(lead_id),
                      sc != staged_customers.end() ? &sc->second : &customer_of(customer_id), 0);
     if (!meta.command_id().empty()) {
-      staged_commands[CommandKey(lead_id, meta.command_id())] = {fingerprint, decided.size()};
+      staged_commands[x->command_key] = {fingerprint, decided.size()};
     }
     decided.push_back(Decided{x, std::move(*events), std::move(reply)});
   }
@@ -528,7 +532,8 @@ void CommandWriter::Complete(Prepared& prep, const absl::StatusOr<log::AppendRes
   for (auto& d : prep.decided) {
     offset += static_cast<int64_t>(d.events.size());
     d.reply.mutable_last_position()->set_offset(dense ? offset : appended->last_offset);
-    records.push_back(p.Recorded(d.events, d.reply));
+    // Each command is recorded once; its key moves into the record.
+    records.push_back(p.Recorded(std::move(d.pending->command_key), d.events, d.reply));
   }
   p.RecordMany(records);
   for (auto& d : prep.decided) d.pending->result = std::move(d.reply);
@@ -582,6 +587,9 @@ absl::StatusOr<CommandWriter::Partition*> CommandWriter::Admit(const v1::Command
   LEADFLOW_ASSIGN_OR_RETURN(Partition * p, Route(pending.target));
   LEADFLOW_ASSIGN_OR_RETURN(pending.survivor, SurvivorSnapshot(command, p->id));
   pending.fingerprint = CommandFingerprint(command);
+  if (const std::string& id = lead::MetaOf(command).command_id(); !id.empty()) {
+    pending.command_key = CommandKey(pending.target.lead_id, id);
+  }
   return p;
 }
 
