@@ -82,9 +82,10 @@ struct CommandWriter::Partition {
 
   // Reply to one command whose events are `events`, from the states right after them. Live
   // commits and replay both build replies here, so a retry after a restart gets the same reply.
-  v1::CommandReply BuildReply(const std::vector<v1::Event>& events, const lead::LeadState* lead,
-                              const lead::CustomerState* customer, int64_t last_offset) const {
-    const v1::Event& first = events.front();
+  v1::CommandReply BuildReply(absl::Span<const v1::Event* const> events,
+                              const lead::LeadState* lead, const lead::CustomerState* customer,
+                              int64_t last_offset) const {
+    const v1::Event& first = *events.front();
     v1::CommandReply reply;
     reply.set_lead_id(first.partition_key());
     if (lead != nullptr && lead->exists) {
@@ -102,7 +103,7 @@ struct CommandWriter::Partition {
     if (first.has_inquiry_received()) {
       reply.set_notify_owner(first.inquiry_received().notify_owner());
     }
-    for (const v1::Event& e : events) reply.add_event_ids(e.event_id());
+    for (const v1::Event* e : events) reply.add_event_ids(e->event_id());
     reply.mutable_last_position()->set_partition(id);
     reply.mutable_last_position()->set_offset(last_offset);
     return reply;
@@ -112,10 +113,10 @@ struct CommandWriter::Partition {
   // it). RecordMany stores them.
   // `key` is CommandKey(lead, command id) of the events.
   std::pair<std::string, CommandRecord> Recorded(std::string key,
-                                                 const std::vector<v1::Event>& events,
+                                                 absl::Span<const v1::Event* const> events,
                                                  const v1::CommandReply& reply)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    const v1::Event& first = events.front();
+    const v1::Event& first = *events.front();
     next_offset = std::max(next_offset, reply.last_position().offset() + 1);
     return {std::move(key), CommandRecord{first.command_fingerprint(), first.command_type(),
                                           reply.SerializeAsString()}};
@@ -150,8 +151,11 @@ struct CommandWriter::Partition {
     }
     auto l = leads.find(lead_id);
     auto c = customers.find(common::CustomerIdForLead(lead_id));
-    RecordMany({Recorded(CommandKey(lead_id, events.front().command_id()), events,
-                         BuildReply(events, l != leads.end() ? &l->second : nullptr,
+    std::vector<const v1::Event*> pointers;
+    pointers.reserve(events.size());
+    for (const v1::Event& e : events) pointers.push_back(&e);
+    RecordMany({Recorded(CommandKey(lead_id, events.front().command_id()), pointers,
+                         BuildReply(pointers, l != leads.end() ? &l->second : nullptr,
                                             c != customers.end() ? &c->second : nullptr,
                                             last_offset))});
     return absl::OkStatus();
@@ -164,9 +168,18 @@ struct CommandWriter::Partition {
 struct CommandWriter::Prepared {
   struct Decided {
     Pending* pending;
-    std::vector<v1::Event> events;
+    std::vector<const v1::Event*> events;  // on `arena`
     v1::CommandReply reply;  // positions filled in after the append
   };
+  // The group's events: one arena, dropped with the group, instead of a heap allocation per
+  // message and string (a unique_ptr: Prepared is moved, an Arena cannot be).
+  std::unique_ptr<google::protobuf::Arena> arena = MakeArena();
+  static std::unique_ptr<google::protobuf::Arena> MakeArena() {
+    google::protobuf::ArenaOptions o;
+    o.start_block_size = 8 << 10;
+    o.max_block_size = 1 << 20;
+    return std::make_unique<google::protobuf::Arena>(o);
+  }
   Partition* partition = nullptr;
   std::vector<Pending*> group;
   absl::flat_hash_map<std::string, lead::LeadState> staged_leads;
@@ -419,7 +432,7 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
       if (auto it = staged_commands.find(key); it != staged_commands.end()) {
         seen_fp = it->second.first;
         staged_index = it->second.second;
-        seen_type = decided[*staged_index].events.front().command_type();
+        seen_type = decided[*staged_index].events.front()->command_type();
       } else if (lead_of(lead_id).exists) {
         // Only a lead that exists can have recorded commands: every committed command either
         // captures its lead or needs it (the replay restores leads and records together), so
@@ -457,18 +470,18 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
     }
     const std::string customer_id = common::CustomerIdForLead(lead_id);
     lead::DecideContext ctx{.now = now, .merge_survivor = survivor, .target = &x->target};
-    absl::StatusOr<std::vector<v1::Event>> events =
-        lead::Decide(lead_of(lead_id), customer_of(customer_id), command, ctx);
+    absl::StatusOr<std::vector<v1::Event*>> events = lead::DecideOnArena(
+        lead_of(lead_id), customer_of(customer_id), command, ctx, prep.arena.get());
     if (!events.ok()) {
       x->result = events.status();
       continue;
     }
     // Stage first (Evolve checks before it changes anything), then encode.
     absl::Status staged;
-    for (const v1::Event& e : *events) {
-      staged = e.aggregate_type() == v1::AGGREGATE_TYPE_CUSTOMER
-                   ? lead::EvolveCustomer(stage_customer(e.aggregate_id()), e)
-                   : lead::EvolveLead(stage_lead(e.aggregate_id()), e);
+    for (const v1::Event* e : *events) {
+      staged = e->aggregate_type() == v1::AGGREGATE_TYPE_CUSTOMER
+                   ? lead::EvolveCustomer(stage_customer(e->aggregate_id()), *e)
+                   : lead::EvolveLead(stage_lead(e->aggregate_id()), *e);
       if (!staged.ok()) break;
     }
     if (!staged.ok()) {
@@ -481,11 +494,11 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
       prep.in_group_replays.clear();
       return;
     }
-    for (v1::Event& e : *events) {
-      e.set_event_id(common::NewEventId());
-      *e.mutable_recorded_at() = recorded_at;
-      e.set_command_fingerprint(fingerprint);
-      absl::StatusOr<log::Message> m = log::EncodeEvent(e);
+    for (v1::Event* e : *events) {
+      e->set_event_id(common::NewEventId());
+      *e->mutable_recorded_at() = recorded_at;
+      e->set_command_fingerprint(fingerprint);
+      absl::StatusOr<log::Message> m = log::EncodeEvent(*e);
       if (!m.ok()) {
         p.status = m.status();
         for (Pending* y : prep.group) y->result = p.status;
@@ -498,13 +511,14 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
     }
     auto sl = staged_leads.find(lead_id);
     auto sc = staged_customers.find(customer_id);
+    std::vector<const v1::Event*> made(events->begin(), events->end());
     v1::CommandReply reply =
-        p.BuildReply(*events, sl != staged_leads.end() ? &sl->second : &lead_of(lead_id),
+        p.BuildReply(made, sl != staged_leads.end() ? &sl->second : &lead_of(lead_id),
                      sc != staged_customers.end() ? &sc->second : &customer_of(customer_id), 0);
     if (!meta.command_id().empty()) {
       staged_commands[x->command_key] = {fingerprint, decided.size()};
     }
-    decided.push_back(Decided{x, std::move(*events), std::move(reply)});
+    decided.push_back(Decided{x, std::move(made), std::move(reply)});
   }
 }
 

@@ -226,10 +226,13 @@ absl::Status CheckCustomerTime(const Checker& c, const CustomerState& customer,
 
 // ---- Event construction ---------------------------------------------------------------------
 
-v1::Event NewEvent(const v1::CommandMeta& meta, absl::Time occurred, v1::AggregateType type,
-                   const std::string& aggregate_id, int64_t version,
-                   const std::string& partition_key) {
-  v1::Event e;
+// Events are made on the decision's arena (DecideOnArena): one block allocation for the
+// messages of a commit group instead of one heap allocation per message and string.
+v1::Event* NewEvent(google::protobuf::Arena* arena, const v1::CommandMeta& meta,
+                    absl::Time occurred, v1::AggregateType type, const std::string& aggregate_id,
+                    int64_t version, const std::string& partition_key) {
+  v1::Event* event = google::protobuf::Arena::CreateMessage<v1::Event>(arena);
+  v1::Event& e = *event;
   e.set_schema_version(kCurrentSchemaVersion);
   e.set_aggregate_type(type);
   e.set_aggregate_id(aggregate_id);
@@ -239,17 +242,18 @@ v1::Event NewEvent(const v1::CommandMeta& meta, absl::Time occurred, v1::Aggrega
   *e.mutable_actor() = meta.actor();
   e.set_command_id(meta.command_id());
   e.set_correlation_id(meta.correlation_id());
-  return e;
+  return event;
 }
 
-v1::Event NextLeadEvent(const v1::CommandMeta& meta, absl::Time occurred, const LeadState& lead) {
-  return NewEvent(meta, occurred, v1::AGGREGATE_TYPE_LEAD, lead.lead_id, lead.version + 1,
+v1::Event* NextLeadEvent(google::protobuf::Arena* arena, const v1::CommandMeta& meta,
+                         absl::Time occurred, const LeadState& lead) {
+  return NewEvent(arena, meta, occurred, v1::AGGREGATE_TYPE_LEAD, lead.lead_id, lead.version + 1,
                   lead.lead_id);
 }
 
-v1::Event NextCustomerEvent(const v1::CommandMeta& meta, absl::Time occurred,
-                            const CustomerState& customer) {
-  return NewEvent(meta, occurred, v1::AGGREGATE_TYPE_CUSTOMER, customer.customer_id,
+v1::Event* NextCustomerEvent(google::protobuf::Arena* arena, const v1::CommandMeta& meta,
+                             absl::Time occurred, const CustomerState& customer) {
+  return NewEvent(arena, meta, occurred, v1::AGGREGATE_TYPE_CUSTOMER, customer.customer_id,
                   customer.version + 1, customer.lead_id);
 }
 
@@ -271,41 +275,30 @@ v1::NpsCategory NpsCategoryFor(int score) {
   return v1::NPS_CATEGORY_PROMOTER;
 }
 
-using Events = std::vector<v1::Event>;
+using Events = std::vector<v1::Event*>;  // on the decision's arena
 
-// The events of one decision. Built by moving: `Events{std::move(e)}` would copy every event,
-// since an initializer list's elements are const.
-Events Emit(v1::Event e) {
-  Events out;
-  out.push_back(std::move(e));
-  return out;
-}
-Events Emit(v1::Event first, v1::Event second) {
-  Events out;
-  out.reserve(2);
-  out.push_back(std::move(first));
-  out.push_back(std::move(second));
-  return out;
-}
+Events Emit(v1::Event* e) { return Events{e}; }
+Events Emit(v1::Event* first, v1::Event* second) { return Events{first, second}; }
 
 // An inquiry from a known contact: recorded on the customer if the lead converted, else on the
 // lead (even a MERGED one, so an inbound request is never lost; the reply names the survivor).
-absl::StatusOr<Events> DecideInquiry(const Checker& c, const LeadState& lead,
+absl::StatusOr<Events> DecideInquiry(google::protobuf::Arena* arena, const Checker& c,
+                                     const LeadState& lead,
                                      const CustomerState& customer, const v1::CommandMeta& meta,
                                      absl::Time occurred, absl::Time now,
                                      v1::InquiryReceived inquiry) {
   if (lead.status == v1::LEAD_STATUS_CONVERTED && customer.exists) {
     LEADFLOW_RETURN_IF_ERROR(CheckCustomerTime(c, customer, occurred, now));
     inquiry.set_notify_owner(customer.account_owner);
-    v1::Event e = NextCustomerEvent(meta, occurred, customer);
+    v1::Event& e = *NextCustomerEvent(arena, meta, occurred, customer);
     *e.mutable_inquiry_received() = std::move(inquiry);
-    return Emit(std::move(e));
+    return Emit(&e);
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, lead, occurred, now, /*changes_status=*/false));
   inquiry.set_notify_owner(lead.owner);
-  v1::Event e = NextLeadEvent(meta, occurred, lead);
+  v1::Event& e = *NextLeadEvent(arena, meta, occurred, lead);
   *e.mutable_inquiry_received() = std::move(inquiry);
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 // ---- One function per command ----------------------------------------------------------------
@@ -317,6 +310,7 @@ struct Input {
   const DecideContext& ctx;
   const v1::CommandMeta& meta;
   absl::Time occurred;
+  google::protobuf::Arena* arena;  // where the events are made
 };
 
 // Common prologue of commands on an existing lead: fields already checked by the caller.
@@ -360,7 +354,7 @@ absl::StatusOr<Events> Capture(const Input& in, const v1::CaptureLead& cmd,
     inquiry.set_note(cmd.interest_note());
     inquiry.set_email(email);
     inquiry.set_phone(phone);
-    return DecideInquiry(c, in.lead, in.customer, in.meta, in.occurred, in.ctx.now,
+    return DecideInquiry(in.arena, c, in.lead, in.customer, in.meta, in.occurred, in.ctx.now,
                          std::move(inquiry));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckExpectedVersion(c, in.meta, "lead", target.lead_id, 0));
@@ -368,7 +362,7 @@ absl::StatusOr<Events> Capture(const Input& in, const v1::CaptureLead& cmd,
 
   LeadState fresh;
   fresh.lead_id = target.lead_id;
-  v1::Event e = NextLeadEvent(in.meta, in.occurred, fresh);
+  v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, fresh);
   v1::LeadCaptured* b = e.mutable_lead_captured();
   b->mutable_person()->set_full_name(
       std::string(absl::StripAsciiWhitespace(cmd.person().full_name())));
@@ -384,7 +378,7 @@ absl::StatusOr<Events> Capture(const Input& in, const v1::CaptureLead& cmd,
   if (cmd.has_acquisition_cost()) *b->mutable_acquisition_cost() = cmd.acquisition_cost();
   b->set_temperature(cmd.temperature());
   b->set_interest_note(cmd.interest_note());
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 absl::StatusOr<Events> Inquiry(const Input& in, const v1::RecordInquiry& cmd) {
@@ -397,7 +391,7 @@ absl::StatusOr<Events> Inquiry(const Input& in, const v1::RecordInquiry& cmd) {
   inquiry.set_source_channel(cmd.source_channel());
   inquiry.set_campaign(cmd.campaign());
   inquiry.set_note(cmd.note());
-  return DecideInquiry(in.c, in.lead, in.customer, in.meta, in.occurred, in.ctx.now,
+  return DecideInquiry(in.arena, in.c, in.lead, in.customer, in.meta, in.occurred, in.ctx.now,
                        std::move(inquiry));
 }
 
@@ -437,7 +431,7 @@ absl::StatusOr<Events> UpdateContact(const Input& in, const v1::UpdateContactDet
                    "a lead must keep a personal channel: email or phone");
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, false));
-  v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
+  v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   v1::ContactDetailsUpdated* b = e.mutable_contact_details_updated();
   if (cmd.has_full_name()) {
     b->mutable_person()->set_full_name(std::string(absl::StripAsciiWhitespace(cmd.full_name())));
@@ -459,7 +453,7 @@ absl::StatusOr<Events> UpdateContact(const Input& in, const v1::UpdateContactDet
     b->set_phone(phone);
     b->add_changed("phone");
   }
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 absl::StatusOr<Events> Assign(const Input& in, const v1::AssignLead& cmd) {
@@ -474,13 +468,13 @@ absl::StatusOr<Events> Assign(const Input& in, const v1::AssignLead& cmd) {
                                                       " is already assigned to ", cmd.owner()));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, false));
-  v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
+  v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   v1::LeadAssigned* b = e.mutable_lead_assigned();
   b->set_owner(cmd.owner());
   b->set_team(cmd.team());
   b->set_reason(cmd.reason());
   b->set_previous_owner(in.lead.owner);
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 absl::StatusOr<Events> Temperature(const Input& in, const v1::SetTemperature& cmd) {
@@ -496,12 +490,12 @@ absl::StatusOr<Events> Temperature(const Input& in, const v1::SetTemperature& cm
                      v1::Temperature_Name(cmd.temperature()).substr(12)));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, false));
-  v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
+  v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   v1::TemperatureSet* b = e.mutable_temperature_set();
   b->set_temperature(cmd.temperature());
   b->set_previous(in.lead.temperature);
   b->set_reason(cmd.reason());
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 absl::StatusOr<Events> Interaction(const Input& in, const v1::LogInteraction& cmd) {
@@ -520,7 +514,7 @@ absl::StatusOr<Events> Interaction(const Input& in, const v1::LogInteraction& cm
   const bool contacts = in.lead.status == v1::LEAD_STATUS_NEW &&
                         cmd.direction() == v1::DIRECTION_OUTBOUND;
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, contacts));
-  v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
+  v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   v1::InteractionLogged* b = e.mutable_interaction_logged();
   b->set_kind(cmd.kind());
   b->set_direction(cmd.direction());
@@ -529,7 +523,7 @@ absl::StatusOr<Events> Interaction(const Input& in, const v1::LogInteraction& cm
   b->set_notes(cmd.notes());
   b->set_interaction_id(cmd.interaction_id().empty() ? in.meta.command_id()
                                                      : cmd.interaction_id());
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 absl::StatusOr<Events> ScheduleFollowUp(const Input& in, const v1::ScheduleFollowUp& cmd) {
@@ -552,14 +546,14 @@ absl::StatusOr<Events> ScheduleFollowUp(const Input& in, const v1::ScheduleFollo
         c.scope(), ": follow-up '", id, "' is already scheduled on lead ", in.lead.lead_id));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, false));
-  v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
+  v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   v1::FollowUpScheduled* b = e.mutable_follow_up_scheduled();
   b->set_follow_up_id(id);
   *b->mutable_due_at() = cmd.due_at();
   b->set_kind(cmd.kind());
   b->set_note(cmd.note());
   b->set_assignee(cmd.assignee().empty() ? in.lead.owner : cmd.assignee());
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 absl::StatusOr<Events> CompleteFollowUp(const Input& in, const v1::CompleteFollowUp& cmd) {
@@ -574,10 +568,10 @@ absl::StatusOr<Events> CompleteFollowUp(const Input& in, const v1::CompleteFollo
                                                       cmd.follow_up_id(), "'"));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, false));
-  v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
+  v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   e.mutable_follow_up_completed()->set_follow_up_id(cmd.follow_up_id());
   e.mutable_follow_up_completed()->set_note(cmd.note());
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 absl::StatusOr<Events> Qualify(const Input& in, const v1::QualifyLead& cmd) {
@@ -597,7 +591,7 @@ absl::StatusOr<Events> Qualify(const Input& in, const v1::QualifyLead& cmd) {
   LEADFLOW_RETURN_IF_ERROR(RequireStatus(c, in.lead, "qualify",
                                          {v1::LEAD_STATUS_NEW, v1::LEAD_STATUS_CONTACTED}));
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, true));
-  v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
+  v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   v1::LeadQualified* b = e.mutable_lead_qualified();
   *b->mutable_budget() = cmd.budget();
   b->set_decision_maker(cmd.decision_maker());
@@ -605,7 +599,7 @@ absl::StatusOr<Events> Qualify(const Input& in, const v1::QualifyLead& cmd) {
   *b->mutable_expected_decision_at() = cmd.expected_decision_at();
   b->set_stage(cmd.stage() == v1::SALES_STAGE_UNSPECIFIED ? v1::SALES_STAGE_QUALIFICATION
                                                            : cmd.stage());
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 absl::StatusOr<Events> Stage(const Input& in, const v1::ChangeStage& cmd) {
@@ -620,10 +614,10 @@ absl::StatusOr<Events> Stage(const Input& in, const v1::ChangeStage& cmd) {
                                                       StageName(cmd.stage())));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, false));
-  v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
+  v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   e.mutable_stage_changed()->set_stage(cmd.stage());
   e.mutable_stage_changed()->set_previous(in.lead.stage);
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 constexpr std::initializer_list<v1::LeadStatus> kOpenStatuses = {
@@ -637,10 +631,10 @@ absl::StatusOr<Events> Reject(const Input& in, const v1::RejectLead& cmd) {
   LEADFLOW_RETURN_IF_ERROR(ExistingLead(in, cmd.lead_id()));
   LEADFLOW_RETURN_IF_ERROR(RequireStatus(c, in.lead, "reject", kOpenStatuses));
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, true));
-  v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
+  v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   e.mutable_lead_rejected()->set_reason(cmd.reason());
   e.mutable_lead_rejected()->set_text(cmd.text());
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 absl::StatusOr<Events> Postpone(const Input& in, const v1::PostponeLead& cmd) {
@@ -656,10 +650,10 @@ absl::StatusOr<Events> Postpone(const Input& in, const v1::PostponeLead& cmd) {
   LEADFLOW_RETURN_IF_ERROR(ExistingLead(in, cmd.lead_id()));
   LEADFLOW_RETURN_IF_ERROR(RequireStatus(c, in.lead, "postpone", kOpenStatuses));
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, true));
-  v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
+  v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   *e.mutable_lead_postponed()->mutable_revisit_at() = cmd.revisit_at();
   e.mutable_lead_postponed()->set_reason(cmd.reason());
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 absl::StatusOr<Events> Disqualify(const Input& in, const v1::DisqualifyLead& cmd) {
@@ -672,10 +666,10 @@ absl::StatusOr<Events> Disqualify(const Input& in, const v1::DisqualifyLead& cmd
   LEADFLOW_RETURN_IF_ERROR(RequireStatus(c, in.lead, "disqualify",
                                          {v1::LEAD_STATUS_NEW, v1::LEAD_STATUS_CONTACTED}));
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, true));
-  v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
+  v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   e.mutable_lead_disqualified()->set_reason(cmd.reason());
   e.mutable_lead_disqualified()->set_text(cmd.text());
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 absl::StatusOr<Events> Reactivate(const Input& in, const v1::ReactivateLead& cmd) {
@@ -686,13 +680,13 @@ absl::StatusOr<Events> Reactivate(const Input& in, const v1::ReactivateLead& cmd
       c, in.lead, "reactivate",
       {v1::LEAD_STATUS_REJECTED, v1::LEAD_STATUS_POSTPONED, v1::LEAD_STATUS_DISQUALIFIED}));
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, true));
-  v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
+  v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   v1::LeadReactivated* b = e.mutable_lead_reactivated();
   b->set_restored_status(in.lead.status_before_exit);
   b->set_restored_stage(in.lead.stage_before_exit);
   b->set_exited_from(in.lead.status);
   b->set_note(cmd.note());
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 absl::StatusOr<Events> Merge(const Input& in, const v1::MergeLead& cmd) {
@@ -715,10 +709,10 @@ absl::StatusOr<Events> Merge(const Input& in, const v1::MergeLead& cmd) {
         " is itself MERGED (into ", survivor->merged_into, "); merge into that lead instead"));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, true));
-  v1::Event e = NextLeadEvent(in.meta, in.occurred, in.lead);
+  v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   e.mutable_lead_merged()->set_survivor_lead_id(cmd.survivor_lead_id());
   e.mutable_lead_merged()->set_note(cmd.note());
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 absl::StatusOr<Events> Convert(const Input& in, const v1::ConvertLead& cmd) {
@@ -743,7 +737,7 @@ absl::StatusOr<Events> Convert(const Input& in, const v1::ConvertLead& cmd) {
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, true));
 
   const std::string customer_id = common::CustomerIdForLead(in.lead.lead_id);
-  v1::Event converted = NextLeadEvent(in.meta, in.occurred, in.lead);
+  v1::Event& converted = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   v1::LeadConverted* b = converted.mutable_lead_converted();
   b->set_customer_id(customer_id);
   *b->mutable_deal_value() = cmd.deal_value();
@@ -754,7 +748,7 @@ absl::StatusOr<Events> Convert(const Input& in, const v1::ConvertLead& cmd) {
   CustomerState fresh;
   fresh.customer_id = customer_id;
   fresh.lead_id = in.lead.lead_id;
-  v1::Event created = NextCustomerEvent(in.meta, in.occurred, fresh);
+  v1::Event& created = *NextCustomerEvent(in.arena, in.meta, in.occurred, fresh);
   v1::CustomerCreated* cc = created.mutable_customer_created();
   cc->set_lead_id(in.lead.lead_id);
   cc->mutable_person()->set_full_name(in.lead.full_name);
@@ -766,7 +760,7 @@ absl::StatusOr<Events> Convert(const Input& in, const v1::ConvertLead& cmd) {
   cc->set_invoice_ref(cmd.invoice_ref());
   cc->set_account_owner(account_owner);
   *cc->mutable_converted_at() = ToProto(in.occurred);
-  return Emit(std::move(converted), std::move(created));
+  return Emit(&converted, &created);
 }
 
 absl::Status ExistingCustomer(const Input& in, const std::string& customer_id) {
@@ -796,7 +790,7 @@ absl::StatusOr<Events> UpdateProfile(const Input& in, const v1::UpdateCustomerPr
     LEADFLOW_RETURN_IF_ERROR(c.Text("account_owner", cmd.account_owner(), kMaxShortBytes, true));
   }
   LEADFLOW_RETURN_IF_ERROR(ExistingCustomer(in, cmd.customer_id()));
-  v1::Event e = NextCustomerEvent(in.meta, in.occurred, in.customer);
+  v1::Event& e = *NextCustomerEvent(in.arena, in.meta, in.occurred, in.customer);
   v1::CustomerProfileUpdated* b = e.mutable_customer_profile_updated();
   if (cmd.has_legal_name()) b->set_legal_name(cmd.legal_name()), b->add_changed("legal_name");
   if (cmd.has_tax_id()) b->set_tax_id(cmd.tax_id()), b->add_changed("tax_id");
@@ -812,7 +806,7 @@ absl::StatusOr<Events> UpdateProfile(const Input& in, const v1::UpdateCustomerPr
     b->set_account_owner(cmd.account_owner());
     b->add_changed("account_owner");
   }
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 absl::StatusOr<Events> Purchase(const Input& in, const v1::RecordPurchase& cmd) {
@@ -828,13 +822,13 @@ absl::StatusOr<Events> Purchase(const Input& in, const v1::RecordPurchase& cmd) 
                      in.customer.purchase_count,
                      " purchase(s); record REPEAT, UPSELL or CROSS_SELL instead of FIRST"));
   }
-  v1::Event e = NextCustomerEvent(in.meta, in.occurred, in.customer);
+  v1::Event& e = *NextCustomerEvent(in.arena, in.meta, in.occurred, in.customer);
   v1::PurchaseRecorded* b = e.mutable_purchase_recorded();
   b->set_kind(cmd.kind());
   *b->mutable_amount() = cmd.amount();
   b->set_reference(cmd.reference());
   b->set_description(cmd.description());
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 absl::StatusOr<Events> Nps(const Input& in, const v1::RecordNps& cmd) {
@@ -844,11 +838,11 @@ absl::StatusOr<Events> Nps(const Input& in, const v1::RecordNps& cmd) {
   }
   LEADFLOW_RETURN_IF_ERROR(c.Text("comment", cmd.comment(), kMaxNoteBytes, false));
   LEADFLOW_RETURN_IF_ERROR(ExistingCustomer(in, cmd.customer_id()));
-  v1::Event e = NextCustomerEvent(in.meta, in.occurred, in.customer);
+  v1::Event& e = *NextCustomerEvent(in.arena, in.meta, in.occurred, in.customer);
   e.mutable_nps_recorded()->set_score(cmd.score());
   e.mutable_nps_recorded()->set_category(NpsCategoryFor(cmd.score()));
   e.mutable_nps_recorded()->set_comment(cmd.comment());
-  return Emit(std::move(e));
+  return Emit(&e);
 }
 
 // The body of a command as a generic message, or nullptr if none is set.
@@ -932,10 +926,11 @@ absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command) {
 
 namespace {
 
-absl::StatusOr<std::vector<v1::Event>> DecideBody(const LeadState& lead,
-                                                  const CustomerState& customer,
-                                                  const v1::Command& command,
-                                                  const DecideContext& context) {
+absl::StatusOr<std::vector<v1::Event*>> DecideBody(const LeadState& lead,
+                                                   const CustomerState& customer,
+                                                   const v1::Command& command,
+                                                   const DecideContext& context,
+                                                   google::protobuf::Arena* arena) {
   const Checker c(CommandName(command));
   CommandTarget resolved;
   if (context.target == nullptr) {
@@ -948,7 +943,7 @@ absl::StatusOr<std::vector<v1::Event>> DecideBody(const LeadState& lead,
     return absl::InternalError(absl::StrCat(c.scope(), ": state of lead ", lead.lead_id,
                                             " given for a command on ", target.lead_id));
   }
-  const Input in{c, lead, customer, context, meta, OccurredAt(meta, context)};
+  const Input in{c, lead, customer, context, meta, OccurredAt(meta, context), arena};
 
   switch (command.body_case()) {
     case v1::Command::kCaptureLead:
@@ -997,15 +992,28 @@ absl::StatusOr<std::vector<v1::Event>> DecideBody(const LeadState& lead,
 
 }  // namespace
 
+absl::StatusOr<std::vector<v1::Event*>> DecideOnArena(const LeadState& lead,
+                                                      const CustomerState& customer,
+                                                      const v1::Command& command,
+                                                      const DecideContext& context,
+                                                      google::protobuf::Arena* arena) {
+  auto events = DecideBody(lead, customer, command, context, arena);
+  if (events.ok()) {
+    const std::string type = CommandName(command);
+    for (v1::Event* e : *events) e->set_command_type(type);
+  }
+  return events;
+}
+
 absl::StatusOr<std::vector<v1::Event>> Decide(const LeadState& lead,
                                               const CustomerState& customer,
                                               const v1::Command& command,
                                               const DecideContext& context) {
-  auto events = DecideBody(lead, customer, command, context);
-  if (events.ok()) {
-    const std::string type = CommandName(command);
-    for (v1::Event& e : *events) e.set_command_type(type);
-  }
+  google::protobuf::Arena arena;
+  LEADFLOW_ASSIGN_OR_RETURN(std::vector<v1::Event*> made,
+                            DecideOnArena(lead, customer, command, context, &arena));
+  std::vector<v1::Event> events(made.size());
+  for (size_t i = 0; i < made.size(); ++i) events[i] = *made[i];  // copies off the arena
   return events;
 }
 

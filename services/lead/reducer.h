@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "google/protobuf/arena.h"
 #include "leadflow/v1/commands.pb.h"
 #include "leadflow/v1/events.pb.h"
 #include "services/common/schema.h"
@@ -65,6 +66,14 @@ absl::StatusOr<std::vector<v1::Event>> Decide(const LeadState& lead,
                                               const CustomerState& customer,
                                               const v1::Command& command,
                                               const DecideContext& context);
+// The same decision with its events made on `arena`, which owns them (they live as long as
+// it): the writer's hot path, one arena per commit group instead of a heap allocation per
+// message and string. `arena` must not be null.
+absl::StatusOr<std::vector<v1::Event*>> DecideOnArena(const LeadState& lead,
+                                                      const CustomerState& customer,
+                                                      const v1::Command& command,
+                                                      const DecideContext& context,
+                                                      google::protobuf::Arena* arena);
 
 // Applies one event. Fails (and leaves the state unchanged) if the event does not fit: wrong
 // aggregate, a version gap, a capture of an existing lead. Those indicate a corrupt log.

@@ -169,6 +169,7 @@ void BM_Step_Fingerprint(benchmark::State& state) {
 }
 BENCHMARK(BM_Step_Fingerprint);
 
+// The heap-allocating form (tests, tools): DecideOnArena plus a copy of each event.
 void BM_Step_DecideCapture(benchmark::State& state) {
   const std::vector<v1::Command> commands = Captures(0, kBatch);
   std::vector<lead::CommandTarget> targets;
@@ -190,6 +191,32 @@ void BM_Step_DecideCapture(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Step_DecideCapture);
+
+// As the writer decides: events on an arena per group of kBatch / 8 commands (a partition's
+// share of a batch), dropped with the group.
+void BM_Step_DecideCaptureOnArena(benchmark::State& state) {
+  const std::vector<v1::Command> commands = Captures(0, kBatch);
+  std::vector<lead::CommandTarget> targets;
+  for (const v1::Command& c : commands) {
+    absl::StatusOr<lead::CommandTarget> t = lead::ResolveTarget(c);
+    if (!t.ok()) return Fail(state, t.status());
+    targets.push_back(*std::move(t));
+  }
+  const lead::LeadState none;
+  const lead::CustomerState no_customer;
+  const absl::Time now = absl::Now();
+  auto arena = std::make_unique<google::protobuf::Arena>();
+  size_t i = 0;
+  for (auto _ : state) {
+    const size_t k = i++ % commands.size();
+    if (k % (kBatch / 8) == 0) arena = std::make_unique<google::protobuf::Arena>();
+    lead::DecideContext ctx{.now = now, .merge_survivor = nullptr, .target = &targets[k]};
+    auto events = lead::DecideOnArena(none, no_customer, commands[k], ctx, arena.get());
+    if (!events.ok()) return Fail(state, events.status());
+    benchmark::DoNotOptimize(events);
+  }
+}
+BENCHMARK(BM_Step_DecideCaptureOnArena);
 
 void BM_Step_EvolveCapture(benchmark::State& state) {
   absl::StatusOr<std::vector<v1::Event>> events = CapturedEvents();
