@@ -60,6 +60,13 @@ struct CommandWriter::Committer {
   bool stop ABSL_GUARDED_BY(mu) = false;
   std::vector<Partition*> partitions;
   std::thread thread;
+
+  // Groups decided and written, waiting for the log's Sync() before they are answered.
+  absl::Mutex sync_mu;
+  absl::CondVar sync_wake;
+  std::vector<std::unique_ptr<Queued>> to_sync ABSL_GUARDED_BY(sync_mu);
+  bool sync_stop ABSL_GUARDED_BY(sync_mu) = false;
+  std::thread sync_thread;
 };
 
 struct CommandWriter::Partition {
@@ -200,6 +207,62 @@ CommandWriter::~CommandWriter() {
     c->wake.Signal();
   }
   for (auto& c : committers_) c->thread.join();
+  // The committer has handed over everything it decided: the sync thread answers it, then stops.
+  for (auto& c : committers_) {
+    absl::MutexLock lock(&c->sync_mu);
+    c->sync_stop = true;
+    c->sync_wake.Signal();
+  }
+  for (auto& c : committers_) c->sync_thread.join();
+}
+
+absl::Status CommandWriter::SyncLog() {
+  const absl::Time start = absl::Now();
+  absl::Status synced = log_->Sync();
+  if (synced.ok()) {
+    if (options_.on_sync) options_.on_sync(absl::Now() - start);
+    return synced;
+  }
+  for (auto& p : partitions_) {
+    if (!p) continue;
+    absl::MutexLock lock(&p->mu);
+    if (p->status.ok()) {
+      p->status = absl::UnavailableError(absl::StrCat(
+          synced.message(), " (the last appends may not be durable); restart the writer once "
+          "the cause is fixed"));
+    }
+  }
+  return synced;
+}
+
+absl::StatusOr<v1::CommandReply> CommandWriter::AfterSync(
+    absl::StatusOr<v1::CommandReply> result, const absl::Status& synced) {
+  // Refusals wrote nothing and stand; an accepted command whose sync failed may or may not be in
+  // the log: the client retries it with the same command id once the writer is back.
+  if (synced.ok() || !result.ok()) return result;
+  return absl::UnavailableError(absl::StrCat(
+      "outcome unknown: ", synced.message(),
+      "; retry with the same command id once the writer has restarted"));
+}
+
+void CommandWriter::SyncLoop(Committer& c) {
+  while (true) {
+    std::vector<std::unique_ptr<Queued>> group;
+    bool stop = false;
+    {
+      absl::MutexLock lock(&c.sync_mu);
+      while (c.to_sync.empty() && !c.sync_stop) c.sync_wake.Wait(&c.sync_mu);
+      group.swap(c.to_sync);
+      stop = c.sync_stop;
+    }
+    if (!group.empty()) {
+      // Every group handed over so far was written before this: one sync covers them all,
+      // including the originals of any retries answered from the command index.
+      const absl::Status synced = SyncLog();
+      for (auto& q : group) q->done(AfterSync(std::move(q->pending.result), synced));
+    }
+    if (stop && group.empty()) return;
+  }
 }
 
 void CommandWriter::CommitLoop(Committer& c) {
@@ -236,7 +299,10 @@ void CommandWriter::CommitLoop(Committer& c) {
       }
       if (preps.empty()) break;
       CommitGroups(preps);
-      for (auto& q : taken) q->done(std::move(q->pending.result));
+      preps.clear();  // the group's arenas and staging, before the hand-over
+      absl::MutexLock lock(&c.sync_mu);
+      for (auto& q : taken) c.to_sync.push_back(std::move(q));
+      c.sync_wake.Signal();
     }
   }
 }
@@ -278,6 +344,7 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
   }
   for (auto& c : writer->committers_) {
     c->thread = std::thread([w = writer.get(), c = c.get()] { w->CommitLoop(*c); });
+    c->sync_thread = std::thread([w = writer.get(), c = c.get()] { w->SyncLoop(*c); });
   }
   return writer;
 }
@@ -576,8 +643,9 @@ void CommandWriter::CommitGroups(std::vector<Prepared>& preps) ABSL_NO_THREAD_SA
   if (!appends.empty()) {
     common::KillPoint("writer.before_append");  // decided, nothing written
     const absl::Time append_start = absl::Now();
-    absl::StatusOr<std::vector<log::AppendResult>> results = log_->AppendMany(appends);
-    common::KillPoint("writer.after_append");  // durable, not yet acknowledged
+    // Written, not yet durable: the caller syncs (SyncLoop, ExecuteBatch) before answering.
+    absl::StatusOr<std::vector<log::AppendResult>> results = log_->AppendManyDeferred(appends);
+    common::KillPoint("writer.after_append");  // written (a process crash keeps it), unanswered
     if (results.ok() && options_.on_append) {
       int records = 0;
       for (const log::PartitionAppend& a : appends) records += static_cast<int>(a.batch.size());
@@ -672,8 +740,11 @@ std::vector<absl::StatusOr<v1::CommandReply>> CommandWriter::ExecuteBatch(
     preps.push_back(std::move(prep));
   }
   if (!preps.empty()) CommitGroups(preps);
+  preps.clear();
+  // Durable before answering (this covers the originals of retries answered from the index).
+  const absl::Status synced = SyncLog();
   results.reserve(commands.size());
-  for (Pending& x : pending) results.push_back(std::move(x.result));
+  for (Pending& x : pending) results.push_back(AfterSync(std::move(x.result), synced));
   return results;
 }
 

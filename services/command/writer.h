@@ -40,8 +40,10 @@ struct WriterOptions {
   std::string command_index_dir;
   // Memory of the on-disk index (shared block cache and memtable budget); empty: its own.
   storage::StorageBudget command_index_budget = {};
-  // Called after each durable append (records written, how long it took); for metrics.
+  // Called after each append (records written, how long it took) and after each log sync (how
+  // long it took; the appends before it are then durable); for metrics.
   std::function<void(int, absl::Duration)> on_append;
+  std::function<void(absl::Duration)> on_sync;
 };
 
 // A lead as the writer knows it (state inspection; queries are served by the views).
@@ -67,11 +69,12 @@ class CommandWriter {
 
   using Done = std::function<void(absl::StatusOr<v1::CommandReply>)>;
 
-  // Queues one command for its partition and returns at once; `done` runs on the committer
+  // Queues one command for its partition and returns at once; `done` runs on the writer's sync
   // thread when the command is decided and, if accepted, durably appended. Commands queued while
   // the committer is busy are decided in arrival order per partition and appended together, all
-  // partitions in one AppendMany (group commit: one fsync for the lot). `command` must stay
-  // alive until `done` runs.
+  // partitions in one append (group commit). The committer then goes on to the next group while
+  // the sync thread makes the last ones durable (one fsync for every group written meanwhile)
+  // and answers them. `command` must stay alive until `done` runs.
   void Submit(const v1::Command& command, Done done);
 
   // Submit and wait.
@@ -98,6 +101,13 @@ class CommandWriter {
 
  private:
   void CommitLoop(Committer& c);
+  void SyncLoop(Committer& c);
+  // Log().Sync() for commands decided and written before it; on failure their outcome is
+  // unknown: accepted results become UNAVAILABLE and every partition refuses commands until a
+  // restart (whose replay finds whatever reached the log).
+  absl::Status SyncLog();
+  static absl::StatusOr<v1::CommandReply> AfterSync(absl::StatusOr<v1::CommandReply> result,
+                                                    const absl::Status& synced);
   CommandWriter(log::EventLog* log, common::Clock* clock, WriterOptions options);
   absl::Status Replay(Partition& p);
   absl::StatusOr<Partition*> Route(const lead::CommandTarget& target) const;

@@ -1,5 +1,6 @@
 #include "services/command/writer.h"
 
+#include <atomic>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -36,11 +37,29 @@ class FaultyLog final : public log::EventLog {
     if (f == Fault::kFailAfterWrite) return absl::UnavailableError("injected: commit timed out");
     return r;
   }
+  // With `deferred` set, the writer's two-step appends reach the inner log as such (written now,
+  // durable at Sync) and `fail_next_sync` makes one Sync fail; otherwise every append is durable
+  // at once through AppendMany (the EventLog defaults) and the faults above apply.
+  absl::StatusOr<std::vector<log::AppendResult>> AppendManyDeferred(
+      absl::Span<const log::PartitionAppend> appends) override {
+    if (!deferred) return AppendMany(appends);
+    return inner_->AppendManyDeferred(appends);
+  }
+  absl::Status Sync() override {
+    if (!deferred) return absl::OkStatus();
+    if (fail_next_sync) {
+      fail_next_sync = false;
+      return absl::UnavailableError("injected: fsync failed");
+    }
+    return inner_->Sync();
+  }
   absl::StatusOr<int64_t> EndOffset(int32_t p) override { return inner_->EndOffset(p); }
   absl::StatusOr<std::unique_ptr<log::LogReader>> OpenReader(int32_t p, int64_t from) override {
     return inner_->OpenReader(p, from);
   }
   Fault next_fault = Fault::kNone;
+  std::atomic<bool> deferred{false};
+  std::atomic<bool> fail_next_sync{false};
 
  private:
   log::EventLog* inner_;
@@ -274,6 +293,59 @@ TEST_F(WriterTest, StateAndIdempotencySurviveRestart) {
   expected.set_replayed(true);
   EXPECT_EQ(retry->SerializeAsString(), expected.SerializeAsString());
   EXPECT_EQ(TotalEvents(), events);
+}
+
+// The writer decides its next commands while the last ones are being synced, and answers a
+// command only after the sync. If the sync fails, whether the command reached the disk is
+// unknown: it is answered UNAVAILABLE, the writer takes nothing more until a restart, and after
+// the restart the retry finds the command in the log (here the process wrote it) instead of
+// applying it twice.
+TEST_F(WriterTest, AFailedSyncIsUnavailableAndTheRetryAfterARestartIsNotAppliedTwice) {
+  faulty_->deferred = true;
+  auto captured = writer_->Execute(Capture("c1", "ada@example.com"));
+  ASSERT_TRUE(captured.ok()) << captured.status();
+  const std::string lead = captured->lead_id();
+  EXPECT_EQ(TotalEvents(), 1) << "answered, so synced and visible";
+
+  faulty_->fail_next_sync = true;
+  auto failed = writer_->Execute(Call("i1", lead));
+  ASSERT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(failed.status().message()),
+              HasSubstr("outcome unknown: injected: fsync failed; retry with the same command id "
+                        "once the writer has restarted"));
+  EXPECT_EQ(TotalEvents(), 1) << "an unsynced record must not reach readers";
+
+  auto refused = writer_->Execute(Call("i2", lead));
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("injected: fsync failed (the last appends may not be durable); restart "
+                        "the writer once the cause is fixed"));
+
+  OpenAll();  // the restart: the log reopens with what the process wrote
+  EXPECT_EQ(TotalEvents(), 2);
+  auto retry = writer_->Execute(Call("i1", lead));
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->replayed());
+  EXPECT_EQ(retry->lead_version(), 2);
+  EXPECT_EQ(TotalEvents(), 2);
+  auto next = writer_->Execute(Call("i2", lead));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->lead_version(), 3);
+}
+
+// In a batch, a failed sync turns the accepted commands into UNAVAILABLE; refusals stand.
+TEST_F(WriterTest, AFailedSyncInABatchKeepsRefusalsAndMakesAcceptedUnavailable) {
+  faulty_->deferred = true;
+  faulty_->fail_next_sync = true;
+  const std::vector<v1::Command> batch = {
+      Capture("b1", "bob@example.com"),
+      Call("b2", common::LeadIdForEmail("nobody@example.com"))};
+  auto results = writer_->ExecuteBatch(absl::MakeConstSpan(batch));
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(results[0].status().message()), HasSubstr("outcome unknown"));
+  EXPECT_EQ(results[1].status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(TotalEvents(), 0);
 }
 
 TEST_F(WriterTest, DiskCommandIndexKeepsRetriesIdempotentAcrossRestarts) {

@@ -63,7 +63,10 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
 
 struct PartitionState {
   absl::Mutex mu;
+  // The end readers see: every record before it is durable (fsync'd when Options.sync).
   int64_t next_offset ABSL_GUARDED_BY(mu) = 0;
+  // The end of what was written, visible or not (AppendManyDeferred before its Sync).
+  int64_t written_next ABSL_GUARDED_BY(mu) = 0;
   absl::CondVar appended;
 };
 
@@ -72,6 +75,10 @@ struct EmbeddedLog::Impl {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<std::unique_ptr<PartitionState>> partitions;
   std::atomic<bool> closed{false};
+  // Set by a failed Sync: whether the deferred records reached the disk is unknown, so the log
+  // takes no more appends (RocksDB itself stops after a failed WAL sync); reopen it.
+  absl::Mutex failed_mu;
+  absl::Status failed ABSL_GUARDED_BY(failed_mu);
 };
 
 namespace {
@@ -235,6 +242,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedLog>> EmbeddedLog::Open(
     {
       absl::MutexLock lock(&state->mu);
       state->next_offset = next;
+      state->written_next = next;
     }
     impl->partitions.push_back(std::move(state));
   }
@@ -249,8 +257,54 @@ int32_t EmbeddedLog::partition_count() const {
 
 absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::AppendMany(
     absl::Span<const PartitionAppend> appends) {
+  return Write(appends, /*durable=*/true);
+}
+
+absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::AppendManyDeferred(
+    absl::Span<const PartitionAppend> appends) {
+  return Write(appends, /*durable=*/false);
+}
+
+absl::Status EmbeddedLog::Sync() {
+  {
+    absl::MutexLock lock(&impl_->failed_mu);
+    if (!impl_->failed.ok()) return impl_->failed;
+  }
+  // What was written before this point is what the sync covers (each partition's lock is held
+  // for the whole of a write, so no write is half counted).
+  std::vector<int64_t> written(impl_->partitions.size());
+  for (size_t p = 0; p < written.size(); ++p) {
+    absl::MutexLock lock(&impl_->partitions[p]->mu);
+    written[p] = impl_->partitions[p]->written_next;
+  }
+  if (impl_->options.sync) {
+    absl::Status synced = FromRocks(impl_->db->SyncWAL(), "sync");
+    if (!synced.ok()) {
+      absl::MutexLock lock(&impl_->failed_mu);
+      impl_->failed = absl::UnavailableError(absl::StrCat(
+          synced.message(), "; the last appends may or may not be on disk: reopen the log"));
+      return impl_->failed;
+    }
+  }
+  for (size_t p = 0; p < written.size(); ++p) {
+    PartitionState& state = *impl_->partitions[p];
+    absl::MutexLock lock(&state.mu);
+    if (written[p] > state.next_offset) {
+      state.next_offset = written[p];
+      state.appended.SignalAll();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::Write(
+    absl::Span<const PartitionAppend> appends, bool durable) {
   LEADFLOW_RETURN_IF_ERROR(
       ValidateAppendMany(appends, partition_count(), impl_->options.max_message_bytes));
+  {
+    absl::MutexLock lock(&impl_->failed_mu);
+    if (!impl_->failed.ok()) return impl_->failed;
+  }
   // Lock the partitions in ascending order (no deadlock between concurrent AppendMany calls);
   // holding them keeps each batch contiguous and the offsets known until the write is done.
   std::vector<size_t> order(appends.size());
@@ -270,7 +324,7 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::AppendMany(
   for (size_t i = 0; i < appends.size(); ++i) {
     const PartitionAppend& a = appends[i];
     PartitionState& p = *impl_->partitions[a.partition];
-    const int64_t first = p.next_offset;  // guarded: locked above
+    const int64_t first = p.written_next;  // guarded: locked above
     for (size_t j = 0; j < a.batch.size(); ++j) {
       const Message& m = a.batch[j];
       EncodeHeader(m, now, header);
@@ -287,17 +341,29 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::AppendMany(
     results[i] = AppendResult{a.partition, first, first + static_cast<int64_t>(a.batch.size()) - 1};
   }
   rocksdb::WriteOptions wo;
-  wo.sync = impl_->options.sync;
+  // A durable write's fsync also covers earlier deferred writes of its partitions (one WAL).
+  wo.sync = durable && impl_->options.sync;
   absl::Status written = FromRocks(impl_->db->Write(wo, &wb), "append");
   if (written.ok()) {
     for (size_t i = 0; i < appends.size(); ++i) {
       PartitionState& p = *impl_->partitions[appends[i].partition];
-      p.next_offset = results[i].last_offset + 1;
-      p.appended.SignalAll();
+      p.written_next = results[i].last_offset + 1;
+      if (durable) {
+        p.next_offset = p.written_next;
+        p.appended.SignalAll();
+      }
     }
   }
   unlock();
-  if (!written.ok()) return written;
+  if (!written.ok()) {
+    if (!durable) {
+      // Earlier deferred records may be unsynced and a WAL that failed a write cannot be synced
+      // (RocksDB 7.8 even asserts on it): fail the log, so Sync() reports this write's error.
+      absl::MutexLock lock(&impl_->failed_mu);
+      if (impl_->failed.ok()) impl_->failed = written;
+    }
+    return written;
+  }
   return results;
 }
 

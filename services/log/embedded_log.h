@@ -40,6 +40,13 @@ class EmbeddedLog final : public EventLog {
   int32_t partition_count() const override;
   absl::StatusOr<std::vector<AppendResult>> AppendMany(
       absl::Span<const PartitionAppend> appends) override;
+  // Written to RocksDB (its write-ahead log is in the OS: a process crash keeps the records), not
+  // fsync'd, not visible to readers until Sync().
+  absl::StatusOr<std::vector<AppendResult>> AppendManyDeferred(
+      absl::Span<const PartitionAppend> appends) override;
+  // One fsync of the write-ahead log (unless Options.sync is false), then the records appended
+  // before it become visible.
+  absl::Status Sync() override;
   absl::StatusOr<int64_t> EndOffset(int32_t partition) override;
   absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
                                                         int64_t from_offset) override;
@@ -48,6 +55,8 @@ class EmbeddedLog final : public EventLog {
 
  private:
   explicit EmbeddedLog(std::unique_ptr<Impl> impl);
+  absl::StatusOr<std::vector<AppendResult>> Write(absl::Span<const PartitionAppend> appends,
+                                                  bool durable);
   std::unique_ptr<Impl> impl_;
 };
 

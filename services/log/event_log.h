@@ -84,6 +84,18 @@ class EventLog {
   // (embedded: fsync'd unless Options.sync is false; Kafka: acks=all, committed).
   virtual absl::StatusOr<std::vector<AppendResult>> AppendMany(
       absl::Span<const PartitionAppend> appends) = 0;
+  // Two-step append, for a writer that decides its next commands while the last ones are made
+  // durable. AppendManyDeferred writes like AppendMany (same offsets, same all-or-nothing) but
+  // may return before the records are durable; readers (OpenReader, EndOffset) do not see them
+  // yet. Sync() makes every record appended before it durable and visible; after a failed Sync
+  // the outcome of those appends is unknown and the log refuses further appends (reopen it).
+  // A log whose appends are durable on return keeps these defaults (Kafka: a committed
+  // transaction): AppendManyDeferred is AppendMany and Sync() has nothing to do.
+  virtual absl::StatusOr<std::vector<AppendResult>> AppendManyDeferred(
+      absl::Span<const PartitionAppend> appends) {
+    return AppendMany(appends);
+  }
+  virtual absl::Status Sync() { return absl::OkStatus(); }
   // AppendMany of one partition.
   absl::StatusOr<AppendResult> Append(int32_t partition, absl::Span<const Message> batch);
   // The offset after the last record of the partition (Kafka: the high watermark).

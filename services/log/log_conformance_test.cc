@@ -404,6 +404,24 @@ TEST_P(LogConformanceTest, SurvivesReopen) {
                                      "first-life-3", "first-life-4", "second-life-0"));
 }
 
+// Deferred appends take their offsets in order with durable ones, and after Sync() every one of
+// them reads back (Kafka: durable and visible at once; embedded: see EmbeddedLogTest below).
+TEST_P(LogConformanceTest, DeferredAppendsReadBackAfterSync) {
+  std::vector<Message> a = Batch("deferred", 2), b = Batch("durable", 1), c = Batch("later", 2);
+  auto first = log_->AppendManyDeferred({PartitionAppend{2, a}});
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = log_->Append(2, b);
+  ASSERT_TRUE(second.ok()) << second.status();
+  auto third = log_->AppendManyDeferred({PartitionAppend{2, c}});
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ((*first)[0].last_offset + 1, second->first_offset);
+  EXPECT_EQ(second->last_offset + 1, (*third)[0].first_offset);
+  ASSERT_TRUE(log_->Sync().ok());
+  EXPECT_EQ(*log_->EndOffset(2), (*third)[0].last_offset + 1);
+  EXPECT_THAT(Values(ReadAll(2)), ::testing::ElementsAre("deferred-0", "deferred-1", "durable-0",
+                                                         "later-0", "later-1"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, LogConformanceTest, ::testing::Values("embedded", "kafka"),
                          [](const auto& info) { return info.param; });
 
@@ -433,6 +451,37 @@ TEST(EmbeddedLogTest, OffsetsAreDenseAndReaderPastEndIsRefused) {
   EXPECT_EQ(r->last_offset, 2);
   auto past = (*log)->OpenReader(0, 4);
   EXPECT_EQ(past.status().code(), absl::StatusCode::kOutOfRange);
+}
+
+// Readers see a deferred append only once it is synced: a view never applies a record that a
+// power cut could still take back. A durable append on the same partition syncs (and shows) the
+// deferred records before it; other partitions wait for their Sync().
+TEST(EmbeddedLogTest, DeferredAppendsAreInvisibleUntilSynced) {
+  EmbeddedBackend backend;
+  auto log = backend.Open();
+  ASSERT_TRUE(log.ok());
+  const std::vector<Message> one = {{"ld_k", "x"}}, two = {{"ld_k", "y"}, {"ld_k", "z"}};
+  auto deferred = (*log)->AppendManyDeferred({PartitionAppend{0, one}, PartitionAppend{1, two}});
+  ASSERT_TRUE(deferred.ok()) << deferred.status();
+  EXPECT_EQ(*(*log)->EndOffset(0), 0);
+  EXPECT_EQ(*(*log)->EndOffset(1), 0);
+  auto reader = (*log)->OpenReader(1, 0);
+  ASSERT_TRUE(reader.ok());
+  auto none = (*reader)->Read(10, absl::Milliseconds(50));
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty()) << "a reader saw an unsynced record";
+
+  ASSERT_TRUE((*log)->Append(0, one).ok());  // durable: shows partition 0's deferred record too
+  EXPECT_EQ(*(*log)->EndOffset(0), 2);
+  EXPECT_EQ(*(*log)->EndOffset(1), 0);
+
+  ASSERT_TRUE((*log)->Sync().ok());
+  EXPECT_EQ(*(*log)->EndOffset(1), 2);
+  auto records = (*reader)->Read(10, absl::Seconds(1));
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 2u);
+  EXPECT_EQ((*records)[1].value, "z");
+  EXPECT_TRUE((*log)->Sync().ok()) << "a sync with nothing new is fine";
 }
 
 // (A missing topic cannot be shown on the mock: it auto-creates any topic a client asks

@@ -74,6 +74,7 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter>* commands = nullptr;
   prometheus::Family<prometheus::Histogram>* command_seconds = nullptr;
   prometheus::Histogram* append_seconds = nullptr;
+  prometheus::Histogram* sync_seconds = nullptr;
   prometheus::Counter* appended_records = nullptr;
   prometheus::Family<prometheus::Histogram>* rpc_seconds = nullptr;
   // Label lookups cached: Family::Add takes a lock and hashes the labels. Per (type, result):
@@ -101,10 +102,16 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& liste
                                .Register(r);
   impl->append_seconds = &prometheus::BuildHistogram()
                               .Name("leadflow_append_seconds")
-                              .Help("Duration of one durable append to the log (a group of "
-                                    "commands)")
+                              .Help("Duration of one append to the log (a group of "
+                                    "commands), before its sync")
                               .Register(r)
                               .Add({}, LatencyBuckets());
+  impl->sync_seconds = &prometheus::BuildHistogram()
+                            .Name("leadflow_log_sync_seconds")
+                            .Help("Duration of one log sync (fsync) that makes the appends "
+                                  "before it durable; commands are answered after it")
+                            .Register(r)
+                            .Add({}, LatencyBuckets());
   impl->appended_records = &prometheus::BuildCounter()
                                 .Name("leadflow_appended_records_total")
                                 .Help("Records (events) appended to the log by the writer")
@@ -147,6 +154,10 @@ void Metrics::CommandDone(absl::string_view type, absl::string_view result,
 void Metrics::Appended(int records, absl::Duration latency) {
   impl_->appended_records->Increment(records);
   impl_->append_seconds->Observe(absl::ToDoubleSeconds(latency));
+}
+
+void Metrics::Synced(absl::Duration latency) {
+  impl_->sync_seconds->Observe(absl::ToDoubleSeconds(latency));
 }
 
 void Metrics::RpcDone(absl::string_view method, absl::string_view code, absl::Duration latency) {

@@ -43,8 +43,10 @@ class Metrics {
   // observation for the group).
   void CommandDone(absl::string_view type, absl::string_view result, absl::Duration latency,
                    int64_t count = 1);
-  // The writer appended `records` records in one durable write.
+  // The writer appended `records` records in one write (made durable by the next Synced).
   void Appended(int records, absl::Duration latency);
+  // The writer synced the log: every append before it is durable and visible.
+  void Synced(absl::Duration latency);
   // A gRPC call finished on this server.
   void RpcDone(absl::string_view method, absl::string_view code, absl::Duration latency);
   // Adds families read at every scrape. Must be called before scrapes begin and outlive them.

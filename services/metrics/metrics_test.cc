@@ -15,6 +15,7 @@ TEST(MetricsTest, CountsCommandsAppendsAndCallsByLabel) {
   (*m)->CommandDone("capture_lead", "ok", absl::Milliseconds(3));
   (*m)->CommandDone("reject_lead", "failed_precondition", absl::Milliseconds(1));
   (*m)->Appended(3, absl::Microseconds(700));
+  (*m)->Synced(absl::Microseconds(300));
   (*m)->RpcDone("/leadflow.v1.LeadQueryService/GetLead", "OK", absl::Microseconds(300));
   const std::string text = (*m)->Render();
   EXPECT_THAT(text, HasSubstr("leadflow_commands_total{result=\"ok\",type=\"capture_lead\"} 2"));
@@ -25,6 +26,9 @@ TEST(MetricsTest, CountsCommandsAppendsAndCallsByLabel) {
   // 700 us falls in the 1 ms bucket, not in the 500 us one.
   EXPECT_THAT(text, HasSubstr("leadflow_append_seconds_bucket{le=\"0.0005\"} 0"));
   EXPECT_THAT(text, HasSubstr("leadflow_append_seconds_bucket{le=\"0.001\"} 1"));
+  EXPECT_THAT(text, HasSubstr("leadflow_log_sync_seconds_count 1"));
+  EXPECT_THAT(text, HasSubstr("leadflow_log_sync_seconds_bucket{le=\"0.00025\"} 0"));
+  EXPECT_THAT(text, HasSubstr("leadflow_log_sync_seconds_bucket{le=\"0.0005\"} 1"));
   EXPECT_THAT(text, HasSubstr("leadflow_command_seconds_count{type=\"capture_lead\"} 2"));
   EXPECT_THAT(text, HasSubstr("leadflow_grpc_server_handling_seconds_count{code=\"OK\",method=\"/"
                               "leadflow.v1.LeadQueryService/GetLead\"} 1"));

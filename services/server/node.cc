@@ -272,6 +272,7 @@ absl::Status StartWriter(Node::Impl& impl) {
   };
   metrics::Metrics* m = impl.metrics.get();
   wo.on_append = [m](int records, absl::Duration took) { m->Appended(records, took); };
+  wo.on_sync = [m](absl::Duration took) { m->Synced(took); };
   LEADFLOW_ASSIGN_OR_RETURN(impl.writer,
                             command::CommandWriter::Open(impl.log.get(), &impl.clock, wo));
   std::vector<std::string> failed;

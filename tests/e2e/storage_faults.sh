@@ -41,7 +41,11 @@ echo "ok: the server is still running"
 
 rc=0; ctl capture --name "Zed" --email zed@example.com --source web-form 2>"$E2E_TMP/one.txt" || rc=$?
 expect_eq "a single command: exit code 3 (retry later)" 3 "$rc"
-expect_contains "a single command: UNAVAILABLE with the cause" "$E2E_TMP/one.txt" "UNAVAILABLE: embedded log: append: IO error"
+# The writer stops taking commands after a failed write (whether the records before it reached
+# the disk is unknown) and says why and what to do.
+expect_contains "a single command: UNAVAILABLE with the cause" "$E2E_TMP/one.txt" "UNAVAILABLE: partition"
+expect_contains "a single command: the log's error" "$E2E_TMP/one.txt" "refuses commands: embedded log: append: IO error"
+expect_contains "a single command: what to do" "$E2E_TMP/one.txt" "restart the writer once the cause is fixed"
 expect_contains "no 'is leadflow running?' hint for a server that answered" "$E2E_TMP/one.txt" "retry with the same --id"
 ctl views >"$E2E_TMP/views.txt" 2>&1 || true
 expect_contains "views show why they stopped" "$E2E_TMP/views.txt" "failed: view store: write: IO error"
@@ -59,7 +63,12 @@ LEADFLOW="$REAL_LEADFLOW"
 start_server --partitions 4
 rc=0; ctl --json batch "$E2E_TMP/leads.jsonl" >"$E2E_TMP/second.json" 2>/dev/null || rc=$?
 expect_eq "after the restart the same file applies cleanly" 0 "$rc"
-expect_eq "commands replayed, not applied twice" "$applied" "$(grep -c '"replayed":true' "$E2E_TMP/second.json")"
+# Every acknowledged command is replayed, not applied again. A command answered UNAVAILABLE
+# (outcome unknown) may be in the log (replayed) or not (applied now); the funnel below shows
+# each lead exactly once either way.
+replayed=$(grep -c '"replayed":true' "$E2E_TMP/second.json")
+echo "second load: $replayed replayed (acknowledged before: $applied)"
+[ "$replayed" -ge "$applied" ] || { echo "FAIL: only $replayed of $applied acknowledged commands replayed"; exit 1; }
 cohort=$(ctl --json funnel cohort --from 2020-01-01 --to 2029-01-01)
 expect_eq "every lead exactly once in the funnel" 6000 "$(json total.captured <<<"$cohort")"
 expect_eq "the lead view caught up" 1000 "$(ctl --json list --limit 1000 | grep -c '"lead_id"')"
