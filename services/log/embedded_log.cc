@@ -277,6 +277,10 @@ absl::Status EmbeddedLog::Sync() {
     absl::MutexLock lock(&impl_->partitions[p]->mu);
     written[p] = impl_->partitions[p]->written_next;
   }
+  {
+    absl::MutexLock lock(&impl_->failed_mu);  // a write that failed while we counted
+    if (!impl_->failed.ok()) return impl_->failed;
+  }
   if (impl_->options.sync) {
     absl::Status synced = FromRocks(impl_->db->SyncWAL(), "sync");
     if (!synced.ok()) {
@@ -354,16 +358,15 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::Write(
       }
     }
   }
-  unlock();
-  if (!written.ok()) {
-    if (!durable) {
-      // Earlier deferred records may be unsynced and a WAL that failed a write cannot be synced
-      // (RocksDB 7.8 even asserts on it): fail the log, so Sync() reports this write's error.
-      absl::MutexLock lock(&impl_->failed_mu);
-      if (impl_->failed.ok()) impl_->failed = written;
-    }
-    return written;
+  if (!written.ok() && !durable) {
+    // Earlier deferred records may be unsynced and a WAL that failed a write cannot be synced
+    // (RocksDB 7.8 even asserts on it): fail the log, so Sync() reports this write's error. Set
+    // before the partitions are unlocked, so a Sync that counts them sees it.
+    absl::MutexLock lock(&impl_->failed_mu);
+    if (impl_->failed.ok()) impl_->failed = written;
   }
+  unlock();
+  if (!written.ok()) return written;
   return results;
 }
 
