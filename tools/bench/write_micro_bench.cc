@@ -169,39 +169,24 @@ void BM_Step_Fingerprint(benchmark::State& state) {
 }
 BENCHMARK(BM_Step_Fingerprint);
 
-// The heap-allocating form (tests, tools): DecideOnArena plus a copy of each event.
-void BM_Step_DecideCapture(benchmark::State& state) {
-  const std::vector<v1::Command> commands = Captures(0, kBatch);
+// ResolveTarget of each command, as the writer does at admission.
+absl::StatusOr<std::vector<lead::CommandTarget>> TargetsOf(const std::vector<v1::Command>& commands) {
   std::vector<lead::CommandTarget> targets;
   for (const v1::Command& c : commands) {
     absl::StatusOr<lead::CommandTarget> t = lead::ResolveTarget(c);
-    if (!t.ok()) return Fail(state, t.status());
+    if (!t.ok()) return t.status();
     targets.push_back(*std::move(t));
   }
-  const lead::LeadState none;
-  const lead::CustomerState no_customer;
-  const absl::Time now = absl::Now();
-  size_t i = 0;
-  for (auto _ : state) {
-    const size_t k = i++ % commands.size();
-    lead::DecideContext ctx{.now = now, .merge_survivor = nullptr, .target = &targets[k]};
-    auto events = lead::Decide(none, no_customer, commands[k], ctx);
-    if (!events.ok()) return Fail(state, events.status());
-    benchmark::DoNotOptimize(events);
-  }
+  return targets;
 }
-BENCHMARK(BM_Step_DecideCapture);
 
-// As the writer decides: events on an arena per group of kBatch / 8 commands (a partition's
-// share of a batch), dropped with the group.
-void BM_Step_DecideCaptureOnArena(benchmark::State& state) {
+// Deciding captures of new contacts. heap: `Decide`, the form tests and tools use
+// (DecideOnArena plus a copy of each event). arena: as the writer decides, events on an arena per
+// group of kBatch / 8 commands (a partition's share of a batch), dropped with the group.
+void BM_Step_DecideCapture(benchmark::State& state, bool on_arena) {
   const std::vector<v1::Command> commands = Captures(0, kBatch);
-  std::vector<lead::CommandTarget> targets;
-  for (const v1::Command& c : commands) {
-    absl::StatusOr<lead::CommandTarget> t = lead::ResolveTarget(c);
-    if (!t.ok()) return Fail(state, t.status());
-    targets.push_back(*std::move(t));
-  }
+  absl::StatusOr<std::vector<lead::CommandTarget>> targets = TargetsOf(commands);
+  if (!targets.ok()) return Fail(state, targets.status());
   const lead::LeadState none;
   const lead::CustomerState no_customer;
   const absl::Time now = absl::Now();
@@ -209,14 +194,21 @@ void BM_Step_DecideCaptureOnArena(benchmark::State& state) {
   size_t i = 0;
   for (auto _ : state) {
     const size_t k = i++ % commands.size();
-    if (k % (kBatch / 8) == 0) arena = std::make_unique<google::protobuf::Arena>();
-    lead::DecideContext ctx{.now = now, .merge_survivor = nullptr, .target = &targets[k]};
-    auto events = lead::DecideOnArena(none, no_customer, commands[k], ctx, arena.get());
-    if (!events.ok()) return Fail(state, events.status());
-    benchmark::DoNotOptimize(events);
+    lead::DecideContext ctx{.now = now, .merge_survivor = nullptr, .target = &(*targets)[k]};
+    if (on_arena) {
+      if (k % (kBatch / 8) == 0) arena = std::make_unique<google::protobuf::Arena>();
+      auto events = lead::DecideOnArena(none, no_customer, commands[k], ctx, arena.get());
+      if (!events.ok()) return Fail(state, events.status());
+      benchmark::DoNotOptimize(events);
+    } else {
+      auto events = lead::Decide(none, no_customer, commands[k], ctx);
+      if (!events.ok()) return Fail(state, events.status());
+      benchmark::DoNotOptimize(events);
+    }
   }
 }
-BENCHMARK(BM_Step_DecideCaptureOnArena);
+BENCHMARK_CAPTURE(BM_Step_DecideCapture, heap, false);
+BENCHMARK_CAPTURE(BM_Step_DecideCapture, arena, true);
 
 void BM_Step_EvolveCapture(benchmark::State& state) {
   absl::StatusOr<std::vector<v1::Event>> events = CapturedEvents();
