@@ -175,8 +175,10 @@ struct CommandWriter::Partition {
 struct CommandWriter::Prepared {
   struct Decided {
     Pending* pending;
-    std::vector<const v1::Event*> events;  // on `arena`
+    std::vector<v1::Event*> events;  // on `arena`
     v1::CommandReply reply;  // positions filled in after the append
+    // The events as BuildReply and Recorded read them (no copy: T** converts to const T* const*).
+    absl::Span<const v1::Event* const> view() const { return {events.data(), events.size()}; }
   };
   // The group's events: one arena, dropped with the group, instead of a heap allocation per
   // message and string (a unique_ptr: Prepared is moved, an Arena cannot be).
@@ -578,14 +580,14 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
     }
     auto sl = staged_leads.find(lead_id);
     auto sc = staged_customers.find(customer_id);
-    std::vector<const v1::Event*> made(events->begin(), events->end());
-    v1::CommandReply reply =
-        p.BuildReply(made, sl != staged_leads.end() ? &sl->second : &lead_of(lead_id),
+    Decided d{x, *std::move(events), {}};
+    d.reply =
+        p.BuildReply(d.view(), sl != staged_leads.end() ? &sl->second : &lead_of(lead_id),
                      sc != staged_customers.end() ? &sc->second : &customer_of(customer_id), 0);
     if (!meta.command_id().empty()) {
       staged_commands[x->command_key] = {fingerprint, decided.size()};
     }
-    decided.push_back(Decided{x, std::move(made), std::move(reply)});
+    decided.push_back(std::move(d));
   }
 }
 
@@ -614,7 +616,7 @@ void CommandWriter::Complete(Prepared& prep, const absl::StatusOr<log::AppendRes
     offset += static_cast<int64_t>(d.events.size());
     d.reply.mutable_last_position()->set_offset(dense ? offset : appended->last_offset);
     // Each command is recorded once; its key moves into the record.
-    records.push_back(p.Recorded(std::move(d.pending->command_key), d.events, d.reply));
+    records.push_back(p.Recorded(std::move(d.pending->command_key), d.view(), d.reply));
   }
   p.RecordMany(records);
   for (auto& d : prep.decided) d.pending->result = std::move(d.reply);

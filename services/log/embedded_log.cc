@@ -75,10 +75,19 @@ struct EmbeddedLog::Impl {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<std::unique_ptr<PartitionState>> partitions;
   std::atomic<bool> closed{false};
-  // Set by a failed Sync: whether the deferred records reached the disk is unknown, so the log
-  // takes no more appends (RocksDB itself stops after a failed WAL sync); reopen it.
+  // Set by a failed Sync or deferred write: whether the deferred records reached the disk is
+  // unknown, so the log takes no more appends or syncs (RocksDB itself stops after a failed WAL
+  // sync); reopen it.
   absl::Mutex failed_mu;
   absl::Status failed ABSL_GUARDED_BY(failed_mu);
+  absl::Status Failed() {
+    absl::MutexLock lock(&failed_mu);
+    return failed;
+  }
+  void Fail(absl::Status why) {
+    absl::MutexLock lock(&failed_mu);
+    if (failed.ok()) failed = std::move(why);
+  }
 };
 
 namespace {
@@ -266,10 +275,7 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::AppendManyDeferred(
 }
 
 absl::Status EmbeddedLog::Sync() {
-  {
-    absl::MutexLock lock(&impl_->failed_mu);
-    if (!impl_->failed.ok()) return impl_->failed;
-  }
+  LEADFLOW_RETURN_IF_ERROR(impl_->Failed());
   // What was written before this point is what the sync covers (each partition's lock is held
   // for the whole of a write, so no write is half counted).
   std::vector<int64_t> written(impl_->partitions.size());
@@ -277,17 +283,13 @@ absl::Status EmbeddedLog::Sync() {
     absl::MutexLock lock(&impl_->partitions[p]->mu);
     written[p] = impl_->partitions[p]->written_next;
   }
-  {
-    absl::MutexLock lock(&impl_->failed_mu);  // a write that failed while we counted
-    if (!impl_->failed.ok()) return impl_->failed;
-  }
+  LEADFLOW_RETURN_IF_ERROR(impl_->Failed());  // a write that failed while we counted
   if (impl_->options.sync) {
     absl::Status synced = FromRocks(impl_->db->SyncWAL(), "sync");
     if (!synced.ok()) {
-      absl::MutexLock lock(&impl_->failed_mu);
-      impl_->failed = absl::UnavailableError(absl::StrCat(
-          synced.message(), "; the last appends may or may not be on disk: reopen the log"));
-      return impl_->failed;
+      impl_->Fail(absl::UnavailableError(absl::StrCat(
+          synced.message(), "; the last appends may or may not be on disk: reopen the log")));
+      return impl_->Failed();
     }
   }
   for (size_t p = 0; p < written.size(); ++p) {
@@ -305,10 +307,7 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::Write(
     absl::Span<const PartitionAppend> appends, bool durable) {
   LEADFLOW_RETURN_IF_ERROR(
       ValidateAppendMany(appends, partition_count(), impl_->options.max_message_bytes));
-  {
-    absl::MutexLock lock(&impl_->failed_mu);
-    if (!impl_->failed.ok()) return impl_->failed;
-  }
+  LEADFLOW_RETURN_IF_ERROR(impl_->Failed());
   // Lock the partitions in ascending order (no deadlock between concurrent AppendMany calls);
   // holding them keeps each batch contiguous and the offsets known until the write is done.
   std::vector<size_t> order(appends.size());
@@ -362,8 +361,7 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::Write(
     // Earlier deferred records may be unsynced and a WAL that failed a write cannot be synced
     // (RocksDB 7.8 even asserts on it): fail the log, so Sync() reports this write's error. Set
     // before the partitions are unlocked, so a Sync that counts them sees it.
-    absl::MutexLock lock(&impl_->failed_mu);
-    if (impl_->failed.ok()) impl_->failed = written;
+    impl_->Fail(written);
   }
   unlock();
   if (!written.ok()) return written;

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "services/common/huge_pages.h"
 
 namespace leadflow::bench {
 
@@ -32,18 +31,6 @@ inline std::string Machine() {
   const size_t digits = mem.find_first_of("0123456789");
   return absl::StrCat(std::thread::hardware_concurrency(), " cores, ", model, ", ",
                       digits == std::string::npos ? "unknown memory" : mem.substr(digits));
-}
-
-// The heap on huge pages, as `leadflow serve` does by default (common/huge_pages.h), unless the
-// environment says LEADFLOW_STORAGE_HUGE_PAGES=false (the serve option's variable), to measure
-// without. Returns the line the reports print.
-inline std::string HeapPagesFromEnv() {
-  const char* env = getenv("LEADFLOW_STORAGE_HUGE_PAGES");
-  if (env != nullptr && (std::string(env) == "false" || std::string(env) == "0")) {
-    return "heap: small pages (LEADFLOW_STORAGE_HUGE_PAGES=false)";
-  }
-  return common::UseHugePages() ? "heap: huge pages (transparent, madvise)"
-                                : "heap: small pages (no tcmalloc in this build)";
 }
 
 // A new empty directory under the system's temp dir: /tmp/<name>-XXXXXX.

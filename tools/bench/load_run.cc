@@ -30,6 +30,7 @@
 #include "services/common/time_util.h"
 #include "services/server/node.h"
 #include "tools/bench/bench_util.h"
+#include "tools/bench/heap_pages.h"
 
 namespace leadflow::bench {
 namespace {
@@ -84,7 +85,11 @@ v1::CommandMeta Meta(const std::string& id) {
 
 int main(int argc, char** argv) {
   leadflow::common::UseReleaseMutexes();  // see mutex_mode.h
-  const std::string heap_pages = leadflow::bench::HeapPagesFromEnv();  // before any thread
+  const absl::StatusOr<std::string> heap_pages = leadflow::bench::HeapPagesFromEnv();  // no threads yet
+  if (!heap_pages.ok()) {
+    std::cerr << heap_pages.status() << "\n";
+    return 1;
+  }
   using namespace leadflow;
   using namespace leadflow::bench;
   CLI::App app{"leadflow sustained load run"};
@@ -130,7 +135,7 @@ int main(int argc, char** argv) {
   auto queries = v1::LeadQueryService::NewStub(channel);
   auto funnel = v1::FunnelQueryService::NewStub(channel);
   std::cout << "machine: " << Machine() << "\n";
-  std::cout << heap_pages << "\n";
+  std::cout << "heap: " << *heap_pages << "\n";
 
   // The pool of leads, loaded in batches.
   std::vector<std::string> ids;

@@ -35,6 +35,7 @@
 #include "services/log/event_codec.h"
 #include "services/server/services.h"
 #include "tools/bench/bench_util.h"
+#include "tools/bench/heap_pages.h"
 #include "tools/bench/raw_put.h"
 
 namespace {
@@ -189,7 +190,12 @@ int main(int argc, char** argv) {
 
   const std::string dir = bench::TempDir("leadflow-viewbench");
   std::cout << "machine: " << bench::Machine() << "\n";
-  std::cout << bench::HeapPagesFromEnv() << "\n";
+  const absl::StatusOr<std::string> heap_pages = bench::HeapPagesFromEnv();
+  if (!heap_pages.ok()) {
+    std::cerr << heap_pages.status() << "\n";
+    return 1;
+  }
+  std::cout << "heap: " << *heap_pages << "\n";
 
   log::EmbeddedLogOptions lo;
   lo.dir = dir + "/log";

@@ -24,6 +24,7 @@
 #include "services/log/embedded_log.h"
 #include "services/server/node.h"
 #include "tools/bench/bench_util.h"
+#include "tools/bench/heap_pages.h"
 #include "tools/bench/echo_util.h"
 
 namespace leadflow::bench {
@@ -75,7 +76,12 @@ int main(int argc, char** argv) {
   const absl::Duration duration = absl::Seconds(seconds);
 
   std::cout << "machine: " << bench::Machine() << "\n";
-  std::cout << bench::HeapPagesFromEnv() << "\n";
+  const absl::StatusOr<std::string> heap_pages = bench::HeapPagesFromEnv();
+  if (!heap_pages.ok()) {
+    std::cerr << heap_pages.status() << "\n";
+    return 1;
+  }
+  std::cout << "heap: " << *heap_pages << "\n";
   std::cout << "log: embedded, "
             << (no_sync ? "node WITHOUT fsync (not durable; the direct writer and raw appends "
                           "still fsync)"

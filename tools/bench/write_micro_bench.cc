@@ -25,6 +25,7 @@
 #include "services/log/embedded_log.h"
 #include "services/log/event_codec.h"
 #include "tools/bench/bench_util.h"
+#include "tools/bench/heap_pages.h"
 
 namespace leadflow::bench {
 namespace {
@@ -277,7 +278,12 @@ bool Failed() { return failed.load(); }
 int main(int argc, char** argv) {
   leadflow::common::UseReleaseMutexes();  // as in leadflow serve; see mutex_mode.h
   benchmark::AddCustomContext("machine", leadflow::bench::Machine());
-  benchmark::AddCustomContext("heap", leadflow::bench::HeapPagesFromEnv());
+  const absl::StatusOr<std::string> heap_pages = leadflow::bench::HeapPagesFromEnv();
+  if (!heap_pages.ok()) {
+    std::cerr << heap_pages.status() << "\n";
+    return 1;
+  }
+  benchmark::AddCustomContext("heap", *heap_pages);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
