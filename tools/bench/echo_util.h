@@ -4,6 +4,7 @@
 #define LEADFLOW_TOOLS_BENCH_ECHO_UTIL_H_
 
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <cstdint>
@@ -33,8 +34,19 @@ struct Rate {
   int64_t errors = 0;
   double seconds = 0;
   double lo = 0, hi = 0;  // range over rounds
+  double cpu_seconds = 0;  // CPU the whole process (client and servers) used meanwhile
   double per_second() const { return seconds > 0 ? calls / seconds : 0; }
+  // Process CPU per completed call, in microseconds (client and server together).
+  double cpu_us_per_call() const { return calls > 0 ? cpu_seconds * 1e6 / calls : 0; }
 };
+
+// User + system CPU seconds of this process so far.
+inline double ProcessCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
 
 // Keeps `inflight` async unary calls going for `duration`; `start(n, done)` starts call n and
 // calls done(ok) when it completes.
@@ -43,6 +55,7 @@ inline Rate Drive(int inflight, absl::Duration duration,
   std::atomic<int64_t> next{0}, completed{0}, errors{0};
   std::atomic<int> active{inflight};
   absl::Notification all_done;
+  const double cpu0 = ProcessCpuSeconds();
   const absl::Time t0 = absl::Now();
   const absl::Time deadline = t0 + duration;
   std::function<void()> launch;
@@ -59,7 +72,9 @@ inline Rate Drive(int inflight, absl::Duration duration,
   };
   for (int i = 0; i < inflight; ++i) launch();
   all_done.WaitForNotification();
-  return Rate{completed.load(), errors.load(), absl::ToDoubleSeconds(absl::Now() - t0)};
+  Rate rate{completed.load(), errors.load(), absl::ToDoubleSeconds(absl::Now() - t0)};
+  rate.cpu_seconds = ProcessCpuSeconds() - cpu0;
+  return rate;
 }
 
 // The echo baseline: `inflight` Echo calls in flight for `duration`, payloads of `payload` bytes.

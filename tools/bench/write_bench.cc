@@ -1,7 +1,9 @@
 // Write-side benchmark. Every figure is printed beside a baseline measured in the same run on the
 // same machine:
 //   unary:   CaptureLead over gRPC vs a trivial Echo RPC (same client, payload of the same size,
-//            same number of calls in flight, servers in this process)
+//            same number of calls in flight, servers in this process), and CaptureLead answered
+//            at once without a writer (the ceiling the message shapes leave), with the process
+//            CPU each call costs
 //   batched: ExecuteBatch over gRPC, and the writer without gRPC, into the embedded log with
 //            fsync on (durable), vs raw EmbeddedLog appends of the same bytes
 // Usage: write_bench [--seconds 5] [--inflight 64] [--batch 1000] [--batch-commands 200000]
@@ -43,6 +45,24 @@ v1::CaptureLead MakeCapture(int64_t n) {
   c.set_interest_note("asked for pricing of the analytics module");
   return c;
 }
+
+// CaptureLead with no writer behind it: parses the request and sends a reply of the usual shape at
+// once. What gRPC and the message shapes alone cost: no server that stores the lead can beat it,
+// so it shows how much of the echo rate is left for the write path.
+class NoWriterCaptureService final : public v1::LeadCommandService::CallbackService {
+  grpc::ServerUnaryReactor* CaptureLead(grpc::CallbackServerContext* ctx,
+                                        const v1::CaptureLead* req,
+                                        v1::CommandReply* reply) override {
+    reply->set_lead_id("ld_0123456789abcdefghijk");
+    reply->set_lead_version(1);
+    reply->add_event_ids("ev_0123456789abcdefghijk_000001");
+    reply->mutable_last_position()->set_partition(3);
+    reply->mutable_last_position()->set_offset(req->email().size());
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
 
 }  // namespace
 }  // namespace leadflow::bench
@@ -90,10 +110,12 @@ int main(int argc, char** argv) {
 
   // ---- unary: echo baseline vs CaptureLead, same client ------------------------------------
   EchoService echo;
+  NoWriterCaptureService no_writer;
   grpc::ServerBuilder eb;
   int echo_port = 0;
   eb.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &echo_port);
   eb.RegisterService(&echo);
+  eb.RegisterService(&no_writer);
   auto echo_server = eb.BuildAndStart();
 
   const std::string dir = TempDir("leadflow-bench");
@@ -110,8 +132,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const size_t payload = MakeCapture(1).ByteSizeLong();
-  std::vector<Rate> echo_rates, capture_rates, grpc_batches, writer_batches, raws;
-  std::vector<double> ratios;  // capture / echo within each round
+  std::vector<Rate> echo_rates, no_writer_rates, capture_rates, grpc_batches, writer_batches, raws;
+  std::vector<double> ratios;            // capture / echo within each round
+  std::vector<double> no_writer_ratios;  // the same without a writer
   int per_append = std::max(1, batch / 8);
   for (int round = 0; round < rounds; ++round) {
     const int64_t round_base = int64_t{round} * 100'000'000;
@@ -123,27 +146,36 @@ int main(int argc, char** argv) {
 
     auto lead_stub = v1::LeadCommandService::NewStub(grpc::CreateChannel(
         absl::StrCat("127.0.0.1:", (*node)->port()), grpc::InsecureChannelCredentials()));
-    Rate capture_rate = Drive(inflight, duration, [&](int64_t n, std::function<void(bool)> done) {
-      struct Call {
-        grpc::ClientContext ctx;
-        v1::CaptureLead req;
-        v1::CommandReply resp;
-      };
-      auto* call = new Call;
-      call->req = MakeCapture(round_base + 50'000'000 + n);
-      lead_stub->async()->CaptureLead(&call->ctx, &call->req, &call->resp,
-                                      [call, done](grpc::Status st) {
-                                        delete call;
-                                        done(st.ok());
-                                      });
-    });
+    // The same client code for both CaptureLead measurements.
+    auto drive_capture = [&](v1::LeadCommandService::Stub* stub, int64_t base) {
+      return Drive(inflight, duration, [stub, base](int64_t n, std::function<void(bool)> done) {
+        struct Call {
+          grpc::ClientContext ctx;
+          v1::CaptureLead req;
+          v1::CommandReply resp;
+        };
+        auto* call = new Call;
+        call->req = MakeCapture(base + n);
+        stub->async()->CaptureLead(&call->ctx, &call->req, &call->resp,
+                                   [call, done](grpc::Status st) {
+                                     delete call;
+                                     done(st.ok());
+                                   });
+      });
+    };
+    auto no_writer_stub = v1::LeadCommandService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", echo_port), grpc::InsecureChannelCredentials()));
+    Rate no_writer_rate = drive_capture(no_writer_stub.get(), round_base + 60'000'000);
+    Rate capture_rate = drive_capture(lead_stub.get(), round_base + 50'000'000);
 
     // Echo again, so the baseline brackets the capture measurement in time.
     Rate echo_after = measure_echo();
     echo_rate.calls += echo_after.calls;
     echo_rate.errors += echo_after.errors;
     echo_rate.seconds += echo_after.seconds;
+    echo_rate.cpu_seconds += echo_after.cpu_seconds;
     ratios.push_back(capture_rate.per_second() / echo_rate.per_second());
+    no_writer_ratios.push_back(no_writer_rate.per_second() / echo_rate.per_second());
 
     // ---- batched over gRPC, a few batches in flight (as a bulk loader would) ----------------
     std::atomic<int64_t> batch_errors{0};
@@ -240,6 +272,7 @@ int main(int argc, char** argv) {
 
 
     echo_rates.push_back(echo_rate);
+    no_writer_rates.push_back(no_writer_rate);
     capture_rates.push_back(capture_rate);
     grpc_batches.push_back(grpc_batch);
     writer_batches.push_back(writer_batch);
@@ -254,6 +287,11 @@ int main(int argc, char** argv) {
     std::sort(v.begin(), v.end(),
               [](const Rate& a, const Rate& b) { return a.per_second() < b.per_second(); });
     Rate m = v[v.size() / 2];
+    // CPU per call: the median over rounds, like the rate (the middle round's own may differ).
+    std::vector<double> cpu;
+    for (const Rate& r : v) cpu.push_back(r.cpu_us_per_call());
+    std::sort(cpu.begin(), cpu.end());
+    m.cpu_seconds = cpu[cpu.size() / 2] * m.calls / 1e6;
     int64_t errors = 0;
     for (const Rate& r : v) errors += r.errors;
     m.errors = errors;
@@ -261,11 +299,14 @@ int main(int argc, char** argv) {
     m.hi = v.back().per_second();
     return m;
   };
-  const Rate echo_rate = median(echo_rates), capture_rate = median(capture_rates),
+  const Rate echo_rate = median(echo_rates), no_writer_rate = median(no_writer_rates),
+             capture_rate = median(capture_rates),
              grpc_batch = median(grpc_batches), writer_batch = median(writer_batches),
              raw = median(raws);
   std::sort(ratios.begin(), ratios.end());
   const double ratio = ratios[ratios.size() / 2];
+  std::sort(no_writer_ratios.begin(), no_writer_ratios.end());
+  const double no_writer_ratio = no_writer_ratios[no_writer_ratios.size() / 2];
   std::cout << "rounds: " << rounds << " (median, range); unary ratio = median over rounds of "
             << "capture / echo measured around it\n\n";
 
@@ -276,6 +317,9 @@ int main(int argc, char** argv) {
   std::cout << absl::StrFormat("%-46s %11s  %15s  %10s  %s\n", "measurement", "median",
                                "range", "", "ratio");
   row("echo RPC (baseline), unary", echo_rate, "1.00");
+  row("CaptureLead, no writer (ceiling), unary", no_writer_rate,
+      absl::StrFormat("%.2f x echo (rounds %.2f-%.2f)", no_writer_ratio,
+                      no_writer_ratios.front(), no_writer_ratios.back()));
   row("CaptureLead, unary, durable", capture_rate,
       absl::StrFormat("%.2f x echo (target >= 0.80; rounds %.2f-%.2f)", ratio, ratios.front(),
                       ratios.back()));
@@ -287,20 +331,36 @@ int main(int argc, char** argv) {
   row(absl::StrCat("CommandWriter::ExecuteBatch, ", batch, "/batch"), writer_batch,
       absl::StrFormat("%.2f x raw append", writer_batch.per_second() / raw.per_second()));
 
+  // Where the unary gap is: process CPU per call (client and servers share the machine).
+  std::cout << absl::StrFormat(
+      "\nprocess CPU per unary call (client + server, median over rounds): echo %.1f us, "
+      "CaptureLead without a writer %.1f us, CaptureLead %.1f us\n"
+      "  -> the write path costs %.1f us of CPU per command; at the 0.80 target a call could "
+      "cost at most %.1f us in all\n",
+      echo_rate.cpu_us_per_call(), no_writer_rate.cpu_us_per_call(),
+      capture_rate.cpu_us_per_call(),
+      capture_rate.cpu_us_per_call() - no_writer_rate.cpu_us_per_call(),
+      echo_rate.cpu_us_per_call() / 0.8);
+
   if (!json_path.empty()) {
     std::ofstream out(json_path);
     out << absl::StrFormat(
-        "{\"machine\": \"%s\", \"echo_rps\": %.0f, \"capture_rps\": %.0f, "
-        "\"capture_vs_echo\": %.3f, \"raw_append_records_per_s\": %.0f, "
+        "{\"machine\": \"%s\", \"echo_rps\": %.0f, \"no_writer_capture_rps\": %.0f, "
+        "\"capture_rps\": %.0f, \"capture_vs_echo\": %.3f, "
+        "\"echo_cpu_us_per_call\": %.1f, \"no_writer_cpu_us_per_call\": %.1f, "
+        "\"capture_cpu_us_per_call\": %.1f, \"raw_append_records_per_s\": %.0f, "
         "\"grpc_batch_commands_per_s\": %.0f, \"writer_batch_commands_per_s\": %.0f, "
         "\"errors\": %d}\n",
-        bench::Machine(), echo_rate.per_second(), capture_rate.per_second(),
-        ratio, raw.per_second(),
+        bench::Machine(), echo_rate.per_second(), no_writer_rate.per_second(),
+        capture_rate.per_second(), ratio, echo_rate.cpu_us_per_call(),
+        no_writer_rate.cpu_us_per_call(), capture_rate.cpu_us_per_call(), raw.per_second(),
         grpc_batch.per_second(), writer_batch.per_second(),
-        echo_rate.errors + capture_rate.errors + grpc_batch.errors + writer_batch.errors);
+        echo_rate.errors + no_writer_rate.errors + capture_rate.errors + grpc_batch.errors + writer_batch.errors);
   }
   const bool clean =
-      echo_rate.errors + capture_rate.errors + grpc_batch.errors + writer_batch.errors == 0;
+      echo_rate.errors + no_writer_rate.errors + capture_rate.errors + grpc_batch.errors +
+          writer_batch.errors ==
+      0;
   if (!clean) std::cout << "\nERRORS: some calls failed; the figures above are not valid\n";
   return clean ? 0 : 1;
 }
