@@ -846,19 +846,25 @@ absl::StatusOr<Events> Nps(const Input& in, const v1::RecordNps& cmd) {
 }
 
 // The body of a command as a generic message, or nullptr if none is set.
+// Command's `body` oneof, looked up by name once (every command asks for it, often twice).
+const google::protobuf::OneofDescriptor* BodyOneof() {
+  static const google::protobuf::OneofDescriptor* const oneof =
+      v1::Command::descriptor()->FindOneofByName("body");
+  return oneof;
+}
+
 const google::protobuf::Message* BodyOf(const v1::Command& command) {
-  const auto* oneof = v1::Command::descriptor()->FindOneofByName("body");
-  const auto* field = command.GetReflection()->GetOneofFieldDescriptor(command, oneof);
+  const auto* field = command.GetReflection()->GetOneofFieldDescriptor(command, BodyOneof());
   if (field == nullptr) return nullptr;
   return &command.GetReflection()->GetMessage(command, field);
 }
 
 }  // namespace
 
-std::string CommandName(const v1::Command& command) {
-  const auto* oneof = v1::Command::descriptor()->FindOneofByName("body");
-  const auto* field = command.GetReflection()->GetOneofFieldDescriptor(command, oneof);
-  return field == nullptr ? "command" : field->name();
+const std::string& CommandName(const v1::Command& command) {
+  static const std::string* const kNone = new std::string("command");
+  const auto* field = command.GetReflection()->GetOneofFieldDescriptor(command, BodyOneof());
+  return field == nullptr ? *kNone : field->name();
 }
 
 const v1::CommandMeta& MetaOf(const v1::Command& command) {
@@ -870,8 +876,7 @@ const v1::CommandMeta& MetaOf(const v1::Command& command) {
 }
 
 v1::CommandMeta* MutableMetaOf(v1::Command* command) {
-  const auto* oneof = v1::Command::descriptor()->FindOneofByName("body");
-  const auto* field = command->GetReflection()->GetOneofFieldDescriptor(*command, oneof);
+  const auto* field = command->GetReflection()->GetOneofFieldDescriptor(*command, BodyOneof());
   if (field == nullptr) return nullptr;
   google::protobuf::Message* body = command->GetReflection()->MutableMessage(command, field);
   return static_cast<v1::CommandMeta*>(

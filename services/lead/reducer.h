@@ -54,7 +54,8 @@ struct CommandTarget {
 absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command);
 
 // Name of the command in error messages and metrics: "capture_lead", "qualify_lead", ...
-std::string CommandName(const v1::Command& command);
+// (the descriptor's own string, valid for the life of the program).
+const std::string& CommandName(const v1::Command& command);
 const v1::CommandMeta& MetaOf(const v1::Command& command);
 // The meta of the command's body, to fill in; nullptr if no body is set.
 v1::CommandMeta* MutableMetaOf(v1::Command* command);

@@ -31,7 +31,7 @@ std::string Outcome(const absl::StatusOr<v1::CommandReply>& result) {
 void LeadCommandServiceImpl::Observe(const v1::Command& command,
                                      const absl::StatusOr<v1::CommandReply>& result,
                                      absl::Duration latency, bool count) {
-  const std::string type = lead::CommandName(command);
+  const std::string& type = lead::CommandName(command);
   const std::string outcome = Outcome(result);
   if (count && metrics_ != nullptr) metrics_->CommandDone(type, outcome, latency);
   if (!logging::Enabled(logging::Level::kDebug)) return;
