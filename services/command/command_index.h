@@ -38,17 +38,19 @@ class CommandIndex {
   virtual absl::StatusOr<std::optional<CommandRecord>> Get(const std::string& key) const = 0;
 };
 
-// Keys are "<lead id>/<command id>"; the on-disk index hashes them in memory by this prefix: a
-// lead id, "ld_" and 20 hex digits (common/ids.h).
+// Keys are "<lead id>/<command id>"; a lead id is "ld_" and 20 hex digits (common/ids.h), and
+// the on-disk index sorts by the digits first.
 inline constexpr size_t kCommandIndexPrefixLength = 23;
 
 std::unique_ptr<CommandIndex> NewMemoryCommandIndex();
-// A RocksDB store in `dir`, emptied first (the replay refills it). Writes skip the WAL: a crash
-// loses nothing the replay cannot rebuild. It uses `budget` (shared block cache and memtable
-// budget) if given, else a block cache of `cache_bytes`.
+// A RocksDB store in `dir`, emptied first (the replay refills it). New records stay in memory
+// until they reach `spill_bytes`; then a background thread sorts them into one table file that
+// the store ingests (no WAL, no memtable: a crash loses nothing the replay cannot rebuild). So the
+// index holds at most twice `spill_bytes` in memory (the records filling up and the ones being
+// written). It uses `budget`'s block cache if given, else a block cache of `cache_bytes`.
 absl::StatusOr<std::unique_ptr<CommandIndex>> OpenDiskCommandIndex(
     const std::string& dir, const storage::StorageBudget& budget = {},
-    size_t cache_bytes = 16 << 20);
+    size_t cache_bytes = 16 << 20, size_t spill_bytes = 16 << 20);
 
 }  // namespace leadflow::command
 

@@ -28,20 +28,35 @@ CommandRecord RecordFor(int lead, int command) {
                        reply.SerializeAsString()};
 }
 
-// The index is hashed by lead id in memory and sorted on disk: every record must come back,
-// from the memtable and after flushes (a 4 MiB memtable budget forces several), including
-// several commands of one lead and ids that share a lead but were never recorded.
-TEST_F(DiskCommandIndexTest, EveryRecordComesBackAcrossFlushes) {
-  storage::StorageBudgetOptions small;
-  small.memtable_bytes = 4 << 20;
-  small.block_cache_bytes = 4 << 20;
-  auto index = OpenDiskCommandIndex(dir_ + "/index", storage::MakeStorageBudget(small));
+int TableFiles(const std::string& dir) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    n += e.path().extension() == ".sst";
+  }
+  return n;
+}
+
+// Records live in memory until they fill the spill size, then in table files the store ingests:
+// every record must come back from each place (the map, a batch being spilled, the store),
+// including several commands of one lead, and ids never recorded must not. Reads run between
+// the writes too, so some land while a spill is in flight.
+TEST_F(DiskCommandIndexTest, EveryRecordComesBackAcrossSpills) {
+  auto index = OpenDiskCommandIndex(dir_ + "/index", {}, 4 << 20, /*spill_bytes=*/256 << 10);
   ASSERT_TRUE(index.ok()) << index.status();
   constexpr int kLeads = 6000, kPerLead = 5;
   std::vector<std::string> leads;
   for (int l = 0; l < kLeads; ++l) {
     leads.push_back(common::LeadIdForEmail(absl::StrCat("lead", l, "@example.com")));
   }
+  auto expect_record = [&](int l, int c) {
+    auto got = (*index)->Get(absl::StrCat(leads[l], "/cmd-", c));
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_TRUE(got->has_value()) << leads[l] << " command " << c;
+    const CommandRecord want = RecordFor(l, c);
+    EXPECT_EQ((*got)->fingerprint, want.fingerprint);
+    EXPECT_EQ((*got)->type, "log_interaction");
+    EXPECT_EQ((*got)->Replayed().lead_version(), c + 1);
+  };
   for (int c = 0; c < kPerLead; ++c) {
     std::vector<std::pair<std::string, CommandRecord>> group;
     for (int l = 0; l < kLeads; ++l) {
@@ -49,31 +64,19 @@ TEST_F(DiskCommandIndexTest, EveryRecordComesBackAcrossFlushes) {
       if (group.size() == 1000) {
         ASSERT_TRUE((*index)->PutMany(group).ok());
         group.clear();
+        expect_record(l, c);            // just written: in memory
+        expect_record(l / 2, c / 2);    // earlier: in memory, being spilled, or in the store
       }
     }
     ASSERT_TRUE((*index)->PutMany(group).ok());
   }
-  // The budget made RocksDB flush memtables to table files (in the background): wait for one,
-  // so the reads below cover both places.
-  auto table_files = [&] {
-    int n = 0;
-    for (const auto& e : std::filesystem::directory_iterator(dir_ + "/index")) {
-      n += e.path().extension() == ".sst";
-    }
-    return n;
-  };
-  for (int i = 0; i < 200 && table_files() == 0; ++i) absl::SleepFor(absl::Milliseconds(50));
-  ASSERT_GT(table_files(), 0) << "the memtable budget did not force a flush";
+  // 30,000 records of ~140 bytes are many spills of 256 KiB: the store must hold table files.
+  for (int i = 0; i < 200 && TableFiles(dir_ + "/index") == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_GT(TableFiles(dir_ + "/index"), 0) << "no spill reached the store";
   for (int l = 0; l < kLeads; ++l) {
-    for (int c = 0; c < kPerLead; ++c) {
-      auto got = (*index)->Get(absl::StrCat(leads[l], "/cmd-", c));
-      ASSERT_TRUE(got.ok()) << got.status();
-      ASSERT_TRUE(got->has_value()) << leads[l] << " command " << c;
-      const CommandRecord want = RecordFor(l, c);
-      EXPECT_EQ((*got)->fingerprint, want.fingerprint);
-      EXPECT_EQ((*got)->type, "log_interaction");
-      EXPECT_EQ((*got)->Replayed().lead_version(), c + 1);
-    }
+    for (int c = 0; c < kPerLead; ++c) expect_record(l, c);
     auto missing = (*index)->Get(absl::StrCat(leads[l], "/cmd-", kPerLead));
     ASSERT_TRUE(missing.ok());
     EXPECT_FALSE(missing->has_value());
@@ -83,7 +86,34 @@ TEST_F(DiskCommandIndexTest, EveryRecordComesBackAcrossFlushes) {
   EXPECT_FALSE(unknown->has_value());
 }
 
-// A key without its lead id would make the hash memtable read past it: refused, nothing stored.
+// A spill that cannot be written (here: the store's directory is gone) is reported by the next
+// PutMany as UNAVAILABLE (the writer then refuses commands until a restart), and the records it
+// held stay readable: a retry of one of those commands is still answered, not applied again.
+TEST_F(DiskCommandIndexTest, AFailedSpillIsReportedAndItsRecordsStayReadable) {
+  auto index = OpenDiskCommandIndex(dir_ + "/index", {}, 4 << 20, /*spill_bytes=*/64 << 10);
+  ASSERT_TRUE(index.ok()) << index.status();
+  std::filesystem::remove_all(dir_ + "/index");
+  const std::string lead = common::LeadIdForEmail("spill@example.com");
+  absl::Status put;
+  int written = 0;
+  for (int i = 0; i < 20000 && put.ok(); ++i) {
+    put = (*index)->PutMany({{absl::StrCat(lead, "/cmd-", i), RecordFor(1, i)}});
+    if (put.ok()) ++written;
+    if (i % 100 == 0) absl::SleepFor(absl::Milliseconds(1));  // let a spill finish failing
+  }
+  ASSERT_FALSE(put.ok()) << "no spill failed";
+  EXPECT_EQ(put.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(put.message()), ::testing::HasSubstr("command index: writing"));
+  ASSERT_GT(written, 0);
+  for (int i = 0; i < written; ++i) {
+    auto got = (*index)->Get(absl::StrCat(lead, "/cmd-", i));
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_TRUE(got->has_value()) << "command " << i << " of " << written << " was lost";
+    EXPECT_EQ((*got)->Replayed().lead_version(), i + 1);
+  }
+}
+
+// A key without its lead id is a bug (keys are "<lead id>/<command id>"): refused, nothing stored.
 TEST_F(DiskCommandIndexTest, KeysShorterThanALeadIdAreRefused) {
   auto index = OpenDiskCommandIndex(dir_ + "/index");
   ASSERT_TRUE(index.ok()) << index.status();
@@ -93,7 +123,7 @@ TEST_F(DiskCommandIndexTest, KeysShorterThanALeadIdAreRefused) {
   EXPECT_EQ((*index)->Get("ld_short/cmd").status().code(), absl::StatusCode::kInternal);
 }
 
-// The memtable hashes on the lead-id prefix; a real id must be exactly that long.
+// The key check counts on a real lead id being exactly this long.
 TEST(CommandIndexKeys, LeadIdsAreThePrefixLength) {
   EXPECT_EQ(common::LeadIdForEmail("a@example.com").size(), kCommandIndexPrefixLength);
   EXPECT_EQ(common::LeadIdForPhone("+4915112345678").size(), kCommandIndexPrefixLength);
