@@ -114,8 +114,8 @@ class CommandWriter {
   // Resolves, routes and (for merges) snapshots the survivor: everything a command needs before
   // it can be queued for its partition.
   absl::StatusOr<Partition*> Admit(const v1::Command& command, Pending& pending) const;
-  absl::StatusOr<std::optional<lead::LeadState>> SurvivorSnapshot(const v1::Command& command,
-                                                                  int32_t partition) const;
+  absl::StatusOr<std::unique_ptr<lead::LeadState>> SurvivorSnapshot(const v1::Command& command,
+                                                                    int32_t partition) const;
   struct Prepared;
   void Prepare(Prepared& prep, absl::Time now);
   void Complete(Prepared& prep, const absl::StatusOr<log::AppendResult>& appended);
