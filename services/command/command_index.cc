@@ -187,8 +187,9 @@ class DiskCommandIndex final : public CommandIndex {
   }
 
   absl::Status WriteAndIngest(const Map& records, int64_t n) const {
-    // Sorted by key; the first 8 bytes after "ld_", loaded big-endian, decide almost every
-    // comparison without touching the strings.
+    // Sorted by key, exactly as RocksDB orders them (bytewise): the key's first 8 bytes, loaded
+    // big-endian, decide most comparisons without touching the strings; equal ones compare the
+    // keys. (CheckKey: every key is longer than 8 bytes.)
     struct Entry {
       uint64_t head;
       absl::string_view key;
@@ -198,7 +199,7 @@ class DiskCommandIndex final : public CommandIndex {
     entries.reserve(records.entries().size());
     for (const auto& [key, value] : records.entries()) {
       uint64_t head = 0;
-      for (size_t i = 3; i < 11; ++i) head = (head << 8) | static_cast<unsigned char>(key[i]);
+      for (size_t i = 0; i < 8; ++i) head = (head << 8) | static_cast<unsigned char>(key[i]);
       entries.push_back({head, key, value});
     }
     std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {

@@ -38,8 +38,7 @@ class CommandIndex {
   virtual absl::StatusOr<std::optional<CommandRecord>> Get(const std::string& key) const = 0;
 };
 
-// Keys are "<lead id>/<command id>"; a lead id is "ld_" and 20 hex digits (common/ids.h), and
-// the on-disk index sorts by the digits first.
+// Keys are "<lead id>/<command id>"; a lead id is "ld_" and 20 hex digits (common/ids.h).
 inline constexpr size_t kCommandIndexPrefixLength = 23;
 
 std::unique_ptr<CommandIndex> NewMemoryCommandIndex();

@@ -845,7 +845,6 @@ absl::StatusOr<Events> Nps(const Input& in, const v1::RecordNps& cmd) {
   return Emit(&e);
 }
 
-// The body of a command as a generic message, or nullptr if none is set.
 // Command's `body` oneof, looked up by name once (every command asks for it, often twice).
 const google::protobuf::OneofDescriptor* BodyOneof() {
   static const google::protobuf::OneofDescriptor* const oneof =
@@ -853,6 +852,7 @@ const google::protobuf::OneofDescriptor* BodyOneof() {
   return oneof;
 }
 
+// The body of a command as a generic message, or nullptr if none is set.
 const google::protobuf::Message* BodyOf(const v1::Command& command) {
   const auto* field = command.GetReflection()->GetOneofFieldDescriptor(command, BodyOneof());
   if (field == nullptr) return nullptr;
