@@ -1,9 +1,12 @@
 #include "services/lead/reducer.h"
 
+#include <functional>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -15,6 +18,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using common::ToProto;
 
 const absl::Time kT0 =
@@ -883,6 +887,197 @@ TEST(EvolveTest, RefusesVersionGapsAndForeignEvents) {
   recapture.set_aggregate_id(kAda);
   recapture.set_aggregate_version(2);
   EXPECT_THAT(std::string(EvolveLead(a.lead, recapture).message()), HasSubstr("captured twice"));
+}
+
+// ---- Hostile input: amounts, text, errors (integrity issue) ---------------------------------
+
+absl::StatusOr<std::vector<v1::Event>> CaptureWith(const std::function<void(v1::CaptureLead*)>& f) {
+  Aggregate a;
+  v1::Command c = Capture(kT0);
+  f(c.mutable_capture_lead());
+  return a.When(c);
+}
+
+TEST(HostileInputTest, AmountsAreBoundedAtTenToTheFifteenMicros) {
+  constexpr int64_t kBound = 1'000'000'000'000'000;  // 10^15 micros = 10^9 units
+  auto cost = [](int64_t micros) {
+    return CaptureWith([micros](v1::CaptureLead* b) {
+      b->mutable_acquisition_cost()->set_currency_code("EUR");
+      b->mutable_acquisition_cost()->set_amount_micros(micros);
+    });
+  };
+  EXPECT_TRUE(cost(kBound).ok()) << cost(kBound).status();
+  for (int64_t bad : {kBound + 1, std::numeric_limits<int64_t>::max()}) {
+    auto refused = cost(bad);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(refused.status().message(),
+                HasSubstr("capture_lead.acquisition_cost.amount_micros: more than"));
+    EXPECT_THAT(refused.status().message(), HasSubstr("1000000000000000 micros"));
+  }
+  // Every other money field has the same bound.
+  Aggregate q = InStatus(LEAD_STATUS_CONTACTED);
+  v1::Command qualify = Qualify(kT0 + absl::Hours(10));
+  qualify.mutable_qualify_lead()->mutable_budget()->set_amount_micros(kBound + 1);
+  EXPECT_THAT(std::string(q.When(qualify).status().message()),
+              HasSubstr("qualify_lead.budget.amount_micros: more than"));
+  Aggregate c = InStatus(LEAD_STATUS_QUALIFIED);
+  v1::Command convert = Convert(kT0 + absl::Hours(10));
+  convert.mutable_convert_lead()->mutable_deal_value()->set_amount_micros(kBound + 1);
+  EXPECT_THAT(std::string(c.When(convert).status().message()),
+              HasSubstr("convert_lead.deal_value.amount_micros: more than"));
+  Aggregate p = InStatus(LEAD_STATUS_CONVERTED);
+  v1::Command purchase = Purchase(kT0 + absl::Hours(10), v1::PURCHASE_KIND_FIRST);
+  purchase.mutable_record_purchase()->mutable_amount()->set_amount_micros(kBound + 1);
+  EXPECT_THAT(std::string(p.When(purchase).status().message()),
+              HasSubstr("record_purchase.amount.amount_micros: more than"));
+}
+
+TEST(HostileInputTest, CurrencyCodesMustBeIso4217) {
+  for (const char* ok : {"EUR", "USD", "PLN", "MYR", "TRY", "JPY", "CHF"}) {
+    auto r = CaptureWith([ok](v1::CaptureLead* b) { *b->mutable_acquisition_cost() = Eur(5);
+                                                    b->mutable_acquisition_cost()->set_currency_code(ok); });
+    EXPECT_TRUE(r.ok()) << ok << ": " << r.status();
+  }
+  for (const char* bad : {"XYZ", "ABC", "EUX", "eur", "EURO", ""}) {
+    auto r = CaptureWith([bad](v1::CaptureLead* b) { *b->mutable_acquisition_cost() = Eur(5);
+                                                     b->mutable_acquisition_cost()->set_currency_code(bad); });
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_THAT(std::string(r.status().message()),
+                HasSubstr("capture_lead.acquisition_cost.currency_code:"));
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr("ISO 4217"));
+  }
+}
+
+TEST(HostileInputTest, ARevisitMoreThanTenYearsAheadIsRefused) {
+  Aggregate a = InStatus(LEAD_STATUS_CONTACTED);
+  const absl::Time at = kT0 + absl::Hours(10);
+  v1::Command ok = Postpone(at);
+  *ok.mutable_postpone_lead()->mutable_revisit_at() = ToProto(at + absl::Hours(24 * 365 * 9));
+  EXPECT_TRUE(a.When(ok).ok());
+  v1::Command far = Postpone(at);
+  *far.mutable_postpone_lead()->mutable_revisit_at() = ToProto(at + absl::Hours(24 * 3660));
+  auto refused = a.When(far);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("postpone_lead.revisit_at: more than 10 years after"));
+}
+
+TEST(HostileInputTest, ControlCharactersAreRefusedInIdentifiersAndSingleLineText) {
+  Aggregate a = InStatus(LEAD_STATUS_CONTACTED);
+  const absl::Time at = kT0 + absl::Hours(10);
+  struct Case {
+    std::string label;
+    v1::Command command;
+    std::string field;
+  };
+  std::vector<Case> cases;
+  for (const std::string& bad : {std::string("al\0ice", 6), std::string("al\x01ice"),
+                                 std::string("al\tice"), std::string("al\nice"),
+                                 std::string("al\x7fice"), std::string("al\xc2\x85ice"),  // U+0085
+                                 std::string("al\xe2\x80\xaeice"),   // U+202E RLO
+                                 std::string("al\xe2\x81\xa6ice")}) {  // U+2066 LRI
+    v1::Command assign = Assign(at, bad);
+    cases.push_back({"owner", assign, "assign_lead.owner"});
+    v1::Command team = Assign(at, "bob");
+    team.mutable_assign_lead()->set_team(bad);
+    cases.push_back({"team", team, "assign_lead.team"});
+    v1::Command actor = Assign(at, "bob");
+    actor.mutable_assign_lead()->mutable_meta()->mutable_actor()->set_id(bad);
+    cases.push_back({"actor", actor, "assign_lead.meta.actor.id"});
+    v1::Command name = UpdateContact(at);
+    name.mutable_update_contact_details()->set_full_name(bad);
+    cases.push_back({"full_name", name, "update_contact_details.full_name"});
+    v1::Command follow = Schedule(at);
+    follow.mutable_schedule_follow_up()->set_assignee(bad);
+    cases.push_back({"assignee", follow, "schedule_follow_up.assignee"});
+  }
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.label + ": " + absl::CHexEscape(c.command.ShortDebugString()));
+    auto refused = a.When(c.command);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(refused.status().message()), HasSubstr(c.field + ": "));
+    EXPECT_THAT(std::string(refused.status().message()), HasSubstr("control"));
+    EXPECT_THAT(std::string(refused.status().message()), Not(HasSubstr("al")))
+        << "the value is not quoted";
+  }
+}
+
+TEST(HostileInputTest, NotesKeepNewlinesAndTabsButNoOtherControls) {
+  Aggregate a = InStatus(LEAD_STATUS_CONTACTED);
+  const absl::Time at = kT0 + absl::Hours(10);
+  v1::Command ok = Interaction(at);
+  ok.mutable_log_interaction()->set_notes("line one\nline two\r\n\tindented");
+  EXPECT_TRUE(a.When(ok).ok());
+  for (const std::string& bad : {std::string("a\0b", 3), std::string("a\x1b[31mb"),
+                                 std::string("a\xe2\x80\xae" "b")}) {
+    v1::Command note = Interaction(at);
+    note.mutable_log_interaction()->set_notes(bad);
+    auto refused = a.When(note);
+    ASSERT_FALSE(refused.ok()) << absl::CHexEscape(bad);
+    EXPECT_THAT(std::string(refused.status().message()), HasSubstr("log_interaction.notes: "));
+  }
+}
+
+TEST(HostileInputTest, EvolveStillReplaysOldEventsHoldingControlCharacters) {
+  Aggregate a = InStatus(LEAD_STATUS_CONTACTED);
+  auto events = a.When(Assign(kT0 + absl::Hours(10), "bob"));
+  ASSERT_TRUE(events.ok());
+  (*events)[0].mutable_lead_assigned()->set_owner(std::string("bo\0b", 4));
+  a.Apply(*events);
+  EXPECT_EQ(a.lead.owner, std::string("bo\0b", 4));
+}
+
+TEST(HostileInputTest, ErrorsNeverQuotePersonalValuesAndQuoteOthersOnlyAsAShortPrefix) {
+  const std::string huge_email = std::string(100'000, 'a') + "@";
+  auto email = CaptureWith([&](v1::CaptureLead* b) { b->set_email(huge_email); });
+  ASSERT_FALSE(email.ok());
+  EXPECT_THAT(std::string(email.status().message()), HasSubstr("capture_lead.email: "));
+  EXPECT_LT(email.status().message().size(), 200u);
+  auto named = CaptureWith([](v1::CaptureLead* b) { b->set_email("ada.lovelace@"); });
+  EXPECT_THAT(std::string(named.status().message()), Not(HasSubstr("lovelace")));
+  auto phone = CaptureWith([](v1::CaptureLead* b) { b->set_phone("555-0100-call-me"); });
+  ASSERT_FALSE(phone.ok());
+  EXPECT_THAT(std::string(phone.status().message()), HasSubstr("capture_lead.phone: "));
+  EXPECT_THAT(std::string(phone.status().message()), Not(HasSubstr("555")));
+
+  Aggregate a = InStatus(LEAD_STATUS_CONTACTED);
+  v1::Command bad_id = Assign(kT0 + absl::Hours(10), "bob");
+  bad_id.mutable_assign_lead()->set_lead_id(std::string(100'000, 'z'));
+  auto id = a.When(bad_id);
+  ASSERT_FALSE(id.ok());
+  EXPECT_THAT(std::string(id.status().message()), HasSubstr("assign_lead.lead_id: "));
+  EXPECT_LT(id.status().message().size(), 200u);
+  v1::Command long_owner = Assign(kT0 + absl::Hours(10), std::string(100'000, 'o'));
+  auto owner = a.When(long_owner);
+  ASSERT_FALSE(owner.ok());
+  EXPECT_LT(owner.status().message().size(), 200u);
+}
+
+TEST(HostileInputTest, AReturningContactBeforeTheConversionIsRecordedOnTheLead) {
+  // InStatus: captured at +1h, contacted +2h, qualified +3h, converted +4h.
+  Aggregate a = InStatus(LEAD_STATUS_CONVERTED);
+  auto late_form = a.When(Capture(kT0 + absl::Minutes(150)));  // a web form imported late
+  ASSERT_TRUE(late_form.ok()) << late_form.status();
+  ASSERT_EQ(late_form->size(), 1u);
+  const v1::Event& e = (*late_form)[0];
+  EXPECT_TRUE(e.has_inquiry_received());
+  EXPECT_EQ(e.aggregate_type(), v1::AGGREGATE_TYPE_LEAD);
+  EXPECT_EQ(e.aggregate_id(), kAda);
+  a.Apply(*late_form);
+  EXPECT_EQ(a.lead.status, LEAD_STATUS_CONVERTED) << "an inquiry changes no status";
+  // The same through RecordInquiry; and after the conversion it goes to the customer.
+  v1::Command inquiry = Inquiry(kT0 + absl::Minutes(170));
+  EXPECT_TRUE(a.When(inquiry).ok()) << a.When(inquiry).status();
+  auto after = a.When(Capture(kT0 + absl::Hours(50)));
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ((*after)[0].aggregate_type(), v1::AGGREGATE_TYPE_CUSTOMER);
+  // Before the capture itself there was no lead to inquire about.
+  auto before = a.When(Capture(kT0));
+  ASSERT_FALSE(before.ok());
+  EXPECT_THAT(std::string(before.status().message()), HasSubstr("before the lead was captured"));
 }
 
 // ---- Contract shape -----------------------------------------------------------------------------
