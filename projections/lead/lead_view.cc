@@ -366,9 +366,8 @@ absl::StatusOr<v1::LeadView> LeadQueries::Find(const v1::FindLeadRequest& req) c
   }
   absl::StatusOr<std::string> id = store_->Get(LeadProjection::kIndex, key);
   if (absl::IsNotFound(id.status())) {
-    return absl::NotFoundError(absl::StrCat("no lead with ",
-                                            req.email().empty() ? "phone " : "email ",
-                                            req.email().empty() ? req.phone() : req.email()));
+    return absl::NotFoundError(req.email().empty() ? "no lead with this phone"
+                                                     : "no lead with this email");
   }
   if (!id.ok()) return id.status();
   return Get(*id);

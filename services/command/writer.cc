@@ -12,6 +12,7 @@
 #include "services/common/ids.h"
 #include "services/common/kill_point.h"
 #include "services/common/status_util.h"
+#include "services/common/text.h"
 #include "services/lead/reducer.h"
 #include "services/log/event_codec.h"
 
@@ -524,8 +525,8 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
       }
       if (!seen_type.empty() && seen_fp != fingerprint) {
         x->result = absl::AlreadyExistsError(absl::StrCat(
-            lead::CommandName(command), ".meta.command_id: '", meta.command_id(),
-            "' was already used on lead ", lead_id, " for a different ", seen_type,
+            lead::CommandName(command), ".meta.command_id: ", common::QuotePrefix(meta.command_id(), 32),
+            " was already used on lead ", lead_id, " for a different ", seen_type,
             " command; use a new command id for a new change"));
         continue;
       }

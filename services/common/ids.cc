@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/text.h"
 
 namespace leadflow::common {
 namespace {
@@ -53,8 +54,7 @@ bool HasHexSuffix(absl::string_view id, absl::string_view prefix) {
 absl::StatusOr<std::string> NormalizeEmail(absl::string_view raw) {
   std::string email = absl::AsciiStrToLower(absl::StripAsciiWhitespace(raw));
   auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", raw, "' is not a valid email address (", why, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("not a valid email address (", why, ")"));
   };
   if (email.empty()) return bad("empty");
   if (email.size() > 254) return bad("longer than 254 characters");
@@ -86,8 +86,7 @@ absl::StatusOr<std::string> NormalizeEmail(absl::string_view raw) {
 absl::StatusOr<std::string> NormalizePhone(absl::string_view raw) {
   absl::string_view s = absl::StripAsciiWhitespace(raw);
   auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", raw, "' is not a valid phone number (", why, ")"));
+    return absl::InvalidArgumentError(absl::StrCat("not a valid phone number (", why, ")"));
   };
   if (s.empty()) return bad("empty");
   std::string digits;
@@ -107,7 +106,7 @@ absl::StatusOr<std::string> NormalizePhone(absl::string_view raw) {
     } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
       continue;
     } else {
-      return bad(absl::StrCat("unexpected character '", std::string(1, c), "'"));
+      return bad(absl::StrCat("unexpected character at position ", i + 1));
     }
   }
   if (!international) return bad("must start with '+' or '00' and a country code");
@@ -131,7 +130,7 @@ absl::Status CheckLeadId(absl::string_view field, absl::string_view id) {
   if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
   if (!IsLeadId(id)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(field, ": '", id, "' is not a lead id (ld_ and 20 hex digits)"));
+        absl::StrCat(field, ": ", QuotePrefix(id), " is not a lead id (ld_ and 20 hex digits)"));
   }
   return absl::OkStatus();
 }
@@ -140,7 +139,7 @@ absl::Status CheckCustomerId(absl::string_view field, absl::string_view id) {
   if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
   if (!IsCustomerId(id)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(field, ": '", id, "' is not a customer id (cu_ and 20 hex digits)"));
+        absl::StrCat(field, ": ", QuotePrefix(id), " is not a customer id (cu_ and 20 hex digits)"));
   }
   return absl::OkStatus();
 }

@@ -54,7 +54,7 @@ TEST(NormalizePhoneTest, RefusesNationalAndMalformedNumbers) {
       {"0532 000 11 22", "must start with '+' or '00'"},
       {"+48 12", "8 to 15 digits"},
       {"+1234567890123456", "8 to 15 digits"},
-      {"+48 123 ABC 789", "unexpected character 'A'"},
+      {"+48 123 ABC 789", "unexpected character at position 9"},
       {"+0 123 456 789", "do not start with 0"},
       {"", "empty"},
   };

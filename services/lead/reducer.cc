@@ -9,7 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "services/common/ids.h"
+#include "services/common/money.h"
 #include "services/common/status_util.h"
+#include "services/common/text.h"
 #include "services/common/time_util.h"
 
 namespace leadflow::lead {
@@ -32,6 +34,8 @@ class Checker {
     return FieldError(scope_, field, what);
   }
 
+  // Free text: fields of up to kMaxShortBytes (names, owners, refs, ids) are single lines
+  // without control characters; longer ones (notes, reasons) keep line breaks and tabs.
   absl::Status Text(absl::string_view field, const std::string& value, size_t max_bytes,
                     bool required) const {
     if (required && absl::StripAsciiWhitespace(value).empty()) return Error(field, "required");
@@ -39,7 +43,9 @@ class Checker {
       return Error(field, absl::StrCat("too long: ", value.size(), " bytes, the limit is ",
                                        max_bytes));
     }
-    return absl::OkStatus();
+    return common::CheckText(absl::StrCat(scope_, ".", field), value,
+                             max_bytes <= kMaxShortBytes ? common::TextKind::kSingleLine
+                                                         : common::TextKind::kNote);
   }
 
   template <typename IsValidFn>
@@ -56,16 +62,20 @@ class Checker {
       return required ? Error(field, "required") : absl::OkStatus();
     }
     const std::string& c = m.currency_code();
-    bool currency_ok = c.size() == 3 && std::all_of(c.begin(), c.end(), [](char ch) {
-                         return ch >= 'A' && ch <= 'Z';
-                       });
-    if (!currency_ok) {
+    if (!common::IsIso4217Currency(c)) {
       return Error(absl::StrCat(field, ".currency_code"),
-                   absl::StrCat("'", c, "' is not an ISO 4217 code (three upper-case letters)"));
+                   absl::StrCat(common::QuotePrefix(c, 8),
+                                " is not an ISO 4217 currency code (e.g. EUR, USD, PLN)"));
     }
     if (m.amount_micros() < 0) {
       return Error(absl::StrCat(field, ".amount_micros"),
                    absl::StrCat("must not be negative (got ", m.amount_micros(), ")"));
+    }
+    if (m.amount_micros() > common::kMaxAmountMicros) {
+      return Error(absl::StrCat(field, ".amount_micros"),
+                   absl::StrCat("more than the limit of ", common::kMaxAmountMicros,
+                                " micros (one billion units) for one amount (got ",
+                                m.amount_micros(), ")"));
     }
     if (positive && m.amount_micros() == 0) {
       return Error(absl::StrCat(field, ".amount_micros"), "must be greater than zero");
@@ -280,14 +290,18 @@ using Events = std::vector<v1::Event*>;  // on the decision's arena
 Events Emit(v1::Event* e) { return Events{e}; }
 Events Emit(v1::Event* first, v1::Event* second) { return Events{first, second}; }
 
-// An inquiry from a known contact: recorded on the customer if the lead converted, else on the
-// lead (even a MERGED one, so an inbound request is never lost; the reply names the survivor).
+// An inquiry from a known contact: recorded on the customer if the lead converted before the
+// inquiry's business time, else on the lead (in any status, even MERGED, so an inbound request
+// is never lost; the reply names the survivor).
 absl::StatusOr<Events> DecideInquiry(google::protobuf::Arena* arena, const Checker& c,
                                      const LeadState& lead,
                                      const CustomerState& customer, const v1::CommandMeta& meta,
                                      absl::Time occurred, absl::Time now,
                                      v1::InquiryReceived inquiry) {
-  if (lead.status == v1::LEAD_STATUS_CONVERTED && customer.exists) {
+  // An inquiry from before the conversion (a web form imported late) belongs to the lead's
+  // history: it changes no status, so any business time after the capture is fine.
+  if (lead.status == v1::LEAD_STATUS_CONVERTED && customer.exists &&
+      occurred >= customer.converted_at) {
     LEADFLOW_RETURN_IF_ERROR(CheckCustomerTime(c, customer, occurred, now));
     inquiry.set_notify_owner(customer.account_owner);
     v1::Event& e = *NextCustomerEvent(arena, meta, occurred, customer);
@@ -465,7 +479,7 @@ absl::StatusOr<Events> Assign(const Input& in, const v1::AssignLead& cmd) {
   LEADFLOW_RETURN_IF_ERROR(RefuseTerminal(c, in.lead));
   if (cmd.owner() == in.lead.owner && cmd.team() == in.lead.team) {
     return absl::FailedPreconditionError(absl::StrCat(c.scope(), ": lead ", in.lead.lead_id,
-                                                      " is already assigned to ", cmd.owner()));
+                                                      " is already assigned to ", common::QuotePrefix(cmd.owner(), 32)));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, false));
   v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
@@ -543,7 +557,8 @@ absl::StatusOr<Events> ScheduleFollowUp(const Input& in, const v1::ScheduleFollo
   const std::string id = cmd.follow_up_id().empty() ? in.meta.command_id() : cmd.follow_up_id();
   if (in.lead.open_follow_ups.contains(id)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        c.scope(), ": follow-up '", id, "' is already scheduled on lead ", in.lead.lead_id));
+        c.scope(), ": follow-up ", common::QuotePrefix(id, 32), " is already scheduled on lead ",
+        in.lead.lead_id));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, false));
   v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
@@ -564,8 +579,8 @@ absl::StatusOr<Events> CompleteFollowUp(const Input& in, const v1::CompleteFollo
   LEADFLOW_RETURN_IF_ERROR(RefuseTerminal(c, in.lead));
   if (!in.lead.open_follow_ups.contains(cmd.follow_up_id())) {
     return absl::FailedPreconditionError(absl::StrCat(c.scope(), ": lead ", in.lead.lead_id,
-                                                      " has no open follow-up '",
-                                                      cmd.follow_up_id(), "'"));
+                                                      " has no open follow-up ",
+                                                      common::QuotePrefix(cmd.follow_up_id(), 32)));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, false));
   v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
@@ -646,6 +661,11 @@ absl::StatusOr<Events> Postpone(const Input& in, const v1::PostponeLead& cmd) {
     return c.Error("revisit_at", absl::StrCat(Rfc3339(revisit),
                                               " must be after the postponement itself (",
                                               Rfc3339(in.occurred), ")"));
+  }
+  if (revisit > in.occurred + kMaxPostponement) {
+    return c.Error("revisit_at",
+                   absl::StrCat(Rfc3339(revisit), " is more than 10 years after the postponement (",
+                                Rfc3339(in.occurred), "); reject or disqualify the lead instead"));
   }
   LEADFLOW_RETURN_IF_ERROR(ExistingLead(in, cmd.lead_id()));
   LEADFLOW_RETURN_IF_ERROR(RequireStatus(c, in.lead, "postpone", kOpenStatuses));

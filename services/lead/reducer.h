@@ -27,6 +27,8 @@ inline constexpr size_t kMaxShortBytes = 256;   // names, titles, campaign, refs
 inline constexpr size_t kMaxCommandIdBytes = 128;
 // How far ahead of the server clock a business time may be.
 inline constexpr absl::Duration kMaxFutureSkew = absl::Minutes(5);
+// Furthest a postponement's revisit date may lie after the postponement.
+inline constexpr absl::Duration kMaxPostponement = absl::Hours(24 * 3653);  // 10 years
 inline constexpr uint32_t kCurrentSchemaVersion = common::kEventSchemaVersion;
 // Payload type URL of an ABORTED status: a serialized leadflow.v1.VersionConflict.
 inline constexpr char kVersionConflictTypeUrl[] =

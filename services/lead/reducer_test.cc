@@ -531,11 +531,11 @@ TEST(CaptureTest, RefusesBadInputNamingTheField) {
            "switchboard alone is not a lead)"},
           {"bad email", [&](v1::Command& c) { cap(c)->set_email("ada@"); },
            C::kInvalidArgument,
-           "capture_lead.email: 'ada@' is not a valid email address (the domain has no '.')"},
+           "capture_lead.email: not a valid email address (the domain has no '.')"},
           {"bad phone", [&](v1::Command& c) { cap(c)->set_phone("555-0100"); },
            C::kInvalidArgument,
-           "capture_lead.phone: '555-0100' is not a valid phone number (must start with '+' "
-           "or '00' and a country code)"},
+           "capture_lead.phone: not a valid phone number (must start with '+' or '00' and a "
+           "country code)"},
           {"no source", [&](v1::Command& c) { cap(c)->clear_source_channel(); },
            C::kInvalidArgument, "capture_lead.source_channel: required"},
           {"unknown source",
@@ -558,8 +558,8 @@ TEST(CaptureTest, RefusesBadInputNamingTheField) {
              cap(c)->mutable_acquisition_cost()->set_currency_code("euro");
            },
            C::kInvalidArgument,
-           "capture_lead.acquisition_cost.currency_code: 'euro' is not an ISO 4217 code "
-           "(three upper-case letters)"},
+           "capture_lead.acquisition_cost.currency_code: 'euro' is not an ISO 4217 currency "
+           "code (e.g. EUR, USD, PLN)"},
           {"oversized note",
            [&](v1::Command& c) { cap(c)->set_interest_note(std::string(5000, 'x')); },
            C::kInvalidArgument,
@@ -759,7 +759,7 @@ TEST(RefusalTest, NoOpChangesAreRefused) {
   Aggregate a = InStatus(LEAD_STATUS_QUALIFIED);
   a.Given(Assign(kT0 + absl::Hours(10), "bob"));
   EXPECT_EQ(a.When(Assign(kT0 + absl::Hours(11), "bob")).status().message(),
-            absl::StrCat("assign_lead: lead ", kAda, " is already assigned to bob"));
+            absl::StrCat("assign_lead: lead ", kAda, " is already assigned to 'bob'"));
   EXPECT_EQ(a.When(Stage(kT0 + absl::Hours(11), v1::SALES_STAGE_QUALIFICATION))
                 .status()
                 .message(),
@@ -961,7 +961,8 @@ TEST(HostileInputTest, ARevisitMoreThanTenYearsAheadIsRefused) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(refused.status().message()),
-              HasSubstr("postpone_lead.revisit_at: more than 10 years after"));
+              HasSubstr("postpone_lead.revisit_at: "));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("more than 10 years after"));
 }
 
 TEST(HostileInputTest, ControlCharactersAreRefusedInIdentifiersAndSingleLineText) {
@@ -973,11 +974,11 @@ TEST(HostileInputTest, ControlCharactersAreRefusedInIdentifiersAndSingleLineText
     std::string field;
   };
   std::vector<Case> cases;
-  for (const std::string& bad : {std::string("al\0ice", 6), std::string("al\x01ice"),
-                                 std::string("al\tice"), std::string("al\nice"),
-                                 std::string("al\x7fice"), std::string("al\xc2\x85ice"),  // U+0085
-                                 std::string("al\xe2\x80\xaeice"),   // U+202E RLO
-                                 std::string("al\xe2\x81\xa6ice")}) {  // U+2066 LRI
+  for (const std::string& bad : {std::string("Qz\0Qz", 5), std::string("Qz\x01Qz"),
+                                 std::string("Qz\tQz"), std::string("Qz\nQz"),
+                                 std::string("Qz\x7fQz"), std::string("Qz\xc2\x85Qz"),  // U+0085
+                                 std::string("Qz\xe2\x80\xaeQz"),   // U+202E RLO
+                                 std::string("Qz\xe2\x81\xa6Qz")}) {  // U+2066 LRI
     v1::Command assign = Assign(at, bad);
     cases.push_back({"owner", assign, "assign_lead.owner"});
     v1::Command team = Assign(at, "bob");
@@ -1000,7 +1001,7 @@ TEST(HostileInputTest, ControlCharactersAreRefusedInIdentifiersAndSingleLineText
     EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(std::string(refused.status().message()), HasSubstr(c.field + ": "));
     EXPECT_THAT(std::string(refused.status().message()), HasSubstr("control"));
-    EXPECT_THAT(std::string(refused.status().message()), Not(HasSubstr("al")))
+    EXPECT_THAT(std::string(refused.status().message()), Not(HasSubstr("Qz")))
         << "the value is not quoted";
   }
 }
@@ -1057,7 +1058,7 @@ TEST(HostileInputTest, ErrorsNeverQuotePersonalValuesAndQuoteOthersOnlyAsAShortP
 }
 
 TEST(HostileInputTest, AReturningContactBeforeTheConversionIsRecordedOnTheLead) {
-  // InStatus: captured at +1h, contacted +2h, qualified +3h, converted +4h.
+  // InStatus: captured at t0, contacted +1h, qualified +2h, converted +3h.
   Aggregate a = InStatus(LEAD_STATUS_CONVERTED);
   auto late_form = a.When(Capture(kT0 + absl::Minutes(150)));  // a web form imported late
   ASSERT_TRUE(late_form.ok()) << late_form.status();
@@ -1075,7 +1076,7 @@ TEST(HostileInputTest, AReturningContactBeforeTheConversionIsRecordedOnTheLead) 
   ASSERT_TRUE(after.ok());
   EXPECT_EQ((*after)[0].aggregate_type(), v1::AGGREGATE_TYPE_CUSTOMER);
   // Before the capture itself there was no lead to inquire about.
-  auto before = a.When(Capture(kT0));
+  auto before = a.When(Capture(kT0 - absl::Minutes(1)));
   ASSERT_FALSE(before.ok());
   EXPECT_THAT(std::string(before.status().message()), HasSubstr("before the lead was captured"));
 }

@@ -93,8 +93,7 @@ TEST_P(ServerTest, ErrorsKeepTheirCodeAndMessageAtTheEdge) {
   grpc::Status st = Capture(bad, &reply);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(st.error_message(),
-            "capture_lead.email: 'ada@@example.com' is not a valid email address (more than "
-            "one '@')");
+            "capture_lead.email: not a valid email address (more than one '@')");
 
   ASSERT_TRUE(Capture(Ada("c1"), &reply).ok());
   v1::ConvertLead convert;
