@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/ids.h"
+#include "services/common/money.h"
 #include "services/common/status_util.h"
 #include "services/common/time_util.h"
 #include "services/lead/reducer.h"
@@ -17,7 +18,8 @@ absl::string_view Key(const rocksdb::Slice& s) { return absl::string_view(s.data
 constexpr char kOwnerPrefix[] = "o/";
 
 std::string OwnerKey(const v1::CustomerView& v) {
-  return absl::StrCat(kOwnerPrefix, v.account_owner(), std::string(1, '\0'), v.customer_id());
+  // o/ <account owner> <customer id>, the owner escaped (KeyPart).
+  return absl::StrCat(kOwnerPrefix, KeyPart(v.account_owner()), v.customer_id());
 }
 
 lead::CustomerState ToState(const v1::CustomerView& v) {
@@ -80,7 +82,15 @@ absl::Status ApplyToCustomerView(const v1::Event& e, const v1::LogPosition& posi
         total->set_currency_code(b.amount().currency_code());
       }
       total->set_count(total->count() + 1);
-      total->set_amount_micros(total->amount_micros() + b.amount().amount_micros());
+      // In 128 bits: a total that no longer fits is marked, and queries refuse it (OUT_OF_RANGE).
+      const absl::int128 sum =
+          absl::int128(total->amount_micros()) + absl::int128(b.amount().amount_micros());
+      if (total->amount_overflowed() || !common::NarrowMicros(sum, "").ok()) {
+        total->set_amount_overflowed(true);
+        total->set_amount_micros(0);
+      } else {
+        total->set_amount_micros(static_cast<int64_t>(sum));
+      }
       std::sort(v.mutable_purchases()->begin(), v.mutable_purchases()->end(),
                 [](const v1::PurchaseTotal& a, const v1::PurchaseTotal& b) {
                   if (a.kind() != b.kind()) return a.kind() < b.kind();
@@ -150,6 +160,14 @@ absl::StatusOr<v1::CustomerView> CustomerQueries::Get(const v1::GetCustomerReque
   if (!row.ok()) return row.status();
   v1::CustomerView view;
   if (!view.ParseFromString(*row)) return absl::DataLossError("corrupt customer view row");
+  for (const v1::PurchaseTotal& t : view.purchases()) {
+    if (t.amount_overflowed()) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "customer ", view.customer_id(), ": the total of its ",
+          v1::PurchaseKind_Name(t.kind()), " purchases in ", t.currency_code(),
+          " is larger than the largest representable amount (9223372036854775807 micros)"));
+    }
+  }
   return view;
 }
 
@@ -158,7 +176,7 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerQueries::List(
   if (req.account_owner().empty()) return absl::InvalidArgumentError("account_owner: required");
   LEADFLOW_ASSIGN_OR_RETURN(const int page_size, PageSize(req.page_size(), 50));
   const std::string prefix =
-      absl::StrCat(kOwnerPrefix, req.account_owner(), std::string(1, '\0'));
+      absl::StrCat(kOwnerPrefix, KeyPart(req.account_owner()));
   std::string resume;
   if (!req.page_token().empty()) {
     if (!absl::WebSafeBase64Unescape(req.page_token(), &resume) ||

@@ -16,6 +16,8 @@ class CustomerProjection final : public Projection {
   enum Family { kCustomers = 0, kIndex = 1 };
   std::string name() const override { return "customer"; }
   std::vector<std::string> column_families() const override { return {"customers", "index"}; }
+  // 2: the account-owner index escapes the owner (KeyPart).
+  int format_version() const override { return 2; }
   absl::Status Apply(const v1::Event& event, const log::Record& record, ViewTxn& txn) override;
   // Computes the new row first; writes only after everything succeeded.
   bool AppliesAtomically() const override { return true; }

@@ -1,5 +1,7 @@
 #include "projections/funnel/funnel_view.h"
 
+#include "services/common/money.h"
+
 #include <algorithm>
 #include <map>
 #include <thread>
@@ -9,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "projections/runner/rows.h"
 #include "services/common/enum_names.h"
+#include "services/common/money.h"
 #include "services/common/status_util.h"
 #include "services/common/time_util.h"
 
@@ -59,13 +62,14 @@ struct GroupAcc {
   std::array<std::vector<int64_t>, kTimings> timings;
   std::vector<int64_t> touches;
   int64_t contacted_own = 0, responded = 0;
-  // currency -> (total, leads); a handful of currencies, so a flat list.
-  std::vector<std::pair<uint32_t, std::pair<int64_t, int64_t>>> cost;
-  std::pair<int64_t, int64_t>& Cost(uint32_t currency) {
+  // currency -> (total, leads); a handful of currencies, so a flat list. Totals in 128 bits:
+  // they never wrap, and one that does not fit the report's int64 is OUT_OF_RANGE.
+  std::vector<std::pair<uint32_t, std::pair<common::Total, int64_t>>> cost;
+  std::pair<common::Total, int64_t>& Cost(uint32_t currency) {
     for (auto& [c, v] : cost) {
       if (c == currency) return v;
     }
-    return cost.emplace_back(currency, std::pair<int64_t, int64_t>{0, 0}).second;
+    return cost.emplace_back(currency, std::pair<common::Total, int64_t>{{}, 0}).second;
   }
   int64_t ever_rejected = 0, ever_postponed = 0, ever_disqualified = 0;
   int64_t reactivated = 0, reactivated_converted = 0;
@@ -80,7 +84,7 @@ struct GroupAcc {
     contacted_own += o.contacted_own;
     responded += o.responded;
     for (const auto& [c, v] : o.cost) {
-      Cost(c).first += v.first;
+      Cost(c).first.Add(v.first);
       Cost(c).second += v.second;
     }
     ever_rejected += o.ever_rejected;
@@ -156,7 +160,7 @@ void AddLead(GroupAcc& g, const FunnelRec& r, const Counted& counted) {
   }
   if (r.cost_currency != 0) {
     auto& c = g.Cost(r.cost_currency);
-    c.first += r.cost_micros;
+    c.first.Add(r.cost_micros);
     ++c.second;
   }
   const bool rejected = r.exit_kinds & (1u << v1::EXIT_KIND_REJECTED);
@@ -192,8 +196,8 @@ void AddLeadByOwner(CohortAcc& acc, const FunnelRec& r, const Counted& counted) 
 
 double Ratio(int64_t a, int64_t b) { return b == 0 ? 0.0 : static_cast<double>(a) / b; }
 
-v1::FunnelGroup Finish(GroupAcc& g, std::string split_value, bool owner_group,
-                       const Interner& currencies) {
+absl::StatusOr<v1::FunnelGroup> Finish(GroupAcc& g, std::string split_value, bool owner_group,
+                                       const Interner& currencies) {
   v1::FunnelGroup out;
   out.set_split_value(std::move(split_value));
   out.set_captured(g.reached[kCaptured]);
@@ -217,23 +221,27 @@ v1::FunnelGroup Finish(GroupAcc& g, std::string split_value, bool owner_group,
     const std::string name =
         t < 5 ? absl::StrCat(kMilestoneNames[t], "->", kMilestoneNames[t + 1])
               : absl::StrCat(kMilestoneNames[kCaptured], "->", kMilestoneNames[kConverted]);
-    *out.add_timings() = MakeDistribution(name, "ms", g.timings[t]);
+    LEADFLOW_ASSIGN_OR_RETURN(*out.add_timings(), MakeDistribution(name, "ms", g.timings[t]));
   }
-  *out.mutable_touches_before_conversion() =
-      MakeDistribution("touches_before_conversion", "touches", g.touches);
+  LEADFLOW_ASSIGN_OR_RETURN(
+      *out.mutable_touches_before_conversion(),
+      MakeDistribution("touches_before_conversion", "touches", g.touches));
   out.set_contacted_own(g.contacted_own);
   out.set_responded(g.responded);
   out.set_response_rate(Ratio(g.responded, g.contacted_own));
-  std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> costs;
+  std::vector<std::pair<std::string, std::pair<common::Total, int64_t>>> costs;
   for (const auto& [c, v] : g.cost) costs.emplace_back(currencies.Name(c), v);
-  std::sort(costs.begin(), costs.end());
+  std::sort(costs.begin(), costs.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   for (const auto& [code, v] : costs) {
     v1::CostFigure* c = out.add_costs();
     c->set_currency_code(code);
-    c->set_total_micros(v.first);
+    const std::string what = absl::StrCat("acquisition cost in ", code);
+    LEADFLOW_ASSIGN_OR_RETURN(const int64_t total, v.first.Get(what));
+    c->set_total_micros(total);
     c->set_leads_with_cost(v.second);
-    if (g.reached[kCaptured] > 0) c->set_per_lead_micros(v.first / g.reached[kCaptured]);
-    if (g.reached[kConverted] > 0) c->set_per_customer_micros(v.first / g.reached[kConverted]);
+    if (g.reached[kCaptured] > 0) c->set_per_lead_micros(total / g.reached[kCaptured]);
+    if (g.reached[kConverted] > 0) c->set_per_customer_micros(total / g.reached[kConverted]);
   }
   out.set_ever_rejected(g.ever_rejected);
   out.set_ever_postponed(g.ever_postponed);
@@ -391,21 +399,26 @@ int64_t NthSmallest(std::vector<int64_t>& values, int64_t lo, int64_t hi, int64_
   return in_bucket[rank - 1];
 }
 
-v1::Distribution MakeDistribution(std::string name, std::string unit,
-                                  std::vector<int64_t>& values) {
+absl::StatusOr<v1::Distribution> MakeDistribution(std::string name, std::string unit,
+                                                  std::vector<int64_t>& values) {
   v1::Distribution d;
   d.set_name(std::move(name));
   d.set_unit(std::move(unit));
   const int64_t n = static_cast<int64_t>(values.size());
   d.set_count(n);
   if (n == 0) return d;
-  int64_t sum = 0, lo = values[0], hi = values[0];
+  absl::int128 sum = 0;
+  int64_t lo = values[0], hi = values[0];
   for (int64_t v : values) {
     sum += v;
     lo = std::min(lo, v);
     hi = std::max(hi, v);
   }
-  d.set_sum(sum);
+  if (sum > std::numeric_limits<int64_t>::max() || sum < std::numeric_limits<int64_t>::min()) {
+    return absl::OutOfRangeError(absl::StrCat(d.name(), ": the sum of ", n, " values in ",
+                                              d.unit(), " does not fit 64 bits; narrow the query"));
+  }
+  d.set_sum(static_cast<int64_t>(sum));
   d.set_mean(static_cast<double>(sum) / static_cast<double>(n));
   d.set_min(lo);
   d.set_max(hi);
@@ -769,9 +782,10 @@ absl::StatusOr<v1::CohortFunnelReport> FunnelProjection::Cohort(
   *out.mutable_captured_to() = common::ToProto(range.to);
   out.set_split(req.split());
   out.set_within_days(req.within_days());
-  *out.mutable_total() = Finish(acc[0].total, "", false, currencies_);
+  LEADFLOW_ASSIGN_OR_RETURN(*out.mutable_total(), Finish(acc[0].total, "", false, currencies_));
   for (auto& [name, g] : Sorted(acc[0].groups, split, owners_, campaigns_)) {
-    *out.add_groups() = Finish(*g, name, split == Split::kOwner, currencies_);
+    LEADFLOW_ASSIGN_OR_RETURN(*out.add_groups(),
+                              Finish(*g, name, split == Split::kOwner, currencies_));
   }
   return out;
 }
@@ -843,7 +857,7 @@ absl::StatusOr<v1::PipelineReport> FunnelProjection::Pipeline(
   constexpr int kStages = 6;  // SalesStage numbers 0..5
   struct StageAcc {
     int64_t leads = 0, without_budget = 0;
-    std::map<uint32_t, int64_t> budget;  // currency -> micros
+    std::map<uint32_t, common::Total> budget;  // currency -> micros, in 128 bits
   };
   using GroupAcc = std::array<StageAcc, kStages>;
   struct Acc {
@@ -857,7 +871,7 @@ absl::StatusOr<v1::PipelineReport> FunnelProjection::Pipeline(
     if (r.budget_currency == 0) {
       ++s.without_budget;
     } else {
-      s.budget[r.budget_currency] += r.budget_micros;
+      s.budget[r.budget_currency].Add(r.budget_micros);
     }
   };
   ForEachShard([&](int worker, const std::vector<FunnelRec>& recs) {
@@ -871,15 +885,15 @@ absl::StatusOr<v1::PipelineReport> FunnelProjection::Pipeline(
     for (int s = 0; s < kStages; ++s) {
       into[s].leads += from[s].leads;
       into[s].without_budget += from[s].without_budget;
-      for (const auto& [c, v] : from[s].budget) into[s].budget[c] += v;
+      for (const auto& [c, v] : from[s].budget) into[s].budget[c].Add(v);
     }
   };
   merge(acc[0].total, acc[1].total);
   for (auto& [k, g] : acc[1].groups) merge(acc[0].groups[k], g);
-  auto finish = [&](const GroupAcc& g, std::string name) {
+  auto finish = [&](const GroupAcc& g, std::string name) -> absl::StatusOr<v1::PipelineGroup> {
     v1::PipelineGroup out;
     out.set_split_value(std::move(name));
-    std::map<std::string, std::pair<int64_t, int64_t>> totals;
+    std::map<std::string, std::pair<common::Total, common::Total>> totals;
     for (int s = 1; s < kStages; ++s) {
       v1::PipelineStage* stage = out.add_stages();
       stage->set_stage(static_cast<v1::SalesStage>(s));
@@ -888,32 +902,37 @@ absl::StatusOr<v1::PipelineReport> FunnelProjection::Pipeline(
       stage->set_leads(g[s].leads);
       stage->set_leads_without_budget(g[s].without_budget);
       out.set_leads(out.leads() + g[s].leads);
-      std::vector<std::pair<std::string, int64_t>> money;
+      std::vector<std::pair<std::string, common::Total>> money;
       for (const auto& [c, v] : g[s].budget) money.emplace_back(currencies_.Name(c), v);
-      std::sort(money.begin(), money.end());
+      std::sort(money.begin(), money.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
       for (const auto& [code, sum] : money) {
-        const int64_t weighted =
-            static_cast<int64_t>(static_cast<__int128>(sum) * pct / 100);
+        const std::string what = absl::StrCat("pipeline budget in ", code);
+        LEADFLOW_ASSIGN_OR_RETURN(const int64_t budget, sum.Get(what));
+        LEADFLOW_ASSIGN_OR_RETURN(const int64_t weighted, sum.Scaled(pct, 100, what));
         v1::PipelineMoney* m = stage->add_money();
         m->set_currency_code(code);
-        m->set_budget_micros(sum);
+        m->set_budget_micros(budget);
         m->set_weighted_micros(weighted);
-        totals[code].first += sum;
-        totals[code].second += weighted;
+        totals[code].first.Add(budget);
+        totals[code].second.Add(weighted);
       }
     }
     for (const auto& [code, v] : totals) {
+      const std::string what = absl::StrCat("pipeline budget in ", code);
       v1::PipelineMoney* m = out.add_money();
       m->set_currency_code(code);
-      m->set_budget_micros(v.first);
-      m->set_weighted_micros(v.second);
+      LEADFLOW_ASSIGN_OR_RETURN(const int64_t budget, v.first.Get(what));
+      LEADFLOW_ASSIGN_OR_RETURN(const int64_t weighted, v.second.Get(what));
+      m->set_budget_micros(budget);
+      m->set_weighted_micros(weighted);
     }
     return out;
   };
   v1::PipelineReport out;
-  *out.mutable_total() = finish(acc[0].total, "");
+  LEADFLOW_ASSIGN_OR_RETURN(*out.mutable_total(), finish(acc[0].total, ""));
   for (auto& [name, g] : Sorted(acc[0].groups, split, owners_, campaigns_)) {
-    *out.add_groups() = finish(*g, name);
+    LEADFLOW_ASSIGN_OR_RETURN(*out.add_groups(), finish(*g, name));
   }
   return out;
 }

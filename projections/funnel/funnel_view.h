@@ -41,8 +41,9 @@ absl::Status ApplyToFunnelRow(const v1::Event& event, v1::FunnelLeadRow& row);
 
 // Exact distribution of `values` (reordered in place): count, sum, mean, nearest-rank p50/p90,
 // min, max.
-v1::Distribution MakeDistribution(std::string name, std::string unit,
-                                  std::vector<int64_t>& values);
+// OUT_OF_RANGE if the sum does not fit 64 bits.
+absl::StatusOr<v1::Distribution> MakeDistribution(std::string name, std::string unit,
+                                                  std::vector<int64_t>& values);
 
 // Interns strings (owners, campaigns, currencies) as small ids for the in-memory index. Id 0 is
 // the empty string. Thread-safe.

@@ -458,21 +458,21 @@ TEST(FunnelRowTest, RefusesGapsRepeatsAndOrphans) {
 
 TEST(DistributionTest, NearestRank) {
   std::vector<int64_t> v = {7, 5, 7, 5};  // even with ties: p50 = 2nd = 5, p90 = 4th = 7
-  v1::Distribution d = MakeDistribution("x", "ms", v);
+  v1::Distribution d = *MakeDistribution("x", "ms", v);
   EXPECT_EQ(d.p50(), 5);
   EXPECT_EQ(d.p90(), 7);
   EXPECT_DOUBLE_EQ(d.mean(), 6.0);
   v = {3};
-  d = MakeDistribution("x", "ms", v);
+  d = *MakeDistribution("x", "ms", v);
   EXPECT_EQ(d.p50(), 3);
   EXPECT_EQ(d.p90(), 3);
   v.clear();
-  d = MakeDistribution("x", "ms", v);
+  d = *MakeDistribution("x", "ms", v);
   EXPECT_EQ(d.count(), 0);
   EXPECT_EQ(d.p50(), 0);
   // n = 10: p50 = 5th, p90 = 9th.
   v = {10, 9, 8, 7, 6, 5, 4, 3, 2, 1};
-  d = MakeDistribution("x", "ms", v);
+  d = *MakeDistribution("x", "ms", v);
   EXPECT_EQ(d.p50(), 5);
   EXPECT_EQ(d.p90(), 9);
   EXPECT_EQ(d.sum(), 55);
@@ -488,7 +488,7 @@ TEST(DistributionTest, LargeListsMatchAFullSort) {
     for (auto& x : v) x = static_cast<int64_t>(rng() % static_cast<uint64_t>(spread)) - spread / 3;
     std::vector<int64_t> sorted = v;
     std::sort(sorted.begin(), sorted.end());
-    const v1::Distribution d = MakeDistribution("x", "ms", v);
+    const v1::Distribution d = *MakeDistribution("x", "ms", v);
     SCOPED_TRACE(absl::StrCat("n=", n, " spread=", spread));
     EXPECT_EQ(d.p50(), sorted[(50 * n + 99) / 100 - 1]);
     EXPECT_EQ(d.p90(), sorted[(90 * n + 99) / 100 - 1]);

@@ -247,10 +247,13 @@ std::set<std::string> LeadIndexKeys(const v1::LeadView& v) {
   keys.insert(absl::StrCat(kActivityPrefix, EncodeBigEndian64(Micros(v.last_activity_at())),
                            v.lead_id()));
   for (const v1::FollowUp& f : v.open_follow_ups()) {
+    // f/ <assignee> <due> <lead id> <follow-up id>, the free-text parts escaped (KeyPart).
     const std::string& who = f.assignee().empty() ? v.owner() : f.assignee();
-    keys.insert(absl::StrCat(kFollowUpPrefix, who, std::string(1, '\0'),
-                             EncodeBigEndian64(Micros(f.due_at())), v.lead_id(),
-                             std::string(1, '\0'), f.follow_up_id()));
+    std::string key = absl::StrCat(kFollowUpPrefix, KeyPart(who),
+                                   EncodeBigEndian64(Micros(f.due_at())));
+    AppendKeyPart(&key, v.lead_id());
+    AppendKeyPart(&key, f.follow_up_id());
+    keys.insert(std::move(key));
   }
   if (!v.merged_into().empty()) {
     keys.insert(absl::StrCat(kMergedPrefix, v.merged_into(), "/", v.lead_id()));
@@ -508,17 +511,19 @@ absl::StatusOr<v1::ListOverdueFollowUpsResponse> LeadQueries::Overdue(
   if (q.owner().empty()) return absl::InvalidArgumentError("owner: required");
   LEADFLOW_ASSIGN_OR_RETURN(const int page_size, PageSize(q.page_size(), 100));
   const absl::Time as_of = q.has_as_of() ? FromProto(q.as_of()) : now;
-  const std::string prefix = absl::StrCat(kFollowUpPrefix, q.owner(), std::string(1, '\0'));
+  const std::string prefix = absl::StrCat(kFollowUpPrefix, KeyPart(q.owner()));
   v1::ListOverdueFollowUpsResponse out;
   auto it = store_->NewIterator(LeadProjection::kIndex);
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     const absl::string_view rest = Key(it->key()).substr(prefix.size());
+    if (rest.size() < 8) return absl::DataLossError("lead view: corrupt follow-up index key");
     const int64_t due = DecodeBigEndian64(rest.data());
     if (due >= absl::ToUnixMicros(as_of) || out.follow_ups_size() == page_size) break;
-    const absl::string_view tail = rest.substr(8);
-    const size_t sep = tail.find('\0');
-    const std::string lead_id(tail.substr(0, sep));
-    const std::string fu_id(tail.substr(sep + 1));
+    absl::string_view tail = rest.substr(8);
+    std::string lead_id, fu_id;
+    if (!ReadKeyPart(&tail, &lead_id) || !ReadKeyPart(&tail, &fu_id) || !tail.empty()) {
+      return absl::DataLossError("lead view: corrupt follow-up index key");
+    }
     LEADFLOW_ASSIGN_OR_RETURN(v1::LeadView view, Get(lead_id));
     for (const v1::FollowUp& f : view.open_follow_ups()) {
       if (f.follow_up_id() != fu_id) continue;

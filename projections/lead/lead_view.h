@@ -23,6 +23,8 @@ class LeadProjection final : public Projection {
   std::vector<std::string> column_families() const override {
     return {"leads", "timeline", "index"};
   }
+  // 2: the follow-up index escapes its free-text parts (KeyPart).
+  int format_version() const override { return 2; }
   // Keeps each touched lead's row and reducer state in memory for the batch; FinishBatch writes
   // each row once and replaces exactly the index entries that changed.
   absl::Status Apply(const v1::Event& event, const log::Record& record, ViewTxn& txn) override;

@@ -1,6 +1,7 @@
 #include "projections/runner/runner.h"
 
 #include <atomic>
+#include <filesystem>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,28 @@ struct ProjectionRunner::Partition {
   mutable absl::CondVar advanced;
   std::atomic<bool> stop{false};
 };
+
+absl::StatusOr<std::unique_ptr<ViewStore>> OpenProjectionStore(const std::string& dir,
+                                                               const Projection& projection,
+                                                               ViewStoreOptions options,
+                                                               std::string* rebuilt_because) {
+  options.dir = dir;
+  options.column_families = projection.column_families();
+  options.format_version = projection.format_version();
+  absl::StatusOr<std::unique_ptr<ViewStore>> store = ViewStore::Open(options);
+  if (store.ok() || !store.status().GetPayload(kFormatMismatch).has_value()) return store;
+  if (rebuilt_because != nullptr) {
+    *rebuilt_because = absl::StrCat(store.status().message(), "; rebuilding view ",
+                                    projection.name(), " from the log");
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(options.dir, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("view ", projection.name(), ": cannot remove ",
+                                               options.dir, " to rebuild it: ", ec.message()));
+  }
+  return ViewStore::Open(options);
+}
 
 ProjectionRunner::ProjectionRunner(log::EventLog* log, ViewStore* store, Projection* projection,
                                    RunnerOptions options)

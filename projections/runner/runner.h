@@ -46,7 +46,18 @@ class Projection {
   // Called once when the view's store is opened, before any event is applied: projections with
   // an in-memory index load it from their rows here.
   virtual absl::Status Load(const ViewStore& store) { return absl::OkStatus(); }
+  // The layout of the rows and keys this projection writes. Raise it when they change: a store
+  // written in another format is rebuilt from the log when it is opened (OpenProjectionStore).
+  virtual int format_version() const { return 1; }
 };
+
+// Opens `projection`'s store in `dir` (`options` completed with the projection's column families
+// and format version; its dir is `dir`). A store written in another format is discarded and
+// opened empty, so the runner rebuilds it from offset zero; `rebuilt_because`, if given, is then
+// set to why (for the start-up log).
+absl::StatusOr<std::unique_ptr<ViewStore>> OpenProjectionStore(
+    const std::string& dir, const Projection& projection, ViewStoreOptions options = {},
+    std::string* rebuilt_because = nullptr);
 
 struct RunnerOptions {
   // Most records applied (and committed) in one write.

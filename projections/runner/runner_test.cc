@@ -180,5 +180,56 @@ TEST_F(RunnerTest, FailingEventLeavesNoPartialWrites) {
   EXPECT_EQ(Count("a"), 1) << "the poisoned event's own write was discarded";
 }
 
+// A store written in another format is rebuilt from offset zero when its projection opens it;
+// the same format reopens as it was. A store from before formats were recorded is format 1.
+class FormattedProjection final : public Projection {
+ public:
+  explicit FormattedProjection(int format) : format_(format) {}
+  std::string name() const override { return "formatted"; }
+  std::vector<std::string> column_families() const override { return {"counts"}; }
+  int format_version() const override { return format_; }
+  absl::Status Apply(const v1::Event& e, const log::Record&, ViewTxn& txn) override {
+    return inner_.Apply(e, {}, txn);
+  }
+
+ private:
+  int format_;
+  CountingProjection inner_;
+};
+
+TEST_F(RunnerTest, AStoreInAnotherFormatIsRebuiltFromTheLog) {
+  ASSERT_TRUE(log_->Append(0, {EventFor("a"), EventFor("a")}).ok());
+  const std::string dir = dir_ + "/formatted";
+  {
+    auto legacy = ViewStore::Open({.dir = dir, .column_families = {"counts"}});  // no format
+    ASSERT_TRUE(legacy.ok());
+    FormattedProjection v1(1);
+    ProjectionRunner runner(log_.get(), legacy->get(), &v1);
+    ASSERT_TRUE(runner.CatchUp().ok());
+    EXPECT_EQ(*(*legacy)->StoredOffset(0), 2);
+  }
+  FormattedProjection v1(1), v2(2);
+  std::string why;
+  auto same = OpenProjectionStore(dir, v1, {}, &why);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(why, "") << "a store without a format that holds rows is format 1";
+  EXPECT_EQ(*(*same)->StoredOffset(0), 2);
+  same->reset();
+
+  auto rebuilt = OpenProjectionStore(dir, v2, {}, &why);
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
+  EXPECT_THAT(why, HasSubstr("holds format 1; this build writes format 2"));
+  EXPECT_EQ(*(*rebuilt)->StoredOffset(0), 0) << "emptied, to be rebuilt from the log";
+  ProjectionRunner runner(log_.get(), rebuilt->get(), &v2);
+  ASSERT_TRUE(runner.CatchUp().ok());
+  EXPECT_EQ(*(*rebuilt)->Get(0, "a"), "2");
+  rebuilt->reset();
+  why.clear();
+  auto again = OpenProjectionStore(dir, v2, {}, &why);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(why, "");
+  EXPECT_EQ(*(*again)->StoredOffset(0), 2);
+}
+
 }  // namespace
 }  // namespace leadflow::projections

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
+#include "services/common/status_util.h"
 #include "services/common/time_util.h"
 #include "rocksdb/write_batch.h"
 
@@ -22,6 +23,8 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   }
   return absl::UnavailableError(msg);
 }
+
+constexpr char kFormatKey[] = "format";
 
 std::string OffsetKey(int32_t partition) {
   std::string key = "offset/    ";
@@ -74,6 +77,42 @@ int64_t DecodeBigEndian64(const char* p) {
   return static_cast<int64_t>(absl::big_endian::Load64(p) ^ (uint64_t{1} << 63));
 }
 
+void AppendKeyPart(std::string* key, absl::string_view part) {
+  for (char c : part) {
+    key->push_back(c);
+    if (c == '\0') key->push_back('\xff');
+  }
+  key->push_back('\0');
+  key->push_back('\x01');
+}
+
+std::string KeyPart(absl::string_view part) {
+  std::string out;
+  out.reserve(part.size() + 2);
+  AppendKeyPart(&out, part);
+  return out;
+}
+
+bool ReadKeyPart(absl::string_view* rest, std::string* part) {
+  part->clear();
+  for (size_t i = 0; i < rest->size(); ++i) {
+    if ((*rest)[i] != '\0') {
+      part->push_back((*rest)[i]);
+      continue;
+    }
+    if (i + 1 >= rest->size()) return false;
+    const char next = (*rest)[i + 1];
+    if (next == '\x01') {
+      rest->remove_prefix(i + 2);
+      return true;
+    }
+    if (next != '\xff') return false;
+    part->push_back('\0');
+    ++i;
+  }
+  return false;
+}
+
 absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
@@ -122,7 +161,42 @@ absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOption
   // handles[0] is "default" (unused); keep view CFs then meta.
   store->db_->DestroyColumnFamilyHandle(handles[0]).PermitUncheckedError();
   store->handles_.assign(handles.begin() + 1, handles.end());
+  if (options.format_version > 0) {
+    std::string value;
+    rocksdb::Status got = store->db_->Get(rocksdb::ReadOptions(), store->meta(), kFormatKey, &value);
+    if (!got.ok() && !got.IsNotFound()) return FromRocks(got, "read format");
+    int stored = 0;
+    if (got.ok()) {
+      if (value.size() != 8) return absl::DataLossError("view store: corrupt format version");
+      stored = static_cast<int>(DecodeBigEndian64(value.data()));
+    } else {
+      LEADFLOW_ASSIGN_OR_RETURN(const bool has_rows, store->HasOffsets());
+      stored = has_rows ? 1 : options.format_version;
+      if (!has_rows) {
+        rocksdb::WriteOptions wo;
+        wo.disableWAL = options.without_wal;
+        LEADFLOW_RETURN_IF_ERROR(FromRocks(
+            store->db_->Put(wo, store->meta(), kFormatKey, EncodeBigEndian64(stored)),
+            "write format"));
+      }
+    }
+    if (stored != options.format_version) {
+      absl::Status mismatch = absl::FailedPreconditionError(absl::StrCat(
+          "view store ", options.dir, " holds format ", stored, "; this build writes format ",
+          options.format_version));
+      mismatch.SetPayload(kFormatMismatch, absl::Cord(std::to_string(stored)));
+      return mismatch;
+    }
+  }
   return store;
+}
+
+absl::StatusOr<bool> ViewStore::HasOffsets() const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta()));
+  it->Seek("offset/");
+  const bool found = it->Valid() && it->key().starts_with("offset/");
+  LEADFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "scan offsets"));
+  return found;
 }
 
 absl::Status ViewStore::Flush() {

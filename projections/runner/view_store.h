@@ -34,7 +34,15 @@ struct ViewStoreOptions {
   // The process's shared block cache and memtable budget (storage_budget.h); empty: this store
   // has its own cache of block_cache_bytes and RocksDB's per-family memtables.
   storage::StorageBudget budget = {};
+  // The layout of the view's rows and keys (Projection::format_version). A new store records
+  // it; opening a store recorded with another format (a store without one that holds rows is
+  // format 1) fails with FAILED_PRECONDITION and a kFormatMismatch payload: the view must be
+  // rebuilt (OpenProjectionStore in runner.h does that). 0: not checked.
+  int format_version = 0;
 };
+
+// Payload type URL of the FAILED_PRECONDITION of a store in another format.
+inline constexpr char kFormatMismatch[] = "leadflow.view_store.format_mismatch";
 
 class ViewStore {
  public:
@@ -43,6 +51,8 @@ class ViewStore {
 
   // Next offset to apply for `partition` (0 if never written).
   absl::StatusOr<int64_t> StoredOffset(int32_t partition) const;
+  // True if any partition's offset was ever written (the store holds rows).
+  absl::StatusOr<bool> HasOffsets() const;
   // NOT_FOUND if absent.
   absl::StatusOr<std::string> Get(int cf, const std::string& key) const;
   std::unique_ptr<rocksdb::Iterator> NewIterator(int cf) const;
@@ -124,6 +134,15 @@ absl::StatusOr<TimeRange> QueryRange(absl::string_view from_field,
 // Big-endian fixed-width encodings, so byte order is numeric order in keys.
 std::string EncodeBigEndian64(int64_t v);
 int64_t DecodeBigEndian64(const char* p);
+
+// A free-text component of a key (an owner, an id from an event): every NUL byte is written as
+// 00 FF and the part ends with 00 01, so no value can run into the next component, a part is a
+// prefix of no other part, and byte order of encoded parts is the order of the values.
+void AppendKeyPart(std::string* key, absl::string_view part);
+std::string KeyPart(absl::string_view part);
+// Reads one part written by AppendKeyPart from the front of `*rest` and advances it; false if
+// `*rest` does not start with a complete part.
+bool ReadKeyPart(absl::string_view* rest, std::string* part);
 
 }  // namespace leadflow::projections
 

@@ -74,6 +74,14 @@ struct Node::Impl {
 
 namespace {
 
+projections::ViewStoreOptions StoreOptions(const storage::StorageBudget& budget,
+                                           bool without_wal = false) {
+  projections::ViewStoreOptions options;
+  options.budget = budget;
+  options.without_wal = without_wal;
+  return options;
+}
+
 void Say(const NodeOptions& o, const std::string& line) {
   if (o.say) o.say(line);
 }
@@ -322,12 +330,12 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
                        std::unique_ptr<projections::ViewStore>& store,
                        std::unique_ptr<projections::ProjectionRunner>& runner) -> absl::Status {
     if (!RunsView(o.role, projection.name())) return absl::OkStatus();
+    std::string rebuilt;
     LEADFLOW_ASSIGN_OR_RETURN(
-        store, projections::ViewStore::Open(
-                   {.dir = (std::filesystem::path(o.data_dir) / "views" / projection.name())
-                               .string(),
-                    .column_families = projection.column_families(),
-                    .budget = impl->budget}));
+        store, projections::OpenProjectionStore(
+                   (std::filesystem::path(o.data_dir) / "views" / projection.name()).string(),
+                   projection, StoreOptions(impl->budget), &rebuilt));
+    if (!rebuilt.empty()) Say(o, rebuilt);
     const absl::Time load_start = absl::Now();
     LEADFLOW_RETURN_IF_ERROR(projection.Load(*store));
     if (absl::Now() - load_start > absl::Seconds(1)) {
@@ -541,10 +549,8 @@ absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::str
       std::filesystem::remove_all(fresh);
       LEADFLOW_ASSIGN_OR_RETURN(
           stores.emplace_back(),
-          projections::ViewStore::Open({.dir = fresh.string(),
-                                        .column_families = projection->column_families(),
-                                        .without_wal = true,
-                                        .budget = impl.budget}));
+          projections::OpenProjectionStore(fresh.string(), *projection,
+                                           StoreOptions(impl.budget, /*without_wal=*/true)));
       runners.push_back(std::make_unique<projections::ProjectionRunner>(
           impl.log.get(), stores.back().get(), projection));
       raw.push_back(runners.back().get());

@@ -321,7 +321,7 @@ absl::StatusOr<std::unique_ptr<projections::ViewStore>> BuildView(
     log::EventLog& log, projections::Projection& projection, const std::string& dir) {
   LEADFLOW_ASSIGN_OR_RETURN(
       std::unique_ptr<projections::ViewStore> store,
-      projections::ViewStore::Open({.dir = dir, .column_families = projection.column_families()}));
+      projections::OpenProjectionStore(dir, projection));
   LEADFLOW_RETURN_IF_ERROR(projection.Load(*store));
   projections::ProjectionRunner runner(&log, store.get(), &projection);
   LEADFLOW_RETURN_IF_ERROR(runner.CatchUp());

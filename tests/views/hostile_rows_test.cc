@@ -42,7 +42,9 @@ class HostileRowsTest : public ::testing::Test {
   }
   // Appends `events` (once) and builds `projection`'s view from the log.
   void Build(const std::vector<v1::Event>& events, projections::Projection& projection) {
-    if (!appended_) ASSERT_TRUE(testing::AppendAll(*log_, events).ok());
+    if (!appended_) {
+      ASSERT_TRUE(testing::AppendAll(*log_, events).ok());
+    }
     appended_ = true;
     auto store = testing::BuildView(*log_, projection, (dir_ / projection.name()).string());
     ASSERT_TRUE(store.ok()) << store.status();
