@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
@@ -12,6 +13,13 @@
 #include "services/log/event_codec.h"
 
 namespace leadflow::projections {
+
+struct ProjectionRunner::Waiter {
+  uint64_t id = 0;
+  std::vector<std::pair<int32_t, int64_t>> targets;  // (partition, offset) to have applied
+  size_t next = 0;                                    // first target not known to be applied
+  std::function<void(absl::Status)> ready;
+};
 
 struct ProjectionRunner::Partition {
   int32_t id = 0;
@@ -73,6 +81,10 @@ void ProjectionRunner::Stop() {
   for (auto& p : partitions_) p->stop = true;
   for (auto& t : threads_) t.join();
   threads_.clear();
+  for (auto& p : partitions_) {
+    WakeWaiters(*p, absl::UnavailableError(absl::StrCat("view ", projection_->name(),
+                                                        " is stopping; retry")));
+  }
 }
 
 bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> records,
@@ -113,25 +125,31 @@ bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> re
   }
   absl::Status finished = projection_->FinishBatch(txn);
   if (!finished.ok()) {
-    absl::MutexLock lock(&p.mu);
-    p.error = absl::Status(finished.code(), absl::StrCat("view ", projection_->name(),
-                                                         " stopped: ", finished.message()));
+    {
+      absl::MutexLock lock(&p.mu);
+      p.error = absl::Status(finished.code(), absl::StrCat("view ", projection_->name(),
+                                                           " stopped: ", finished.message()));
+    }
+    WakeWaiters(p, absl::OkStatus());
     return false;
   }
   common::KillPoint("projection.before_commit");
   absl::Status committed = txn.Commit({{p.id, commit_offset}});
   common::KillPoint("projection.after_commit");
   if (committed.ok()) projection_->Committed(txn);
-  absl::MutexLock lock(&p.mu);
-  if (!committed.ok()) {
-    p.error = committed;
-    return false;
+  {
+    absl::MutexLock lock(&p.mu);
+    if (!committed.ok()) {
+      p.error = committed;
+    } else {
+      applied_records_.fetch_add(commit_offset - p.applied, std::memory_order_relaxed);
+      p.applied = commit_offset;
+      if (!failure.ok()) p.error = failure;
+    }
+    p.advanced.SignalAll();
   }
-  applied_records_.fetch_add(commit_offset - p.applied, std::memory_order_relaxed);
-  p.applied = commit_offset;
-  if (!failure.ok()) p.error = failure;
-  p.advanced.SignalAll();
-  return failure.ok();
+  WakeWaiters(p, absl::OkStatus());
+  return committed.ok() && failure.ok();
 }
 
 void ProjectionRunner::Tail(Partition& p) {
@@ -143,8 +161,11 @@ void ProjectionRunner::Tail(Partition& p) {
   }
   absl::StatusOr<std::unique_ptr<log::LogReader>> reader = log_->OpenReader(p.id, from);
   if (!reader.ok()) {
-    absl::MutexLock lock(&p.mu);
-    p.error = reader.status();
+    {
+      absl::MutexLock lock(&p.mu);
+      p.error = reader.status();
+    }
+    WakeWaiters(p, absl::OkStatus());
     return;
   }
   while (!p.stop) {
@@ -155,10 +176,13 @@ void ProjectionRunner::Tail(Partition& p) {
         absl::SleepFor(options_.poll);  // transient: the log comes back by itself
         continue;
       }
-      absl::MutexLock lock(&p.mu);
-      p.error = absl::Status(records.status().code(),
-                             absl::StrCat("view ", projection_->name(), " stopped: ",
-                                          records.status().message()));
+      {
+        absl::MutexLock lock(&p.mu);
+        p.error = absl::Status(records.status().code(),
+                               absl::StrCat("view ", projection_->name(), " stopped: ",
+                                            records.status().message()));
+      }
+      WakeWaiters(p, absl::OkStatus());
       return;
     }
     const int64_t next = (*reader)->position();
@@ -261,6 +285,75 @@ absl::Status ProjectionRunner::CatchUpAll(absl::Span<ProjectionRunner* const> ru
   return failure;
 }
 
+bool ProjectionRunner::Park(const std::shared_ptr<Waiter>& w, absl::Status* failed) const {
+  for (; w->next < w->targets.size(); ++w->next) {
+    const auto [partition, offset] = w->targets[w->next];
+    Partition& p = *partitions_[partition];
+    absl::MutexLock lock(&p.mu);
+    if (!p.error.ok()) {
+      *failed = p.error;
+      return false;
+    }
+    if (p.applied <= offset) return true;
+  }
+  return false;
+}
+
+void ProjectionRunner::WakeWaiters(Partition& p, const absl::Status& error) const {
+  std::vector<std::shared_ptr<Waiter>> done;
+  std::vector<absl::Status> why;
+  {
+    absl::MutexLock lock(&waiters_mu_);
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      std::shared_ptr<Waiter>& w = it->second;
+      if (w->targets[w->next].first != p.id) {
+        ++it;
+        continue;
+      }
+      absl::Status failed = error;
+      if (failed.ok() && Park(w, &failed)) {  // still waiting (here or on a later target)
+        ++it;
+        continue;
+      }
+      done.push_back(std::move(w));
+      why.push_back(std::move(failed));
+      it = waiters_.erase(it);
+    }
+  }
+  for (size_t i = 0; i < done.size(); ++i) done[i]->ready(why[i]);
+}
+
+absl::StatusOr<uint64_t> ProjectionRunner::Await(std::vector<std::pair<int32_t, int64_t>> targets,
+                                                 std::function<void(absl::Status)> ready) const {
+  for (const auto& [partition, offset] : targets) {
+    LEADFLOW_RETURN_IF_ERROR(log::CheckPartition("min_position.partition", partition,
+                                                  static_cast<int32_t>(partitions_.size())));
+  }
+  auto w = std::make_shared<Waiter>();
+  w->id = next_waiter_++;
+  w->targets = std::move(targets);
+  w->ready = std::move(ready);
+  absl::Status failed;
+  // Checked and registered under waiters_mu_: a partition that advances meanwhile wakes it.
+  absl::MutexLock lock(&waiters_mu_);
+  if (!Park(w, &failed)) return failed.ok() ? absl::StatusOr<uint64_t>(kReady) : failed;
+  waiters_[w->id] = w;
+  return w->id;
+}
+
+bool ProjectionRunner::CancelAwait(uint64_t id) const {
+  absl::MutexLock lock(&waiters_mu_);
+  return waiters_.erase(id) > 0;
+}
+
+std::string ProjectionRunner::Progress(int32_t partition) const {
+  if (partition < 0 || partition >= static_cast<int32_t>(partitions_.size())) return "";
+  const Partition& p = *partitions_[partition];
+  absl::MutexLock lock(&p.mu);
+  return absl::StrCat("view ", projection_->name(), " has applied partition ", p.id,
+                      " up to offset ", p.applied - 1);
+}
+
 absl::Status ProjectionRunner::WaitFor(const v1::LogPosition& position,
                                        absl::Duration timeout) const {
   LEADFLOW_RETURN_IF_ERROR(log::CheckPartition("min_position.partition", position.partition(),
@@ -301,7 +394,7 @@ absl::Status ProjectionRunner::WaitForLogEnd(const std::vector<int32_t>& partiti
 std::vector<v1::ViewPartitionStatus> ProjectionRunner::Status() const {
   std::vector<int64_t> ends;
   for (const auto& p : partitions_) {
-    absl::StatusOr<int64_t> end = log_->EndOffset(p->id);
+    absl::StatusOr<int64_t> end = log_->KnownEndOffset(p->id);  // never a blocking request
     ends.push_back(end.ok() ? *end : -1);
   }
   return StatusAt(ends);

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "leadflow/v1/events.pb.h"
 #include "leadflow/v1/views.pb.h"
@@ -99,6 +101,22 @@ class ProjectionRunner {
   absl::Status WaitForLogEnd(const std::vector<int32_t>& partitions,
                              absl::Duration timeout) const;
 
+  // The same without a waiting thread, for servers: `targets` are (partition, offset) pairs the
+  // view must have applied. Returns kReady if it already has (`ready` is never called), the
+  // partition's error if one has failed, or an id: `ready` will then run once, on a runner
+  // thread, with OK when every target is applied or with the error of a partition that fails
+  // (or UNAVAILABLE when the runner stops), unless CancelAwait(id) returned true first. `ready`
+  // must not block.
+  static constexpr uint64_t kReady = 0;
+  absl::StatusOr<uint64_t> Await(std::vector<std::pair<int32_t, int64_t>> targets,
+                                 std::function<void(absl::Status)> ready) const;
+  // True if the wait was removed before its `ready` ran (it never will); false if `ready` has
+  // run or is running.
+  bool CancelAwait(uint64_t id) const;
+  // Where the view is on `partition`, for a message: "view lead has applied partition 2 up to
+  // offset 41".
+  std::string Progress(int32_t partition) const;
+
   std::vector<v1::ViewPartitionStatus> Status() const;
   // The same against end offsets the caller already has (index = partition; -1 = unknown).
   std::vector<v1::ViewPartitionStatus> StatusAt(const std::vector<int64_t>& ends) const;
@@ -114,6 +132,14 @@ class ProjectionRunner {
 
  private:
   void Tail(Partition& p);
+  struct Waiter;
+  // Calls `ready` of the waiters parked on `p` that are now satisfied (every target applied) or
+  // failed (`error`, or the partition's error); the others wait on. Call without holding p.mu.
+  void WakeWaiters(Partition& p, const absl::Status& error) const;
+  // Moves w->next to its first unapplied target; false if every target is applied or one's
+  // partition failed (its error in `failed`). Caller holds waiters_mu_ (lock order: waiters_mu_,
+  // then a partition's mu).
+  bool Park(const std::shared_ptr<Waiter>& w, absl::Status* failed) const;
   // Applies `records` and commits them with `next_offset`; returns false if the partition failed.
   // `decoded`, if not empty, holds DecodeEvent of each record (decoded once for several views).
   bool ApplyBatch(Partition& p, absl::Span<const log::Record> records, int64_t next_offset,
@@ -126,6 +152,10 @@ class ProjectionRunner {
   std::vector<std::unique_ptr<Partition>> partitions_;
   std::vector<std::thread> threads_;
   std::atomic<int64_t> applied_records_{0};
+  mutable std::atomic<uint64_t> next_waiter_{1};
+  // Servers' waits (Await) by id; each is parked on the partition of its next target.
+  mutable absl::Mutex waiters_mu_;
+  mutable std::map<uint64_t, std::shared_ptr<Waiter>> waiters_ ABSL_GUARDED_BY(waiters_mu_);
 };
 
 }  // namespace leadflow::projections

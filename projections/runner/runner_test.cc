@@ -231,5 +231,44 @@ TEST_F(RunnerTest, AStoreInAnotherFormatIsRebuiltFromTheLog) {
   EXPECT_EQ(*(*again)->StoredOffset(0), 2);
 }
 
+// Await: a server's wait without a thread. Ready at once, later, or failed; cancellable.
+TEST_F(RunnerTest, AwaitWakesWithoutAThreadWaiting) {
+  ASSERT_TRUE(log_->Append(0, {EventFor("a")}).ok());
+  ASSERT_TRUE(runner_->CatchUp().ok());
+  std::atomic<int> woken{0};
+  absl::Status woken_with = absl::UnknownError("not yet");
+  absl::Mutex mu;
+  auto ready = [&](absl::Status s) {
+    absl::MutexLock lock(&mu);
+    woken_with = s;
+    ++woken;
+  };
+  // Applied already: no wait.
+  auto now = runner_->Await({{0, 0}}, ready);
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(*now, ProjectionRunner::kReady);
+  // Two partitions, one not yet there: parked, then woken by the catch-up.
+  auto later = runner_->Await({{0, 0}, {1, 1}}, ready);
+  ASSERT_TRUE(later.ok());
+  EXPECT_NE(*later, ProjectionRunner::kReady);
+  ASSERT_TRUE(log_->Append(1, {EventFor("b"), EventFor("c")}).ok());
+  auto cancelled = runner_->Await({{1, 5}}, ready);
+  ASSERT_TRUE(cancelled.ok());
+  ASSERT_TRUE(runner_->CatchUp().ok());
+  EXPECT_EQ(woken.load(), 1);
+  EXPECT_TRUE(woken_with.ok()) << woken_with;
+  EXPECT_TRUE(runner_->CancelAwait(*cancelled)) << "offset 5 is not applied: still parked";
+  EXPECT_FALSE(runner_->CancelAwait(*later)) << "already woken";
+  // A partition that fails wakes its waits with the error.
+  auto failing = runner_->Await({{1, 10}}, ready);
+  ASSERT_TRUE(failing.ok());
+  ASSERT_TRUE(log_->Append(1, {EventFor("d", "poison")}).ok());
+  EXPECT_FALSE(runner_->CatchUp().ok());
+  EXPECT_EQ(woken.load(), 2);
+  EXPECT_THAT(std::string(woken_with.message()), HasSubstr("poisoned event"));
+  EXPECT_FALSE(runner_->Await({{1, 10}}, ready).ok()) << "a failed partition refuses new waits";
+  EXPECT_EQ(runner_->Await({{7, 0}}, ready).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace leadflow::projections

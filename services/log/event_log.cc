@@ -126,4 +126,14 @@ absl::StatusOr<AppendResult> EventLog::Append(int32_t partition,
   return r->front();
 }
 
+void EventLog::FreshEndOffsets(
+    absl::Duration, std::function<void(std::vector<int64_t> ends, bool inline_call)> done) {
+  std::vector<int64_t> ends(partition_count(), -1);
+  for (int32_t p = 0; p < partition_count(); ++p) {
+    absl::StatusOr<int64_t> end = KnownEndOffset(p);
+    if (end.ok()) ends[p] = *end;
+  }
+  done(std::move(ends), /*inline_call=*/true);
+}
+
 }  // namespace leadflow::log

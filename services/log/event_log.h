@@ -105,6 +105,14 @@ class EventLog {
   // this process's readers' latest fetch (UNAVAILABLE until one answered; librdkafka 2.0's
   // watermark query can hang forever when a broker is down, librdkafka #2588). Embedded: EndOffset.
   virtual absl::StatusOr<int64_t> KnownEndOffset(int32_t partition) { return EndOffset(partition); }
+  // The end of every partition as of now, without blocking the caller: `done` runs once, with
+  // one end per partition (-1 where it could not be learned within `timeout`), and `fresh` true
+  // if it ran on the caller's thread before FreshEndOffsets returned. Embedded: at once (the
+  // ends are exact). Kafka: one ListOffsets request for all partitions on a thread of the log's,
+  // shared by the callers that ask meanwhile and bounded by `timeout` (never the watermark
+  // query, which can hang while a broker is away: librdkafka #2588).
+  virtual void FreshEndOffsets(absl::Duration timeout,
+                               std::function<void(std::vector<int64_t> ends, bool inline_call)> done);
   virtual absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
                                                                 int64_t from_offset) = 0;
 };

@@ -5,6 +5,7 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <atomic>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -92,7 +93,66 @@ struct KafkaLog::Impl {
   // Per partition, the end offset (high watermark) as last reported by this process's readers'
   // fetches; -1 = not seen yet. KnownEndOffset answers from it without asking the cluster.
   std::unique_ptr<std::atomic<int64_t>[]> known_end;
+
+  // FreshEndOffsets: callers wait here; one thread asks the cluster for every partition's end
+  // on behalf of all who asked before the request went out.
+  using EndsDone = std::function<void(std::vector<int64_t>, bool)>;
+  absl::Mutex probe_mu;
+  absl::CondVar probe_wake;
+  std::vector<std::pair<EndsDone, absl::Duration>> probe_waiting ABSL_GUARDED_BY(probe_mu);
+  bool probe_stop ABSL_GUARDED_BY(probe_mu) = false;
+  std::thread prober;
+
+  std::vector<int64_t> KnownEnds() const {
+    std::vector<int64_t> ends(partitions);
+    for (int32_t p = 0; p < partitions; ++p) ends[p] = known_end[p].load();
+    return ends;
+  }
+  void NoteEnd(int32_t p, int64_t end) {
+    int64_t seen = known_end[p].load(std::memory_order_relaxed);
+    while (end > seen && !known_end[p].compare_exchange_weak(seen, end)) {
+    }
+  }
+  void ProbeLoop();
 };
+
+void KafkaLog::Impl::ProbeLoop() {
+  while (true) {
+    std::vector<std::pair<EndsDone, absl::Duration>> asked;
+    {
+      absl::MutexLock lock(&probe_mu);
+      while (probe_waiting.empty() && !probe_stop) probe_wake.Wait(&probe_mu);
+      asked.swap(probe_waiting);
+    }
+    bool stopping;
+    {
+      absl::MutexLock lock(&probe_mu);
+      stopping = probe_stop;
+    }
+    std::vector<int64_t> ends = KnownEnds();
+    if (!stopping && !asked.empty()) {
+      absl::Duration timeout = asked.front().second;
+      for (const auto& [done, t] : asked) timeout = std::min(timeout, t);
+      // ListOffsets with timestamp -1 (the end; read_committed: the last stable offset),
+      // bounded by the timeout even when a broker is away.
+      std::vector<RdKafka::TopicPartition*> tps;
+      for (int32_t p = 0; p < partitions; ++p) {
+        tps.push_back(RdKafka::TopicPartition::create(options.topic, p, -1));
+      }
+      if (producer->offsetsForTimes(tps, ToMillis(timeout)) == RdKafka::ERR_NO_ERROR) {
+        for (RdKafka::TopicPartition* tp : tps) {
+          if (tp->err() == RdKafka::ERR_NO_ERROR && tp->offset() >= 0) {
+            NoteEnd(tp->partition(), tp->offset());
+            ends[tp->partition()] = std::max(ends[tp->partition()], tp->offset());
+          }
+        }
+      }
+      RdKafka::TopicPartition::destroy(tps);
+    }
+    for (auto& [done, t] : asked) done(ends, /*inline_call=*/false);
+    if (stopping) return;
+  }
+}
 
 namespace {
 
@@ -178,7 +238,26 @@ class KafkaReader final : public LogReader {
 KafkaLog::KafkaLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 KafkaLog::~KafkaLog() {
+  {
+    absl::MutexLock lock(&impl_->probe_mu);
+    impl_->probe_stop = true;
+    impl_->probe_wake.Signal();
+  }
+  if (impl_->prober.joinable()) impl_->prober.join();
   if (impl_->producer) impl_->producer->flush(ToMillis(impl_->options.timeout));
+}
+
+void KafkaLog::FreshEndOffsets(absl::Duration timeout,
+                               std::function<void(std::vector<int64_t>, bool)> done) {
+  {
+    absl::MutexLock lock(&impl_->probe_mu);
+    if (!impl_->probe_stop) {
+      impl_->probe_waiting.emplace_back(std::move(done), timeout);
+      impl_->probe_wake.Signal();
+      return;
+    }
+  }
+  done(impl_->KnownEnds(), /*inline_call=*/true);
 }
 
 absl::StatusOr<std::unique_ptr<KafkaLog>> KafkaLog::Open(const KafkaLogOptions& options) {
@@ -259,6 +338,7 @@ absl::StatusOr<std::unique_ptr<KafkaLog>> KafkaLog::Open(const KafkaLogOptions& 
       return FromTxnError(e, "init transactions");
     }
   }
+  impl->prober = std::thread([raw = impl.get()] { raw->ProbeLoop(); });
   return std::unique_ptr<KafkaLog>(new KafkaLog(std::move(impl)));
 }
 

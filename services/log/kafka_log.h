@@ -48,6 +48,9 @@ class KafkaLog final : public EventLog {
       absl::Span<const PartitionAppend> appends) override;
   absl::StatusOr<int64_t> EndOffset(int32_t partition) override;
   absl::StatusOr<int64_t> KnownEndOffset(int32_t partition) override;
+  void FreshEndOffsets(
+      absl::Duration timeout,
+      std::function<void(std::vector<int64_t> ends, bool inline_call)> done) override;
   absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
                                                         int64_t from_offset) override;
 

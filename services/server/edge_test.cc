@@ -98,14 +98,14 @@ class EdgeTest : public ::testing::TestWithParam<bool> {
 
 TEST_P(EdgeTest, EveryMethodAnswersGarbageBytesWithInvalidArgumentAndNoLogLine) {
   Start();
-  google::protobuf::LogHandler* previous = google::protobuf::SetLogHandler(&CountProtobufLogs);
-  protobuf_log_lines = 0;
   // Wire-format garbage, and a valid message whose string field is not UTF-8 (protobuf logs an
   // ERROR line for that one when it parses it).
   const std::string garbage = "\xff\xff\xff\xff\x0fnot a protobuf message";
   v1::CaptureLead bad_utf8 = Ada("utf8");
   bad_utf8.mutable_person()->set_full_name("Ada \xc3");
-  const std::string bad_utf8_bytes = bad_utf8.SerializeAsString();
+  const std::string bad_utf8_bytes = bad_utf8.SerializeAsString();  // (logs on this side)
+  google::protobuf::LogHandler* previous = google::protobuf::SetLogHandler(&CountProtobufLogs);
+  protobuf_log_lines = 0;
   int methods = 0;
   for (const char* name : {"LeadCommandService", "LeadQueryService", "CustomerQueryService",
                            "FunnelQueryService", "ReprocessingQueryService", "ViewAdminService"}) {

@@ -43,6 +43,8 @@ struct Node::Impl {
       reprocessing_store;
   std::unique_ptr<projections::ProjectionRunner> lead_runner, customer_runner, funnel_runner,
       reprocessing_runner;
+  // Reads waiting for a view are parked here (services.h); shared with the waits themselves.
+  std::shared_ptr<ViewWaits> view_waits;
   std::unique_ptr<LeadCommandServiceImpl> command_service;
   std::unique_ptr<LeadQueryServiceImpl> query_service;
   std::unique_ptr<CustomerQueryServiceImpl> customer_service;
@@ -358,21 +360,25 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
         open_view(*impl->funnel_projection, impl->funnel_store, impl->funnel_runner));
     LEADFLOW_RETURN_IF_ERROR(open_view(impl->reprocessing_projection, impl->reprocessing_store,
                                        impl->reprocessing_runner));
+    impl->view_waits = std::make_shared<ViewWaits>();
+    auto edge = [&](const projections::ProjectionRunner* runner) {
+      return ViewEdge{.runner = runner, .log = impl->log.get(), .waits = impl->view_waits};
+    };
     if (impl->lead_runner) {
       impl->query_service = std::make_unique<LeadQueryServiceImpl>(
-          impl->lead_store.get(), impl->lead_runner.get(), partitions);
+          impl->lead_store.get(), edge(impl->lead_runner.get()), partitions);
     }
     if (impl->customer_runner) {
       impl->customer_service = std::make_unique<CustomerQueryServiceImpl>(
-          impl->customer_store.get(), impl->customer_runner.get(), partitions);
+          impl->customer_store.get(), edge(impl->customer_runner.get()), partitions);
     }
     if (impl->funnel_runner) {
       impl->funnel_service = std::make_unique<FunnelQueryServiceImpl>(
-          impl->funnel_projection.get(), impl->funnel_runner.get());
+          impl->funnel_projection.get(), edge(impl->funnel_runner.get()));
     }
     if (impl->reprocessing_runner) {
       impl->reprocessing_service = std::make_unique<ReprocessingQueryServiceImpl>(
-          impl->reprocessing_store.get(), impl->reprocessing_runner.get());
+          impl->reprocessing_store.get(), edge(impl->reprocessing_runner.get()));
     }
     const std::vector<projections::ProjectionRunner*> runners = impl->runners();
     impl->admin_service = std::make_unique<ViewAdminServiceImpl>(

@@ -318,7 +318,10 @@ int main(int argc, char** argv) {
 
   // GetLead under load, through the real service code.
   projections::ProjectionRunner lead_runner(log.get(), lead_store.get(), &lead_projection);
-  server::LeadQueryServiceImpl service(lead_store.get(), &lead_runner, log->partition_count());
+  auto waits = std::make_shared<server::ViewWaits>();
+  server::LeadQueryServiceImpl service(
+      lead_store.get(), server::ViewEdge{.runner = &lead_runner, .log = log.get(), .waits = waits},
+      log->partition_count());
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -365,9 +368,12 @@ int main(int argc, char** argv) {
   projections::ProjectionRunner funnel_runner(log.get(), funnel_store.get(), &funnel_projection);
   projections::ProjectionRunner reprocessing_runner(log.get(), reprocessing_store.get(),
                                                     &reprocessing_projection);
-  server::FunnelQueryServiceImpl funnel_service(&funnel_projection, &funnel_runner);
-  server::ReprocessingQueryServiceImpl reprocessing_service(reprocessing_store.get(),
-                                                            &reprocessing_runner);
+  server::FunnelQueryServiceImpl funnel_service(
+      &funnel_projection,
+      server::ViewEdge{.runner = &funnel_runner, .log = log.get(), .waits = waits});
+  server::ReprocessingQueryServiceImpl reprocessing_service(
+      reprocessing_store.get(),
+      server::ViewEdge{.runner = &reprocessing_runner, .log = log.get(), .waits = waits});
   grpc::ServerBuilder analytics_builder;
   analytics_builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
   analytics_builder.RegisterService(&funnel_service);
