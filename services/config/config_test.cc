@@ -170,6 +170,27 @@ TEST(ConfigTest, CrossOptionRulesAreCheckedAtTheEnd) {
   EXPECT_TRUE(ok.Finish().ok());
 }
 
+// A gateway forwarding to its own address would call itself forever, growing memory.
+TEST(ConfigTest, AGatewayThatForwardsToItselfIsRefused) {
+  for (const auto& [listen, upstream] : std::vector<std::pair<std::string, std::string>>{
+           {"127.0.0.1:7000", "127.0.0.1:7000"},
+           {"127.0.0.1:7000", "localhost:7000"},
+           {"0.0.0.0:7000", "127.0.0.1:7000"},
+           {"[::]:7000", "[::1]:7000"},
+           {"127.0.0.1:7000", "127.0.0.2:7000"}}) {
+    ConfigLoader loader;
+    ASSERT_TRUE(loader.ApplyFlag("role", "gateway").ok());
+    ASSERT_TRUE(loader.ApplyFlag("listen", listen).ok()) << listen;
+    ASSERT_TRUE(loader.ApplyFlag("gateway.lead_view", "127.0.0.1:7100").ok());
+    ASSERT_TRUE(loader.ApplyFlag("gateway.writer", upstream).ok()) << upstream;
+    auto result = loader.Finish();
+    ASSERT_FALSE(result.ok()) << listen << " -> " << upstream;
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(result.status().message()),
+                HasSubstr("gateway.writer: " + upstream + " is this gateway's own address"));
+  }
+}
+
 TEST(ConfigTest, EveryOptionHasAFlagAnEnvironmentNameAndHelp) {
   ConfigLoader loader;
   for (const OptionSpec& spec : loader.options()) {
