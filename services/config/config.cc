@@ -1,11 +1,15 @@
 #include "services/config/config.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -91,6 +95,40 @@ std::string Flag(const std::string& key) {
   std::replace(f.begin(), f.end(), '.', '-');
   std::replace(f.begin(), f.end(), '_', '-');
   return "--" + f;
+}
+
+// HOST:PORT, [IPv6]:PORT -> (host without brackets, lower case; port).
+std::pair<std::string, std::string> SplitHostPort(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return {absl::AsciiStrToLower(address), ""};
+  std::string host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return {absl::AsciiStrToLower(host), address.substr(colon + 1)};
+}
+
+bool IsWildcard(const std::string& host) { return host.empty() || host == "0.0.0.0" || host == "::"; }
+
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
+// Would a call to `upstream` reach a server listening on `listen`? Same port, and the same host,
+// or a local name for it ("localhost" for 127.0.0.1 or ::1; any local address for a server
+// listening on all of them).
+bool IsOwnAddress(const std::string& listen, const std::string& upstream) {
+  const auto [lhost, lport] = SplitHostPort(listen);
+  const auto [uhost, uport] = SplitHostPort(upstream);
+  if (lport != uport || lport.empty()) return false;
+  if (lhost == uhost) return true;
+  if (IsWildcard(lhost)) {
+    if (IsWildcard(uhost) || IsLoopback(uhost)) return true;
+    char name[256] = {};
+    return gethostname(name, sizeof(name) - 1) == 0 && absl::AsciiStrToLower(name) == uhost;
+  }
+  if (uhost == "localhost") return lhost == "127.0.0.1" || lhost == "::1";
+  return false;
 }
 
 // "lead-view" -> "gateway.lead_view".
@@ -463,6 +501,15 @@ absl::StatusOr<ServeConfig> ConfigLoader::Finish() const {
     if (kafka) {
       return absl::InvalidArgumentError(
           "role=gateway: does not read the log; remove kafka.brokers / kafka.mock");
+    }
+    for (const server::GatewayRoute& r : server::kGatewayRoutes) {
+      const std::string& upstream = n.gateway.*r.address;
+      if (!upstream.empty() && IsOwnAddress(n.listen, upstream)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            GatewayKey(r), ": ", upstream, " is this gateway's own address (listen is ", n.listen,
+            "); it would forward every call to itself forever. Give the address of the ",
+            r.role, " process"));
+      }
     }
   } else if (any_route) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -177,7 +177,7 @@ TEST(ConfigTest, AGatewayThatForwardsToItselfIsRefused) {
            {"127.0.0.1:7000", "localhost:7000"},
            {"0.0.0.0:7000", "127.0.0.1:7000"},
            {"[::]:7000", "[::1]:7000"},
-           {"127.0.0.1:7000", "127.0.0.2:7000"}}) {
+           {"0.0.0.0:7000", "localhost:7000"}}) {
     ConfigLoader loader;
     ASSERT_TRUE(loader.ApplyFlag("role", "gateway").ok());
     ASSERT_TRUE(loader.ApplyFlag("listen", listen).ok()) << listen;
@@ -189,6 +189,13 @@ TEST(ConfigTest, AGatewayThatForwardsToItselfIsRefused) {
     EXPECT_THAT(std::string(result.status().message()),
                 HasSubstr("gateway.writer: " + upstream + " is this gateway's own address"));
   }
+  // Another port, or another loopback address than the one it listens on, is not a loop.
+  ConfigLoader other;
+  ASSERT_TRUE(other.ApplyFlag("role", "gateway").ok());
+  ASSERT_TRUE(other.ApplyFlag("listen", "127.0.0.1:7000").ok());
+  ASSERT_TRUE(other.ApplyFlag("gateway.writer", "127.0.0.2:7000").ok());
+  ASSERT_TRUE(other.ApplyFlag("gateway.lead_view", "localhost:7001").ok());
+  EXPECT_TRUE(other.Finish().ok());
 }
 
 TEST(ConfigTest, EveryOptionHasAFlagAnEnvironmentNameAndHelp) {

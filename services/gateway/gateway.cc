@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 
@@ -13,6 +14,9 @@ namespace leadflow::gateway {
 namespace {
 
 constexpr char kViewAdminService[] = "leadflow.v1.ViewAdminService";
+// Gateways a call has passed through (set by each gateway on its upstream call).
+constexpr char kHopsHeader[] = "leadflow-gateway-hops";
+constexpr int kMaxHops = 3;
 
 std::string ToString(const grpc::ByteBuffer& buffer) {
   std::vector<grpc::Slice> slices;
@@ -50,6 +54,22 @@ class ForwardReactor final : public grpc::ServerGenericBidiReactor {
       Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "gateway: no request message"));
       return;
     }
+    // Each gateway counts itself in a header: a call that went round a loop of gateways (each
+    // configured with the other's address) is refused instead of circling until its deadline.
+    int hops = 0;
+    if (auto it = ctx_->client_metadata().find(kHopsHeader);
+        it != ctx_->client_metadata().end()) {
+      if (!absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &hops)) {
+        hops = kMaxHops;
+      }
+    }
+    if (hops >= kMaxHops) {
+      Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          absl::StrCat("gateway: this call already passed through ", hops,
+                                       " gateways: a forwarding loop; check the gateway.* "
+                                       "addresses of the gateway processes")));
+      return;
+    }
     {
       // One share per call, and one for this starter: the reactor cannot finish (and be
       // deleted) while the loop below still runs, however fast the calls complete.
@@ -62,6 +82,7 @@ class ForwardReactor final : public grpc::ServerGenericBidiReactor {
       if (ctx_->deadline() != std::chrono::system_clock::time_point::max()) {
         call.context.set_deadline(ctx_->deadline());
       }
+      call.context.AddMetadata(kHopsHeader, std::to_string(hops + 1));
       targets_[i]->stub->UnaryCall(&call.context, ctx_->method(), grpc::StubOptions(), &request_,
                                    &call.response,
                                    [this, i](grpc::Status status) { Done(i, std::move(status)); });
