@@ -47,4 +47,20 @@ expect_refusal 2 "bad.jsonl:2: not a leadflow.v1.Command" ctl batch "$E2E_TMP/ba
 # Had line 1 of the malformed file been sent, x@example.com would be a known contact now.
 R=$(ctl --json capture --name X --email x@example.com --source web-form --id probe2)
 expect_eq "the malformed file sent nothing (x@example.com is new)" "" "$(json deduplicated <<<"$R")"
+# Two identical lines are two changes (a rep called twice): both are applied, the repeat is
+# reported; re-running the same file is a retry; the same line in another file is new work.
+touches() { ctl --json get "$LEAD7" | json touches_total; }
+line=$(printf '{"log_interaction": {"lead_id": "%s", "kind": "INTERACTION_KIND_CALL", "direction": "DIRECTION_OUTBOUND"}}' "$LEAD7")
+printf '%s\n%s\n' "$line" "$line" >"$E2E_TMP/calls.jsonl"
+T0=$(touches); T0=${T0:-0}
+rc=0; ctl batch "$E2E_TMP/calls.jsonl" >"$E2E_TMP/calls1.txt" 2>&1 || rc=$?
+cat "$E2E_TMP/calls1.txt"
+expect_eq "identical lines: exit code" 0 "$rc"
+expect_eq "identical lines: both applied" "$((T0 + 2))" "$(touches)"
+expect_contains "the repeat is reported" "$E2E_TMP/calls1.txt" "line 2 repeats line 1"
+ctl batch "$E2E_TMP/calls.jsonl" >/dev/null 2>&1
+expect_eq "the same file again: a retry, nothing new" "$((T0 + 2))" "$(touches)"
+printf '# tomorrow\n%s\n' "$line" >"$E2E_TMP/calls2.jsonl"
+ctl batch "$E2E_TMP/calls2.jsonl" >/dev/null 2>&1
+expect_eq "the same line in another file: applied" "$((T0 + 3))" "$(touches)"
 echo "batch test: all checks passed"
