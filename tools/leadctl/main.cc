@@ -12,6 +12,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/random/random.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
@@ -367,11 +368,22 @@ int RunBatch(const std::shared_ptr<grpc::Channel>& channel, const Global& g,
   std::vector<v1::Command> commands;
   std::vector<int> line_of;
   std::vector<std::string> command_id_of;
-  std::string line;
-  int number = 0, bad = 0;
+  // The whole file first: a line without its own command id gets one derived from the file's
+  // content and its line number, so re-running the same file is a retry (nothing applies
+  // twice) while the same line in another file, or twice in one file, is new work.
+  std::vector<std::string> lines;
+  std::string content, line;
   while (std::getline(*in, line)) {
+    content.append(line).push_back('\n');
+    lines.push_back(std::move(line));
+  }
+  const std::string file_id = common::Sha256Hex(content, 16);
+  absl::flat_hash_map<std::string, int> first_seen;  // line text -> first line number
+  std::vector<std::string> repeats;
+  int number = 0, bad = 0;
+  for (const std::string& raw : lines) {
     ++number;
-    absl::string_view text = absl::StripAsciiWhitespace(line);
+    absl::string_view text = absl::StripAsciiWhitespace(raw);
     if (text.empty() || text[0] == '#') continue;
     v1::Command c;
     auto st = google::protobuf::util::JsonStringToMessage(std::string(text), &c);
@@ -388,7 +400,11 @@ int RunBatch(const std::shared_ptr<grpc::Channel>& channel, const Global& g,
       continue;
     }
     if (meta->command_id().empty()) {
-      meta->set_command_id(absl::StrCat("line-", common::Sha256Hex(text, 24)));
+      meta->set_command_id(absl::StrCat("batch-", file_id, "-", number));
+      auto [seen, fresh] = first_seen.try_emplace(std::string(text), number);
+      if (!fresh) {
+        repeats.push_back(absl::StrCat("line ", number, " repeats line ", seen->second));
+      }
     }
     if (meta->actor().id().empty()) {
       meta->mutable_actor()->set_kind(v1::Actor::KIND_USER);
@@ -401,6 +417,14 @@ int RunBatch(const std::shared_ptr<grpc::Channel>& channel, const Global& g,
   if (bad > 0) {
     std::cerr << "leadctl: " << bad << " malformed line(s); nothing was sent\n";
     return kExitUsage;
+  }
+  if (!repeats.empty()) {
+    // Two identical lines are two changes (a rep called twice): both are applied. Say so, in
+    // case one of them was pasted by mistake.
+    std::cerr << "leadctl: note: " << repeats.size()
+              << " line(s) repeat an earlier line exactly; each is applied as its own change ("
+              << repeats.front() << (repeats.size() > 1 ? ", ..." : "")
+              << "). Give lines their own meta.command_id to make that explicit.\n";
   }
 
   auto stub = v1::LeadCommandService::NewStub(channel);
@@ -985,8 +1009,9 @@ int Main(int argc, char** argv) {
   CLI::App* batch = app.add_subcommand(
       "batch",
       "Apply commands from a file of JSON lines (one leadflow.v1.Command per line, '-' = stdin). "
-      "Lines without meta.command_id get one derived from the line's content, so re-running a "
-      "file never applies a line twice.");
+      "A line without meta.command_id gets one derived from the file's content and the line's "
+      "number: re-running the same file is a retry (no line applies twice), the same line in "
+      "another file (or twice in one) is new work.");
   batch->add_option("file", batch_file, "JSON-lines file, or - for standard input")->required();
   batch->add_option("--chunk", chunk, "Commands per RPC (1-10000)")
       ->capture_default_str()
