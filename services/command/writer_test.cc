@@ -16,6 +16,7 @@ namespace leadflow::command {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const absl::Time kNow =
     absl::FromCivil(absl::CivilSecond(2026, 11, 2, 10, 0, 0), absl::UTCTimeZone());
@@ -619,6 +620,151 @@ TEST_F(WriterTest, GetLeadErrors) {
   EXPECT_EQ(writer_->GetLead("nope").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(writer_->GetLead(common::LeadIdForEmail("x@example.com")).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// ---- Races and identities (integrity issue, defects 3, 4, 10) --------------------------------
+
+v1::Command MergeCommand(const std::string& id, const std::string& lead,
+                         const std::string& survivor) {
+  v1::Command c;
+  auto* b = c.mutable_merge_lead();
+  b->mutable_meta()->set_command_id(id);
+  b->mutable_meta()->mutable_actor()->set_id("alice");
+  b->set_lead_id(lead);
+  b->set_survivor_lead_id(survivor);
+  return c;
+}
+
+v1::Command ChangeEmail(const std::string& id, const std::string& lead, const std::string& email) {
+  v1::Command c;
+  auto* b = c.mutable_update_contact_details();
+  b->mutable_meta()->set_command_id(id);
+  b->mutable_meta()->mutable_actor()->set_id("alice");
+  b->set_lead_id(lead);
+  b->set_email(email);
+  return c;
+}
+
+// Captures leads until two land on different partitions; returns their ids.
+std::pair<std::string, std::string> TwoLeadsOnTwoPartitions(CommandWriter& w, const std::string& tag) {
+  std::vector<std::string> ids;
+  for (int i = 0;; ++i) {
+    v1::Command c;
+    auto* b = c.mutable_capture_lead();
+    b->mutable_meta()->set_command_id(absl::StrCat(tag, "-c", i));
+    b->mutable_meta()->mutable_actor()->set_id("alice");
+    b->mutable_person()->set_full_name("Person");
+    b->set_email(absl::StrCat(tag, i, "@example.com"));
+    b->set_source_channel(v1::SOURCE_CHANNEL_WEB_FORM);
+    auto r = w.Execute(c);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return {};
+    for (const std::string& other : ids) {
+      if (log::PartitionForKey(other, 4) != r->last_position().partition()) {
+        return {other, r->lead_id()};
+      }
+    }
+    ids.push_back(r->lead_id());
+  }
+}
+
+TEST_F(WriterTest, MergesIntoEachOtherInOneBatchNeverBothSucceed) {
+  auto [a, b] = TwoLeadsOnTwoPartitions(*writer_, "m");
+  auto results = writer_->ExecuteBatch(
+      std::vector<v1::Command>{MergeCommand("ab", a, b), MergeCommand("ba", b, a)});
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_TRUE(results[0].ok()) << results[0].status();
+  ASSERT_FALSE(results[1].ok()) << "a merge cycle: " << a << " <-> " << b;
+  EXPECT_EQ(results[1].status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(writer_->GetLead(b)->lead.status, v1::LEAD_STATUS_NEW) << "the survivor stays";
+}
+
+TEST_F(WriterTest, ConcurrentMergesNeverMakeACycleOrMergeIntoAMergedLead) {
+  constexpr int kPairs = 30;
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (int i = 0; i < kPairs; ++i) pairs.push_back(TwoLeadsOnTwoPartitions(*writer_, absl::StrCat("p", i, "x")));
+  std::atomic<int> both{0};
+  for (int i = 0; i < kPairs; ++i) {
+    const auto& [a, b] = pairs[i];
+    absl::StatusOr<v1::CommandReply> r1, r2;
+    std::thread t1([&] { r1 = writer_->Execute(MergeCommand(absl::StrCat("ab", i), a, b)); });
+    std::thread t2([&] { r2 = writer_->Execute(MergeCommand(absl::StrCat("ba", i), b, a)); });
+    t1.join();
+    t2.join();
+    if (r1.ok() && r2.ok()) ++both;
+    EXPECT_TRUE(r1.ok() || r2.ok()) << "one of the two merges succeeds";
+    const v1::LeadStatus sa = writer_->GetLead(a)->lead.status, sb = writer_->GetLead(b)->lead.status;
+    EXPECT_FALSE(sa == v1::LEAD_STATUS_MERGED && sb == v1::LEAD_STATUS_MERGED) << a << " " << b;
+  }
+  EXPECT_EQ(both.load(), 0);
+}
+
+TEST_F(WriterTest, AContactHeldByAnotherLeadCannotBeTaken) {
+  auto a = writer_->Execute(Capture("ca", "ada@example.com"));
+  auto b = writer_->Execute(Capture("cb", "bob@example.com"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto taken = writer_->Execute(ChangeEmail("u1", b->lead_id(), "ADA@example.com"));
+  ASSERT_FALSE(taken.ok()) << "two live leads would share one email";
+  EXPECT_EQ(taken.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(taken.status().message()), HasSubstr(a->lead_id()));
+  EXPECT_THAT(std::string(taken.status().message()), Not(HasSubstr("ada@")));
+  // B moves to a new address: a capture of that address is B returning, not a new lead.
+  ASSERT_TRUE(writer_->Execute(ChangeEmail("u2", b->lead_id(), "bob.new@example.com")).ok());
+  auto returning = writer_->Execute(Capture("cb2", "bob.new@example.com"));
+  ASSERT_TRUE(returning.ok()) << returning.status();
+  EXPECT_EQ(returning->lead_id(), b->lead_id());
+  EXPECT_TRUE(returning->deduplicated());
+  // Its old address is free again: a new person may have it.
+  auto fresh = writer_->Execute(Capture("cb3", "bob@example.com"));
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_NE(fresh->lead_id(), b->lead_id());
+  EXPECT_FALSE(fresh->deduplicated());
+  // A phone held by a lead, in a capture with an unknown email, finds that lead too.
+  v1::Command by_phone = Capture("cp", "someone.else@example.com");
+  v1::Command set_phone;
+  auto* u = set_phone.mutable_update_contact_details();
+  u->mutable_meta()->set_command_id("u3");
+  u->mutable_meta()->mutable_actor()->set_id("alice");
+  u->set_lead_id(a->lead_id());
+  u->set_phone("+48 601 234 567");
+  ASSERT_TRUE(writer_->Execute(set_phone).ok());
+  by_phone.mutable_capture_lead()->set_phone("+48601234567");
+  auto known = writer_->Execute(by_phone);
+  ASSERT_TRUE(known.ok()) << known.status();
+  EXPECT_EQ(known->lead_id(), a->lead_id());
+}
+
+TEST_F(WriterTest, PhoneNumbersAreNormalizedAndValidated) {
+  v1::Command first = Capture("p1", "");
+  first.mutable_capture_lead()->clear_email();
+  first.mutable_capture_lead()->set_phone("+44 (0) 20 7946 0958");
+  auto a = writer_->Execute(first);
+  ASSERT_TRUE(a.ok()) << a.status();
+  for (const char* same : {"+44 20 7946 0958", "0044 20 7946 0958", "+442079460958"}) {
+    v1::Command c = first;
+    c.mutable_capture_lead()->mutable_meta()->set_command_id(absl::StrCat("p-", same));
+    c.mutable_capture_lead()->set_phone(same);
+    auto r = writer_->Execute(c);
+    ASSERT_TRUE(r.ok()) << same << ": " << r.status();
+    EXPECT_EQ(r->lead_id(), a->lead_id()) << same;
+    EXPECT_TRUE(r->deduplicated()) << same;
+  }
+  for (const char* invalid : {"+1 2 3 4 5 6 7 8", "+44 12", "+999 1234 5678"}) {
+    v1::Command c = first;
+    c.mutable_capture_lead()->mutable_meta()->set_command_id(absl::StrCat("x-", invalid));
+    c.mutable_capture_lead()->set_phone(invalid);
+    auto r = writer_->Execute(c);
+    ASSERT_FALSE(r.ok()) << invalid << " was accepted as " << r->lead_id();
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr("capture_lead.phone: "));
+  }
+}
+
+TEST_F(WriterTest, LeadIdsDoNotRevealTheContact) {
+  auto r = writer_->Execute(Capture("c1", "ada@example.com"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->lead_id(), common::LeadIdForEmail("ada@example.com"))
+      << "an unkeyed hash of the email: anyone can test a guess against it";
 }
 
 }  // namespace

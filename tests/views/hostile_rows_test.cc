@@ -209,5 +209,44 @@ TEST_F(HostileRowsTest, AControlCharacterInAnOwnerNeverBreaksAnotherOwnersListin
   EXPECT_EQ(owned->customers(0).lead_id(), s.Id("b"));
 }
 
+// An old log in which lead B took lead A's email and then changed it again (the writer now
+// refuses the first step): the email still finds A, the lead that holds it.
+TEST_F(HostileRowsTest, AContactIndexEntryIsOnlyRemovedByTheLeadThatOwnsIt) {
+  testing::SalesScript s(kT0);
+  s.Capture("a", 0, v1::SOURCE_CHANNEL_WEB_FORM);
+  s.Capture("b", 1, v1::SOURCE_CHANNEL_WEB_FORM);
+  for (const std::string& email : {std::string("a@example.com"), std::string("b2@example.com")}) {
+    v1::Command c = Command(s, "b", email == "a@example.com" ? 2 : 3);
+    v1::CommandMeta meta = c.schedule_follow_up().meta();
+    v1::UpdateContactDetails* u = c.mutable_update_contact_details();
+    *u->mutable_meta() = meta;
+    u->set_lead_id(s.Id("b"));
+    u->set_email(email);
+    ASSERT_TRUE(s.Try(c).ok());
+  }
+  ASSERT_TRUE(s.error().ok()) << s.error();
+  // Each event in a batch of its own, as a live view that keeps up would apply them.
+  projections::LeadProjection leads;
+  std::vector<v1::Event> events = s.events();
+  ASSERT_TRUE(testing::AppendAll(*log_, {events.front()}).ok());
+  appended_ = true;
+  Build({}, leads);
+  for (size_t i = 1; i < events.size(); ++i) {
+    ASSERT_TRUE(testing::AppendAll(*log_, {events[i]}).ok());
+    projections::ProjectionRunner runner(log_.get(), store(0), &leads);
+    ASSERT_TRUE(runner.CatchUp().ok());
+  }
+  projections::LeadQueries queries(store(0));
+  v1::FindLeadRequest find;
+  find.set_email("a@example.com");
+  auto found = queries.Find(find);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->lead_id(), s.Id("a"));
+  find.set_email("b2@example.com");
+  found = queries.Find(find);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->lead_id(), s.Id("b"));
+}
+
 }  // namespace
 }  // namespace leadflow
