@@ -11,6 +11,7 @@ PACKAGES=(
   librdkafka-dev kcat
   librocksdb-dev libsnappy-dev liblz4-dev libzstd-dev libbz2-dev zlib1g-dev
   libssl-dev
+  libphonenumber-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev
   libgoogle-perftools-dev

@@ -7,6 +7,7 @@
 #include "services/common/ids.h"
 #include "services/common/status_util.h"
 #include "services/common/time_util.h"
+#include "services/lead/contacts.h"
 #include "services/lead/reducer.h"
 
 namespace leadflow::projections {
@@ -240,8 +241,10 @@ absl::Status ApplyToLeadView(const v1::Event& e, const v1::LogPosition& position
 std::set<std::string> LeadIndexKeys(const v1::LeadView& v) {
   std::set<std::string> keys;
   if (v.lead_id().empty()) return keys;
-  if (!v.email().empty()) keys.insert(absl::StrCat(kEmailPrefix, v.email()));
-  if (!v.phone().empty()) keys.insert(absl::StrCat(kPhonePrefix, v.phone()));
+  // e/ <email> <lead id> (a contact may be held by several leads in an older log; FindLead
+  // picks one by the rule of lead/contacts.h).
+  if (!v.email().empty()) keys.insert(absl::StrCat(kEmailPrefix, KeyPart(v.email()), v.lead_id()));
+  if (!v.phone().empty()) keys.insert(absl::StrCat(kPhonePrefix, KeyPart(v.phone()), v.lead_id()));
   keys.insert(absl::StrCat(kCapturedPrefix, EncodeBigEndian64(Micros(v.milestones().captured())),
                            v.lead_id()));
   keys.insert(absl::StrCat(kActivityPrefix, EncodeBigEndian64(Micros(v.last_activity_at())),
@@ -321,11 +324,7 @@ absl::Status LeadProjection::FinishBatch(ViewTxn& txn) {
       if (!keys.contains(k)) txn.Delete(kIndex, k);
     }
     for (const std::string& k : keys) {
-      if (!c->loaded_keys.contains(k)) {
-        // Email/phone entries point at the lead; listing entries carry it in the key.
-        const bool lookup = k.rfind(kEmailPrefix, 0) == 0 || k.rfind(kPhonePrefix, 0) == 0;
-        txn.Put(kIndex, k, lookup ? id : "");
-      }
+      if (!c->loaded_keys.contains(k)) txn.Put(kIndex, k, "");  // the lead is in the key
     }
   }
   batch.clear();
@@ -355,25 +354,40 @@ absl::StatusOr<v1::LeadView> LeadQueries::Find(const v1::FindLeadRequest& req) c
   if (!req.email().empty() && !req.phone().empty()) {
     return absl::InvalidArgumentError("phone: set only one of email or phone");
   }
-  std::string key;
+  std::string prefix;
   if (!req.email().empty()) {
     auto email = common::NormalizeEmail(req.email());
     if (!email.ok()) return absl::InvalidArgumentError(absl::StrCat("email: ",
                                                                     email.status().message()));
-    key = absl::StrCat(kEmailPrefix, *email);
+    prefix = absl::StrCat(kEmailPrefix, KeyPart(*email));
   } else {
-    auto phone = common::NormalizePhone(req.phone());
+    auto phone = common::NormalizePhone(req.phone(), phone_region_);
     if (!phone.ok()) return absl::InvalidArgumentError(absl::StrCat("phone: ",
                                                                     phone.status().message()));
-    key = absl::StrCat(kPhonePrefix, *phone);
+    prefix = absl::StrCat(kPhonePrefix, KeyPart(*phone));
   }
-  absl::StatusOr<std::string> id = store_->Get(LeadProjection::kIndex, key);
-  if (absl::IsNotFound(id.status())) {
+  // The leads holding the contact: one, or (older logs) several; the same rule as the writer's
+  // picks the one that answers for it.
+  std::vector<v1::LeadView> views;
+  std::vector<lead::ContactHolder> holders;
+  auto it = store_->NewIterator(LeadProjection::kIndex);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    LEADFLOW_ASSIGN_OR_RETURN(v1::LeadView view,
+                              Get(std::string(Key(it->key()).substr(prefix.size()))));
+    holders.push_back({.lead_id = view.lead_id(),
+                       .merged = view.status() == v1::LEAD_STATUS_MERGED,
+                       .captured_at = FromProto(view.milestones().captured())});
+    views.push_back(std::move(view));
+  }
+  if (!it->status().ok()) {
+    return absl::UnavailableError(absl::StrCat("lead view: ", it->status().ToString()));
+  }
+  const lead::ContactHolder* answering = lead::AnsweringHolder(holders);
+  if (answering == nullptr) {
     return absl::NotFoundError(req.email().empty() ? "no lead with this phone"
-                                                     : "no lead with this email");
+                                                   : "no lead with this email");
   }
-  if (!id.ok()) return id.status();
-  return Get(*id);
+  return std::move(views[answering - holders.data()]);
 }
 
 absl::StatusOr<v1::LeadTimeline> LeadQueries::Timeline(const std::string& lead_id) const {

@@ -23,8 +23,10 @@ class LeadProjection final : public Projection {
   std::vector<std::string> column_families() const override {
     return {"leads", "timeline", "index"};
   }
-  // 2: the follow-up index escapes its free-text parts (KeyPart).
-  int format_version() const override { return 2; }
+  // 2: the follow-up index escapes its free-text parts (KeyPart). 3: an email or phone may be
+  // indexed for several leads (older logs), each entry e/<email><lead id>; FindLead answers
+  // with the lead lead/contacts.h picks.
+  int format_version() const override { return 3; }
   // Keeps each touched lead's row and reducer state in memory for the batch; FinishBatch writes
   // each row once and replaces exactly the index entries that changed.
   absl::Status Apply(const v1::Event& event, const log::Record& record, ViewTxn& txn) override;
@@ -46,7 +48,9 @@ std::set<std::string> LeadIndexKeys(const v1::LeadView& view);
 
 class LeadQueries {
  public:
-  explicit LeadQueries(const ViewStore* store) : store_(store) {}
+  // `phone_region`: region of phone numbers given without a country code (FindLead).
+  explicit LeadQueries(const ViewStore* store, std::string phone_region = "")
+      : store_(store), phone_region_(std::move(phone_region)) {}
   absl::StatusOr<v1::LeadView> Get(const std::string& lead_id) const;
   absl::StatusOr<v1::LeadView> Find(const v1::FindLeadRequest& request) const;
   absl::StatusOr<v1::LeadTimeline> Timeline(const std::string& lead_id) const;
@@ -60,6 +64,7 @@ class LeadQueries {
 
  private:
   const ViewStore* store_;
+  std::string phone_region_;
 };
 
 }  // namespace leadflow::projections

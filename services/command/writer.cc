@@ -5,6 +5,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -25,6 +26,16 @@ std::string CommandKey(absl::string_view lead_id, absl::string_view command_id) 
 }
 
 constexpr size_t kReplayChunk = 4096;
+// How often a command may be routed again before it is refused (ABORTED, retry).
+constexpr int kMaxRequeues = 3;
+
+// What a capture's command id is scoped to: its contact (the scheme-2 id of its email, else its
+// phone), not the lead it was routed to, which can change with the contact's holder. So a retry
+// of a capture is recognised as one even if the lead it made has changed its email since.
+std::string ContactId(const common::LeadIdScheme& ids, const std::string& email,
+                      const std::string& phone) {
+  return !email.empty() ? ids.ForEmail(email) : ids.ForPhone(phone);
+}
 
 }  // namespace
 
@@ -40,9 +51,10 @@ std::string CommandFingerprint(const v1::Command& command) {
 struct CommandWriter::Pending {
   const v1::Command* command = nullptr;
   lead::CommandTarget target;
-  // Merge survivor on another partition (a pointer: merges are rare, and a LeadState inline
-  // made every queued command ~600 bytes larger)
-  std::unique_ptr<lead::LeadState> survivor;
+  // Set by CommitGroups when the command must be routed again (a capture whose contact another
+  // lead took after it was admitted); it was not decided.
+  bool requeue = false;
+  int requeues = 0;
   // CommandFingerprint(*command), computed on the submitting thread before the command is
   // queued, so the committer (which serializes every partition's work) does not spend time on it.
   std::string fingerprint;
@@ -79,6 +91,8 @@ struct CommandWriter::Partition {
   absl::node_hash_map<std::string, lead::LeadState> leads ABSL_GUARDED_BY(mu);
   absl::node_hash_map<std::string, lead::CustomerState> customers ABSL_GUARDED_BY(mu);
   CommandIndex* commands = nullptr;  // the writer's, shared (thread-safe)
+  ContactRegistry* contacts = nullptr;  // the writer's, shared (thread-safe)
+  const common::LeadIdScheme* ids = nullptr;  // the writer's
   int64_t next_offset ABSL_GUARDED_BY(mu) = 0;
   // Not OK: the partition's log could not be applied; commands are refused with this status.
   absl::Status status ABSL_GUARDED_BY(mu);
@@ -149,6 +163,14 @@ struct CommandWriter::Partition {
   absl::Status Apply(const std::vector<v1::Event>& events, int64_t last_offset)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const std::string& lead_id = events.front().partition_key();
+    // Only these commands change who holds which contact (contacts.h).
+    const std::string& type = events.front().command_type();
+    const bool contacts_change =
+        type == "capture_lead" || type == "update_contact_details" || type == "merge_lead";
+    lead::LeadContacts before;
+    if (contacts_change) {
+      if (auto l = leads.find(lead_id); l != leads.end()) before = lead::LeadContacts::Of(l->second);
+    }
     for (const v1::Event& e : events) {
       if (e.partition_key() != lead_id || e.command_id() != events.front().command_id()) {
         return absl::InternalError("one command's events must share key and command id");
@@ -160,11 +182,23 @@ struct CommandWriter::Partition {
       }
     }
     auto l = leads.find(lead_id);
+    if (contacts_change && l != leads.end()) {
+      contacts->Apply(before, lead::LeadContacts::Of(l->second));
+    }
     auto c = customers.find(common::CustomerIdForLead(lead_id));
     std::vector<const v1::Event*> pointers;
     pointers.reserve(events.size());
     for (const v1::Event& e : events) pointers.push_back(&e);
-    RecordMany({Recorded(CommandKey(lead_id, events.front().command_id()), pointers,
+    // A capture's record is keyed by its contact (see ContactId), other commands' by their lead.
+    std::string record_lead = lead_id;
+    if (type == "capture_lead") {
+      const v1::Event& first = events.front();
+      record_lead = first.has_lead_captured()
+                        ? ContactId(*ids, first.lead_captured().email(), first.lead_captured().phone())
+                        : ContactId(*ids, first.inquiry_received().email(),
+                                    first.inquiry_received().phone());
+    }
+    RecordMany({Recorded(CommandKey(record_lead, events.front().command_id()), pointers,
                          BuildReply(pointers, l != leads.end() ? &l->second : nullptr,
                                             c != customers.end() ? &c->second : nullptr,
                                             last_offset))});
@@ -200,10 +234,31 @@ struct CommandWriter::Prepared {
   std::vector<Decided> decided;
   std::vector<std::pair<Pending*, size_t>> in_group_replays;  // (retry, index into decided)
   std::vector<log::Message> messages;
+  // Who-holds-which-contact changes of the decided commands, in order; written to the registry
+  // once the group's append succeeded.
+  std::vector<std::pair<lead::LeadContacts, lead::LeadContacts>> contact_changes;
+};
+
+// What the partitions of one CommitGroups share: the group's contact changes so far, and each
+// partition's staged state (a merge reads its survivor's, wherever it lives).
+struct CommandWriter::Group {
+  explicit Group(ContactRegistry* registry) : contacts(registry) {}
+  ContactOverlay contacts;
+  absl::flat_hash_map<int32_t, Prepared*> by_partition;
+};
+
+// See writer.h.
+struct CommandWriter::BatchContacts {
+  absl::flat_hash_map<std::string, std::string> holder;  // contact key -> new lead id
+  absl::flat_hash_set<std::string> new_leads;
 };
 
 CommandWriter::CommandWriter(log::EventLog* log, common::Clock* clock, WriterOptions options)
-    : log_(log), clock_(clock), options_(std::move(options)) {}
+    : log_(log),
+      clock_(clock),
+      options_(std::move(options)),
+      ids_(options_.id_key.empty() ? common::NewIdKey() : options_.id_key),
+      identity_{.ids = &ids_, .phone_region = options_.phone_region} {}
 
 CommandWriter::~CommandWriter() {
   for (auto& c : committers_) {
@@ -305,8 +360,32 @@ void CommandWriter::CommitLoop(Committer& c) {
       if (preps.empty()) break;
       CommitGroups(preps);
       preps.clear();  // the group's arenas and staging, before the hand-over
+      // Captures whose contact moved since admission are routed again and queued for the next
+      // group (on the partition of the lead that holds the contact now).
+      std::vector<std::unique_ptr<Queued>> answered;
+      for (auto& q : taken) {
+        if (!q->pending.requeue) {
+          answered.push_back(std::move(q));
+          continue;
+        }
+        if (++q->pending.requeues > kMaxRequeues) {
+          q->pending.result = absl::AbortedError(absl::StrCat(
+              lead::CommandName(*q->pending.command),
+              ": its contact changed hands while it was being decided; retry"));
+          answered.push_back(std::move(q));
+          continue;
+        }
+        absl::StatusOr<Partition*> again = Admit(*q->pending.command, q->pending);
+        if (!again.ok()) {
+          q->pending.result = again.status();
+          answered.push_back(std::move(q));
+          continue;
+        }
+        absl::MutexLock lock(&(*again)->queue_mu);
+        (*again)->queue.push_back(std::move(q));
+      }
       absl::MutexLock lock(&c.sync_mu);
-      for (auto& q : taken) c.to_sync.push_back(std::move(q));
+      for (auto& q : answered) c.to_sync.push_back(std::move(q));
       c.sync_wake.Signal();
     }
   }
@@ -332,6 +411,8 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
     auto part = std::make_unique<Partition>();
     part->id = p;
     part->commands = writer->index_.get();
+    part->contacts = &writer->contacts_;
+    part->ids = &writer->ids_;
     writer->partitions_[p] = std::move(part);
   }
   for (int32_t p : options.partitions) {
@@ -411,31 +492,41 @@ absl::StatusOr<CommandWriter::Partition*> CommandWriter::Route(
   return p;
 }
 
-// A merge looks at its survivor, which may live on another partition: copy it first, under that
-// partition's lock only (never two partition locks at once). Same-partition survivors are read
-// inside CommitGroup, where staged state is visible.
-absl::StatusOr<std::unique_ptr<lead::LeadState>> CommandWriter::SurvivorSnapshot(
-    const v1::Command& command, int32_t partition) const {
-  if (!command.has_merge_lead() || !common::IsLeadId(command.merge_lead().survivor_lead_id())) {
-    return nullptr;
+void CommandWriter::RouteCapture(lead::CommandTarget& target, BatchContacts* batch) const {
+  std::vector<std::string> keys;
+  if (!target.email.empty()) keys.push_back(lead::EmailKey(target.email));
+  if (!target.phone.empty()) keys.push_back(lead::PhoneKey(target.phone));
+  // A known contact: the lead holding it (the email's before the phone's).
+  for (const std::string& key : keys) {
+    if (batch != nullptr) {
+      if (auto it = batch->holder.find(key); it != batch->holder.end()) {
+        target.lead_id = it->second;
+        return;
+      }
+    }
+    if (std::optional<std::string> holder = contacts_.Answering(key)) {
+      target.lead_id = *holder;
+      return;
+    }
   }
-  const std::string& sid = command.merge_lead().survivor_lead_id();
-  const int32_t spid = log::PartitionForKey(sid, log_->partition_count());
-  if (spid == partition) return nullptr;
-  Partition* sp = Owned(spid);
-  if (sp == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat("merge_lead: survivor ", sid,
-                                                      " is on partition ", spid,
-                                                      ", which this writer does not own"));
+  // A new lead: the contact's scheme-2 id, unless a lead that no longer holds the contact has
+  // it (it was captured with it and changed it since): then the next id for it.
+  for (int attempt = 0;; ++attempt) {
+    std::string id = !target.email.empty() ? ids_.ForEmail(target.email, attempt)
+                                           : ids_.ForPhone(target.phone, attempt);
+    if (contacts_.LeadExists(id) || (batch != nullptr && batch->new_leads.contains(id))) continue;
+    target.lead_id = std::move(id);
+    break;
   }
-  absl::MutexLock lock(&sp->mu);
-  auto it = sp->leads.find(sid);
-  if (it == sp->leads.end()) return nullptr;
-  return std::make_unique<lead::LeadState>(it->second);
+  if (batch != nullptr) {
+    for (const std::string& key : keys) batch->holder[key] = target.lead_id;
+    batch->new_leads.insert(target.lead_id);
+  }
 }
 
-// Decides every command of prep.group in order. Caller holds prep.partition->mu.
-void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+// Decides every command of prep.group in order. Caller holds every partition's mu (CommitGroups).
+void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
   Partition& p = *prep.partition;
   if (!p.status.ok()) {
     absl::Status refused(p.status.code(), absl::StrCat("partition ", p.id,
@@ -471,6 +562,21 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
     if (auto it = p.leads.find(id); it != p.leads.end()) return it->second;
     return no_lead;
   };
+  // A lead on any partition, as this group has it so far (a merge's survivor): every partition
+  // is locked, and its staged state is in its own Prepared.
+  auto lead_anywhere = [&](const std::string& id) -> const lead::LeadState* {
+    const int32_t q = log::PartitionForKey(id, log_->partition_count());
+    if (q == p.id) return lead_of(id).exists ? &lead_of(id) : nullptr;
+    if (auto g = group.by_partition.find(q); g != group.by_partition.end()) {
+      if (auto it = g->second->staged_leads.find(id); it != g->second->staged_leads.end()) {
+        return it->second.exists ? &it->second : nullptr;
+      }
+    }
+    const Partition* other = Owned(q);
+    if (other == nullptr) return nullptr;
+    auto it = other->leads.find(id);
+    return it != other->leads.end() && it->second.exists ? &it->second : nullptr;
+  };
   auto customer_of = [&](const std::string& id) -> const lead::CustomerState& {
     if (auto it = staged_customers.find(id); it != staged_customers.end()) return it->second;
     if (auto it = p.customers.find(id); it != p.customers.end()) return it->second;
@@ -505,10 +611,11 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
         seen_fp = it->second.first;
         staged_index = it->second.second;
         seen_type = decided[*staged_index].events.front()->command_type();
-      } else if (lead_of(lead_id).exists) {
+      } else if (lead_of(lead_id).exists || command.has_capture_lead()) {
         // Only a lead that exists can have recorded commands: every committed command either
-        // captures its lead or needs it (the replay restores leads and records together), so
-        // a capture of a new contact skips the index read.
+        // captures its lead or needs it (the replay restores leads and records together). A
+        // capture's record is keyed by its contact, not by the lead it went to (CommandKeyOf),
+        // so its retry is recognised wherever the contact has moved since.
         absl::StatusOr<std::optional<CommandRecord>> c = p.commands->Get(key);
         if (!c.ok()) {
           x->result = c.status();
@@ -535,13 +642,26 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
         continue;
       }
     }
-    const lead::LeadState* survivor = x->survivor.get();
-    if (command.has_merge_lead() && survivor == nullptr) {
-      const lead::LeadState& s = lead_of(command.merge_lead().survivor_lead_id());
-      if (s.exists) survivor = &s;
+    if (command.has_capture_lead() && !CaptureStillRoutes(x->target, lead_of(lead_id), group)) {
+      // Its contact was taken (or its lead changed) since it was admitted: route it again.
+      x->requeue = true;
+      continue;
     }
+    // The survivor as of now, under its partition's lock: two merges into each other (or into a
+    // lead merged meanwhile) can never both pass.
+    const lead::LeadState* survivor =
+        command.has_merge_lead() ? lead_anywhere(command.merge_lead().survivor_lead_id()) : nullptr;
     const std::string customer_id = common::CustomerIdForLead(lead_id);
-    lead::DecideContext ctx{.now = now, .merge_survivor = survivor, .target = &x->target};
+    lead::DecideContext ctx{.now = now,
+                            .merge_survivor = survivor,
+                            .target = &x->target,
+                            .identity = &identity_,
+                            .contacts = &group.contacts};
+    // Who holds which contact changes with these commands only (contacts.h).
+    const bool contacts_change = command.has_capture_lead() ||
+                                 command.has_update_contact_details() || command.has_merge_lead();
+    lead::LeadContacts before;
+    if (contacts_change) before = lead::LeadContacts::Of(lead_of(lead_id));
     absl::StatusOr<std::vector<v1::Event*>> events = lead::DecideOnArena(
         lead_of(lead_id), customer_of(customer_id), command, ctx, prep.arena.get());
     if (!events.ok()) {
@@ -564,6 +684,7 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
       prep.decided.clear();
       prep.messages.clear();
       prep.in_group_replays.clear();
+      prep.contact_changes.clear();
       return;
     }
     for (v1::Event* e : *events) {
@@ -574,15 +695,21 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now) ABSL_NO_THREAD_SAFET
       if (!m.ok()) {
         p.status = m.status();
         for (Pending* y : prep.group) y->result = p.status;
-      prep.decided.clear();
-      prep.messages.clear();
-      prep.in_group_replays.clear();
+        prep.decided.clear();
+        prep.messages.clear();
+        prep.in_group_replays.clear();
+        prep.contact_changes.clear();
         return;
       }
       messages.push_back(std::move(*m));
     }
     auto sl = staged_leads.find(lead_id);
     auto sc = staged_customers.find(customer_id);
+    if (contacts_change && sl != staged_leads.end()) {
+      lead::LeadContacts after = lead::LeadContacts::Of(sl->second);
+      group.contacts.Apply(before, after);
+      prep.contact_changes.emplace_back(std::move(before), std::move(after));
+    }
     Decided d{x, *std::move(events), {}};
     d.reply =
         p.BuildReply(d.view(), sl != staged_leads.end() ? &sl->second : &lead_of(lead_id),
@@ -634,12 +761,19 @@ void CommandWriter::CommitGroups(std::vector<Prepared>& preps) ABSL_NO_THREAD_SA
   std::sort(preps.begin(), preps.end(), [](const Prepared& a, const Prepared& b) {
     return a.partition->id < b.partition->id;
   });
-  for (Prepared& prep : preps) prep.partition->mu.Lock();  // ascending: no deadlock
+  // Every owned partition, in ascending order (no deadlock with another CommitGroups): a
+  // command may read a lead of another partition (a merge's survivor) and contacts any lead
+  // holds, and must see them as they are when it is decided, not as they were when it arrived.
+  for (auto& part : partitions_) {
+    if (part) part->mu.Lock();
+  }
+  Group group(&contacts_);
+  for (Prepared& prep : preps) group.by_partition[prep.partition->id] = &prep;
   const absl::Time now = clock_->Now();
   std::vector<log::PartitionAppend> appends;
   std::vector<Prepared*> appending;
   for (Prepared& prep : preps) {
-    Prepare(prep, now);
+    Prepare(prep, now, group);
     if (!prep.messages.empty()) {
       appends.push_back(log::PartitionAppend{prep.partition->id, prep.messages});
       appending.push_back(&prep);
@@ -659,23 +793,70 @@ void CommandWriter::CommitGroups(std::vector<Prepared>& preps) ABSL_NO_THREAD_SA
     for (size_t i = 0; i < appending.size(); ++i) {
       if (results.ok()) {
         Complete(*appending[i], (*results)[i]);
+        for (const auto& [before, after] : appending[i]->contact_changes) {
+          contacts_.Apply(before, after);
+        }
       } else {
         Complete(*appending[i], results.status());
       }
     }
   }
-  for (auto it = preps.rbegin(); it != preps.rend(); ++it) it->partition->mu.Unlock();
+  for (auto it = partitions_.rbegin(); it != partitions_.rend(); ++it) {
+    if (*it) (*it)->mu.Unlock();
+  }
+}
+
+bool CommandWriter::CaptureStillRoutes(const lead::CommandTarget& target,
+                                       const lead::LeadState& lead, const Group& group) const {
+  std::vector<std::string> keys;
+  if (!target.email.empty()) keys.push_back(lead::EmailKey(target.email));
+  if (!target.phone.empty()) keys.push_back(lead::PhoneKey(target.phone));
+  if (lead.exists) {
+    // An inquiry on a lead that holds one of the contacts.
+    if ((!target.email.empty() && lead.email == target.email) ||
+        (!target.phone.empty() && lead.phone == target.phone)) {
+      return true;
+    }
+    for (const std::string& key : keys) {
+      if (group.contacts.Answering(key) == lead.lead_id) return true;
+    }
+    return false;
+  }
+  // A new lead: no lead may hold its contacts now.
+  for (const std::string& key : keys) {
+    if (group.contacts.Answering(key).has_value()) return false;
+  }
+  return !group.contacts.LeadExists(target.lead_id);
 }
 
 absl::StatusOr<CommandWriter::Partition*> CommandWriter::Admit(const v1::Command& command,
-                                                                Pending& pending) const {
+                                                                Pending& pending,
+                                                                BatchContacts* batch) const {
   pending.command = &command;
-  LEADFLOW_ASSIGN_OR_RETURN(pending.target, lead::ResolveTarget(command));
+  pending.requeue = false;
+  LEADFLOW_ASSIGN_OR_RETURN(pending.target, lead::ResolveTarget(command, identity_));
+  if (command.has_capture_lead()) RouteCapture(pending.target, batch);
   LEADFLOW_ASSIGN_OR_RETURN(Partition * p, Route(pending.target));
-  LEADFLOW_ASSIGN_OR_RETURN(pending.survivor, SurvivorSnapshot(command, p->id));
+  if (command.has_merge_lead()) {
+    // The survivor is read when the merge is decided, under its partition's lock, which this
+    // writer must hold (one writer owns every partition today).
+    const std::string& sid = command.merge_lead().survivor_lead_id();
+    if (common::IsLeadId(sid)) {
+      const int32_t spid = log::PartitionForKey(sid, log_->partition_count());
+      if (Owned(spid) == nullptr) {
+        return absl::FailedPreconditionError(absl::StrCat("merge_lead: survivor ", sid,
+                                                          " is on partition ", spid,
+                                                          ", which this writer does not own"));
+      }
+    }
+  }
   pending.fingerprint = CommandFingerprint(command);
   if (const std::string& id = lead::MetaOf(command).command_id(); !id.empty()) {
-    pending.command_key = CommandKey(pending.target.lead_id, id);
+    pending.command_key =
+        CommandKey(command.has_capture_lead() ? ContactId(ids_, pending.target.email,
+                                                          pending.target.phone)
+                                              : pending.target.lead_id,
+                   id);
   }
   return p;
 }
@@ -725,27 +906,48 @@ std::vector<absl::StatusOr<v1::CommandReply>> CommandWriter::ExecuteBatch(
     return results;
   }
   std::vector<Pending> pending(commands.size());
-  absl::flat_hash_map<Partition*, std::vector<Pending*>> by_partition;
-  std::vector<Partition*> order;  // partitions in first-use order, for determinism
+  std::vector<Pending*> round;  // the commands of this round, in order
+  BatchContacts batch;  // new leads of the batch's captures, for its later captures
   for (size_t i = 0; i < commands.size(); ++i) {
-    absl::StatusOr<Partition*> p = Admit(*commands[i], pending[i]);
-    if (!p.ok()) {
-      pending[i].result = p.status();
-      continue;
+    pending[i].command = commands[i];
+    round.push_back(&pending[i]);
+  }
+  for (int attempt = 0; !round.empty(); ++attempt) {
+    absl::flat_hash_map<Partition*, std::vector<Pending*>> by_partition;
+    std::vector<Partition*> order;  // partitions in first-use order, for determinism
+    for (Pending* x : round) {
+      absl::StatusOr<Partition*> p = Admit(*x->command, *x, attempt == 0 ? &batch : nullptr);
+      if (!p.ok()) {
+        x->result = p.status();
+        continue;
+      }
+      auto [it, inserted] = by_partition.try_emplace(*p);
+      if (inserted) order.push_back(*p);
+      it->second.push_back(x);
     }
-    auto [it, inserted] = by_partition.try_emplace(*p);
-    if (inserted) order.push_back(*p);
-    it->second.push_back(&pending[i]);
+    std::vector<Prepared> preps;
+    for (Partition* p : order) {
+      Prepared prep;
+      prep.partition = p;
+      prep.group = std::move(by_partition[p]);
+      preps.push_back(std::move(prep));
+    }
+    if (!preps.empty()) CommitGroups(preps);
+    preps.clear();
+    // Captures whose contact moved since admission (another client's command): route again.
+    std::vector<Pending*> again;
+    for (Pending* x : round) {
+      if (!x->requeue) continue;
+      if (attempt + 1 >= kMaxRequeues) {
+        x->result = absl::AbortedError(absl::StrCat(
+            lead::CommandName(*x->command),
+            ": its contact changed hands while it was being decided; retry"));
+        continue;
+      }
+      again.push_back(x);
+    }
+    round = std::move(again);
   }
-  std::vector<Prepared> preps;
-  for (Partition* p : order) {
-    Prepared prep;
-    prep.partition = p;
-    prep.group = std::move(by_partition[p]);
-    preps.push_back(std::move(prep));
-  }
-  if (!preps.empty()) CommitGroups(preps);
-  preps.clear();
   // Durable before answering (this covers the originals of retries answered from the index).
   const absl::Status synced = SyncLog();
   results.reserve(commands.size());

@@ -24,6 +24,7 @@
 #include "services/common/time_util.h"
 #include "services/lead/state.h"
 #include "services/command/command_index.h"
+#include "services/command/contact_registry.h"
 #include "services/log/event_log.h"
 
 namespace leadflow::command {
@@ -44,6 +45,12 @@ struct WriterOptions {
   // long it took; the appends before it are then durable); for metrics.
   std::function<void(int, absl::Duration)> on_append;
   std::function<void(absl::Duration)> on_sync;
+  // The deployment's lead id key (common::LeadIdScheme; the node keeps it in
+  // <data-dir>/writer/ids.key). Empty: a random key for this writer only (tests and tools that
+  // do not care which ids new leads get).
+  std::string id_key;
+  // Region of phone numbers written without a country code ("GB"); empty: they need one.
+  std::string phone_region;
 };
 
 // A lead as the writer knows it (state inspection; queries are served by the views).
@@ -111,20 +118,36 @@ class CommandWriter {
   CommandWriter(log::EventLog* log, common::Clock* clock, WriterOptions options);
   absl::Status Replay(Partition& p);
   absl::StatusOr<Partition*> Route(const lead::CommandTarget& target) const;
-  // Resolves, routes and (for merges) snapshots the survivor: everything a command needs before
-  // it can be queued for its partition.
-  absl::StatusOr<Partition*> Admit(const v1::Command& command, Pending& pending) const;
-  absl::StatusOr<std::unique_ptr<lead::LeadState>> SurvivorSnapshot(const v1::Command& command,
-                                                                    int32_t partition) const;
+  // Contacts of the new leads a batch's earlier captures make, so its later captures of the same
+  // contacts find them (Admit).
+  struct BatchContacts;
+  // Resolves and routes a command: everything it needs before it can be queued for its
+  // partition. A capture of a contact some lead holds goes to that lead.
+  absl::StatusOr<Partition*> Admit(const v1::Command& command, Pending& pending,
+                                   BatchContacts* batch = nullptr) const;
+  // The lead a capture addresses: the one holding its email, else its phone, else a new lead's
+  // scheme-2 id (one no lead has).
+  void RouteCapture(lead::CommandTarget& target, BatchContacts* batch) const;
   struct Prepared;
-  void Prepare(Prepared& prep, absl::Time now);
+  struct Group;
+  void Prepare(Prepared& prep, absl::Time now, Group& group);
   void Complete(Prepared& prep, const absl::StatusOr<log::AppendResult>& appended);
+  // Decides and appends every command of `preps` (one append for all). Commands that must be
+  // routed again (a capture whose contact another lead took meanwhile) are marked requeue.
   void CommitGroups(std::vector<Prepared>& preps);
+  // May a capture admitted for `target` be decided on `lead` (its state now)? Yes if the lead
+  // holds one of its contacts (an inquiry), or if it does not exist and no lead holds them (a
+  // new lead). Else it must be routed again.
+  bool CaptureStillRoutes(const lead::CommandTarget& target, const lead::LeadState& lead,
+                          const Group& group) const;
   Partition* Owned(int32_t partition) const;
 
   log::EventLog* log_;
   common::Clock* clock_;
   WriterOptions options_;
+  common::LeadIdScheme ids_;
+  lead::Identity identity_;  // ids_ and the phone region
+  ContactRegistry contacts_;
   std::unique_ptr<CommandIndex> index_;  // shared by the partitions
   std::vector<std::unique_ptr<Partition>> partitions_;  // indexed by partition number
   std::vector<std::unique_ptr<Committer>> committers_;

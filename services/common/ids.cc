@@ -1,12 +1,16 @@
 #include "services/common/ids.h"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <phonenumbers/phonenumberutil.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <random>
+#include <set>
 
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
@@ -83,36 +87,83 @@ absl::StatusOr<std::string> NormalizeEmail(absl::string_view raw) {
   return email;
 }
 
-absl::StatusOr<std::string> NormalizePhone(absl::string_view raw) {
-  absl::string_view s = absl::StripAsciiWhitespace(raw);
-  auto bad = [&](absl::string_view why) {
+absl::StatusOr<std::string> NormalizePhone(absl::string_view raw, absl::string_view default_region) {
+  using i18n::phonenumbers::PhoneNumber;
+  using i18n::phonenumbers::PhoneNumberUtil;
+  std::string s(absl::StripAsciiWhitespace(raw));
+  auto bad = [](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat("not a valid phone number (", why, ")"));
   };
   if (s.empty()) return bad("empty");
-  std::string digits;
-  bool international = false;
-  size_t i = 0;
-  if (s[0] == '+') {
-    international = true;
-    i = 1;
-  } else if (s.size() >= 2 && s[0] == '0' && s[1] == '0') {
-    international = true;
-    i = 2;
-  }
-  for (; i < s.size(); ++i) {
-    char c = s[i];
-    if (absl::ascii_isdigit(static_cast<unsigned char>(c))) {
-      digits.push_back(c);
-    } else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
-      continue;
-    } else {
-      return bad(absl::StrCat("unexpected character at position ", i + 1));
+  if (s.size() > 64) return bad("longer than 64 characters");
+  for (char c : s) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c)) &&
+        absl::string_view(" +-.()/").find(c) == absl::string_view::npos) {
+      return bad("only digits, spaces and + - . ( ) / are allowed; write an extension apart");
     }
   }
-  if (!international) return bad("must start with '+' or '00' and a country code");
-  if (digits.size() < 8 || digits.size() > 15) return bad("E.164 numbers have 8 to 15 digits");
-  if (digits[0] == '0') return bad("country codes do not start with 0");
-  return absl::StrCat("+", digits);
+  // 00 is the international prefix in most of the world: "0044 ..." is "+44 ...".
+  if (s.size() > 2 && s[0] == '0' && s[1] == '0') s = "+" + s.substr(2);
+  const PhoneNumberUtil* util = PhoneNumberUtil::GetInstance();
+  PhoneNumber number;
+  const std::string region = default_region.empty() ? "ZZ" : std::string(default_region);
+  const PhoneNumberUtil::ErrorType parsed = util->Parse(s, region, &number);
+  if (parsed != PhoneNumberUtil::NO_PARSING_ERROR) {
+    if (s[0] != '+' && default_region.empty()) {
+      return bad("must start with '+' or '00' and a country code (no default region is set)");
+    }
+    return bad(parsed == PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR ? "unknown country code"
+                                                                      : "not a number");
+  }
+  if (!util->IsValidNumber(number)) return bad("not a number of its country's numbering plan");
+  std::string e164;
+  util->Format(number, PhoneNumberUtil::E164, &e164);
+  return e164;
+}
+
+bool IsPhoneRegion(absl::string_view region) {
+  std::set<std::string> regions;
+  i18n::phonenumbers::PhoneNumberUtil::GetInstance()->GetSupportedRegions(&regions);
+  return regions.contains(std::string(region));
+}
+
+namespace {
+
+std::string KeyedId(const std::string& key, absl::string_view kind, absl::string_view value,
+                    int attempt) {
+  std::string data = absl::StrCat(kind, ":", value);
+  if (attempt > 0) absl::StrAppend(&data, "#", attempt);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &size);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(kLeadIdPrefix);
+  for (size_t i = 0; i < kIdHexDigits; ++i) {
+    const unsigned char byte = digest[i / 2];
+    id.push_back(kHex[i % 2 == 0 ? byte >> 4 : byte & 0xf]);
+  }
+  return id;
+}
+
+}  // namespace
+
+std::string LeadIdScheme::ForEmail(absl::string_view normalized_email, int attempt) const {
+  return KeyedId(key_, "email", normalized_email, attempt);
+}
+
+std::string LeadIdScheme::ForPhone(absl::string_view e164_phone, int attempt) const {
+  return KeyedId(key_, "phone", e164_phone, attempt);
+}
+
+std::string NewIdKey() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) {
+    // OpenSSL's generator failed (no entropy source): fall back to the random device.
+    std::random_device rd;
+    for (unsigned char& b : bytes) b = static_cast<unsigned char>(rd());
+  }
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)));
 }
 
 std::string LeadIdForEmail(absl::string_view normalized_email) {

@@ -1,12 +1,15 @@
 // Identifiers and contact normalization.
 //
-// Lead ids are deterministic: derived from the normalized email, else from the E.164 phone, so a
-// returning contact maps to the same lead, the same Kafka key and therefore the same partition
-// and writer. Customer ids are derived from their originating lead id, so a customer's events
-// share the lead's partition key.
+// Lead ids are derived from the lead's normalized email, else its E.164 phone, with a keyed hash
+// (scheme 2, LeadIdScheme): the id of a new contact lands on a fixed partition, and reveals
+// nothing about the contact to whoever lacks the deployment's key. Leads captured under scheme 1
+// (an unkeyed SHA-256 of the contact, before) keep their ids; the writer finds a returning contact
+// by its contact, whatever the id. Customer ids are derived from their originating lead id, so a
+// customer's events share the lead's partition key.
 #ifndef LEADFLOW_SERVICES_COMMON_IDS_H_
 #define LEADFLOW_SERVICES_COMMON_IDS_H_
 
+#include <cstdint>
 #include <string>
 #include "absl/strings/string_view.h"
 
@@ -23,14 +26,37 @@ inline constexpr absl::string_view kCustomerIdPrefix = "cu_";
 // name a field; callers prefix it.
 absl::StatusOr<std::string> NormalizeEmail(absl::string_view raw);
 
-// Accepts international numbers written with spaces, dashes, dots or parentheses, starting with
-// '+' or '00', and returns E.164 ("+" and 8 to 15 digits, first digit not 0). National numbers
-// without a country code are refused: the id of a lead must not depend on where it was typed.
-absl::StatusOr<std::string> NormalizePhone(absl::string_view raw);
+// The E.164 form ("+442079460958") of a phone number written the usual ways: with spaces, dots,
+// dashes, parentheses, a "(0)" trunk prefix, starting with '+' or '00'; a national number
+// ("020 7946 0958") only if `default_region` (an ISO 3166 code such as "GB") is given. The number
+// must be valid in its country's numbering plan (libphonenumber): "+1 2 3 4 5 6 7 8" is not.
+// The error message does not name a field (callers prefix it) and never quotes the number.
+absl::StatusOr<std::string> NormalizePhone(absl::string_view raw,
+                                           absl::string_view default_region = "");
+// True if `region` is a region code libphonenumber knows ("GB", "PL", "US", ...).
+bool IsPhoneRegion(absl::string_view region);
 
-// "ld_" + 20 lower-case hex digits of SHA-256("email:" + normalized_email).
+// Lead ids, scheme 2: "ld_" + 20 lower-case hex digits of HMAC-SHA-256(key, "email:" + the
+// normalized email), else of "phone:" + the E.164 phone. `attempt` > 0 gives further ids for the
+// same contact (for a contact whose first id belongs to a lead that no longer holds it).
+class LeadIdScheme {
+ public:
+  static constexpr uint32_t kVersion = 2;
+  // `key`: the deployment's secret (bytes; NewIdKey makes one). Must not be empty.
+  explicit LeadIdScheme(std::string key) : key_(std::move(key)) {}
+  std::string ForEmail(absl::string_view normalized_email, int attempt = 0) const;
+  std::string ForPhone(absl::string_view e164_phone, int attempt = 0) const;
+
+ private:
+  std::string key_;
+};
+
+// 32 random bytes from a cryptographic generator, as 64 hex digits: a new deployment's id key.
+std::string NewIdKey();
+
+// Scheme 1 (leads captured before scheme 2 keep these ids): "ld_" + 20 lower-case hex digits of
+// SHA-256("email:" + normalized_email), or of "phone:" + e164_phone.
 std::string LeadIdForEmail(absl::string_view normalized_email);
-// "ld_" + 20 lower-case hex digits of SHA-256("phone:" + e164_phone).
 std::string LeadIdForPhone(absl::string_view e164_phone);
 
 bool IsLeadId(absl::string_view id);

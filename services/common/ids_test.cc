@@ -9,6 +9,7 @@ namespace leadflow::common {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(NormalizeEmailTest, TrimsAndLowercases) {
   auto e = NormalizeEmail("  Ada.Lovelace@Example.COM \n");
@@ -40,30 +41,60 @@ TEST(NormalizeEmailTest, RefusesMalformedAddressesWithReason) {
   }
 }
 
-TEST(NormalizePhoneTest, AcceptsInternationalFormats) {
+TEST(NormalizePhoneTest, AcceptsTheWaysPeopleWriteNumbers) {
   EXPECT_EQ(*NormalizePhone("+48 123-456-789"), "+48123456789");
   EXPECT_EQ(*NormalizePhone("0048 (12) 345.67.89"), "+48123456789");
   EXPECT_EQ(*NormalizePhone(" +90 532 000 11 22 "), "+905320001122");
+  // The "(0)" of a UK number written for both domestic and foreign readers; the 00 prefix.
+  for (const char* uk : {"+44 (0) 20 7946 0958", "+44 20 7946 0958", "0044 20 7946 0958",
+                         "+44-20-7946-0958"}) {
+    EXPECT_EQ(*NormalizePhone(uk), "+442079460958") << uk;
+  }
+  // National numbers only with a region.
+  EXPECT_EQ(*NormalizePhone("020 7946 0958", "GB"), "+442079460958");
+  EXPECT_EQ(*NormalizePhone("(415) 555-2671", "US"), "+14155552671");
+  EXPECT_EQ(*NormalizePhone("+48 123 456 789", "US"), "+48123456789") << "+ wins over the region";
 }
 
-TEST(NormalizePhoneTest, RefusesNationalAndMalformedNumbers) {
+TEST(NormalizePhoneTest, RefusesNationalInvalidAndMalformedNumbers) {
   struct Case {
     const char* input;
     const char* reason;
   } cases[] = {
-      {"0532 000 11 22", "must start with '+' or '00'"},
-      {"+48 12", "8 to 15 digits"},
-      {"+1234567890123456", "8 to 15 digits"},
-      {"+48 123 ABC 789", "unexpected character at position 9"},
-      {"+0 123 456 789", "do not start with 0"},
+      {"0532 000 11 22", "must start with '+' or '00' and a country code"},
+      {"+48 12", "not a number of its country's numbering plan"},
+      {"+1 2 3 4 5 6 7 8", "not a number of its country's numbering plan"},
+      {"+1234567890123456", "numbering plan"},
+      {"+48 123 ABC 789", "only digits, spaces and + - . ( ) / are allowed"},
+      {"+0 123 456 789", "unknown country code"},
+      {"+999 1234 5678", "unknown country code"},
       {"", "empty"},
   };
   for (const auto& c : cases) {
     auto p = NormalizePhone(c.input);
-    ASSERT_FALSE(p.ok()) << c.input;
+    ASSERT_FALSE(p.ok()) << c.input << " -> " << *p;
     EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(p.status().message(), HasSubstr(c.reason)) << c.input;
+    if (*c.input != 0) {
+      EXPECT_THAT(p.status().message(), Not(HasSubstr(c.input))) << "the number is never quoted";
+    }
   }
+}
+
+TEST(LeadIdSchemeTest, KeyedIdsAreStableSecretAndDistinct) {
+  const LeadIdScheme a("key-one-0123456789"), b("key-two-0123456789");
+  EXPECT_EQ(a.ForEmail("ada@example.com"), a.ForEmail("ada@example.com"));
+  EXPECT_TRUE(IsLeadId(a.ForEmail("ada@example.com")));
+  EXPECT_NE(a.ForEmail("ada@example.com"), b.ForEmail("ada@example.com")) << "the key matters";
+  EXPECT_NE(a.ForEmail("ada@example.com"), LeadIdForEmail("ada@example.com"))
+      << "not the unkeyed scheme 1";
+  EXPECT_NE(a.ForEmail("+48123456789"), a.ForPhone("+48123456789"));
+  EXPECT_NE(a.ForEmail("ada@example.com", 1), a.ForEmail("ada@example.com"));
+  // Pinned: ids are stored in the log forever; the derivation must never change.
+  EXPECT_EQ(a.ForEmail("ada@example.com"), LeadIdScheme("key-one-0123456789").ForEmail("ada@example.com"));
+  const std::string k1 = NewIdKey(), k2 = NewIdKey();
+  EXPECT_EQ(k1.size(), 64u);
+  EXPECT_NE(k1, k2);
 }
 
 TEST(LeadIdTest, IsDeterministicAndDistinguishesChannels) {

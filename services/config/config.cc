@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/ids.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -239,6 +240,24 @@ ConfigLoader::ConfigLoader() {
       "Embedded log: fsync each append before acknowledging it. false: a machine crash may lose "
       "the last appends (a process crash loses nothing).",
       boolean("sync", &n.sync));
+  add("ids.key_file", OptionType::kString, "",
+      "File holding the deployment's lead id key (lead ids are a keyed hash of the contact). "
+      "Empty: <data_dir>/writer/ids.key, created with a random key at the first start; keep it "
+      "with the data and in backups.",
+      text(&n.id_key_file));
+  add("phone_region", OptionType::kString, "",
+      "Region (ISO 3166 code, e.g. GB, PL, US) of phone numbers written without a country code; "
+      "empty: every phone number needs its country code (+44 ... or 0044 ...).",
+      [&n](const std::string& v, const std::string& source) -> absl::Status {
+        const std::string region = absl::AsciiStrToUpper(v);
+        if (!region.empty() && !common::IsPhoneRegion(region)) {
+          return Bad("phone_region", source,
+                     absl::StrCat("'", v.substr(0, 8), "' is not a region code libphonenumber "
+                                  "knows (two letters, e.g. GB, PL, US)"));
+        }
+        n.phone_region = region;
+        return absl::OkStatus();
+      });
   add("storage.block_cache_mb", OptionType::kInt, std::to_string(n.storage.block_cache_bytes >> 20),
       "RocksDB block cache shared by the log, the command index and every view store, MiB.",
       mebibytes("storage.block_cache_mb", &n.storage.block_cache_bytes, 1));

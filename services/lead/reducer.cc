@@ -392,6 +392,7 @@ absl::StatusOr<Events> Capture(const Input& in, const v1::CaptureLead& cmd,
   if (cmd.has_acquisition_cost()) *b->mutable_acquisition_cost() = cmd.acquisition_cost();
   b->set_temperature(cmd.temperature());
   b->set_interest_note(cmd.interest_note());
+  b->set_id_scheme(common::LeadIdScheme::kVersion);
   return Emit(&e);
 }
 
@@ -432,12 +433,26 @@ absl::StatusOr<Events> UpdateContact(const Input& in, const v1::UpdateContactDet
     email = *n;
   }
   if (cmd.has_phone() && !cmd.phone().empty()) {
-    auto n = common::NormalizePhone(cmd.phone());
+    auto n = common::NormalizePhone(
+        cmd.phone(), in.ctx.identity != nullptr ? in.ctx.identity->phone_region : "");
     if (!n.ok()) return c.Error("phone", n.status().message());
     phone = *n;
   }
   LEADFLOW_RETURN_IF_ERROR(ExistingLead(in, cmd.lead_id()));
   LEADFLOW_RETURN_IF_ERROR(RefuseTerminal(c, in.lead));
+  // One contact, one live lead (contacts.h): the error names the other lead, never the contact.
+  if (in.ctx.contacts != nullptr) {
+    for (const auto& [field, key] :
+         {std::pair<const char*, std::string>{"email", email.empty() ? "" : EmailKey(email)},
+          std::pair<const char*, std::string>{"phone", phone.empty() ? "" : PhoneKey(phone)}}) {
+      if (key.empty()) continue;
+      if (auto other = in.ctx.contacts->LiveHolderOtherThan(key, in.lead.lead_id)) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            c.scope(), ".", field, ": this ", field, " belongs to lead ", *other,
+            "; a contact identifies one lead (merge the two leads if they are one person)"));
+      }
+    }
+  }
   const std::string& new_email = cmd.has_email() ? email : in.lead.email;
   const std::string& new_phone = cmd.has_phone() ? phone : in.lead.phone;
   if (new_email.empty() && new_phone.empty()) {
@@ -903,7 +918,8 @@ v1::CommandMeta* MutableMetaOf(v1::Command* command) {
       body->GetReflection()->MutableMessage(body, body->GetDescriptor()->FindFieldByNumber(1)));
 }
 
-absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command) {
+absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command,
+                                            const Identity& identity) {
   Checker c(CommandName(command));
   const google::protobuf::Message* body = BodyOf(command);
   if (body == nullptr) return absl::InvalidArgumentError("command.body: no command set");
@@ -917,7 +933,7 @@ absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command) {
       email = *n;
     }
     if (!cmd.phone().empty()) {
-      auto n = common::NormalizePhone(cmd.phone());
+      auto n = common::NormalizePhone(cmd.phone(), identity.phone_region);
       if (!n.ok()) return c.Error("phone", n.status().message());
       phone = *n;
     }
@@ -926,8 +942,11 @@ absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command) {
                      "a lead needs a personal channel: set email or phone (a company "
                      "switchboard alone is not a lead)");
     }
+    if (identity.ids == nullptr) {
+      return absl::FailedPreconditionError("capture_lead: no lead id scheme configured");
+    }
     std::string lead_id =
-        !email.empty() ? common::LeadIdForEmail(email) : common::LeadIdForPhone(phone);
+        !email.empty() ? identity.ids->ForEmail(email) : identity.ids->ForPhone(phone);
     return CommandTarget{.lead_id = std::move(lead_id), .customer_id = "",
                          .email = std::move(email), .phone = std::move(phone)};
   }
@@ -959,7 +978,10 @@ absl::StatusOr<std::vector<v1::Event*>> DecideBody(const LeadState& lead,
   const Checker c(CommandName(command));
   CommandTarget resolved;
   if (context.target == nullptr) {
-    LEADFLOW_ASSIGN_OR_RETURN(resolved, ResolveTarget(command));
+    LEADFLOW_ASSIGN_OR_RETURN(resolved,
+                              ResolveTarget(command, context.identity != nullptr
+                                                         ? *context.identity
+                                                         : Identity{}));
   }
   const CommandTarget& target = context.target != nullptr ? *context.target : resolved;
   const v1::CommandMeta& meta = MetaOf(command);

@@ -17,6 +17,8 @@
 #include "leadflow/v1/commands.pb.h"
 #include "leadflow/v1/events.pb.h"
 #include "services/common/schema.h"
+#include "services/common/ids.h"
+#include "services/lead/contacts.h"
 #include "services/lead/state.h"
 
 namespace leadflow::lead {
@@ -36,24 +38,37 @@ inline constexpr char kVersionConflictTypeUrl[] =
 
 struct CommandTarget;
 
+// How contacts are read and lead ids made: the deployment's id scheme (its key) and the region
+// of phone numbers written without a country code (empty: they need one).
+struct Identity {
+  const common::LeadIdScheme* ids = nullptr;  // required to resolve a capture
+  std::string phone_region;
+};
+
 struct DecideContext {
   absl::Time now;  // the server clock at receipt
   // For MergeLead: the survivor's state as the writer knows it (nullptr = unknown lead).
   const LeadState* merge_survivor = nullptr;
   // ResolveTarget(command) if the caller already has it (saves normalizing the contact twice).
   const CommandTarget* target = nullptr;
+  // For UpdateContactDetails: the phone region (nullptr: none).
+  const Identity* identity = nullptr;
+  // Who holds which contact (contacts.h): a contact change to one another live lead holds is
+  // refused with ALREADY_EXISTS. nullptr: not checked (tests of single leads, tools).
+  const ContactDirectory* contacts = nullptr;
 };
 
 // Which aggregate a command addresses, derived from its fields alone (no state needed), so the
 // writer can route it to a partition before deciding. For CaptureLead this validates and
-// normalizes the contact to derive the deterministic lead id.
+// normalizes the contact and derives the lead id a new lead with it would get (scheme 2); the
+// writer sends a capture of a known contact to the lead holding it instead (contacts.h).
 struct CommandTarget {
   std::string lead_id;      // partition key; always set on success
   std::string customer_id;  // set for customer commands
   std::string email;        // CaptureLead: the normalized email ("" if none)
   std::string phone;        // CaptureLead: the E.164 phone ("" if none)
 };
-absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command);
+absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command, const Identity& identity);
 
 // Name of the command in error messages and metrics: "capture_lead", "qualify_lead", ...
 // (the descriptor's own string, valid for the life of the program).

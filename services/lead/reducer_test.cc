@@ -23,9 +23,11 @@ using common::ToProto;
 
 const absl::Time kT0 =
     absl::FromCivil(absl::CivilSecond(2026, 3, 2, 9, 0, 0), absl::UTCTimeZone());
+const common::LeadIdScheme kIds("reducer-test-key");
+const Identity kIdentity{.ids = &kIds, .phone_region = ""};
 const std::string kAdaEmail = "ada@example.com";
-const std::string kAda = common::LeadIdForEmail(kAdaEmail);
-const std::string kBob = common::LeadIdForEmail("bob@example.com");
+const std::string kAda = kIds.ForEmail(kAdaEmail);
+const std::string kBob = kIds.ForEmail("bob@example.com");
 
 int next_command = 0;
 
@@ -216,7 +218,7 @@ class Aggregate {
   }
   absl::StatusOr<std::vector<v1::Event>> When(const v1::Command& cmd,
                                               absl::Time now = kT0 + absl::Hours(24 * 365)) {
-    DecideContext ctx{.now = now, .merge_survivor = &survivor};
+    DecideContext ctx{.now = now, .merge_survivor = &survivor, .identity = &kIdentity};
     return Decide(lead, customer, cmd, ctx);
   }
   void Apply(const std::vector<v1::Event>& events) {
@@ -411,7 +413,7 @@ TEST(CaptureTest, EmitsNormalizedCaptureWithFullEnvelope) {
   Aggregate a;
   v1::Command cmd = Capture(kT0, "  Ada@Example.com ");
   cmd.mutable_capture_lead()->mutable_meta()->set_correlation_id("import-7");
-  auto target = ResolveTarget(cmd);
+  auto target = ResolveTarget(cmd, kIdentity);
   ASSERT_TRUE(target.ok());
   EXPECT_EQ(target->lead_id, kAda);
   auto events = a.When(cmd);
@@ -441,9 +443,9 @@ TEST(CaptureTest, PhoneOnlyLeadGetsPhoneId) {
   v1::Command cmd = Capture(kT0);
   cmd.mutable_capture_lead()->clear_email();
   cmd.mutable_capture_lead()->set_phone("+48 123 456 789");
-  auto target = ResolveTarget(cmd);
+  auto target = ResolveTarget(cmd, kIdentity);
   ASSERT_TRUE(target.ok());
-  EXPECT_EQ(target->lead_id, common::LeadIdForPhone("+48123456789"));
+  EXPECT_EQ(target->lead_id, kIds.ForPhone("+48123456789"));
 }
 
 TEST(CaptureTest, OriginDefaultsFollowTheChannel) {
@@ -535,7 +537,7 @@ TEST(CaptureTest, RefusesBadInputNamingTheField) {
           {"bad phone", [&](v1::Command& c) { cap(c)->set_phone("555-0100"); },
            C::kInvalidArgument,
            "capture_lead.phone: not a valid phone number (must start with '+' or '00' and a "
-           "country code)"},
+           "country code (no default region is set))"},
           {"no source", [&](v1::Command& c) { cap(c)->clear_source_channel(); },
            C::kInvalidArgument, "capture_lead.source_channel: required"},
           {"unknown source",

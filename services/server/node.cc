@@ -9,13 +9,16 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "services/command/writer.h"
+#include "services/common/ids.h"
 #include "services/common/status_util.h"
 #include "services/log/embedded_log.h"
 #include "services/log/kafka_log.h"
@@ -266,6 +269,52 @@ std::vector<metrics::Family> CollectNodeMetrics(Node::Impl& impl) {
   return out;
 }
 
+// The deployment's lead id key: NodeOptions::id_key, else the key file's content (created with
+// a new random key if it does not exist yet).
+absl::StatusOr<std::string> IdKey(const NodeOptions& o) {
+  if (!o.id_key.empty()) return o.id_key;
+  const std::filesystem::path path =
+      o.id_key_file.empty() ? std::filesystem::path(o.data_dir) / "writer" / "ids.key"
+                            : std::filesystem::path(o.id_key_file);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    if (!o.id_key_file.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "ids.key_file: ", path.string(), " does not exist (leave the option unset to keep a "
+          "generated key with the data)"));
+    }
+    std::filesystem::create_directories(path.parent_path(), ec);
+    const std::filesystem::path tmp = path.string() + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << common::NewIdKey() << "\n";
+      out.flush();
+      if (!out) {
+        return absl::UnavailableError(absl::StrCat("cannot write the lead id key ", tmp.string()));
+      }
+    }
+    std::filesystem::permissions(tmp, std::filesystem::perms::owner_read |
+                                          std::filesystem::perms::owner_write, ec);
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot create the lead id key ", path.string(), ": ", ec.message()));
+    }
+  }
+  std::ifstream in(path);
+  std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  key = std::string(absl::StripAsciiWhitespace(key));
+  if (!in.good() && !in.eof()) {
+    return absl::UnavailableError(absl::StrCat("cannot read the lead id key ", path.string()));
+  }
+  if (key.size() < 16) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the lead id key in ", path.string(), " is shorter than 16 characters; use a long "
+        "random key (a new deployment gets 64 hex digits)"));
+  }
+  return key;
+}
+
 // Opens the writer on the node's log: replays it (progress every second), then reports the
 // partitions that refuse commands.
 absl::Status StartWriter(Node::Impl& impl) {
@@ -274,6 +323,8 @@ absl::Status StartWriter(Node::Impl& impl) {
   absl::Time last_report = replay_start;
   command::WriterOptions wo;
   wo.command_index_dir = (std::filesystem::path(o.data_dir) / "writer" / "commands").string();
+  LEADFLOW_ASSIGN_OR_RETURN(wo.id_key, IdKey(o));
+  wo.phone_region = o.phone_region;
   wo.command_index_budget = impl.budget;
   wo.replay_progress = [&](int32_t p, int64_t offset, int64_t end) {
     if (absl::Now() - last_report < absl::Seconds(1)) return;
@@ -366,7 +417,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     };
     if (impl->lead_runner) {
       impl->query_service = std::make_unique<LeadQueryServiceImpl>(
-          impl->lead_store.get(), edge(impl->lead_runner.get()), partitions);
+          impl->lead_store.get(), edge(impl->lead_runner.get()), partitions, o.phone_region);
     }
     if (impl->customer_runner) {
       impl->customer_service = std::make_unique<CustomerQueryServiceImpl>(

@@ -51,6 +51,16 @@ struct NodeOptions {
   int32_t partitions = log::kDefaultPartitions;
   // Embedded log: fsync every append before acknowledging it.
   bool sync = true;
+  // The deployment's lead id key (common::LeadIdScheme): lead ids are a keyed hash of the
+  // contact. Read from this file, created with a random key at the first start if missing
+  // (mode 0600; empty: <data-dir>/writer/ids.key). Keep it with the data and in backups: with
+  // another key, new leads get other ids (existing leads keep theirs and are still found).
+  std::string id_key_file;
+  // The key itself, for benchmarks and tests in one process (overrides id_key_file).
+  std::string id_key;
+  // Region of phone numbers written without a country code (ISO 3166, "GB"); empty: every
+  // number must carry its country code (+44 ... or 0044 ...).
+  std::string phone_region;
   // Kafka bootstrap servers; non-empty selects the Kafka log instead of the embedded one.
   std::string kafka_brokers;
   // Kafka topic of the events.

@@ -18,6 +18,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
+constexpr char kIdKey[] = "server-test-key";
+
 class ServerTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
@@ -35,6 +37,7 @@ class ServerTest : public ::testing::TestWithParam<bool> {
     o.listen = "127.0.0.1:0";
     o.partitions = 4;
     o.kafka_mock = GetParam();
+    o.id_key = kIdKey;
     auto node = Node::Start(o);
     ASSERT_TRUE(node.ok()) << node.status();
     node_ = std::move(*node);
@@ -71,7 +74,7 @@ TEST_P(ServerTest, CaptureThenGet) {
   v1::CommandReply reply;
   grpc::Status st = Capture(Ada("c1"), &reply);
   ASSERT_TRUE(st.ok()) << st.error_message();
-  EXPECT_EQ(reply.lead_id(), common::LeadIdForEmail("ada@example.com"));
+  EXPECT_EQ(reply.lead_id(), common::LeadIdScheme(kIdKey).ForEmail("ada@example.com"));
   EXPECT_EQ(reply.lead_version(), 1);
 
   grpc::ClientContext ctx;
@@ -122,7 +125,7 @@ TEST_P(ServerTest, ErrorsKeepTheirCodeAndMessageAtTheEdge) {
     ASSERT_EQ(rich.details_size(), 1);
     v1::VersionConflict conflict;
     ASSERT_TRUE(rich.details(0).UnpackTo(&conflict));
-    EXPECT_EQ(conflict.aggregate_id(), common::LeadIdForEmail("ada@example.com"));
+    EXPECT_EQ(conflict.aggregate_id(), common::LeadIdScheme(kIdKey).ForEmail("ada@example.com"));
     EXPECT_EQ(conflict.expected_version(), 0);
     EXPECT_EQ(conflict.current_version(), 1);
   }
@@ -136,7 +139,7 @@ TEST_P(ServerTest, ErrorsKeepTheirCodeAndMessageAtTheEdge) {
   {
     grpc::ClientContext ctx;
     v1::GetLeadRequest req;
-    req.set_lead_id(common::LeadIdForEmail("nobody@example.com"));
+    req.set_lead_id(common::LeadIdScheme(kIdKey).ForEmail("nobody@example.com"));
     v1::LeadView lead;
     st = queries_->GetLead(&ctx, req, &lead);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);

@@ -381,8 +381,8 @@ const std::vector<int32_t> kAllPartitions = {};
 // ---- Queries ------------------------------------------------------------------------------------
 
 LeadQueryServiceImpl::LeadQueryServiceImpl(const projections::ViewStore* store, ViewEdge edge,
-                                           int32_t partitions)
-    : queries_(store), edge_(std::move(edge)), partitions_(partitions) {
+                                           int32_t partitions, std::string phone_region)
+    : queries_(store, std::move(phone_region)), edge_(std::move(edge)), partitions_(partitions) {
   Serve<v1::GetLeadRequest, v1::LeadView>(
       kLeadQueries, "GetLead", [this](UnaryCall<v1::GetLeadRequest, v1::LeadView>* call) {
         const auto& req = call->request();

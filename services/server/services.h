@@ -81,7 +81,8 @@ struct ViewEdge {
 // by the call's deadline and 10 s, then UNAVAILABLE naming how far the view is.
 class LeadQueryServiceImpl final : public RawService<v1::LeadQueryService::Service> {
  public:
-  LeadQueryServiceImpl(const projections::ViewStore* store, ViewEdge edge, int32_t partitions);
+  LeadQueryServiceImpl(const projections::ViewStore* store, ViewEdge edge, int32_t partitions,
+                       std::string phone_region = "");
 
  private:
   projections::LeadQueries queries_;

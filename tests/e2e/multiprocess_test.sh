@@ -8,7 +8,10 @@
 LEADFLOW=$1 LEADCTL=$2
 source "$(dirname "$0")/lib.sh"
 
-start_server --kafka-mock --role writer --partitions 4 --metrics-listen 127.0.0.1:0
+# Both deployments derive lead ids with one key, so one history (naming leads by id) fits both.
+echo "multiprocess-test-id-key-0123456789" >"$E2E_TMP/ids.key"
+start_server --kafka-mock --role writer --partitions 4 --metrics-listen 127.0.0.1:0 \
+  --ids-key-file "$E2E_TMP/ids.key"
 WRITER=$SERVER
 BOOTSTRAP=$(mock_bootstrap "$SERVE_LOG")
 metrics_port() { sed -n 's/.*metrics on http:\/\/[0-9.]*:\([0-9]*\)\/metrics.*/\1/p' "$1" | head -1; }
@@ -25,7 +28,8 @@ launch "$E2E_TMP/gateway.log" --role gateway --gateway-writer "$WRITER" \
   --gateway-reprocessing-view "${ADDR[reprocessing-view]}"
 GATEWAY=$LAUNCHED_ADDR
 echo "ok: writer $WRITER, views ${ADDR[*]}, gateway $GATEWAY, Kafka $BOOTSTRAP"
-launch "$E2E_TMP/all.log" --role all --partitions 4 --data-dir "$E2E_TMP/all-data"
+launch "$E2E_TMP/all.log" --role all --partitions 4 --data-dir "$E2E_TMP/all-data" \
+  --ids-key-file "$E2E_TMP/ids.key"
 ALL=$LAUNCHED_ADDR
 
 # The history: explicit business times, so both deployments record identical events.

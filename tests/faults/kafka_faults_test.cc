@@ -150,7 +150,9 @@ TEST(KafkaFaultTest, BrokersDownMeansUnavailableThenRecoveryWithoutLossOrDuplica
   auto writer_log = open("fault-test-writer");
   auto reader_log = open("");
   common::SystemClock clock;
-  auto writer = command::CommandWriter::Open(writer_log.get(), &clock, {});
+  command::WriterOptions wo;
+  wo.id_key = "kafka-faults-test";
+  auto writer = command::CommandWriter::Open(writer_log.get(), &clock, wo);
   ASSERT_TRUE(writer.ok()) << writer.status();
 
   // A view tails the topic throughout.
@@ -200,7 +202,8 @@ TEST(KafkaFaultTest, BrokersDownMeansUnavailableThenRecoveryWithoutLossOrDuplica
   ASSERT_TRUE(runner.WaitForLogEnd({}, absl::Seconds(20)).ok());
   projections::LeadQueries queries(store->get());
   for (const char* email : {"before@example.com", "during@example.com", "after@example.com"}) {
-    EXPECT_TRUE(queries.Get(common::LeadIdForEmail(email)).ok()) << email;
+    EXPECT_TRUE(queries.Get(common::LeadIdScheme("kafka-faults-test").ForEmail(email)).ok())
+        << email;
   }
   runner.Stop();
   store->reset();

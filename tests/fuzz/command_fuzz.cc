@@ -42,12 +42,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else if (!command.ParseFromString(input)) {
     return 0;
   }
-  absl::StatusOr<lead::CommandTarget> target = lead::ResolveTarget(command);
+  static const common::LeadIdScheme ids("fuzz-key");
+  static const lead::Identity identity{.ids = &ids, .phone_region = "GB"};
+  absl::StatusOr<lead::CommandTarget> target = lead::ResolveTarget(command, identity);
   if (!target.ok()) return 0;
   (void)lead::CommandName(command);
   lead::DecideContext ctx;
   ctx.now = kNow;
   ctx.target = &*target;
+  ctx.identity = &identity;
   const lead::CustomerState no_customer;
   (void)lead::Decide(lead::LeadState(), no_customer, command, ctx);
   const lead::LeadState existing = ExistingLead(target->lead_id);

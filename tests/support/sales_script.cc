@@ -22,8 +22,14 @@ v1::Money Usd(int64_t units) {
   return m;
 }
 
+const lead::Identity& ScriptIdentity() {
+  static const common::LeadIdScheme ids(kScriptIdKey);
+  static const lead::Identity identity{.ids = &ids, .phone_region = ""};
+  return identity;
+}
+
 std::string SalesScript::Id(const std::string& name) const {
-  return common::LeadIdForEmail(absl::AsciiStrToLower(absl::StrCat(name, "@example.com")));
+  return ScriptIdentity().ids->ForEmail(absl::AsciiStrToLower(absl::StrCat(name, "@example.com")));
 }
 
 absl::Time SalesScript::Time(const std::string& name, double at) const {
@@ -47,7 +53,8 @@ v1::CommandMeta SalesScript::Meta(const std::string& name, double at) {
 }
 
 absl::Status SalesScript::Try(v1::Command command) {
-  LEADFLOW_ASSIGN_OR_RETURN(const lead::CommandTarget target, lead::ResolveTarget(command));
+  LEADFLOW_ASSIGN_OR_RETURN(const lead::CommandTarget target,
+                            lead::ResolveTarget(command, ScriptIdentity()));
   const absl::Time occurred = common::FromProto(lead::MetaOf(command).occurred_at());
   lead::LeadState& lead = leads_[target.lead_id];
   lead::CustomerState& customer = customers_[common::CustomerIdForLead(target.lead_id)];
@@ -57,6 +64,7 @@ absl::Status SalesScript::Try(v1::Command command) {
     ctx.merge_survivor = Lead(command.merge_lead().survivor_lead_id());
   }
   ctx.target = &target;
+  ctx.identity = &ScriptIdentity();
   absl::StatusOr<std::vector<v1::Event>> events = lead::Decide(lead, customer, command, ctx);
   if (!events.ok()) {
     if (!lead.exists) leads_.erase(target.lead_id);

@@ -15,10 +15,15 @@
 #include "leadflow/v1/commands.pb.h"
 #include "leadflow/v1/events.pb.h"
 #include "projections/runner/runner.h"
+#include "services/lead/reducer.h"
 #include "services/lead/state.h"
 #include "services/log/event_log.h"
 
 namespace leadflow::testing {
+
+// The id key of the scripts' leads (common::LeadIdScheme), and their identity for the reducer.
+inline constexpr char kScriptIdKey[] = "sales-script-key";
+const lead::Identity& ScriptIdentity();
 
 v1::Money Eur(int64_t units);
 v1::Money Usd(int64_t units);

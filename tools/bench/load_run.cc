@@ -116,6 +116,7 @@ int main(int argc, char** argv) {
   server::NodeOptions no;
   no.data_dir = dir;
   no.listen = "127.0.0.1:0";
+  no.id_key = "load-run";  // the run names the leads it loaded by id
   // As `leadflow serve` does: free memory back to the OS every 10 s (--no-release: never).
   if (release) {
     no.on_tick = [n = 0]() mutable {
@@ -148,7 +149,7 @@ int main(int argc, char** argv) {
       c->mutable_person()->set_full_name(absl::StrCat("Load Lead ", j));
       c->set_email(email);
       c->set_source_channel(static_cast<v1::SourceChannel>(1 + j % 10));
-      ids.push_back(common::LeadIdForEmail(email));
+      ids.push_back(common::LeadIdScheme(no.id_key).ForEmail(email));
     }
     grpc::ClientContext ctx;
     v1::CommandBatchReply reply;

@@ -1,5 +1,7 @@
 #include "tools/bench/pg_peer.h"
 
+#include "tools/history/history.h"
+
 #include <libpq-fe.h>
 
 #include <algorithm>
@@ -16,6 +18,7 @@
 #include "services/common/ids.h"
 #include "services/common/time_util.h"
 #include "services/lead/reducer.h"
+#include "tools/history/history.h"
 
 namespace leadflow::bench {
 namespace {
@@ -336,7 +339,9 @@ absl::Status PgPeer::IngestBatch(const google::protobuf::RepeatedPtrField<v1::Co
   absl::flat_hash_set<std::string> keys;
   std::vector<std::string> command_ids;
   for (const auto& c : commands) {
-    targets.push_back(lead::ResolveTarget(c));
+    static const common::LeadIdScheme ids(history::kHistoryIdKey);
+    static const lead::Identity identity{.ids = &ids, .phone_region = ""};
+    targets.push_back(lead::ResolveTarget(c, identity));
     if (targets.back().ok()) keys.insert(targets.back()->lead_id);
     if (c.has_merge_lead()) keys.insert(c.merge_lead().survivor_lead_id());
     command_ids.push_back(lead::MetaOf(c).command_id());

@@ -144,8 +144,12 @@ LeadflowProcess StartLeadflow(const SuiteOptions& o, const std::string& name,
                               const std::vector<std::string>& serving) {
   LeadflowProcess p;
   p.port = FreePort();
+  // The history names its leads by the ids they get under the history's key.
+  const std::string key_file = o.work_dir + "/history-ids.key";
+  std::ofstream(key_file, std::ios::trunc) << history::kHistoryIdKey << "\n";
   std::vector<std::string> argv = {o.leadflow, "serve", "--listen",
-                                   absl::StrCat("127.0.0.1:", p.port), "--log-level", "warn"};
+                                   absl::StrCat("127.0.0.1:", p.port), "--log-level", "warn",
+                                   "--ids-key-file", key_file};
   argv.insert(argv.end(), args.begin(), args.end());
   auto child = Child::Spawn(argv, absl::StrCat(o.work_dir, "/", name, ".log"));
   if (!child.ok()) Die(child.status().ToString());

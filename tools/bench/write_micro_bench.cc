@@ -30,6 +30,12 @@
 namespace leadflow::bench {
 namespace {
 
+const lead::Identity& BenchIdentity() {
+  static const common::LeadIdScheme ids("write-micro-bench");
+  static const lead::Identity identity{.ids = &ids, .phone_region = ""};
+  return identity;
+}
+
 constexpr int kBatch = 1000;
 constexpr int32_t kPartitions = 8;
 
@@ -69,7 +75,7 @@ absl::StatusOr<std::vector<v1::Event>> CapturedEvents() {
   const absl::Time now = absl::Now();
   std::vector<v1::Event> out;
   for (const v1::Command& command : Captures(0, kBatch)) {
-    absl::StatusOr<lead::CommandTarget> target = lead::ResolveTarget(command);
+    absl::StatusOr<lead::CommandTarget> target = lead::ResolveTarget(command, BenchIdentity());
     if (!target.ok()) return target.status();
     lead::DecideContext ctx{.now = now, .merge_survivor = nullptr, .target = &*target};
     auto events = lead::Decide(lead::LeadState{}, lead::CustomerState{}, command, ctx);
@@ -153,7 +159,7 @@ void BM_Step_ResolveTarget(benchmark::State& state) {
   const std::vector<v1::Command> commands = Captures(0, kBatch);
   size_t i = 0;
   for (auto _ : state) {
-    auto t = lead::ResolveTarget(commands[i++ % commands.size()]);
+    auto t = lead::ResolveTarget(commands[i++ % commands.size()], BenchIdentity());
     if (!t.ok()) return Fail(state, t.status());
     benchmark::DoNotOptimize(t);
   }
@@ -174,7 +180,7 @@ BENCHMARK(BM_Step_Fingerprint);
 absl::StatusOr<std::vector<lead::CommandTarget>> TargetsOf(const std::vector<v1::Command>& commands) {
   std::vector<lead::CommandTarget> targets;
   for (const v1::Command& c : commands) {
-    absl::StatusOr<lead::CommandTarget> t = lead::ResolveTarget(c);
+    absl::StatusOr<lead::CommandTarget> t = lead::ResolveTarget(c, BenchIdentity());
     if (!t.ok()) return t.status();
     targets.push_back(*std::move(t));
   }

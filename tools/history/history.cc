@@ -102,7 +102,8 @@ class LeadWriter {
     const auto temperature = static_cast<v1::Temperature>(
         1 + r_.Weighted(std::array<double, 3>{50, 35, 15}));  // cold, warm, hot
     email_ = absl::StrCat("lead", index_, "@company", index_ % 9973, ".example");
-    lead_id_ = common::LeadIdForEmail(email_);
+    static const common::LeadIdScheme kIds(kHistoryIdKey);
+    lead_id_ = kIds.ForEmail(email_);
     owner_ = absl::StrCat("rep-", r_.Between(1, kReps));
     {
       v1::CaptureLead* c = New(&v1::Command::mutable_capture_lead, system("web-form-importer"));

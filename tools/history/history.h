@@ -31,6 +31,11 @@
 
 namespace leadflow::history {
 
+// The lead ids a history names (in the commands after each capture) are scheme-2 ids under this
+// key (common::LeadIdScheme): a leadflow that loads the history must use the same key
+// (NodeOptions::id_key, or `leadflow serve --ids-key-file` with a file holding it).
+inline constexpr char kHistoryIdKey[] = "leadflow-history-generator";
+
 struct HistoryOptions {
   uint64_t seed = 1;
   int64_t leads = 1000;

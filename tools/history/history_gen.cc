@@ -1,6 +1,9 @@
 // history_gen: writes a generated sales history (history.h) as a command file for
 // `leadctl batch` (one leadflow.v1.Command as JSON per line), with progress on stderr.
 //   history_gen --leads 100000 --days 365 --seed 7 --out history.jsonl
+// The file names leads by the ids they get under the history's id key (kHistoryIdKey): load it
+// into a leadflow started with that key (--ids-key-out writes it to a file for
+// `leadflow serve --ids-key-file`).
 #include <fstream>
 #include <iostream>
 
@@ -18,6 +21,10 @@ int main(int argc, char** argv) {
   app.add_option("--leads", o.leads, "Leads")->capture_default_str()->check(CLI::Range(1, 100000000));
   app.add_option("--days", o.days, "Days the captures spread over")->capture_default_str()->check(CLI::Range(1, 3660));
   app.add_option("--seed", o.seed, "Seed: the same seed gives the same history")->capture_default_str();
+  std::string key_out;
+  app.add_option("--ids-key-out", key_out,
+                 "Write the history's lead id key to this file, for leadflow serve --ids-key-file "
+                 "(the history names leads by the ids they get under it)");
   app.add_option("--end", end, "Last day, exclusive (YYYY-MM-DD; default: today, UTC)");
   app.add_option("--out", out, "Output file, - for stdout")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -66,5 +73,16 @@ int main(int argc, char** argv) {
   std::cerr << absl::StreamFormat("\nhistory_gen: %lld commands in %.1f s\n",
                                   static_cast<long long>(commands),
                                   absl::ToDoubleSeconds(absl::Now() - start));
+  if (!key_out.empty()) {
+    std::ofstream key(key_out, std::ios::trunc);
+    key << leadflow::history::kHistoryIdKey << "\n";
+    if (!key) {
+      std::cerr << "history_gen: cannot write " << key_out << "\n";
+      return 1;
+    }
+  }
+  std::cerr << "history_gen: load it into a leadflow started with --ids-key-file holding the "
+               "history's key ("
+            << (key_out.empty() ? std::string("--ids-key-out writes it") : key_out) << ")\n";
   return sink ? 0 : 1;
 }

@@ -115,7 +115,9 @@ TEST(HistoryTest, TheWriterAcceptsEveryCommand) {
   auto log = log::EmbeddedLog::Open(lo);
   ASSERT_TRUE(log.ok()) << log.status();
   common::SystemClock clock;
-  auto writer = command::CommandWriter::Open(log->get(), &clock, {});
+  command::WriterOptions wo;
+  wo.id_key = kHistoryIdKey;  // the history names its leads by their ids under it
+  auto writer = command::CommandWriter::Open(log->get(), &clock, wo);
   ASSERT_TRUE(writer.ok()) << writer.status();
   int64_t applied = 0, deduplicated = 0, refused = 0;
   Generate(Options(3000), [&](int64_t lead, std::vector<v1::Command>& commands) {
