@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/common/ids.h"
+#include "services/common/time_util.h"
 #include "services/log/embedded_log.h"
 #include "services/log/event_codec.h"
 
@@ -776,6 +777,40 @@ TEST_F(WriterTest, LeadIdsDoNotRevealTheContact) {
   ASSERT_TRUE(r.ok());
   EXPECT_NE(r->lead_id(), common::LeadIdForEmail("ada@example.com"))
       << "an unkeyed hash of the email: anyone can test a guess against it";
+}
+
+// A log from before scheme 2: its leads keep their (unkeyed) ids and are still found by their
+// contact; a new contact gets a keyed id.
+TEST_F(WriterTest, SchemeOneLeadsKeepTheirIdsAndAreFound) {
+  writer_.reset();
+  const std::string v1_id = common::LeadIdForEmail("old@example.com");
+  {
+    v1::Command c = Capture("old-capture", "old@example.com");
+    lead::CommandTarget target{.lead_id = v1_id, .customer_id = "", .email = "old@example.com",
+                               .phone = ""};
+    lead::DecideContext ctx{.now = kNow, .merge_survivor = nullptr, .target = &target};
+    auto events = lead::Decide(lead::LeadState(), lead::CustomerState(), c, ctx);
+    ASSERT_TRUE(events.ok()) << events.status();
+    v1::Event e = events->front();
+    e.mutable_lead_captured()->clear_id_scheme();  // as scheme 1 wrote it
+    e.set_event_id(common::NewEventId());
+    *e.mutable_recorded_at() = common::ToProto(kNow);
+    e.set_command_fingerprint(CommandFingerprint(c));
+    auto m = log::EncodeEvent(e);
+    ASSERT_TRUE(m.ok());
+    ASSERT_TRUE(log_->Append(log::PartitionForKey(v1_id, 4), {*m}).ok());
+  }
+  OpenAll();
+  auto again = writer_->Execute(Capture("old-again", "OLD@example.com"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->lead_id(), v1_id);
+  EXPECT_TRUE(again->deduplicated());
+  auto retry = writer_->Execute(Capture("old-capture", "old@example.com"));
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->replayed()) << "the old capture's command id is still recognised";
+  auto fresh = writer_->Execute(Capture("new", "new@example.com"));
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->lead_id(), Id("new@example.com"));
 }
 
 }  // namespace
