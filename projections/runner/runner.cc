@@ -26,6 +26,8 @@ struct ProjectionRunner::Partition {
   mutable absl::Mutex mu;
   int64_t applied ABSL_GUARDED_BY(mu) = 0;  // next offset to apply
   absl::Status error ABSL_GUARDED_BY(mu);
+  // Not OK: the store takes no writes now (a full disk); the partition waits and retries.
+  absl::Status stalled ABSL_GUARDED_BY(mu);
   mutable absl::CondVar advanced;
   std::atomic<bool> stop{false};
 };
@@ -90,6 +92,8 @@ void ProjectionRunner::Stop() {
 bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> records,
                                   int64_t next_offset,
                                   absl::Span<const absl::StatusOr<v1::Event>> decoded) {
+  // The store stays open (no Recover) while the batch refers to it.
+  const auto in_use = store_->Use();
   ViewTxn txn(store_);
   absl::Status failure;
   int64_t commit_offset = next_offset;
@@ -133,10 +137,24 @@ bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> re
     WakeWaiters(p, absl::OkStatus());
     return false;
   }
-  common::KillPoint("projection.before_commit");
-  absl::Status committed = txn.Commit({{p.id, commit_offset}});
-  common::KillPoint("projection.after_commit");
+  // A store that takes no writes now (a full disk) stalls the partition, which retries by
+  // itself once there is room (Tail); nothing of this batch was written.
+  absl::Status writable = options_.disk != nullptr ? options_.disk->CheckWritable()
+                                                   : absl::OkStatus();
+  if (writable.ok()) writable = store_->Writable();
+  absl::Status committed = writable;
+  if (writable.ok()) {
+    common::KillPoint("projection.before_commit");
+    committed = txn.Commit({{p.id, commit_offset}});
+    common::KillPoint("projection.after_commit");
+  }
   if (committed.ok()) projection_->Committed(txn);
+  if (absl::IsUnavailable(committed)) {
+    absl::MutexLock lock(&p.mu);
+    p.stalled = absl::UnavailableError(
+        absl::StrCat("view ", projection_->name(), " waits: ", committed.message()));
+    return false;
+  }
   {
     absl::MutexLock lock(&p.mu);
     if (!committed.ok()) {
@@ -168,7 +186,43 @@ void ProjectionRunner::Tail(Partition& p) {
     WakeWaiters(p, absl::OkStatus());
     return;
   }
+  absl::Duration backoff = options_.poll;
   while (!p.stop) {
+    absl::Status stalled;
+    {
+      absl::MutexLock lock(&p.mu);
+      stalled = p.stalled;
+    }
+    if (!stalled.ok()) {
+      // Retry by itself: once the disk has room, reopen the store (if a write failed) and read
+      // again from the last committed offset.
+      for (absl::Time until = absl::Now() + backoff; !p.stop && absl::Now() < until;) {
+        absl::SleepFor(absl::Milliseconds(50));
+      }
+      backoff = std::min(backoff * 2, absl::Seconds(5));
+      if (options_.disk != nullptr) {
+        options_.disk->Refresh();
+        if (!options_.disk->CheckWritable().ok()) continue;
+      }
+      if (!store_->Recover().ok()) continue;
+      int64_t resume_at;
+      {
+        absl::MutexLock lock(&p.mu);
+        p.stalled = absl::OkStatus();
+        resume_at = p.applied;
+      }
+      reader = log_->OpenReader(p.id, resume_at);
+      if (!reader.ok()) {
+        {
+          absl::MutexLock lock(&p.mu);
+          p.error = reader.status();
+        }
+        WakeWaiters(p, absl::OkStatus());
+        return;
+      }
+      backoff = options_.poll;
+      continue;
+    }
     absl::StatusOr<std::vector<log::Record>> records =
         (*reader)->Read(options_.max_batch, options_.poll);
     if (!records.ok()) {
@@ -190,7 +244,10 @@ void ProjectionRunner::Tail(Partition& p) {
       absl::MutexLock lock(&p.mu);
       if (next == p.applied) continue;  // nothing new (or only transaction markers)
     }
-    if (!ApplyBatch(p, *records, next)) return;
+    if (!ApplyBatch(p, *records, next)) {
+      absl::MutexLock lock(&p.mu);
+      if (p.stalled.ok()) return;  // failed for good (reported in Status)
+    }
   }
 }
 
@@ -243,7 +300,7 @@ absl::Status ProjectionRunner::CatchUpAll(absl::Span<ProjectionRunner* const> ru
         if (!runner->ApplyBatch(p, absl::MakeConstSpan(records).subspan(first), position,
                                 absl::MakeConstSpan(decoded).subspan(first))) {
           absl::MutexLock lock(&p.mu);
-          return p.error;
+          return p.error.ok() ? p.stalled : p.error;
         }
       }
       absl::MutexLock lock(&mu);
@@ -292,6 +349,10 @@ bool ProjectionRunner::Park(const std::shared_ptr<Waiter>& w, absl::Status* fail
     absl::MutexLock lock(&p.mu);
     if (!p.error.ok()) {
       *failed = p.error;
+      return false;
+    }
+    if (p.applied <= offset && !p.stalled.ok()) {
+      *failed = p.stalled;  // it applies nothing until its store takes writes again
       return false;
     }
     if (p.applied <= offset) return true;
@@ -344,6 +405,17 @@ absl::StatusOr<uint64_t> ProjectionRunner::Await(std::vector<std::pair<int32_t, 
 bool ProjectionRunner::CancelAwait(uint64_t id) const {
   absl::MutexLock lock(&waiters_mu_);
   return waiters_.erase(id) > 0;
+}
+
+std::optional<std::pair<int32_t, int64_t>> ProjectionRunner::FirstUnapplied(
+    const std::vector<std::pair<int32_t, int64_t>>& targets) const {
+  for (const auto& [partition, offset] : targets) {
+    if (partition < 0 || partition >= static_cast<int32_t>(partitions_.size())) continue;
+    const Partition& p = *partitions_[partition];
+    absl::MutexLock lock(&p.mu);
+    if (p.applied <= offset) return std::make_pair(partition, offset);
+  }
+  return std::nullopt;
 }
 
 std::string ProjectionRunner::Progress(int32_t partition) const {
@@ -414,6 +486,9 @@ std::vector<v1::ViewPartitionStatus> ProjectionRunner::StatusAt(
     if (!p->error.ok()) {
       s.set_state("failed");
       s.set_error(std::string(p->error.message()));
+    } else if (!p->stalled.ok()) {
+      s.set_state("stalled");
+      s.set_error(std::string(p->stalled.message()));
     } else {
       s.set_state(end >= 0 && p->applied >= end ? "serving" : "catching up");
     }
@@ -428,6 +503,7 @@ absl::Status ProjectionRunner::Health() const {
   for (const auto& p : partitions_) {
     absl::MutexLock lock(&p->mu);
     if (!p->error.ok()) return p->error;
+    if (!p->stalled.ok()) return p->stalled;
   }
   return absl::OkStatus();
 }

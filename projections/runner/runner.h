@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -23,6 +24,7 @@
 #include "leadflow/v1/views.pb.h"
 #include "projections/runner/view_store.h"
 #include "services/log/event_log.h"
+#include "services/storage/disk_guard.h"
 
 namespace leadflow::projections {
 
@@ -69,6 +71,9 @@ struct RunnerOptions {
   // Threads CatchUp (rebuild) replays partitions on; 0 = one per core. Partitions are
   // independent, so they replay in parallel.
   int catch_up_threads = 0;
+  // The data directory's free space (storage/disk_guard.h): while it is below its reserve, a
+  // partition stalls instead of writing, and resumes by itself. Not owned; may be null.
+  storage::DiskGuard* disk = nullptr;
 };
 
 class ProjectionRunner {
@@ -116,6 +121,10 @@ class ProjectionRunner {
   // Where the view is on `partition`, for a message: "view lead has applied partition 2 up to
   // offset 41".
   std::string Progress(int32_t partition) const;
+  // The first of `targets` the view has not applied yet (for a message), if any.
+  std::optional<std::pair<int32_t, int64_t>> FirstUnapplied(
+      const std::vector<std::pair<int32_t, int64_t>>& targets) const;
+
 
   std::vector<v1::ViewPartitionStatus> Status() const;
   // The same against end offsets the caller already has (index = partition; -1 = unknown).

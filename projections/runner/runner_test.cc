@@ -270,5 +270,39 @@ TEST_F(RunnerTest, AwaitWakesWithoutAThreadWaiting) {
   EXPECT_EQ(runner_->Await({{7, 0}}, ready).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// A disk without room: the partition stalls (reported, not failed), waits raise its error at
+// once instead of waiting, and it resumes by itself once there is room, nothing lost.
+TEST_F(RunnerTest, WithoutRoomOnTheDiskAPartitionWaitsAndResumesByItself) {
+  storage::DiskGuard disk(dir_, /*reserve_bytes=*/uint64_t{1} << 62);  // "the disk is full"
+  ASSERT_FALSE(disk.CheckWritable().ok());
+  RunnerOptions o;
+  o.disk = &disk;
+  o.poll = absl::Milliseconds(20);
+  runner_.reset();
+  runner_ = std::make_unique<ProjectionRunner>(log_.get(), store_.get(), &projection_, o);
+  runner_->Start();
+  ASSERT_TRUE(log_->Append(0, {EventFor("a"), EventFor("a")}).ok());
+  std::string state;
+  for (int i = 0; i < 200 && state != "stalled"; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+    state = runner_->Status()[0].state();
+  }
+  ASSERT_EQ(state, "stalled");
+  EXPECT_THAT(runner_->Status()[0].error(), HasSubstr("disk full"));
+  EXPECT_FALSE(runner_->Health().ok());
+  auto wait = runner_->Await({{0, 1}}, [](absl::Status) {});
+  EXPECT_EQ(wait.status().code(), absl::StatusCode::kUnavailable) << "refused at once";
+  EXPECT_EQ(Count("a"), 0);
+
+  disk.set_reserve_bytes(1);  // room again
+  for (int i = 0; i < 1000 && runner_->Status()[0].applied_offset() < 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(runner_->Status()[0].applied_offset(), 2);
+  EXPECT_EQ(runner_->Status()[0].state(), "serving");
+  EXPECT_EQ(Count("a"), 2) << "each event once";
+  runner_->Stop();
+}
+
 }  // namespace
 }  // namespace leadflow::projections

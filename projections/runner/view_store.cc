@@ -4,6 +4,7 @@
 
 #include "absl/base/internal/endian.h"
 #include "absl/strings/str_cat.h"
+#include "services/storage/fault_policy.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
 #include "services/common/status_util.h"
@@ -113,16 +114,36 @@ bool ReadKeyPart(absl::string_view* rest, std::string* part) {
   return false;
 }
 
-absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOptions& options) {
-  std::error_code ec;
-  std::filesystem::create_directories(options.dir, ec);
-  if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("view store: cannot create ", options.dir, ": ", ec.message()));
-  }
+namespace {
+
+// An iterator that holds its store open (a Recover waits until it is gone).
+class HeldIterator final : public rocksdb::Iterator {
+ public:
+  HeldIterator(std::shared_lock<std::shared_timed_mutex> lock, rocksdb::Iterator* it)
+      : lock_(std::move(lock)), it_(it) {}
+  bool Valid() const override { return it_->Valid(); }
+  void SeekToFirst() override { it_->SeekToFirst(); }
+  void SeekToLast() override { it_->SeekToLast(); }
+  void Seek(const rocksdb::Slice& target) override { it_->Seek(target); }
+  void SeekForPrev(const rocksdb::Slice& target) override { it_->SeekForPrev(target); }
+  void Next() override { it_->Next(); }
+  void Prev() override { it_->Prev(); }
+  rocksdb::Slice key() const override { return it_->key(); }
+  rocksdb::Slice value() const override { return it_->value(); }
+  rocksdb::Status status() const override { return it_->status(); }
+
+ private:
+  std::shared_lock<std::shared_timed_mutex> lock_;  // released after it_ (declared first)
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+}  // namespace
+
+absl::Status ViewStore::OpenDb(bool for_reading_only) {
+  const ViewStoreOptions& options = options_;
   rocksdb::Options db_options;
-  db_options.create_if_missing = true;
-  db_options.create_missing_column_families = true;
+  db_options.create_if_missing = !for_reading_only;
+  db_options.create_missing_column_families = !for_reading_only;
   db_options.max_background_jobs = 2;
   // Rows and offsets live in different column families: flush them together, so even a store
   // written without the WAL is always a consistent prefix of the log on disk.
@@ -136,6 +157,7 @@ absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOption
                                       rocksdb::kLZ4Compression};
   rocksdb::BlockBasedTableOptions table;
   storage::ApplyStorageBudget(options.budget, options.block_cache_bytes, &db_options, &table);
+  storage::ApplyFaultPolicy(&db_options, health_);
   // Projections look up many rows that do not exist yet (a new lead's row): a Bloom filter
   // answers those without reading data blocks.
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
@@ -152,15 +174,47 @@ absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOption
   cfs.emplace_back("meta", cf_options);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, options.dir, cfs, &handles, &raw);
+  rocksdb::Status s =
+      for_reading_only
+          ? rocksdb::DB::OpenForReadOnly(db_options, options.dir, cfs, &handles, &raw)
+          : rocksdb::DB::Open(db_options, options.dir, cfs, &handles, &raw);
   if (!s.ok()) return FromRocks(s, absl::StrCat("open ", options.dir));
-  std::unique_ptr<ViewStore> store(new ViewStore());
-  store->dir_ = options.dir;
-  store->without_wal_ = options.without_wal;
-  store->db_.reset(raw);
+  db_.reset(raw);
   // handles[0] is "default" (unused); keep view CFs then meta.
-  store->db_->DestroyColumnFamilyHandle(handles[0]).PermitUncheckedError();
-  store->handles_.assign(handles.begin() + 1, handles.end());
+  db_->DestroyColumnFamilyHandle(handles[0]).PermitUncheckedError();
+  handles_.assign(handles.begin() + 1, handles.end());
+  read_only_ = for_reading_only;
+  return absl::OkStatus();
+}
+
+void ViewStore::CloseDb() {
+  if (!db_) return;
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  handles_.clear();
+  db_->Close().PermitUncheckedError();
+  db_.reset();
+}
+
+absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("view store: cannot create ", options.dir, ": ", ec.message()));
+  }
+  std::unique_ptr<ViewStore> store(new ViewStore());
+  store->options_ = options;
+  absl::Status opened = store->OpenDb(/*for_reading_only=*/false);
+  if (absl::IsUnavailable(opened) && !options.without_wal) {
+    // No room to open it for writing (a full disk): serve what it holds, read-only, and catch
+    // up after Recover().
+    if (store->OpenDb(/*for_reading_only=*/true).ok()) {
+      store->health_->Fail(absl::UnavailableError(absl::StrCat(
+          "view store ", options.dir, " is open read-only: ", opened.message())));
+      opened = absl::OkStatus();
+    }
+  }
+  LEADFLOW_RETURN_IF_ERROR(opened);
   if (options.format_version > 0) {
     std::string value;
     rocksdb::Status got = store->db_->Get(rocksdb::ReadOptions(), store->meta(), kFormatKey, &value);
@@ -172,7 +226,7 @@ absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOption
     } else {
       LEADFLOW_ASSIGN_OR_RETURN(const bool has_rows, store->HasOffsets());
       stored = has_rows ? 1 : options.format_version;
-      if (!has_rows) {
+      if (!has_rows && !store->read_only_) {
         rocksdb::WriteOptions wo;
         wo.disableWAL = options.without_wal;
         LEADFLOW_RETURN_IF_ERROR(FromRocks(
@@ -191,8 +245,35 @@ absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOption
   return store;
 }
 
+absl::Status ViewStore::Writable() const {
+  absl::Status why = health_->error();
+  if (why.ok() && read_only_) return absl::UnavailableError("view store: open read-only");
+  return why;
+}
+
+absl::Status ViewStore::Recover(absl::Duration wait) {
+  if (Writable().ok()) return absl::OkStatus();
+  std::unique_lock<std::shared_timed_mutex> lock(mu_, std::defer_lock);
+  if (!lock.try_lock_for(absl::ToChronoNanoseconds(wait))) {
+    return absl::UnavailableError(
+        absl::StrCat("view store ", options_.dir, ": busy, will reopen it later"));
+  }
+  if (Writable().ok()) return absl::OkStatus();
+  CloseDb();
+  health_->Clear();
+  absl::Status opened = OpenDb(/*for_reading_only=*/false);
+  if (!opened.ok()) {
+    // Still no room: serve what is there, read-only, and try again later.
+    if (!OpenDb(/*for_reading_only=*/true).ok()) read_only_ = true;
+    health_->Fail(absl::UnavailableError(absl::StrCat(
+        "view store ", options_.dir, " is open read-only: ", opened.message())));
+    return health_->error();
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<bool> ViewStore::HasOffsets() const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta()));
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator(view_family_count());  // meta
   it->Seek("offset/");
   const bool found = it->Valid() && it->key().starts_with("offset/");
   LEADFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "scan offsets"));
@@ -200,18 +281,22 @@ absl::StatusOr<bool> ViewStore::HasOffsets() const {
 }
 
 absl::Status ViewStore::Flush() {
+  std::shared_lock<std::shared_timed_mutex> lock(mu_);
+  if (!db_) return absl::UnavailableError("view store: not open");
   rocksdb::FlushOptions fo;
   fo.wait = true;
   return FromRocks(db_->Flush(fo, handles_), "flush");
 }
 
 ViewStore::~ViewStore() {
-  if (db_ && without_wal_) Flush().IgnoreError();
-  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-  if (db_) db_->Close().PermitUncheckedError();
+  if (db_ && options_.without_wal && !read_only_) Flush().IgnoreError();
+  std::unique_lock<std::shared_timed_mutex> lock(mu_);
+  CloseDb();
 }
 
 absl::StatusOr<int64_t> ViewStore::StoredOffset(int32_t partition) const {
+  std::shared_lock<std::shared_timed_mutex> lock(mu_);
+  if (!db_) return absl::UnavailableError("view store: not open");
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta(), OffsetKey(partition), &value);
   if (s.IsNotFound()) return 0;
@@ -221,6 +306,8 @@ absl::StatusOr<int64_t> ViewStore::StoredOffset(int32_t partition) const {
 }
 
 absl::StatusOr<std::string> ViewStore::Get(int cf, const std::string& key) const {
+  std::shared_lock<std::shared_timed_mutex> lock(mu_);
+  if (!db_) return absl::UnavailableError("view store: not open");
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[cf], key, &value);
   if (s.IsNotFound()) return absl::NotFoundError(key);
@@ -229,7 +316,37 @@ absl::StatusOr<std::string> ViewStore::Get(int cf, const std::string& key) const
 }
 
 std::unique_ptr<rocksdb::Iterator> ViewStore::NewIterator(int cf) const {
-  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(rocksdb::ReadOptions(), handles_[cf]));
+  std::shared_lock<std::shared_timed_mutex> lock(mu_);
+  rocksdb::Iterator* it =
+      db_ ? db_->NewIterator(rocksdb::ReadOptions(), handles_[cf])
+          : rocksdb::NewErrorIterator(rocksdb::Status::IOError("view store: not open"));
+  return std::make_unique<HeldIterator>(std::move(lock), it);
+}
+
+absl::Status ViewStore::Write(rocksdb::WriteBatch* batch) const {
+  std::shared_lock<std::shared_timed_mutex> lock(mu_);
+  LEADFLOW_RETURN_IF_ERROR(Writable());
+  rocksdb::WriteOptions wo;
+  // No fsync: if the machine crashes, rows and offset are lost together and re-applied.
+  wo.disableWAL = options_.without_wal;
+  absl::Status st = FromRocks(db_->Write(wo, batch), "write");
+  if (!st.ok()) health_->Fail(st);  // RocksDB takes no more writes after a failed one
+  return st;
+}
+
+uint64_t ViewStore::IntProperty(const std::string& name, bool aggregated) const {
+  std::shared_lock<std::shared_timed_mutex> lock(mu_);
+  if (!db_) return 0;
+  uint64_t value = 0;
+  if (aggregated) {
+    db_->GetAggregatedIntProperty(name, &value);
+    return value;
+  }
+  uint64_t sum = 0;
+  for (int cf = 0; cf < view_family_count(); ++cf) {
+    if (db_->GetIntProperty(handles_[cf], name, &value)) sum += value;
+  }
+  return sum;
 }
 
 absl::StatusOr<std::optional<std::string>> ViewTxn::Get(int cf, const std::string& key) const {
@@ -271,10 +388,7 @@ absl::Status ViewTxn::Commit(const std::map<int32_t, int64_t>& next_offsets) {
     rocksdb::Status s = wb.Put(store_->meta(), OffsetKey(partition), EncodeBigEndian64(offset));
     if (!s.ok()) return FromRocks(s, "build batch");
   }
-  // No fsync: if the machine crashes, rows and offset are lost together and re-applied.
-  rocksdb::WriteOptions wo;
-  wo.disableWAL = store_->without_wal();
-  absl::Status st = FromRocks(store_->db()->Write(wo, &wb), "write");
+  absl::Status st = store_->Write(&wb);
   if (st.ok()) changes_.clear();
   wb.Clear();
   return st;

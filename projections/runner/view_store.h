@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "google/protobuf/timestamp.pb.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
+#include "services/storage/fault_policy.h"
 #include "services/storage/storage_budget.h"
 
 namespace leadflow::projections {
@@ -44,6 +46,9 @@ struct ViewStoreOptions {
 // Payload type URL of the FAILED_PRECONDITION of a store in another format.
 inline constexpr char kFormatMismatch[] = "leadflow.view_store.format_mismatch";
 
+// Thread-safe. A write that fails for want of room (or any I/O error) stops the store taking
+// writes (Writable() says why) until Recover() has reopened it; reads go on. A store that could
+// not be opened for writing (a full disk at start) is opened read-only and reopened the same way.
 class ViewStore {
  public:
   static absl::StatusOr<std::unique_ptr<ViewStore>> Open(const ViewStoreOptions& options);
@@ -55,24 +60,50 @@ class ViewStore {
   absl::StatusOr<bool> HasOffsets() const;
   // NOT_FOUND if absent.
   absl::StatusOr<std::string> Get(int cf, const std::string& key) const;
+  // Holds the store open (Recover waits) until it is destroyed.
   std::unique_ptr<rocksdb::Iterator> NewIterator(int cf) const;
+  // Writes `batch` (rows and offsets); a failure stops the store taking writes.
+  absl::Status Write(rocksdb::WriteBatch* batch) const;
+  // A RocksDB integer property summed over the view's families (metrics); 0 if unknown.
+  uint64_t IntProperty(const std::string& name, bool aggregated = false) const;
+  // Only where no Recover can run (tools, benchmarks).
   rocksdb::DB* db() const { return db_.get(); }
   rocksdb::ColumnFamilyHandle* cf(int index) const { return handles_[index]; }
   rocksdb::ColumnFamilyHandle* meta() const { return handles_.back(); }
   // The view's own column families (cf(0) .. cf(n-1); meta comes after them).
   int view_family_count() const { return static_cast<int>(handles_.size()) - 1; }
-  const std::string& dir() const { return dir_; }
-  bool without_wal() const { return without_wal_; }
+  const std::string& dir() const { return options_.dir; }
+  bool without_wal() const { return options_.without_wal; }
   // Flushes memtables (all families at once) to disk; needed before a store opened
   // `without_wal` is handed over. Also done by the destructor.
   absl::Status Flush();
 
+  // OK if the store takes writes; else why not (a failed write, a background error, open
+  // read-only).
+  absl::Status Writable() const;
+  // Reopens a store that does not take writes, if nothing uses it for a moment (it waits at
+  // most `wait` for readers and batches to finish); OK if it takes writes again.
+  absl::Status Recover(absl::Duration wait = absl::Seconds(2));
+  // Held by the projection runner for the whole of a batch (its transaction refers to the
+  // store's column families), so a Recover happens between batches.
+  std::shared_lock<std::shared_timed_mutex> Use() const {
+    return std::shared_lock<std::shared_timed_mutex>(mu_);
+  }
+
  private:
   ViewStore() = default;
-  std::string dir_;
-  bool without_wal_ = false;
+  // Opens options_.dir into db_ and handles_ (caller holds mu_ exclusively or is Open).
+  absl::Status OpenDb(bool for_reading_only);
+  void CloseDb();
+
+  ViewStoreOptions options_;
+  // Readers and writers hold it shared (nested: glibc's rwlock prefers readers, so a reader
+  // never waits for a waiting Recover); Recover holds it exclusively to close and reopen.
+  mutable std::shared_timed_mutex mu_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // view CFs in order, then meta
+  bool read_only_ = false;
+  std::shared_ptr<storage::StoreHealth> health_ = std::make_shared<storage::StoreHealth>();
 };
 
 // The changes of one batch: reads see the batch's own writes. Child transactions (for one event)

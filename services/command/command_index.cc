@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "services/storage/fault_policy.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/sst_file_writer.h"
@@ -261,6 +262,7 @@ absl::StatusOr<std::unique_ptr<CommandIndex>> OpenDiskCommandIndex(
   o.compression = rocksdb::kLZ4Compression;
   rocksdb::BlockBasedTableOptions table;
   storage::ApplyStorageBudget(budget, cache_bytes, &o, &table);
+  storage::ApplyFaultPolicy(&o);
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.cache_index_and_filter_blocks = true;  // bounded by the cache, not by the data size
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));

@@ -94,8 +94,13 @@ struct CommandWriter::Partition {
   ContactRegistry* contacts = nullptr;  // the writer's, shared (thread-safe)
   const common::LeadIdScheme* ids = nullptr;  // the writer's
   int64_t next_offset ABSL_GUARDED_BY(mu) = 0;
-  // Not OK: the partition's log could not be applied; commands are refused with this status.
+  // Not OK: the partition's log could not be applied (damage, a bug); commands are refused with
+  // this status until the operator repairs it.
   absl::Status status ABSL_GUARDED_BY(mu);
+  // Not OK: storage failed under it (a failed log sync, a command index that could not be
+  // written: a full disk); commands are refused with this status until CommandWriter::Recover
+  // has reopened the storage and rebuilt the state from the log.
+  absl::Status storage_error ABSL_GUARDED_BY(mu);
   // An append failed with an unknown outcome: re-read the log tail before the next command.
   bool resync ABSL_GUARDED_BY(mu) = false;
 
@@ -149,13 +154,15 @@ struct CommandWriter::Partition {
   void RecordMany(const std::vector<std::pair<std::string, CommandRecord>>& records)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (records.empty()) return;
-    absl::Status put = commands->PutMany(records);
-    if (!put.ok() && status.ok()) {
-      // Without the record a retry could apply twice: refuse commands until a restart, whose
-      // replay rebuilds the index from the log.
-      status = absl::UnavailableError(absl::StrCat("partition ", id,
-                                                   ": cannot record command ids (",
-                                                   put.message(), "); restart the writer"));
+    absl::Status put = commands == nullptr
+                           ? absl::UnavailableError("the command index is not open")
+                           : commands->PutMany(records);
+    if (!put.ok() && storage_error.ok()) {
+      // Without the record a retry could apply twice: refuse commands until Recover() has
+      // rebuilt the index from the log.
+      storage_error = absl::UnavailableError(absl::StrCat(
+          "cannot record command ids (", put.message(),
+          "); commands resume once the storage takes writes again"));
     }
   }
 
@@ -286,10 +293,10 @@ absl::Status CommandWriter::SyncLog() {
   for (auto& p : partitions_) {
     if (!p) continue;
     absl::MutexLock lock(&p->mu);
-    if (p->status.ok()) {
-      p->status = absl::UnavailableError(absl::StrCat(
-          synced.message(), " (the last appends may not be durable); restart the writer once "
-          "the cause is fixed"));
+    if (p->storage_error.ok()) {
+      p->storage_error = absl::UnavailableError(absl::StrCat(
+          synced.message(), " (the last appends may not be durable); commands resume once the "
+          "log takes writes again (leadflow retries by itself)"));
     }
   }
   return synced;
@@ -302,7 +309,8 @@ absl::StatusOr<v1::CommandReply> CommandWriter::AfterSync(
   if (synced.ok() || !result.ok()) return result;
   return absl::UnavailableError(absl::StrCat(
       "outcome unknown: ", synced.message(),
-      "; retry with the same command id once the writer has restarted"));
+      "; retry with the same command id once the log takes writes again (it is never applied "
+      "twice)"));
 }
 
 void CommandWriter::SyncLoop(Committer& c) {
@@ -399,12 +407,9 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
     for (int32_t p = 0; p < count; ++p) options.partitions.push_back(p);
   }
   std::unique_ptr<CommandWriter> writer(new CommandWriter(log, clock, options));
-  if (options.command_index_dir.empty()) {
-    writer->index_ = NewMemoryCommandIndex();
-  } else {
-    LEADFLOW_ASSIGN_OR_RETURN(writer->index_, OpenDiskCommandIndex(options.command_index_dir,
-                                                                    options.command_index_budget));
-  }
+  // A command index that cannot be opened (no room on the disk) leaves the writer refusing
+  // commands until Recover() opens it; the views and queries work meanwhile.
+  absl::Status index_opened = writer->OpenIndex();
   writer->partitions_.resize(count);
   for (int32_t p : options.partitions) {
     LEADFLOW_RETURN_IF_ERROR(log::CheckPartition("writer partitions", p, count));
@@ -418,6 +423,7 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
   for (int32_t p : options.partitions) {
     Partition& part = *writer->partitions_[p];
     absl::MutexLock lock(&part.mu);
+    if (!index_opened.ok()) part.storage_error = index_opened;
     absl::Status st = writer->Replay(part);
     if (!st.ok()) part.status = st;
   }
@@ -528,10 +534,13 @@ void CommandWriter::RouteCapture(lead::CommandTarget& target, BatchContacts* bat
 void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group)
     ABSL_NO_THREAD_SAFETY_ANALYSIS {
   Partition& p = *prep.partition;
-  if (!p.status.ok()) {
-    absl::Status refused(p.status.code(), absl::StrCat("partition ", p.id,
+  absl::Status refusing = !p.status.ok() ? p.status : p.storage_error;
+  if (refusing.ok() && options_.disk != nullptr) refusing = options_.disk->CheckWritable();
+  if (refusing.ok()) refusing = log_->Writable();
+  if (!refusing.ok()) {
+    absl::Status refused(refusing.code(), absl::StrCat("partition ", p.id,
                                                        " refuses commands: ",
-                                                       p.status.message()));
+                                                       refusing.message()));
     for (Pending* x : prep.group) x->result = refused;
     return;
   }
@@ -955,6 +964,71 @@ std::vector<absl::StatusOr<v1::CommandReply>> CommandWriter::ExecuteBatch(
   return results;
 }
 
+absl::Status CommandWriter::OpenIndex() {
+  index_.reset();
+  absl::StatusOr<std::unique_ptr<CommandIndex>> index =
+      options_.command_index_dir.empty()
+          ? absl::StatusOr<std::unique_ptr<CommandIndex>>(NewMemoryCommandIndex())
+          : OpenDiskCommandIndex(options_.command_index_dir, options_.command_index_budget);
+  if (!index.ok()) {
+    return absl::UnavailableError(absl::StrCat("cannot open the command index: ",
+                                               index.status().message()));
+  }
+  index_ = *std::move(index);
+  for (auto& p : partitions_) {
+    if (p) p->commands = index_.get();
+  }
+  return absl::OkStatus();
+}
+
+bool CommandWriter::NeedsRecovery() const {
+  if (!log_->Writable().ok()) return true;
+  for (const auto& p : partitions_) {
+    if (!p) continue;
+    absl::MutexLock lock(&p->mu);
+    if (!p->storage_error.ok()) return true;
+  }
+  return false;
+}
+
+absl::Status CommandWriter::Recover() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  if (!NeedsRecovery()) return absl::OkStatus();
+  if (options_.disk != nullptr) LEADFLOW_RETURN_IF_ERROR(options_.disk->CheckWritable());
+  // Every partition locked: commands wait (their groups are decided after the rebuild).
+  for (auto& part : partitions_) {
+    if (part) part->mu.Lock();
+  }
+  auto unlock = [&] {
+    for (auto it = partitions_.rbegin(); it != partitions_.rend(); ++it) {
+      if (*it) (*it)->mu.Unlock();
+    }
+  };
+  absl::Status st = log_->Recover();
+  if (st.ok()) st = OpenIndex();
+  if (!st.ok()) {
+    unlock();
+    return st;
+  }
+  // The state as the log has it now: whatever reached it before the failure is in it (its
+  // commands were answered UNAVAILABLE, outcome unknown; a retry is recognised either way).
+  contacts_.Clear();
+  for (auto& part : partitions_) {
+    if (!part) continue;
+    Partition& p = *part;
+    p.leads.clear();
+    p.customers.clear();
+    p.next_offset = 0;
+    p.resync = false;
+    p.storage_error = absl::OkStatus();
+    if (p.status.ok()) {
+      absl::Status replayed = Replay(p);
+      if (!replayed.ok()) p.status = replayed;
+    }
+  }
+  unlock();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<LeadSnapshot> CommandWriter::GetLead(const std::string& lead_id) const {
   LEADFLOW_RETURN_IF_ERROR(common::CheckLeadId("lead_id", lead_id));
   const int32_t pid = log::PartitionForKey(lead_id, log_->partition_count());
@@ -979,7 +1053,8 @@ std::vector<PartitionHealth> CommandWriter::Health() const {
   for (const auto& p : partitions_) {
     if (!p) continue;
     absl::MutexLock lock(&p->mu);
-    out.push_back(PartitionHealth{p->id, p->next_offset, p->status});
+    out.push_back(
+        PartitionHealth{p->id, p->next_offset, !p->status.ok() ? p->status : p->storage_error});
   }
   return out;
 }

@@ -26,6 +26,7 @@
 #include "services/command/command_index.h"
 #include "services/command/contact_registry.h"
 #include "services/log/event_log.h"
+#include "services/storage/disk_guard.h"
 
 namespace leadflow::command {
 
@@ -51,6 +52,9 @@ struct WriterOptions {
   std::string id_key;
   // Region of phone numbers written without a country code ("GB"); empty: they need one.
   std::string phone_region;
+  // The free space of the data directory's disk (storage/disk_guard.h): while it is below its
+  // reserve, commands are refused with UNAVAILABLE naming the cause. Not owned; may be null.
+  storage::DiskGuard* disk = nullptr;
 };
 
 // A lead as the writer knows it (state inspection; queries are served by the views).
@@ -100,6 +104,14 @@ class CommandWriter {
   absl::StatusOr<LeadSnapshot> GetLead(const std::string& lead_id) const;
 
   std::vector<PartitionHealth> Health() const;
+
+  // True if storage failed under the writer (a full disk, a failed log write or sync, a
+  // command index that could not be opened or written) and Recover() is due.
+  bool NeedsRecovery() const;
+  // Once the cause is gone: reopens the log and the command index and rebuilds the state from
+  // the log (commands wait meanwhile), so commands are taken again without a restart. UNAVAILABLE
+  // with the cause while it is not (the node's supervisor retries every few seconds).
+  absl::Status Recover();
   int64_t replayed_events() const;
 
   struct Partition;
@@ -116,6 +128,8 @@ class CommandWriter {
   static absl::StatusOr<v1::CommandReply> AfterSync(absl::StatusOr<v1::CommandReply> result,
                                                     const absl::Status& synced);
   CommandWriter(log::EventLog* log, common::Clock* clock, WriterOptions options);
+  // (Re)opens the command index (emptied: the replay refills it).
+  absl::Status OpenIndex();
   absl::Status Replay(Partition& p);
   absl::StatusOr<Partition*> Route(const lead::CommandTarget& target) const;
   // Contacts of the new leads a batch's earlier captures make, so its later captures of the same

@@ -55,8 +55,20 @@ class FaultyLog final : public log::EventLog {
     if (!deferred) return absl::OkStatus();
     if (fail_next_sync) {
       fail_next_sync = false;
+      broken = true;
       return absl::UnavailableError("injected: fsync failed");
     }
+    if (broken) return absl::UnavailableError("injected: the log failed");
+    return inner_->Sync();
+  }
+  // As the embedded log after a failed sync: no appends until it is reopened, and the reopened
+  // log holds what was written before the failure.
+  absl::Status Writable() const override {
+    return broken ? absl::UnavailableError("injected: the log failed") : absl::OkStatus();
+  }
+  absl::Status Recover() override {
+    if (!broken) return absl::OkStatus();
+    broken = false;
     return inner_->Sync();
   }
   absl::StatusOr<int64_t> EndOffset(int32_t p) override { return inner_->EndOffset(p); }
@@ -66,6 +78,7 @@ class FaultyLog final : public log::EventLog {
   Fault next_fault = Fault::kNone;
   std::atomic<bool> deferred{false};
   std::atomic<bool> fail_next_sync{false};
+  std::atomic<bool> broken{false};
 
  private:
   log::EventLog* inner_;
@@ -319,14 +332,14 @@ TEST_F(WriterTest, AFailedSyncIsUnavailableAndTheRetryAfterARestartIsNotAppliedT
   ASSERT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(failed.status().message()),
               HasSubstr("outcome unknown: injected: fsync failed; retry with the same command id "
-                        "once the writer has restarted"));
+                        "once the log takes writes again"));
   EXPECT_EQ(TotalEvents(), 1) << "an unsynced record must not reach readers";
 
   auto refused = writer_->Execute(Call("i2", lead));
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(refused.status().message()),
-              HasSubstr("injected: fsync failed (the last appends may not be durable); restart "
-                        "the writer once the cause is fixed"));
+              HasSubstr("injected: fsync failed (the last appends may not be durable); commands "
+                        "resume once the log takes writes again"));
 
   OpenAll();  // the restart: the log reopens with what the process wrote
   EXPECT_EQ(TotalEvents(), 2);
@@ -338,6 +351,37 @@ TEST_F(WriterTest, AFailedSyncIsUnavailableAndTheRetryAfterARestartIsNotAppliedT
   auto next = writer_->Execute(Call("i2", lead));
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(next->lead_version(), 3);
+}
+
+// The same without a restart: Recover (the node's supervisor calls it once the disk has room
+// again) reopens the log and rebuilds the state from it; the unknown outcome resolves as above.
+TEST_F(WriterTest, AFailedSyncIsRecoveredWithoutARestart) {
+  faulty_->deferred = true;
+  auto captured = writer_->Execute(Capture("c1", "ada@example.com"));
+  ASSERT_TRUE(captured.ok()) << captured.status();
+  const std::string lead = captured->lead_id();
+  EXPECT_FALSE(writer_->NeedsRecovery());
+  faulty_->fail_next_sync = true;
+  EXPECT_EQ(writer_->Execute(Call("i1", lead)).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(writer_->Execute(Call("i2", lead)).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(writer_->NeedsRecovery());
+  EXPECT_FALSE(writer_->Health()[0].status.ok());
+
+  ASSERT_TRUE(writer_->Recover().ok());
+  EXPECT_FALSE(writer_->NeedsRecovery());
+  for (const auto& h : writer_->Health()) EXPECT_TRUE(h.status.ok()) << h.status;
+  auto retry = writer_->Execute(Call("i1", lead));
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->replayed()) << "it was written before the failure: not applied twice";
+  auto next = writer_->Execute(Call("i2", lead));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->lead_version(), 3);
+  EXPECT_EQ(TotalEvents(), 3);
+  // The contacts came back with the state: a capture of Ada is still Ada returning.
+  auto again = writer_->Execute(Capture("c2", "ada@example.com"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->lead_id(), lead);
+  EXPECT_TRUE(again->deduplicated());
 }
 
 // In a batch, a failed sync turns the accepted commands into UNAVAILABLE; refusals stand.

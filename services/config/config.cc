@@ -264,6 +264,16 @@ ConfigLoader::ConfigLoader() {
   add("storage.memtable_mb", OptionType::kInt, std::to_string(n.storage.memtable_bytes >> 20),
       "RocksDB memtables of all stores together, MiB; the largest is flushed when they reach it.",
       mebibytes("storage.memtable_mb", &n.storage.memtable_bytes, 4));
+  add("storage.min_free_mb", OptionType::kInt, "0",
+      "Commands are refused (UNAVAILABLE, naming the cause) and views wait while the data "
+      "directory's disk has less free space than this, MiB; writing resumes by itself above it. "
+      "0: 5 % of the disk, at least 1 and at most 256 MiB.",
+      [&n](const std::string& v, const std::string& source) -> absl::Status {
+        absl::StatusOr<int64_t> mb = ParseInt("storage.min_free_mb", source, v, 0, 1 << 20);
+        if (!mb.ok()) return mb.status();
+        n.storage.min_free_bytes = static_cast<uint64_t>(*mb) << 20;
+        return absl::OkStatus();
+      });
   add("storage.huge_pages", OptionType::kBool, config_.huge_pages ? "true" : "false",
       "Back the process heap with transparent huge pages (2 MiB) where the kernel allows them "
       "(transparent_hugepage = madvise or always): fewer page faults for the writer's state, "

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <vector>
 
 #include "absl/base/internal/endian.h"
@@ -13,6 +14,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "services/common/status_util.h"
+#include "services/storage/fault_policy.h"
 
 namespace leadflow::log {
 namespace {
@@ -49,14 +51,23 @@ size_t BatchBytes(absl::Span<const PartitionAppend> appends) {
   return bytes;
 }
 
-// Maps a RocksDB failure to our codes: I/O trouble is transient infrastructure (UNAVAILABLE);
-// corruption is DATA_LOSS.
+// Maps a RocksDB failure to our codes: I/O trouble (a full disk) is UNAVAILABLE; corruption is
+// DATA_LOSS.
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
-  if (s.ok()) return absl::OkStatus();
-  std::string msg = absl::StrCat("embedded log: ", what, ": ", s.ToString());
-  if (s.IsCorruption()) return absl::DataLossError(msg);
-  if (s.IsInvalidArgument() || s.IsNotSupported()) return absl::FailedPreconditionError(msg);
-  return absl::UnavailableError(msg);
+  return storage::FromRocks(s, absl::StrCat("embedded log: ", what));
+}
+
+// The end (next offset) of `partition` in `db`.
+absl::StatusOr<int64_t> ScanEnd(rocksdb::DB& db, int32_t partition) {
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+  it->SeekForPrev(RecordKey(partition, std::numeric_limits<int64_t>::max()));
+  int64_t next = 0;
+  if (it->Valid() && it->key().size() == kKeySize && it->key()[0] == kRecordPrefix &&
+      absl::big_endian::Load32(it->key().data() + 1) == static_cast<uint32_t>(partition)) {
+    next = static_cast<int64_t>(absl::big_endian::Load64(it->key().data() + 5)) + 1;
+  }
+  LEADFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "scan partition end"));
+  return next;
 }
 
 }  // namespace
@@ -72,23 +83,81 @@ struct PartitionState {
 
 struct EmbeddedLog::Impl {
   EmbeddedLogOptions options;
+  // The database. Appends, syncs and reads hold db_mu shared while they use it; Recover holds it
+  // exclusively to close and reopen the database. Lock order: db_mu, then a partition's mu.
+  absl::Mutex db_mu;
   std::unique_ptr<rocksdb::DB> db;
+  bool read_only = false;  // opened read-only (the disk had no room to open it for writing)
   std::vector<std::unique_ptr<PartitionState>> partitions;
   std::atomic<bool> closed{false};
-  // Set by a failed Sync or deferred write: whether the deferred records reached the disk is
-  // unknown, so the log takes no more appends or syncs (RocksDB itself stops after a failed WAL
-  // sync); reopen it.
-  absl::Mutex failed_mu;
-  absl::Status failed ABSL_GUARDED_BY(failed_mu);
-  absl::Status Failed() {
-    absl::MutexLock lock(&failed_mu);
-    return failed;
-  }
-  void Fail(absl::Status why) {
-    absl::MutexLock lock(&failed_mu);
-    if (failed.ok()) failed = std::move(why);
-  }
+  // Why the log takes no appends (a failed write or sync: whether the last deferred records
+  // reached the disk is unknown, and RocksDB stops after a failed WAL write; a background error;
+  // a read-only open). Recover() reopens the database and clears it.
+  std::shared_ptr<storage::StoreHealth> health = std::make_shared<storage::StoreHealth>();
+  absl::Status Failed() const { return health->error(); }
+  void Fail(absl::Status why) { health->Fail(std::move(why)); }
+
+  // Opens the database in options.dir (read-only or not) and checks its partition count,
+  // storing it for a new log.
+  absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenDb(bool for_reading_only);
 };
+
+absl::StatusOr<std::unique_ptr<rocksdb::DB>> EmbeddedLog::Impl::OpenDb(bool for_reading_only) {
+  rocksdb::Options db_options;
+  db_options.create_if_missing = !for_reading_only;
+  db_options.compression = rocksdb::kLZ4Compression;
+  db_options.max_background_jobs = 2;
+  // A partition's records are appended in key order (prefix and partition, then the offset):
+  // the memtable remembers where each partition's last insert went and starts the next one
+  // there, instead of searching the skip list from the top (insert hints; reads unaffected).
+  db_options.memtable_insert_with_hint_prefix_extractor.reset(
+      rocksdb::NewFixedPrefixTransform(1 + 4));
+  rocksdb::BlockBasedTableOptions table;
+  storage::ApplyStorageBudget(options.budget, options.block_cache_bytes, &db_options, &table);
+  storage::ApplyFaultPolicy(&db_options, health);
+  // Index and filter blocks live in the block cache, so memory is bounded by it however long
+  // the log grows (the newest files' stay pinned).
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status opened = for_reading_only
+                               ? rocksdb::DB::OpenForReadOnly(db_options, options.dir, &raw)
+                               : rocksdb::DB::Open(db_options, options.dir, &raw);
+  if (opened.IsIOError() && opened.ToString().find("lock") != std::string::npos) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "embedded log ", options.dir, " is in use by another process (is leadflow serve "
+        "running on this data directory? stop it first): ", opened.ToString()));
+  }
+  LEADFLOW_RETURN_IF_ERROR(FromRocks(opened, absl::StrCat("open ", options.dir)));
+  std::unique_ptr<rocksdb::DB> db(raw);
+
+  std::string stored;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kPartitionsKey, &stored);
+  if (s.ok()) {
+    if (stored.size() != 4) return absl::DataLossError("embedded log: corrupt partition count");
+    const auto partitions = static_cast<int32_t>(absl::big_endian::Load32(stored.data()));
+    if (partitions != options.partitions) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "embedded log: ", options.dir, " was created with ", partitions,
+          " partitions; opening it with ", options.partitions,
+          " would move leads between partitions. Use --partitions=", partitions, "."));
+    }
+  } else if (s.IsNotFound() && !for_reading_only) {
+    std::string value(4, '\0');
+    absl::big_endian::Store32(value.data(), static_cast<uint32_t>(options.partitions));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    LEADFLOW_RETURN_IF_ERROR(
+        FromRocks(db->Put(wo, kPartitionsKey, value), "store partition count"));
+  } else if (s.IsNotFound()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("embedded log: ", options.dir, " holds no log"));
+  } else {
+    return FromRocks(s, "read partition count");
+  }
+  return db;
+}
 
 namespace {
 
@@ -112,6 +181,10 @@ class EmbeddedReader final : public LogReader {
     }
     if (end <= position_) return out;
 
+    absl::ReaderMutexLock db_lock(&log_->db_mu);
+    if (log_->db == nullptr) {
+      return absl::UnavailableError("embedded log: closed for a reopen; retry");
+    }
     const std::string upper = RecordKey(partition_, end);
     rocksdb::Slice upper_slice(upper);
     rocksdb::ReadOptions ro;
@@ -170,6 +243,7 @@ EmbeddedLog::~EmbeddedLog() {
     absl::MutexLock lock(&p->mu);
     p->appended.SignalAll();
   }
+  absl::MutexLock lock(&impl_->db_mu);
   if (impl_->db) impl_->db->Close().PermitUncheckedError();
 }
 
@@ -188,66 +262,23 @@ absl::StatusOr<std::unique_ptr<EmbeddedLog>> EmbeddedLog::Open(
   }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-
-  rocksdb::Options db_options;
-  db_options.create_if_missing = true;
-  db_options.compression = rocksdb::kLZ4Compression;
-  db_options.max_background_jobs = 2;
-  // A partition's records are appended in key order (prefix and partition, then the offset):
-  // the memtable remembers where each partition's last insert went and starts the next one
-  // there, instead of searching the skip list from the top (insert hints; reads unaffected).
-  db_options.memtable_insert_with_hint_prefix_extractor.reset(
-      rocksdb::NewFixedPrefixTransform(1 + 4));
-  rocksdb::BlockBasedTableOptions table;
-  storage::ApplyStorageBudget(options.budget, options.block_cache_bytes, &db_options, &table);
-  // Index and filter blocks live in the block cache, so memory is bounded by it however long
-  // the log grows (the newest files' stay pinned).
-  table.cache_index_and_filter_blocks = true;
-  table.pin_l0_filter_and_index_blocks_in_cache = true;
-  db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status opened = rocksdb::DB::Open(db_options, options.dir, &raw);
-  if (opened.IsIOError() && opened.ToString().find("lock") != std::string::npos) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "embedded log ", options.dir, " is in use by another process (is leadflow serve "
-        "running on this data directory? stop it first): ", opened.ToString()));
-  }
-  LEADFLOW_RETURN_IF_ERROR(FromRocks(opened, absl::StrCat("open ", options.dir)));
-  impl->db.reset(raw);
-
-  std::string stored;
-  rocksdb::Status s = impl->db->Get(rocksdb::ReadOptions(), kPartitionsKey, &stored);
-  int32_t partitions = options.partitions;
-  if (s.ok()) {
-    if (stored.size() != 4) return absl::DataLossError("embedded log: corrupt partition count");
-    partitions = static_cast<int32_t>(absl::big_endian::Load32(stored.data()));
-    if (partitions != options.partitions) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "embedded log: ", options.dir, " was created with ", partitions,
-          " partitions; opening it with ", options.partitions,
-          " would move leads between partitions. Use --partitions=", partitions, "."));
+  absl::StatusOr<std::unique_ptr<rocksdb::DB>> db = impl->OpenDb(/*for_reading_only=*/false);
+  if (!db.ok() && absl::IsUnavailable(db.status())) {
+    // No room (or no permission) to open it for writing, e.g. a full disk: open it read-only,
+    // so what it holds is served, and take appends again after Recover().
+    absl::StatusOr<std::unique_ptr<rocksdb::DB>> ro = impl->OpenDb(/*for_reading_only=*/true);
+    if (ro.ok()) {
+      impl->read_only = true;
+      impl->Fail(absl::UnavailableError(absl::StrCat(
+          "embedded log ", options.dir, " is open read-only: ", db.status().message())));
+      db = std::move(ro);
     }
-  } else if (s.IsNotFound()) {
-    std::string value(4, '\0');
-    absl::big_endian::Store32(value.data(), static_cast<uint32_t>(partitions));
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    LEADFLOW_RETURN_IF_ERROR(
-        FromRocks(impl->db->Put(wo, kPartitionsKey, value), "store partition count"));
-  } else {
-    return FromRocks(s, "read partition count");
   }
-
-  for (int32_t p = 0; p < partitions; ++p) {
+  if (!db.ok()) return db.status();
+  impl->db = *std::move(db);
+  for (int32_t p = 0; p < options.partitions; ++p) {
     auto state = std::make_unique<PartitionState>();
-    std::unique_ptr<rocksdb::Iterator> it(impl->db->NewIterator(rocksdb::ReadOptions()));
-    it->SeekForPrev(RecordKey(p, std::numeric_limits<int64_t>::max()));
-    int64_t next = 0;
-    if (it->Valid() && it->key().size() == kKeySize && it->key()[0] == kRecordPrefix &&
-        absl::big_endian::Load32(it->key().data() + 1) == static_cast<uint32_t>(p)) {
-      next = static_cast<int64_t>(absl::big_endian::Load64(it->key().data() + 5)) + 1;
-    }
-    LEADFLOW_RETURN_IF_ERROR(FromRocks(it->status(), "scan partition end"));
+    LEADFLOW_ASSIGN_OR_RETURN(const int64_t next, ScanEnd(*impl->db, p));
     {
       absl::MutexLock lock(&state->mu);
       state->next_offset = next;
@@ -275,6 +306,7 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::AppendManyDeferred(
 }
 
 absl::Status EmbeddedLog::Sync() {
+  absl::ReaderMutexLock db_lock(&impl_->db_mu);
   LEADFLOW_RETURN_IF_ERROR(impl_->Failed());
   // What was written before this point is what the sync covers (each partition's lock is held
   // for the whole of a write, so no write is half counted).
@@ -288,7 +320,7 @@ absl::Status EmbeddedLog::Sync() {
     absl::Status synced = FromRocks(impl_->db->SyncWAL(), "sync");
     if (!synced.ok()) {
       impl_->Fail(absl::UnavailableError(absl::StrCat(
-          synced.message(), "; the last appends may or may not be on disk: reopen the log")));
+          synced.message(), "; the last appends may or may not be on disk")));
       return impl_->Failed();
     }
   }
@@ -307,6 +339,7 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::Write(
     absl::Span<const PartitionAppend> appends, bool durable) {
   LEADFLOW_RETURN_IF_ERROR(
       ValidateAppendMany(appends, partition_count(), impl_->options.max_message_bytes));
+  absl::ReaderMutexLock db_lock(&impl_->db_mu);
   LEADFLOW_RETURN_IF_ERROR(impl_->Failed());
   // Lock the partitions in ascending order (no deadlock between concurrent AppendMany calls);
   // holding them keeps each batch contiguous and the offsets known until the write is done.
@@ -356,16 +389,61 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::Write(
         p.appended.SignalAll();
       }
     }
-  }
-  if (!written.ok() && !durable) {
-    // Earlier deferred records may be unsynced and a WAL that failed a write cannot be synced
-    // (RocksDB 7.8 even asserts on it): fail the log, so Sync() reports this write's error. Set
-    // before the partitions are unlocked, so a Sync that counts them sees it.
+  } else {
+    // Earlier deferred records may be unsynced, and RocksDB stops after a failed WAL write (7.8
+    // even asserts on syncing it): the log takes nothing more until it is reopened, and Sync()
+    // reports this write's error. Set before the partitions are unlocked, so a Sync that counts
+    // them sees it.
     impl_->Fail(written);
   }
   unlock();
   if (!written.ok()) return written;
   return results;
+}
+
+absl::Status EmbeddedLog::Recover() {
+  if (impl_->Failed().ok() && !impl_->read_only) return absl::OkStatus();
+  absl::MutexLock db_lock(&impl_->db_mu);  // no append, sync or read runs now
+  if (impl_->Failed().ok() && !impl_->read_only) return absl::OkStatus();
+  const absl::Status cause = impl_->Failed();
+  if (impl_->db) impl_->db->Close().PermitUncheckedError();
+  impl_->db.reset();
+  impl_->health->Clear();
+  absl::StatusOr<std::unique_ptr<rocksdb::DB>> db = impl_->OpenDb(/*for_reading_only=*/false);
+  if (!db.ok()) {
+    // Still no room: serve what is there, read-only, and try again later.
+    absl::StatusOr<std::unique_ptr<rocksdb::DB>> ro = impl_->OpenDb(/*for_reading_only=*/true);
+    if (ro.ok()) impl_->db = *std::move(ro);
+    impl_->read_only = true;
+    impl_->Fail(absl::UnavailableError(absl::StrCat(
+        "embedded log ", impl_->options.dir, " is open read-only: ", db.status().message())));
+    return impl_->Failed();
+  }
+  impl_->db = *std::move(db);
+  impl_->read_only = false;
+  // The log as it is on disk now: whatever reached the write-ahead log before the failure.
+  for (int32_t p = 0; p < partition_count(); ++p) {
+    absl::StatusOr<int64_t> end = ScanEnd(*impl_->db, p);
+    if (!end.ok()) {
+      impl_->Fail(end.status());
+      return end.status();
+    }
+    PartitionState& state = *impl_->partitions[p];
+    absl::MutexLock lock(&state.mu);
+    state.next_offset = std::max(state.next_offset, *end);
+    state.written_next = state.next_offset;
+    state.appended.SignalAll();
+  }
+  (void)cause;
+  return absl::OkStatus();
+}
+
+absl::Status EmbeddedLog::Writable() const {
+  if (impl_->read_only) {
+    absl::Status why = impl_->Failed();
+    return why.ok() ? absl::UnavailableError("embedded log: open read-only") : why;
+  }
+  return impl_->Failed();
 }
 
 absl::StatusOr<int64_t> EmbeddedLog::EndOffset(int32_t partition) {

@@ -47,6 +47,12 @@ class EmbeddedLog final : public EventLog {
   // One fsync of the write-ahead log (unless Options.sync is false), then the records appended
   // before it become visible.
   absl::Status Sync() override;
+  // Not after a failed write or sync, a background error, or a read-only open (there was no
+  // room on the disk to open it for writing).
+  absl::Status Writable() const override;
+  // Closes and reopens the database for writing (reads wait meanwhile); if that fails it stays
+  // (or becomes) open read-only.
+  absl::Status Recover() override;
   absl::StatusOr<int64_t> EndOffset(int32_t partition) override;
   absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
                                                         int64_t from_offset) override;

@@ -96,6 +96,13 @@ class EventLog {
     return AppendMany(appends);
   }
   virtual absl::Status Sync() { return absl::OkStatus(); }
+  // OK if the log takes appends now; else why not (a full disk, a failed write: UNAVAILABLE).
+  virtual absl::Status Writable() const { return absl::OkStatus(); }
+  // Reopens a log whose storage stopped taking appends (a full disk, an I/O error) once the
+  // cause is gone; OK if it takes appends again, else why not (it keeps serving reads). What
+  // reached the disk before the failure is there after it; appends whose outcome was unknown
+  // may or may not be. Logs that recover by themselves (Kafka) keep this default.
+  virtual absl::Status Recover() { return absl::OkStatus(); }
   // AppendMany of one partition.
   absl::StatusOr<AppendResult> Append(int32_t partition, absl::Span<const Message> batch);
   // The offset after the last record of the partition (Kafka: the high watermark).

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -18,6 +19,7 @@
 #include "services/config/config.h"
 #include "services/logging/logging.h"
 #include "services/server/node.h"
+#include "services/storage/fault_policy.h"
 
 namespace {
 
@@ -33,6 +35,15 @@ int Serve(leadflow::config::ServeConfig config) {
   options.say = [](const std::string& line) {
     leadflow::logging::Log(leadflow::logging::Level::kInfo, line);
   };
+  // RocksDB's own log lines (never a LOG file beside the data: storage/fault_policy.h): its
+  // chatty info as debug, its warnings and errors as ours.
+  leadflow::storage::SetRocksLogSink([](int severity, const std::string& message) {
+    using leadflow::logging::Level;
+    const Level level = severity <= 1 ? Level::kDebug : severity == 2 ? Level::kWarn : Level::kError;
+    if (!leadflow::logging::Enabled(level)) return;
+    std::string text(absl::StripTrailingAsciiWhitespace(message));
+    leadflow::logging::Log(level, absl::StrCat("rocksdb: ", text));
+  });
   // Block the shutdown signals in every thread; a dedicated thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);

@@ -26,6 +26,7 @@
 #include "services/logging/logging.h"
 #include "services/metrics/metrics.h"
 #include "services/server/services.h"
+#include "services/storage/disk_guard.h"
 
 namespace leadflow::server {
 
@@ -36,6 +37,8 @@ struct Node::Impl {
   common::SystemClock clock;
   std::unique_ptr<log::MockKafkaCluster> mock;
   storage::StorageBudget budget;  // shared by every RocksDB database below
+  // Free space of the data directory's disk: writes stop cleanly below its reserve.
+  std::unique_ptr<storage::DiskGuard> disk;
   std::unique_ptr<log::EventLog> log;
   std::unique_ptr<command::CommandWriter> writer;
   projections::LeadProjection lead_projection;
@@ -228,7 +231,7 @@ std::vector<metrics::Family> CollectNodeMetrics(Node::Impl& impl) {
       lag.samples.push_back(
           {.labels = {{"view", view}, {"partition", std::to_string(p.partition())}},
            .value = static_cast<double>(l)});
-      failed |= p.state() == "failed";
+      failed |= p.state() == "failed" || p.state() == "stalled";
       behind |= l > 0;
     }
     applied.samples.push_back(
@@ -238,14 +241,9 @@ std::vector<metrics::Family> CollectNodeMetrics(Node::Impl& impl) {
       state.samples.push_back(
           {.labels = {{"view", view}, {"state", s}}, .value = now == s ? 1.0 : 0.0});
     }
-    uint64_t bytes = 0, estimated = 0, sum_keys = 0;
-    for (int cf = 0; cf < r->store()->view_family_count(); ++cf) {
-      if (r->store()->db()->GetIntProperty(r->store()->cf(cf), "rocksdb.estimate-num-keys",
-                                           &estimated)) {
-        sum_keys += estimated;
-      }
-    }
-    r->store()->db()->GetAggregatedIntProperty("rocksdb.total-sst-files-size", &bytes);
+    const uint64_t sum_keys = r->store()->IntProperty("rocksdb.estimate-num-keys");
+    const uint64_t bytes =
+        r->store()->IntProperty("rocksdb.total-sst-files-size", /*aggregated=*/true);
     sst.samples.push_back({.labels = {{"store", view}}, .value = static_cast<double>(bytes)});
     keys.samples.push_back({.labels = {{"store", view}}, .value = static_cast<double>(sum_keys)});
   }
@@ -326,6 +324,7 @@ absl::Status StartWriter(Node::Impl& impl) {
   LEADFLOW_ASSIGN_OR_RETURN(wo.id_key, IdKey(o));
   wo.phone_region = o.phone_region;
   wo.command_index_budget = impl.budget;
+  wo.disk = impl.disk.get();
   wo.replay_progress = [&](int32_t p, int64_t offset, int64_t end) {
     if (absl::Now() - last_report < absl::Seconds(1)) return;
     last_report = absl::Now();
@@ -374,6 +373,12 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   LEADFLOW_ASSIGN_OR_RETURN(impl->metrics, metrics::Metrics::Start(o.metrics_listen));
   impl->budget = storage::MakeStorageBudget(o.storage);
   if (!run_gateway) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.data_dir, ec);
+    impl->disk = std::make_unique<storage::DiskGuard>(o.data_dir, o.storage.min_free_bytes);
+    if (absl::Status room = impl->disk->CheckWritable(); !room.ok()) {
+      Say(o, absl::StrCat("WARNING: ", room.message(), "; starting read-only"));
+    }
     LEADFLOW_ASSIGN_OR_RETURN(impl->log, OpenLog(*impl, /*writer=*/run_writer));
     if (run_writer) LEADFLOW_RETURN_IF_ERROR(StartWriter(*impl));
   }
@@ -395,8 +400,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
       Say(o, absl::StrCat("view ", projection.name(), ": index loaded in ",
                           absl::ToInt64Milliseconds(absl::Now() - load_start), " ms"));
     }
+    projections::RunnerOptions ro;
+    ro.disk = impl->disk.get();
     runner = std::make_unique<projections::ProjectionRunner>(impl->log.get(), store.get(),
-                                                             &projection);
+                                                             &projection, ro);
     runner->Start();
     return absl::OkStatus();
   };
@@ -513,12 +520,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
       int64_t lag = 0;
       std::string error;
       int32_t failed_partition = -1;
+      bool waits = false;  // the first not-serving partition waits for its storage
       std::vector<v1::ViewPartitionStatus> partitions = r->StatusAt(ends);
       for (const v1::ViewPartitionStatus& p : partitions) {
         if (p.end_offset() > p.applied_offset()) lag += p.end_offset() - p.applied_offset();
-        if (p.state() == "failed" && failed_partition < 0) {
+        if ((p.state() == "failed" || p.state() == "stalled") && failed_partition < 0) {
           failed_partition = p.partition();
           error = p.error();
+          waits = p.state() == "stalled";
         }
       }
       {
@@ -527,8 +536,12 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
       }
       const bool failed = failed_partition >= 0;
       if (failed && !raw->failed[view]) {
-        logging::Log(logging::Level::kError, "view failed; it stops at this event",
+        logging::Log(waits ? logging::Level::kWarn : logging::Level::kError,
+                     waits ? "view waits for its storage; it resumes by itself"
+                           : "view failed; it stops at this event",
                      {{"view", view}, {"partition", failed_partition}, {"error", error}});
+      } else if (!failed && raw->failed[view]) {
+        logging::Log(logging::Level::kInfo, "view resumed", {{"view", view}});
       }
       raw->failed[view] = failed;
       const bool ends_known =
@@ -545,7 +558,19 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   };
   update_health();
   impl->health_thread = std::thread([raw, update_health] {
+    int tick = 0;
     while (!raw->stopping.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+      ++tick;
+      if (raw->disk) raw->disk->Refresh();
+      // Storage that stopped taking writes (a full disk): retried every 2 s once there is
+      // room; the writer reopens the log and its index and rebuilds its state from the log.
+      if (raw->writer && tick % 2 == 0 && raw->writer->NeedsRecovery() &&
+          (!raw->disk || raw->disk->CheckWritable().ok())) {
+        absl::Status recovered = raw->writer->Recover();
+        if (recovered.ok()) {
+          logging::Log(logging::Level::kInfo, "writer takes commands again (storage recovered)");
+        }
+      }
       update_health();
       if (raw->options.on_tick) raw->options.on_tick();
     }

@@ -303,11 +303,12 @@ void ServeView(UnaryCall<Req, Resp>* call, const ViewEdge& edge, Targets targets
     if (const uint64_t id = pending->id.load(); id != 0) runner->CancelAwait(id);
     call->Finish(absl::CancelledError("cancelled by the client"));
   });
-  edge.waits->At(deadline, [pending, runner, call, first] {
+  edge.waits->At(deadline, [pending, runner, call, first, targets] {
     if (!pending->Claim()) return;
     if (const uint64_t id = pending->id.load(); id != 0) runner->CancelAwait(id);
+    const std::pair<int32_t, int64_t> behind = runner->FirstUnapplied(targets).value_or(first);
     call->Finish(absl::UnavailableError(
-        absl::StrCat(runner->Progress(first.first), ", not yet ", first.second, "; retry")));
+        absl::StrCat(runner->Progress(behind.first), ", not yet ", behind.second, "; retry")));
   });
   absl::StatusOr<uint64_t> id = runner->Await(
       std::move(targets), [pending, waits = edge.waits, query, finish](absl::Status ready) {

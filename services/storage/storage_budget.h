@@ -24,6 +24,10 @@ struct StorageBudgetOptions {
   // All memtables of all databases together, in bytes. When they reach it, RocksDB flushes the
   // largest one to disk (writes do not stall).
   size_t memtable_bytes = size_t{128} << 20;
+  // Writes stop (commands refused, views wait) while the data directory's disk has less free
+  // space than this, in bytes; 0 = 5 % of the disk, at least 1 MiB and at most 256 MiB
+  // (storage/disk_guard.h).
+  uint64_t min_free_bytes = 0;
 };
 
 struct StorageBudget {
