@@ -32,6 +32,25 @@ struct ProjectionRunner::Partition {
   std::atomic<bool> stop{false};
 };
 
+absl::StatusOr<std::vector<log::PartitionMark>> StoredMarks(const ViewStore& store,
+                                                           int32_t partitions) {
+  std::vector<log::PartitionMark> marks;
+  for (int32_t p = 0; p < partitions; ++p) {
+    LEADFLOW_ASSIGN_OR_RETURN(marks.emplace_back(), store.StoredMark(p));
+  }
+  return marks;
+}
+
+absl::Status CheckViewAgainstLog(log::EventLog& log, const ViewStore& store,
+                                 const std::string& view) {
+  LEADFLOW_ASSIGN_OR_RETURN(std::vector<log::PartitionMark> marks,
+                            StoredMarks(store, log.partition_count()));
+  for (int32_t p = 0; p < log.partition_count(); ++p) {
+    LEADFLOW_RETURN_IF_ERROR(log::CheckMark(log, p, marks[p], absl::StrCat("view ", view)));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<ViewStore>> OpenProjectionStore(const std::string& dir,
                                                                const Projection& projection,
                                                                ViewStoreOptions options,
@@ -145,7 +164,16 @@ bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> re
   absl::Status committed = writable;
   if (writable.ok()) {
     common::KillPoint("projection.before_commit");
-    committed = txn.Commit({{p.id, commit_offset}});
+    // The view's witness of the log: its next offset and the last record applied.
+    log::PartitionMark mark{.end = commit_offset, .record_offset = -1, .digest = ""};
+    for (auto r = records.rbegin(); r != records.rend(); ++r) {
+      if (r->offset < commit_offset) {
+        mark.record_offset = r->offset;
+        mark.digest = log::RecordDigest(r->value);
+        break;
+      }
+    }
+    committed = txn.Commit({{p.id, mark}});
     common::KillPoint("projection.after_commit");
   }
   if (committed.ok()) projection_->Committed(txn);

@@ -24,6 +24,7 @@
 #include "leadflow/v1/views.pb.h"
 #include "projections/runner/view_store.h"
 #include "services/log/event_log.h"
+#include "services/log/witness.h"
 #include "services/storage/disk_guard.h"
 
 namespace leadflow::projections {
@@ -54,6 +55,15 @@ class Projection {
   // written in another format is rebuilt from the log when it is opened (OpenProjectionStore).
   virtual int format_version() const { return 1; }
 };
+
+// The view's witness of each of `partitions` partitions (its stored marks).
+absl::StatusOr<std::vector<log::PartitionMark>> StoredMarks(const ViewStore& store,
+                                                           int32_t partitions);
+// The view's marks checked against the log: OK, or the DATA_LOSS of the first partition where
+// the log no longer holds what the view applied (a damaged or replaced log): the view must then
+// be rebuilt from the log as it is (the node does, saying so), never skip or count twice.
+absl::Status CheckViewAgainstLog(log::EventLog& log, const ViewStore& store,
+                                 const std::string& view);
 
 // Opens `projection`'s store in `dir` (`options` completed with the projection's column families
 // and format version; its dir is `dir`). A store written in another format is discarded and

@@ -27,6 +27,13 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
 
 constexpr char kFormatKey[] = "format";
 
+// The last record a partition's batches applied: its offset (8 bytes) and digest.
+std::string LastKey(int32_t partition) {
+  std::string key = "last/    ";
+  absl::big_endian::Store32(&key[5], static_cast<uint32_t>(partition));
+  return key;
+}
+
 std::string OffsetKey(int32_t partition) {
   std::string key = "offset/    ";
   absl::big_endian::Store32(&key[7], static_cast<uint32_t>(partition));
@@ -305,6 +312,21 @@ absl::StatusOr<int64_t> ViewStore::StoredOffset(int32_t partition) const {
   return DecodeBigEndian64(value.data());
 }
 
+absl::StatusOr<log::PartitionMark> ViewStore::StoredMark(int32_t partition) const {
+  log::PartitionMark mark;
+  LEADFLOW_ASSIGN_OR_RETURN(mark.end, StoredOffset(partition));
+  std::shared_lock<std::shared_timed_mutex> lock(mu_);
+  if (!db_) return absl::UnavailableError("view store: not open");
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta(), LastKey(partition), &value);
+  if (s.IsNotFound()) return mark;
+  if (!s.ok()) return FromRocks(s, "read last record");
+  if (value.size() < 8) return absl::DataLossError("view store: corrupt last record");
+  mark.record_offset = DecodeBigEndian64(value.data());
+  mark.digest = value.substr(8);
+  return mark;
+}
+
 absl::StatusOr<std::string> ViewStore::Get(int cf, const std::string& key) const {
   std::shared_lock<std::shared_timed_mutex> lock(mu_);
   if (!db_) return absl::UnavailableError("view store: not open");
@@ -377,15 +399,20 @@ void ViewTxn::MergeIntoParent() {
   changes_.clear();
 }
 
-absl::Status ViewTxn::Commit(const std::map<int32_t, int64_t>& next_offsets) {
+absl::Status ViewTxn::Commit(const std::map<int32_t, log::PartitionMark>& marks) {
   rocksdb::WriteBatch& wb = appended_;
   for (const auto& [k, v] : changes_) {
     rocksdb::Status s = v.has_value() ? wb.Put(store_->cf(k.first), k.second, *v)
                                       : wb.Delete(store_->cf(k.first), k.second);
     if (!s.ok()) return FromRocks(s, "build batch");
   }
-  for (const auto& [partition, offset] : next_offsets) {
-    rocksdb::Status s = wb.Put(store_->meta(), OffsetKey(partition), EncodeBigEndian64(offset));
+  for (const auto& [partition, mark] : marks) {
+    rocksdb::Status s =
+        wb.Put(store_->meta(), OffsetKey(partition), EncodeBigEndian64(mark.end));
+    if (s.ok() && mark.record_offset >= 0) {
+      s = wb.Put(store_->meta(), LastKey(partition),
+                 absl::StrCat(EncodeBigEndian64(mark.record_offset), mark.digest));
+    }
     if (!s.ok()) return FromRocks(s, "build batch");
   }
   absl::Status st = store_->Write(&wb);

@@ -18,6 +18,7 @@
 #include "google/protobuf/timestamp.pb.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
+#include "services/log/witness.h"
 #include "services/storage/fault_policy.h"
 #include "services/storage/storage_budget.h"
 
@@ -56,6 +57,8 @@ class ViewStore {
 
   // Next offset to apply for `partition` (0 if never written).
   absl::StatusOr<int64_t> StoredOffset(int32_t partition) const;
+  // The view's witness of `partition`: its next offset and the last record it applied.
+  absl::StatusOr<log::PartitionMark> StoredMark(int32_t partition) const;
   // True if any partition's offset was ever written (the store holds rows).
   absl::StatusOr<bool> HasOffsets() const;
   // NOT_FOUND if absent.
@@ -121,8 +124,10 @@ class ViewTxn {
   void Delete(int cf, const std::string& key);
   // Child only: moves its changes into the parent.
   void MergeIntoParent();
-  // Root only: writes every change and the given next offsets in one WriteBatch.
-  absl::Status Commit(const std::map<int32_t, int64_t>& next_offsets);
+  // Root only: writes every change and each partition's mark (its next offset, and the offset
+  // and digest of the last record applied, if the batch had one) in one WriteBatch: the marks
+  // are the view's witness of the log (services/log/witness.h).
+  absl::Status Commit(const std::map<int32_t, log::PartitionMark>& marks);
   bool empty() const { return changes_.empty(); }
 
   // Scratch state a projection keeps for the length of one batch (one root transaction, i.e. one

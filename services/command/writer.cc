@@ -1,6 +1,8 @@
 #include "services/command/writer.h"
 
 #include <array>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -80,6 +82,8 @@ struct CommandWriter::Committer {
   absl::Mutex sync_mu;
   absl::CondVar sync_wake;
   std::vector<std::unique_ptr<Queued>> to_sync ABSL_GUARDED_BY(sync_mu);
+  // Where the groups in to_sync ended on each partition (for the witness, once synced).
+  std::vector<std::pair<int32_t, log::PartitionMark>> to_sync_marks ABSL_GUARDED_BY(sync_mu);
   bool sync_stop ABSL_GUARDED_BY(sync_mu) = false;
   std::thread sync_thread;
 };
@@ -283,11 +287,14 @@ CommandWriter::~CommandWriter() {
   for (auto& c : committers_) c->sync_thread.join();
 }
 
-absl::Status CommandWriter::SyncLog() {
+absl::Status CommandWriter::SyncLog(
+    const std::vector<std::pair<int32_t, log::PartitionMark>>& marks) {
   const absl::Time start = absl::Now();
   absl::Status synced = log_->Sync();
   if (synced.ok()) {
     if (options_.on_sync) options_.on_sync(absl::Now() - start);
+    // Durable now: the witness may say so. A witness that cannot be written only checks less.
+    if (witness_ != nullptr && !marks.empty()) witness_->Advance(marks).IgnoreError();
     return synced;
   }
   for (auto& p : partitions_) {
@@ -316,17 +323,19 @@ absl::StatusOr<v1::CommandReply> CommandWriter::AfterSync(
 void CommandWriter::SyncLoop(Committer& c) {
   while (true) {
     std::vector<std::unique_ptr<Queued>> group;
+    std::vector<std::pair<int32_t, log::PartitionMark>> marks;
     bool stop = false;
     {
       absl::MutexLock lock(&c.sync_mu);
       while (c.to_sync.empty() && !c.sync_stop) c.sync_wake.Wait(&c.sync_mu);
       group.swap(c.to_sync);
+      marks.swap(c.to_sync_marks);
       stop = c.sync_stop;
     }
     if (!group.empty()) {
       // Every group handed over so far was written before this: one sync covers them all,
       // including the originals of any retries answered from the command index.
-      const absl::Status synced = SyncLog();
+      const absl::Status synced = SyncLog(marks);
       for (auto& q : group) q->done(AfterSync(std::move(q->pending.result), synced));
     }
     if (stop && group.empty()) return;
@@ -366,7 +375,8 @@ void CommandWriter::CommitLoop(Committer& c) {
         for (auto& q : mine) taken.push_back(std::move(q));
       }
       if (preps.empty()) break;
-      CommitGroups(preps);
+      std::vector<std::pair<int32_t, log::PartitionMark>> marks;
+      CommitGroups(preps, &marks);
       preps.clear();  // the group's arenas and staging, before the hand-over
       // Captures whose contact moved since admission are routed again and queued for the next
       // group (on the partition of the lead that holds the contact now).
@@ -394,6 +404,7 @@ void CommandWriter::CommitLoop(Committer& c) {
       }
       absl::MutexLock lock(&c.sync_mu);
       for (auto& q : answered) c.to_sync.push_back(std::move(q));
+      c.to_sync_marks.insert(c.to_sync_marks.end(), marks.begin(), marks.end());
       c.sync_wake.Signal();
     }
   }
@@ -410,6 +421,15 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
   // A command index that cannot be opened (no room on the disk) leaves the writer refusing
   // commands until Recover() opens it; the views and queries work meanwhile.
   absl::Status index_opened = writer->OpenIndex();
+  if (!options.witness_path.empty()) {
+    LEADFLOW_ASSIGN_OR_RETURN(writer->witness_,
+                              log::WitnessFile::Open(options.witness_path, count));
+    if (writer->witness_->damaged() && options.say) {
+      options.say(absl::StrCat("WARNING: the writer's witness file ", options.witness_path,
+                               " is unreadable; the log is checked against the views only this "
+                               "time"));
+    }
+  }
   writer->partitions_.resize(count);
   for (int32_t p : options.partitions) {
     LEADFLOW_RETURN_IF_ERROR(log::CheckPartition("writer partitions", p, count));
@@ -420,12 +440,28 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
     part->ids = &writer->ids_;
     writer->partitions_[p] = std::move(part);
   }
+  std::vector<int32_t> accepted;
   for (int32_t p : options.partitions) {
     Partition& part = *writer->partitions_[p];
     absl::MutexLock lock(&part.mu);
     if (!index_opened.ok()) part.storage_error = index_opened;
+    // A log that lost what its witnesses saw is not replayed: the partition refuses commands
+    // (DATA_LOSS) until the log is restored or the loss accepted.
+    if (absl::Status damage = writer->CheckWitnesses(p, &accepted); !damage.ok()) {
+      part.status = damage;
+      continue;
+    }
     absl::Status st = writer->Replay(part);
     if (!st.ok()) part.status = st;
+  }
+  if (!accepted.empty() && writer->witness_ != nullptr) {
+    // The log as it is now is what the writer vouches for on those partitions.
+    std::vector<log::PartitionMark> marks = writer->witness_->marks();
+    for (int32_t p : accepted) {
+      absl::StatusOr<int64_t> end = log->EndOffset(p);
+      marks[p] = log::PartitionMark{.end = end.ok() ? *end : 0, .record_offset = -1, .digest = ""};
+    }
+    writer->witness_->Reset(marks).IgnoreError();
   }
   // One committer for all partitions, so one append (one fsync) carries every queued command.
   writer->committers_.push_back(std::make_unique<Committer>());
@@ -766,7 +802,9 @@ void CommandWriter::Complete(Prepared& prep, const absl::StatusOr<log::AppendRes
 }
 
 // Commits groups of several partitions with one AppendMany: one durable write for all of them.
-void CommandWriter::CommitGroups(std::vector<Prepared>& preps) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+void CommandWriter::CommitGroups(std::vector<Prepared>& preps,
+                                 std::vector<std::pair<int32_t, log::PartitionMark>>* marks)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
   std::sort(preps.begin(), preps.end(), [](const Prepared& a, const Prepared& b) {
     return a.partition->id < b.partition->id;
   });
@@ -804,6 +842,14 @@ void CommandWriter::CommitGroups(std::vector<Prepared>& preps) ABSL_NO_THREAD_SA
         Complete(*appending[i], (*results)[i]);
         for (const auto& [before, after] : appending[i]->contact_changes) {
           contacts_.Apply(before, after);
+        }
+        if (marks != nullptr && witness_ != nullptr) {
+          const log::AppendResult& r = (*results)[i];
+          marks->emplace_back(r.partition,
+                              log::PartitionMark{.end = r.last_offset + 1,
+                                                 .record_offset = r.last_offset,
+                                                 .digest = log::RecordDigest(
+                                                     appending[i]->messages.back().value)});
         }
       } else {
         Complete(*appending[i], results.status());
@@ -915,6 +961,7 @@ std::vector<absl::StatusOr<v1::CommandReply>> CommandWriter::ExecuteBatch(
     return results;
   }
   std::vector<Pending> pending(commands.size());
+  std::vector<std::pair<int32_t, log::PartitionMark>> marks;  // for the witness
   std::vector<Pending*> round;  // the commands of this round, in order
   BatchContacts batch;  // new leads of the batch's captures, for its later captures
   for (size_t i = 0; i < commands.size(); ++i) {
@@ -941,7 +988,7 @@ std::vector<absl::StatusOr<v1::CommandReply>> CommandWriter::ExecuteBatch(
       prep.group = std::move(by_partition[p]);
       preps.push_back(std::move(prep));
     }
-    if (!preps.empty()) CommitGroups(preps);
+    if (!preps.empty()) CommitGroups(preps, &marks);
     preps.clear();
     // Captures whose contact moved since admission (another client's command): route again.
     std::vector<Pending*> again;
@@ -958,7 +1005,7 @@ std::vector<absl::StatusOr<v1::CommandReply>> CommandWriter::ExecuteBatch(
     round = std::move(again);
   }
   // Durable before answering (this covers the originals of retries answered from the index).
-  const absl::Status synced = SyncLog();
+  const absl::Status synced = SyncLog(marks);
   results.reserve(commands.size());
   for (Pending& x : pending) results.push_back(AfterSync(std::move(x.result), synced));
   return results;
@@ -977,6 +1024,41 @@ absl::Status CommandWriter::OpenIndex() {
   index_ = *std::move(index);
   for (auto& p : partitions_) {
     if (p) p->commands = index_.get();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CommandWriter::CheckWitnesses(int32_t partition, std::vector<int32_t>* accepted) {
+  std::vector<std::pair<std::string, log::PartitionMark>> marks;
+  if (witness_ != nullptr) {
+    marks.emplace_back(absl::StrCat("the writer (witness ", witness_->path(), ")"),
+                       witness_->marks()[partition]);
+  }
+  for (const auto& [name, view_marks] : options_.other_witnesses) {
+    if (partition < static_cast<int32_t>(view_marks.size())) {
+      marks.emplace_back(name, view_marks[partition]);
+    }
+  }
+  for (const auto& [name, mark] : marks) {
+    absl::Status damage = log::CheckMark(*log_, partition, mark, name);
+    if (damage.ok()) continue;
+    if (!absl::IsDataLoss(damage) || !options_.accept_data_loss || accepted == nullptr) {
+      return damage;
+    }
+    // The operator accepts the loss: say so, and keep a record of it beside the witness.
+    const std::string line = absl::StrCat("partition ", partition,
+                                          ": accepting the loss (--accept-data-loss): ",
+                                          damage.message());
+    if (options_.say) options_.say(line);
+    if (witness_ != nullptr) {
+      const std::string audit =
+          (std::filesystem::path(witness_->path()).parent_path() / "accepted-losses.log").string();
+      std::ofstream(audit, std::ios::app)
+          << absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone()) << " " << line
+          << "\n";
+    }
+    accepted->push_back(partition);
+    return absl::OkStatus();
   }
   return absl::OkStatus();
 }
@@ -1020,6 +1102,7 @@ absl::Status CommandWriter::Recover() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     p.next_offset = 0;
     p.resync = false;
     p.storage_error = absl::OkStatus();
+    if (p.status.ok()) p.status = CheckWitnesses(p.id, nullptr);  // what reopened is whole
     if (p.status.ok()) {
       absl::Status replayed = Replay(p);
       if (!replayed.ok()) p.status = replayed;

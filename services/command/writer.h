@@ -26,6 +26,7 @@
 #include "services/command/command_index.h"
 #include "services/command/contact_registry.h"
 #include "services/log/event_log.h"
+#include "services/log/witness.h"
 #include "services/storage/disk_guard.h"
 
 namespace leadflow::command {
@@ -55,6 +56,18 @@ struct WriterOptions {
   // The free space of the data directory's disk (storage/disk_guard.h): while it is below its
   // reserve, commands are refused with UNAVAILABLE naming the cause. Not owned; may be null.
   storage::DiskGuard* disk = nullptr;
+  // The writer's witness of the log (services/log/witness.h), rewritten after each sync. At
+  // start (and after a storage recovery) a partition whose log ends before a witness, or holds
+  // another record where a witness saw one, lost acknowledged events: it refuses commands with
+  // DATA_LOSS naming the partition, the last good offset and the witness. Empty: none.
+  std::string witness_path;
+  // Other witnesses of the same log checked at start (the views of this process: name, marks).
+  std::vector<std::pair<std::string, std::vector<log::PartitionMark>>> other_witnesses;
+  // The operator accepts such a loss (leadflow serve --accept-data-loss): the partitions go on
+  // with what the log holds, the witness is reset to it, and the loss is written to
+  // accepted-losses.log beside the witness and reported through `say`.
+  bool accept_data_loss = false;
+  std::function<void(const std::string&)> say;
 };
 
 // A lead as the writer knows it (state inspection; queries are served by the views).
@@ -124,7 +137,8 @@ class CommandWriter {
   // Log().Sync() for commands decided and written before it; on failure their outcome is
   // unknown: accepted results become UNAVAILABLE and every partition refuses commands until a
   // restart (whose replay finds whatever reached the log).
-  absl::Status SyncLog();
+  // `marks`: where the appends it covers ended, for the witness once they are durable.
+  absl::Status SyncLog(const std::vector<std::pair<int32_t, log::PartitionMark>>& marks = {});
   static absl::StatusOr<v1::CommandReply> AfterSync(absl::StatusOr<v1::CommandReply> result,
                                                     const absl::Status& synced);
   CommandWriter(log::EventLog* log, common::Clock* clock, WriterOptions options);
@@ -148,7 +162,11 @@ class CommandWriter {
   void Complete(Prepared& prep, const absl::StatusOr<log::AppendResult>& appended);
   // Decides and appends every command of `preps` (one append for all). Commands that must be
   // routed again (a capture whose contact another lead took meanwhile) are marked requeue.
-  void CommitGroups(std::vector<Prepared>& preps);
+  void CommitGroups(std::vector<Prepared>& preps,
+                    std::vector<std::pair<int32_t, log::PartitionMark>>* marks);
+  // The witness checks at start and after a recovery (WriterOptions::witness_path): the damage
+  // found on `partition`, if any (OK when accepted: then it is reported and recorded).
+  absl::Status CheckWitnesses(int32_t partition, std::vector<int32_t>* accepted);
   // May a capture admitted for `target` be decided on `lead` (its state now)? Yes if the lead
   // holds one of its contacts (an inquiry), or if it does not exist and no lead holds them (a
   // new lead). Else it must be routed again.
@@ -162,6 +180,7 @@ class CommandWriter {
   common::LeadIdScheme ids_;
   lead::Identity identity_;  // ids_ and the phone region
   ContactRegistry contacts_;
+  std::unique_ptr<log::WitnessFile> witness_;  // null without WriterOptions::witness_path
   std::unique_ptr<CommandIndex> index_;  // shared by the partitions
   std::vector<std::unique_ptr<Partition>> partitions_;  // indexed by partition number
   std::vector<std::unique_ptr<Committer>> committers_;

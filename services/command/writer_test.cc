@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -855,6 +856,75 @@ TEST_F(WriterTest, SchemeOneLeadsKeepTheirIdsAndAreFound) {
   auto fresh = writer_->Execute(Capture("new", "new@example.com"));
   ASSERT_TRUE(fresh.ok());
   EXPECT_EQ(fresh->lead_id(), Id("new@example.com"));
+}
+
+// The witness: a log that lost or changed what the writer made durable is found at the next
+// start, whatever the log itself says; the operator may accept the loss.
+TEST_F(WriterTest, ALogThatLostWitnessedEventsRefusesItsPartitions) {
+  const std::string witness = dir_ + "-witness/witness";
+  auto open = [&](log::EventLog* log, bool accept) {
+    WriterOptions wo;
+    wo.id_key = kIdKey;
+    wo.witness_path = witness;
+    wo.accept_data_loss = accept;
+    std::vector<std::string> said;
+    wo.say = [&said](const std::string& line) { said.push_back(line); };
+    auto w = CommandWriter::Open(log, &clock_, wo);
+    EXPECT_TRUE(w.ok()) << w.status();
+    return std::make_pair(std::move(*w), said);
+  };
+  writer_.reset();
+  std::string lead;
+  {
+    auto [w, said] = open(log_.get(), false);
+    auto r = w->Execute(Capture("c1", "ada@example.com"));
+    ASSERT_TRUE(r.ok());
+    lead = r->lead_id();
+    ASSERT_TRUE(w->Execute(Call("i1", lead)).ok());
+  }
+  const int32_t partition = log::PartitionForKey(lead, 4);
+  // A log that holds nothing (a replaced or wiped directory) under the same witness.
+  auto empty = log::EmbeddedLog::Open({.dir = dir_ + "-empty", .partitions = 4});
+  ASSERT_TRUE(empty.ok());
+  {
+    auto [w, said] = open(empty->get(), false);
+    auto refused = w->Execute(Capture("c2", "ada@example.com"));
+    ASSERT_EQ(refused.status().code(), absl::StatusCode::kDataLoss) << refused.status();
+    EXPECT_THAT(std::string(refused.status().message()),
+                HasSubstr(absl::StrCat("log partition ", partition, " ends at offset -1 (0 events) "
+                                       "but the writer (witness ")));
+    EXPECT_THAT(std::string(refused.status().message()), HasSubstr("had seen it up to offset 1"));
+    EXPECT_FALSE(w->Health()[partition].status.ok());
+  }
+  // Another log with as many records, but other ones: replaced, found by the digest.
+  auto other = log::EmbeddedLog::Open({.dir = dir_ + "-other", .partitions = 4});
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->Append(partition, {{lead, "x"}, {lead, "y"}}).ok());
+  {
+    auto [w, said] = open(other->get(), false);
+    EXPECT_THAT(std::string(w->Health()[partition].status.message()),
+                HasSubstr("holds another record at offset 1"));
+  }
+  // Accepting the loss: the partition goes on with the empty log, the loss is recorded, and the
+  // next start (without the flag) is normal.
+  {
+    auto [w, said] = open(empty->get(), true);
+    ASSERT_FALSE(said.empty());
+    EXPECT_THAT(said.front(), HasSubstr("accepting the loss"));
+    auto r = w->Execute(Capture("c2", "ada@example.com"));
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  {
+    auto [w, said] = open(empty->get(), false);
+    for (const auto& h : w->Health()) EXPECT_TRUE(h.status.ok()) << h.status;
+  }
+  std::ifstream audit(dir_ + "-witness/accepted-losses.log");
+  std::string line;
+  ASSERT_TRUE(std::getline(audit, line));
+  EXPECT_THAT(line, HasSubstr("accepting the loss"));
+  std::filesystem::remove_all(dir_ + "-witness");
+  std::filesystem::remove_all(dir_ + "-empty");
+  std::filesystem::remove_all(dir_ + "-other");
 }
 
 }  // namespace

@@ -245,6 +245,11 @@ ConfigLoader::ConfigLoader() {
       "Empty: <data_dir>/writer/ids.key, created with a random key at the first start; keep it "
       "with the data and in backups.",
       text(&n.id_key_file));
+  add("accept_data_loss", OptionType::kBool, "false",
+      "Go on where the log lost events its witnesses saw (a damaged log, reported as DATA_LOSS at "
+      "start): the loss is accepted, logged and recorded in <data_dir>/writer/accepted-losses.log. "
+      "For one start, after deciding not to restore the log from a backup.",
+      boolean("accept_data_loss", &n.accept_data_loss));
   add("phone_region", OptionType::kString, "",
       "Region (ISO 3166 code, e.g. GB, PL, US) of phone numbers written without a country code; "
       "empty: every phone number needs its country code (+44 ... or 0044 ...).",

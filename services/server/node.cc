@@ -315,7 +315,9 @@ absl::StatusOr<std::string> IdKey(const NodeOptions& o) {
 
 // Opens the writer on the node's log: replays it (progress every second), then reports the
 // partitions that refuse commands.
-absl::Status StartWriter(Node::Impl& impl) {
+absl::Status StartWriter(
+    Node::Impl& impl,
+    const std::vector<std::pair<std::string, std::vector<log::PartitionMark>>>& view_marks) {
   const NodeOptions& o = impl.options;
   const absl::Time replay_start = absl::Now();
   absl::Time last_report = replay_start;
@@ -325,6 +327,13 @@ absl::Status StartWriter(Node::Impl& impl) {
   wo.phone_region = o.phone_region;
   wo.command_index_budget = impl.budget;
   wo.disk = impl.disk.get();
+  wo.witness_path = (std::filesystem::path(o.data_dir) / "writer" / "witness").string();
+  wo.other_witnesses = view_marks;
+  wo.accept_data_loss = o.accept_data_loss;
+  wo.say = [&o](const std::string& line) {
+    logging::Log(logging::Level::kError, line);
+    (void)o;
+  };
   wo.replay_progress = [&](int32_t p, int64_t offset, int64_t end) {
     if (absl::Now() - last_report < absl::Seconds(1)) return;
     last_report = absl::Now();
@@ -338,16 +347,18 @@ absl::Status StartWriter(Node::Impl& impl) {
   std::vector<std::string> failed;
   for (const auto& h : impl.writer->Health()) {
     if (!h.status.ok()) {
-      failed.push_back(absl::StrCat("  partition ", h.partition, ": ", h.status.message()));
+      failed.push_back(absl::StrCat("  partition ", h.partition, ": ",
+                                    absl::StatusCodeToString(h.status.code()), ": ",
+                                    h.status.message()));
     }
   }
   Say(o, absl::StrCat("log ", impl.log->Describe(), ": ", impl.log->partition_count(),
                       " partitions, ", impl.writer->replayed_events(), " events replayed in ",
                       absl::ToInt64Milliseconds(absl::Now() - replay_start), " ms"));
   if (!failed.empty()) {
-    Say(o, absl::StrCat("WARNING: ", failed.size(),
-                        " partition(s) refuse commands until repaired:\n",
-                        absl::StrJoin(failed, "\n")));
+    logging::Log(logging::Level::kError,
+                 absl::StrCat(failed.size(), " partition(s) refuse commands until repaired:\n",
+                              absl::StrJoin(failed, "\n")));
   }
   return absl::OkStatus();
 }
@@ -380,44 +391,79 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
       Say(o, absl::StrCat("WARNING: ", room.message(), "; starting read-only"));
     }
     LEADFLOW_ASSIGN_OR_RETURN(impl->log, OpenLog(*impl, /*writer=*/run_writer));
-    if (run_writer) LEADFLOW_RETURN_IF_ERROR(StartWriter(*impl));
   }
 
-  // Views: one store each under <data-dir>/views/<name>, each with its own offsets.
-  auto open_view = [&](projections::Projection& projection,
-                       std::unique_ptr<projections::ViewStore>& store,
-                       std::unique_ptr<projections::ProjectionRunner>& runner) -> absl::Status {
-    if (!RunsView(o.role, projection.name())) return absl::OkStatus();
+  // Views: one store each under <data-dir>/views/<name>, each with its own offsets. The stores
+  // open first: what each has applied is a witness of the log, checked by the writer too.
+  struct ViewSlot {
+    projections::Projection* projection;
+    std::unique_ptr<projections::ViewStore>* store;
+    std::unique_ptr<projections::ProjectionRunner>* runner;
+  };
+  std::vector<ViewSlot> slots;
+  if (!run_gateway && o.role != Role::kWriter) {
+    impl->funnel_projection = std::make_unique<projections::FunnelProjection>(o.funnel);
+    for (ViewSlot slot :
+         {ViewSlot{&impl->lead_projection, &impl->lead_store, &impl->lead_runner},
+          ViewSlot{&impl->customer_projection, &impl->customer_store, &impl->customer_runner},
+          ViewSlot{impl->funnel_projection.get(), &impl->funnel_store, &impl->funnel_runner},
+          ViewSlot{&impl->reprocessing_projection, &impl->reprocessing_store,
+                   &impl->reprocessing_runner}}) {
+      if (RunsView(o.role, slot.projection->name())) slots.push_back(slot);
+    }
+  }
+  auto view_dir = [&](const projections::Projection& projection) {
+    return (std::filesystem::path(o.data_dir) / "views" / projection.name()).string();
+  };
+  std::vector<std::pair<std::string, std::vector<log::PartitionMark>>> view_marks;
+  for (ViewSlot& slot : slots) {
     std::string rebuilt;
-    LEADFLOW_ASSIGN_OR_RETURN(
-        store, projections::OpenProjectionStore(
-                   (std::filesystem::path(o.data_dir) / "views" / projection.name()).string(),
-                   projection, StoreOptions(impl->budget), &rebuilt));
+    LEADFLOW_ASSIGN_OR_RETURN(*slot.store,
+                              projections::OpenProjectionStore(view_dir(*slot.projection),
+                                                               *slot.projection,
+                                                               StoreOptions(impl->budget),
+                                                               &rebuilt));
     if (!rebuilt.empty()) Say(o, rebuilt);
+    absl::StatusOr<std::vector<log::PartitionMark>> marks =
+        projections::StoredMarks(**slot.store, impl->log->partition_count());
+    if (marks.ok()) view_marks.emplace_back("view " + slot.projection->name(), *std::move(marks));
+  }
+  if (run_writer) LEADFLOW_RETURN_IF_ERROR(StartWriter(*impl, view_marks));
+
+  // A view that applied events the log no longer holds (a damaged or replaced log) says so and
+  // is rebuilt from the log as it is: it never skips events nor counts one twice.
+  for (ViewSlot& slot : slots) {
+    const std::string name = slot.projection->name();
+    absl::Status damage = projections::CheckViewAgainstLog(*impl->log, **slot.store, name);
+    if (absl::IsDataLoss(damage)) {
+      logging::Log(logging::Level::kError,
+                   absl::StrCat("view ", name, ": ", damage.message(), "; rebuilding view ", name,
+                                " from the log"));
+      slot.store->reset();
+      std::error_code ec;
+      std::filesystem::remove_all(view_dir(*slot.projection), ec);
+      LEADFLOW_ASSIGN_OR_RETURN(*slot.store,
+                                projections::OpenProjectionStore(view_dir(*slot.projection),
+                                                                 *slot.projection,
+                                                                 StoreOptions(impl->budget)));
+    } else if (!damage.ok()) {
+      Say(o, absl::StrCat("WARNING: view ", name, ": could not check it against the log: ",
+                          damage.message()));
+    }
     const absl::Time load_start = absl::Now();
-    LEADFLOW_RETURN_IF_ERROR(projection.Load(*store));
+    LEADFLOW_RETURN_IF_ERROR(slot.projection->Load(**slot.store));
     if (absl::Now() - load_start > absl::Seconds(1)) {
-      Say(o, absl::StrCat("view ", projection.name(), ": index loaded in ",
+      Say(o, absl::StrCat("view ", name, ": index loaded in ",
                           absl::ToInt64Milliseconds(absl::Now() - load_start), " ms"));
     }
     projections::RunnerOptions ro;
     ro.disk = impl->disk.get();
-    runner = std::make_unique<projections::ProjectionRunner>(impl->log.get(), store.get(),
-                                                             &projection, ro);
-    runner->Start();
-    return absl::OkStatus();
-  };
+    *slot.runner = std::make_unique<projections::ProjectionRunner>(
+        impl->log.get(), slot.store->get(), slot.projection, ro);
+    (*slot.runner)->Start();
+  }
   if (!run_gateway && o.role != Role::kWriter) {
     const int32_t partitions = impl->log->partition_count();
-    LEADFLOW_RETURN_IF_ERROR(
-        open_view(impl->lead_projection, impl->lead_store, impl->lead_runner));
-    LEADFLOW_RETURN_IF_ERROR(
-        open_view(impl->customer_projection, impl->customer_store, impl->customer_runner));
-    impl->funnel_projection = std::make_unique<projections::FunnelProjection>(o.funnel);
-    LEADFLOW_RETURN_IF_ERROR(
-        open_view(*impl->funnel_projection, impl->funnel_store, impl->funnel_runner));
-    LEADFLOW_RETURN_IF_ERROR(open_view(impl->reprocessing_projection, impl->reprocessing_store,
-                                       impl->reprocessing_runner));
     impl->view_waits = std::make_shared<ViewWaits>();
     auto edge = [&](const projections::ProjectionRunner* runner) {
       return ViewEdge{.runner = runner, .log = impl->log.get(), .waits = impl->view_waits};

@@ -61,6 +61,11 @@ struct NodeOptions {
   // Region of phone numbers written without a country code (ISO 3166, "GB"); empty: every
   // number must carry its country code (+44 ... or 0044 ...).
   std::string phone_region;
+  // Go on where the log lost events its witnesses saw (a damaged log; docs/reliability.md):
+  // the writer resets its witness to the log as it is and records the loss in
+  // <data-dir>/writer/accepted-losses.log. Meant for one start, after deciding not to restore
+  // the log from a backup.
+  bool accept_data_loss = false;
   // Kafka bootstrap servers; non-empty selects the Kafka log instead of the embedded one.
   std::string kafka_brokers;
   // Kafka topic of the events.
