@@ -59,7 +59,10 @@ absl::StatusOr<std::unique_ptr<ViewStore>> OpenProjectionStore(const std::string
   options.column_families = projection.column_families();
   options.format_version = projection.format_version();
   absl::StatusOr<std::unique_ptr<ViewStore>> store = ViewStore::Open(options);
-  if (store.ok() || !store.status().GetPayload(kFormatMismatch).has_value()) return store;
+  if (store.ok() || !store.status().GetPayload(kFormatMismatch).has_value() ||
+      options.read_only) {
+    return store;
+  }
   if (rebuilt_because != nullptr) {
     *rebuilt_because = absl::StrCat(store.status().message(), "; rebuilding view ",
                                     projection.name(), " from the log");
@@ -285,7 +288,8 @@ absl::Status ProjectionRunner::CatchUp(const std::function<void(int64_t, int64_t
 }
 
 absl::Status ProjectionRunner::CatchUpAll(absl::Span<ProjectionRunner* const> runners,
-                                          const std::function<void(int64_t, int64_t)>& progress) {
+                                          const std::function<void(int64_t, int64_t)>& progress,
+                                          const std::vector<int64_t>* until) {
   if (runners.empty()) return absl::OkStatus();
   log::EventLog* log = runners[0]->log_;
   const size_t partitions = runners[0]->partitions_.size();
@@ -297,6 +301,7 @@ absl::Status ProjectionRunner::CatchUpAll(absl::Span<ProjectionRunner* const> ru
   int64_t total = 0;
   for (size_t i = 0; i < partitions; ++i) {
     LEADFLOW_ASSIGN_OR_RETURN(ends[i], log->EndOffset(static_cast<int32_t>(i)));
+    if (until != nullptr && i < until->size()) ends[i] = std::min(ends[i], (*until)[i]);
     starts[i] = ends[i];
     for (ProjectionRunner* r : runners) {
       Partition& p = *r->partitions_[i];

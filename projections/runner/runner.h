@@ -104,8 +104,11 @@ class ProjectionRunner {
   // CatchUp of several views of the same log in one pass: each partition is read and each
   // record decoded once, then applied to every view (each still commits its own rows with its
   // own offsets). `progress(read_events, total_events)` counts log records read.
+  // `until`, if given, is where to stop on each partition instead of the log's end (leadflow
+  // verify rebuilds a view up to the offsets the live view has applied).
   static absl::Status CatchUpAll(absl::Span<ProjectionRunner* const> runners,
-                                 const std::function<void(int64_t, int64_t)>& progress = nullptr);
+                                 const std::function<void(int64_t, int64_t)>& progress = nullptr,
+                                 const std::vector<int64_t>* until = nullptr);
 
   // Read-your-writes: waits until the view has applied `position` (offset < applied offset of
   // its partition). UNAVAILABLE on timeout, naming where the view is.

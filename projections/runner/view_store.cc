@@ -1,12 +1,14 @@
 #include "projections/runner/view_store.h"
 
 #include <filesystem>
+#include <limits>
 
 #include "absl/base/internal/endian.h"
 #include "absl/strings/str_cat.h"
 #include "services/storage/fault_policy.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
+#include "rocksdb/utilities/checkpoint.h"
 #include "services/common/status_util.h"
 #include "services/common/time_util.h"
 #include "rocksdb/write_batch.h"
@@ -204,13 +206,24 @@ void ViewStore::CloseDb() {
 
 absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOptions& options) {
   std::error_code ec;
-  std::filesystem::create_directories(options.dir, ec);
+  if (options.read_only) {
+    if (!std::filesystem::is_directory(options.dir, ec)) {
+      return absl::NotFoundError(absl::StrCat("view store: ", options.dir, " does not exist"));
+    }
+  } else {
+    std::filesystem::create_directories(options.dir, ec);
+  }
   if (ec) {
     return absl::UnavailableError(
         absl::StrCat("view store: cannot create ", options.dir, ": ", ec.message()));
   }
   std::unique_ptr<ViewStore> store(new ViewStore());
   store->options_ = options;
+  if (options.read_only) {
+    LEADFLOW_RETURN_IF_ERROR(store->OpenDb(/*for_reading_only=*/true));
+    store->health_->Fail(absl::FailedPreconditionError("view store: opened read-only"));
+    return store;
+  }
   absl::Status opened = store->OpenDb(/*for_reading_only=*/false);
   if (absl::IsUnavailable(opened) && !options.without_wal) {
     // No room to open it for writing (a full disk): serve what it holds, read-only, and catch
@@ -250,6 +263,28 @@ absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOption
     }
   }
   return store;
+}
+
+absl::StatusOr<std::vector<std::string>> ViewStore::ListViewFamilies(const std::string& dir) {
+  std::vector<std::string> names;
+  LEADFLOW_RETURN_IF_ERROR(FromRocks(
+      rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names),
+      absl::StrCat("list column families of ", dir)));
+  std::vector<std::string> view;
+  for (std::string& n : names) {
+    if (n != rocksdb::kDefaultColumnFamilyName && n != "meta") view.push_back(std::move(n));
+  }
+  return view;
+}
+
+absl::Status ViewStore::Checkpoint(const std::string& dir) const {
+  std::shared_lock<std::shared_timed_mutex> lock(mu_);
+  if (!db_) return absl::UnavailableError("view store: not open");
+  rocksdb::Checkpoint* raw = nullptr;
+  LEADFLOW_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint"));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  return FromRocks(checkpoint->CreateCheckpoint(dir, std::numeric_limits<uint64_t>::max()),
+                   absl::StrCat("checkpoint into ", dir));
 }
 
 absl::Status ViewStore::Writable() const {

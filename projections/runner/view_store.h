@@ -31,6 +31,8 @@ struct ViewStoreOptions {
   std::vector<std::string> column_families;
   // Block cache for reads, in bytes, when no shared budget is given.
   size_t block_cache_bytes = 64 << 20;
+  // Open an existing store read-only (leadflow verify): no writes, no lock on the directory.
+  bool read_only = false;
   // For a store being rebuilt from scratch (discarded if the rebuild does not finish): skip the
   // write-ahead log; Close() flushes everything to disk. Never for a live store.
   bool without_wal = false;
@@ -53,6 +55,9 @@ inline constexpr char kFormatMismatch[] = "leadflow.view_store.format_mismatch";
 class ViewStore {
  public:
   static absl::StatusOr<std::unique_ptr<ViewStore>> Open(const ViewStoreOptions& options);
+  // The view column families of the store in `dir` (all but RocksDB's default and meta), to open
+  // a store without knowing its projection (backups, verify).
+  static absl::StatusOr<std::vector<std::string>> ListViewFamilies(const std::string& dir);
   ~ViewStore();
 
   // Next offset to apply for `partition` (0 if never written).
@@ -80,6 +85,9 @@ class ViewStore {
   // Flushes memtables (all families at once) to disk; needed before a store opened
   // `without_wal` is handed over. Also done by the destructor.
   absl::Status Flush();
+
+  // A consistent copy of the store as of now in `dir` (which must not exist), while it is used.
+  absl::Status Checkpoint(const std::string& dir) const;
 
   // OK if the store takes writes; else why not (a failed write, a background error, open
   // read-only).

@@ -12,6 +12,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
+#include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
 #include "services/common/status_util.h"
 #include "services/storage/fault_policy.h"
@@ -137,7 +138,9 @@ absl::StatusOr<std::unique_ptr<rocksdb::DB>> EmbeddedLog::Impl::OpenDb(bool for_
   if (s.ok()) {
     if (stored.size() != 4) return absl::DataLossError("embedded log: corrupt partition count");
     const auto partitions = static_cast<int32_t>(absl::big_endian::Load32(stored.data()));
-    if (partitions != options.partitions) {
+    if (options.partitions == 0 && for_reading_only) {
+      options.partitions = partitions;  // a read-only open adopts the stored count
+    } else if (partitions != options.partitions) {
       return absl::FailedPreconditionError(absl::StrCat(
           "embedded log: ", options.dir, " was created with ", partitions,
           " partitions; opening it with ", options.partitions,
@@ -250,20 +253,32 @@ EmbeddedLog::~EmbeddedLog() {
 absl::StatusOr<std::unique_ptr<EmbeddedLog>> EmbeddedLog::Open(
     const EmbeddedLogOptions& options) {
   if (options.dir.empty()) return absl::InvalidArgumentError("log dir: required");
-  if (options.partitions < 1 || options.partitions > 4096) {
+  if ((options.partitions < 1 && !(options.read_only && options.partitions == 0)) ||
+      options.partitions > 4096) {
     return absl::InvalidArgumentError(
         absl::StrCat("partitions: must be 1 to 4096 (got ", options.partitions, ")"));
   }
   std::error_code ec;
-  std::filesystem::create_directories(options.dir, ec);
+  if (options.read_only) {
+    if (!std::filesystem::is_directory(options.dir, ec)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("embedded log: ", options.dir, " holds no log"));
+    }
+  } else {
+    std::filesystem::create_directories(options.dir, ec);
+  }
   if (ec) {
     return absl::UnavailableError(
         absl::StrCat("embedded log: cannot create ", options.dir, ": ", ec.message()));
   }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  absl::StatusOr<std::unique_ptr<rocksdb::DB>> db = impl->OpenDb(/*for_reading_only=*/false);
-  if (!db.ok() && absl::IsUnavailable(db.status())) {
+  absl::StatusOr<std::unique_ptr<rocksdb::DB>> db = impl->OpenDb(options.read_only);
+  if (options.read_only && db.ok()) {
+    impl->read_only = true;
+    impl->Fail(absl::FailedPreconditionError("embedded log: opened read-only"));
+  }
+  if (!db.ok() && absl::IsUnavailable(db.status()) && !options.read_only) {
     // No room (or no permission) to open it for writing, e.g. a full disk: open it read-only,
     // so what it holds is served, and take appends again after Recover().
     absl::StatusOr<std::unique_ptr<rocksdb::DB>> ro = impl->OpenDb(/*for_reading_only=*/true);
@@ -276,7 +291,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedLog>> EmbeddedLog::Open(
   }
   if (!db.ok()) return db.status();
   impl->db = *std::move(db);
-  for (int32_t p = 0; p < options.partitions; ++p) {
+  for (int32_t p = 0; p < impl->options.partitions; ++p) {
     auto state = std::make_unique<PartitionState>();
     LEADFLOW_ASSIGN_OR_RETURN(const int64_t next, ScanEnd(*impl->db, p));
     {
@@ -436,6 +451,17 @@ absl::Status EmbeddedLog::Recover() {
   }
   (void)cause;
   return absl::OkStatus();
+}
+
+absl::Status EmbeddedLog::Checkpoint(const std::string& dir) {
+  absl::ReaderMutexLock db_lock(&impl_->db_mu);
+  if (impl_->db == nullptr) return absl::UnavailableError("embedded log: not open");
+  rocksdb::Checkpoint* raw = nullptr;
+  LEADFLOW_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(impl_->db.get(), &raw),
+                                     "checkpoint"));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  return FromRocks(checkpoint->CreateCheckpoint(dir, std::numeric_limits<uint64_t>::max()),
+                   absl::StrCat("checkpoint into ", dir));
 }
 
 absl::Status EmbeddedLog::Writable() const {

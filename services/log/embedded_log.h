@@ -16,12 +16,16 @@ struct EmbeddedLogOptions {
   // Directory of the log; created if missing.
   std::string dir;
   // Partitions of a new log. An existing log keeps the count it was created with, and opening it
-  // with a different count is refused (records would move between partitions).
+  // with a different count is refused (records would move between partitions). 0 with
+  // read_only: the stored count.
   int32_t partitions = kDefaultPartitions;
   // If true, every Append is fsync'd before it returns (survives power loss). If false, a
   // process crash still loses nothing acknowledged (the write-ahead log is written), but a
   // machine crash may lose the last appends.
   bool sync = true;
+  // Open it read-only: no appends, no lock on the directory (leadflow verify beside a running
+  // leadflow), what was written until now is read (its write-ahead log is replayed in memory).
+  bool read_only = false;
   // Largest key+value accepted per record.
   size_t max_message_bytes = kDefaultMaxMessageBytes;
   // RocksDB block cache for reads, in bytes, when no shared budget is given.
@@ -53,6 +57,9 @@ class EmbeddedLog final : public EventLog {
   // Closes and reopens the database for writing (reads wait meanwhile); if that fails it stays
   // (or becomes) open read-only.
   absl::Status Recover() override;
+  // RocksDB's checkpoint (hard links to the table files, a copy of the write-ahead log as of now,
+  // no flush: it needs little room).
+  absl::Status Checkpoint(const std::string& dir) override;
   absl::StatusOr<int64_t> EndOffset(int32_t partition) override;
   absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
                                                         int64_t from_offset) override;

@@ -1,5 +1,7 @@
 #include "services/log/event_log.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace leadflow::log {
@@ -104,18 +106,32 @@ absl::StatusOr<int64_t> ReadToEnd(
   if (from >= end) return from;
   absl::StatusOr<std::unique_ptr<LogReader>> reader = log.OpenReader(partition, from);
   if (!reader.ok()) return reader.status();
-  while ((*reader)->position() < end) {
+  int64_t position = from;
+  while (position < end) {
     const int64_t before = (*reader)->position();
-    absl::StatusOr<std::vector<Record>> records = (*reader)->Read(max_records, stall);
+    // Never past `end` (a rebuild up to where another copy stopped): at most the records left.
+    const size_t left = static_cast<size_t>(end - before);
+    absl::StatusOr<std::vector<Record>> records =
+        (*reader)->Read(std::min(max_records, left), stall);
     if (!records.ok()) return records.status();
     if (records->empty() && (*reader)->position() == before) {
       return absl::UnavailableError(absl::StrCat(
           "partition ", partition, ": the log stopped at offset ", before, " before its end ",
           end, " (nothing arrived for ", absl::FormatDuration(stall), ")"));
     }
-    if (absl::Status st = chunk(*records, (*reader)->position()); !st.ok()) return st;
+    position = (*reader)->position();
+    // Offsets with gaps (Kafka's transaction markers) can still reach past `end`.
+    auto past = std::find_if(records->begin(), records->end(),
+                             [end](const Record& r) { return r.offset >= end; });
+    const bool reached_end = past != records->end();
+    if (reached_end) {
+      position = past->offset;
+      records->erase(past, records->end());
+    }
+    if (absl::Status st = chunk(*records, std::min(position, end)); !st.ok()) return st;
+    if (reached_end) break;
   }
-  return (*reader)->position();
+  return std::min(position, end);
 }
 
 absl::StatusOr<AppendResult> EventLog::Append(int32_t partition,

@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -103,6 +104,12 @@ class EventLog {
   // reached the disk before the failure is there after it; appends whose outcome was unknown
   // may or may not be. Logs that recover by themselves (Kafka) keep this default.
   virtual absl::Status Recover() { return absl::OkStatus(); }
+  // A consistent copy of the log as of now in `dir` (which must not exist), while appends go
+  // on (leadflow backup). Kafka: UNIMPLEMENTED (the cluster keeps and replicates the log).
+  virtual absl::Status Checkpoint(const std::string& dir) {
+    return absl::UnimplementedError(
+        absl::StrCat(Describe(), ": back up the Kafka topic with the cluster's own tools"));
+  }
   // AppendMany of one partition.
   absl::StatusOr<AppendResult> Append(int32_t partition, absl::Span<const Message> batch);
   // The offset after the last record of the partition (Kafka: the high watermark).
@@ -124,8 +131,9 @@ class EventLog {
                                                                 int64_t from_offset) = 0;
 };
 
-// Reads `partition` from `from` until the reader reaches `end` (an EndOffset() taken earlier),
-// calling `chunk(records, position)` for each read of up to `max_records` (records may be empty
+// Reads `partition` from `from` until the reader reaches `end` (an EndOffset() taken earlier, or
+// where another copy stopped), never delivering a record at or past `end`, calling
+// `chunk(records, position)` for each read of up to `max_records` (records may be empty
 // when only Kafka transaction markers were passed; `position` is the reader's position after it).
 // Stops at the first error `chunk` returns. UNAVAILABLE if no record arrives for `stall` before
 // `end`, so a replay is never mistaken for complete. Returns the final position.

@@ -298,6 +298,23 @@ TEST_P(LogConformanceTest, ReadToEndDeliversEverythingAndRefusesAShortLog) {
   EXPECT_EQ(calls, 2);
 }
 
+// leadflow verify rebuilds a view up to where the view stopped, inside the log: a read of up to
+// `max_records` must not run past that end.
+TEST_P(LogConformanceTest, ReadToEndStopsAtAnEndInsideTheLog) {
+  ASSERT_TRUE(log_->Append(1, Batch("y", 9)).ok());
+  std::vector<std::string> seen;
+  int64_t last_position = -1;
+  auto last = ReadToEnd(*log_, 1, 1, 4, 100, [&](std::vector<Record>& records, int64_t position) {
+    for (const Record& r : records) seen.push_back(r.value);
+    last_position = position;
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(*last, 4);
+  EXPECT_EQ(last_position, 4);
+  EXPECT_THAT(seen, ::testing::ElementsAre("y-1", "y-2", "y-3"));
+}
+
 TEST_P(LogConformanceTest, ConcurrentAppendersKeepBatchesWholeAndOrdered) {
   constexpr int kThreads = 4, kBatches = 25, kPerBatch = 4;
   std::vector<std::thread> threads;

@@ -133,6 +133,38 @@ absl::StatusOr<std::unique_ptr<WitnessFile>> WitnessFile::Open(const std::string
   return w;
 }
 
+absl::StatusOr<std::vector<PartitionMark>> WitnessFile::Read(const std::string& path,
+                                                            int32_t partitions) {
+  std::vector<PartitionMark> marks(partitions);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return marks;
+    return absl::UnavailableError(
+        absl::StrCat("witness ", path, ": cannot open: ", std::strerror(errno)));
+  }
+  const size_t slot = SlotSize(partitions);
+  std::string bytes(2 * slot, '\0');
+  const ssize_t n = ::pread(fd, bytes.data(), bytes.size(), 0);
+  ::close(fd);
+  uint64_t best = 0;
+  bool any = false;
+  for (int s = 0; s < 2 && n > 0; ++s) {
+    if (static_cast<size_t>(n) < (s + 1) * slot) break;
+    uint64_t sequence = 0;
+    std::vector<PartitionMark> found;
+    if (Decode(absl::string_view(bytes).substr(s * slot, slot), partitions, &sequence, &found) &&
+        (!any || sequence > best)) {
+      any = true;
+      best = sequence;
+      marks = std::move(found);
+    }
+  }
+  if (n > 0 && !any) {
+    return absl::DataLossError(absl::StrCat("witness ", path, ": no whole slot (damaged)"));
+  }
+  return marks;
+}
+
 WitnessFile::~WitnessFile() {
   if (fd_ >= 0) ::close(fd_);
 }

@@ -25,6 +25,7 @@
 #include "services/gateway/gateway.h"
 #include "services/logging/logging.h"
 #include "services/metrics/metrics.h"
+#include "services/server/backup.h"
 #include "services/server/services.h"
 #include "services/storage/disk_guard.h"
 
@@ -57,6 +58,7 @@ struct Node::Impl {
   std::unique_ptr<FunnelQueryServiceImpl> funnel_service;
   std::unique_ptr<ReprocessingQueryServiceImpl> reprocessing_service;
   std::unique_ptr<ViewAdminServiceImpl> admin_service;
+  std::unique_ptr<AdminServiceImpl> backup_service;
   std::unique_ptr<gateway::Gateway> gateway;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -492,6 +494,35 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     impl->command_service =
         std::make_unique<LeadCommandServiceImpl>(impl->writer.get(), impl->metrics.get());
   }
+  if (!run_gateway) {
+    Impl* raw = impl.get();
+    impl->backup_service = std::make_unique<AdminServiceImpl>([raw](const std::string& dir) {
+      BackupSources sources;
+      sources.log = raw->log.get();
+      sources.partitions = raw->log->partition_count();
+      sources.data_dir = raw->options.data_dir;
+      sources.id_key_file = raw->options.id_key_file.empty()
+                                ? (std::filesystem::path(raw->options.data_dir) / "writer" /
+                                   "ids.key").string()
+                                : raw->options.id_key_file;
+      const std::pair<const char*, const projections::ViewStore*> stores[] = {
+          {"lead", raw->lead_store.get()},
+          {"customer", raw->customer_store.get()},
+          {"funnel", raw->funnel_store.get()},
+          {"reprocessing", raw->reprocessing_store.get()}};
+      for (const auto& [name, store] : stores) {
+        if (store != nullptr) sources.views.emplace_back(name, store);
+      }
+      absl::StatusOr<v1::BackupReply> reply = WriteBackup(sources, dir);
+      if (reply.ok()) {
+        logging::Log(logging::Level::kInfo, absl::StrCat("backup written to ", dir));
+      } else {
+        logging::Log(logging::Level::kWarn,
+                     absl::StrCat("backup to ", dir, " failed: ", reply.status().message()));
+      }
+      return reply;
+    });
+  }
   if (run_gateway) {
     gateway::GatewayOptions g;
     auto route = [&g](const std::string& address, const std::string& service,
@@ -524,6 +555,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   if (impl->funnel_service) builder.RegisterService(impl->funnel_service.get());
   if (impl->reprocessing_service) builder.RegisterService(impl->reprocessing_service.get());
   if (impl->admin_service) builder.RegisterService(impl->admin_service.get());
+  if (impl->backup_service) builder.RegisterService(impl->backup_service.get());
   if (impl->gateway) builder.RegisterCallbackGenericService(impl->gateway.get());
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->port == 0) {

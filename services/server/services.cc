@@ -31,6 +31,7 @@ constexpr char kCustomerQueries[] = "leadflow.v1.CustomerQueryService";
 constexpr char kFunnelQueries[] = "leadflow.v1.FunnelQueryService";
 constexpr char kReprocessingQueries[] = "leadflow.v1.ReprocessingQueryService";
 constexpr char kViewAdmin[] = "leadflow.v1.ViewAdminService";
+constexpr char kAdmin[] = "leadflow.v1.AdminService";
 
 std::string CodeName(absl::StatusCode code) {
   return absl::AsciiStrToLower(absl::StatusCodeToString(code));
@@ -514,6 +515,38 @@ ViewAdminServiceImpl::ViewAdminServiceImpl(
         }
         call->Finish(absl::OkStatus());
       });
+}
+
+AdminServiceImpl::AdminServiceImpl(BackupFn backup) : backup_(std::move(backup)) {
+  Serve<v1::BackupRequest, v1::BackupReply>(
+      kAdmin, "Backup", [this](UnaryCall<v1::BackupRequest, v1::BackupReply>* call) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (busy_) {
+          call->Finish(absl::UnavailableError(
+              "a backup is being written already; try again when it is done"));
+          return;
+        }
+        busy_ = true;
+        if (running_.joinable()) running_.join();  // the previous one, finished
+        running_ = std::thread([this, call] {
+          absl::StatusOr<v1::BackupReply> reply = backup_(call->request().dir());
+          if (reply.ok()) *call->response() = *std::move(reply);
+          {
+            std::lock_guard<std::mutex> done(mu_);
+            busy_ = false;
+          }
+          call->Finish(reply.status());
+        });
+      });
+}
+
+AdminServiceImpl::~AdminServiceImpl() {
+  std::thread running;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running = std::move(running_);
+  }
+  if (running.joinable()) running.join();
 }
 
 }  // namespace leadflow::server

@@ -128,6 +128,21 @@ class ViewAdminServiceImpl final : public RawService<v1::ViewAdminService::Servi
   std::vector<const projections::ProjectionRunner*> runners_;
 };
 
+// Operations (leadflow backup). A backup takes seconds to minutes: it runs on its own thread,
+// never on gRPC's; one at a time (a second is UNAVAILABLE until the first is done).
+class AdminServiceImpl final : public RawService<v1::AdminService::Service> {
+ public:
+  using BackupFn = std::function<absl::StatusOr<v1::BackupReply>(const std::string& dir)>;
+  explicit AdminServiceImpl(BackupFn backup);
+  ~AdminServiceImpl() override;  // waits for a running backup
+
+ private:
+  BackupFn backup_;
+  std::mutex mu_;
+  std::thread running_;  // guarded by mu_
+  bool busy_ = false;    // guarded by mu_
+};
+
 }  // namespace leadflow::server
 
 #endif  // LEADFLOW_SERVICES_SERVER_SERVICES_H_
