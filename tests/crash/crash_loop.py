@@ -7,6 +7,17 @@ writer's durable append, before and after a view's rows + offset commit), at ran
 outside, and in the middle of `leadflow rebuild`. After every crash the server is restarted and
 the client re-sends every batch that was not acknowledged, with the same command ids.
 
+Two more phases stand for the storage faults (docs/reliability.md):
+  - disk full (with --disk-mb, the data directory on a tmpfs of that size, mounted in a private
+    mount namespace): a filler takes every free byte while commands arrive; the server must refuse
+    (UNAVAILABLE naming the cause), never die by itself, start again on the full disk after a
+    SIGKILL, and take commands again by itself once the filler's file is deleted;
+  - damaged log: after a SIGKILL every write-ahead log file of the embedded log is cut to half.
+    Either the start refuses the damaged partitions with DATA_LOSS naming the partition and the
+    witness (and `leadflow verify` fails on the directory), after which the undamaged files are
+    put back (a restore), or the cut held only unacknowledged records and the run goes on with
+    the cut log: the final checks then show that nothing acknowledged was lost.
+
 At the end it checks:
   1. every command was acknowledged (none refused: the history is valid);
   2. the log holds every acknowledged event exactly once and nothing else (read back through
@@ -17,8 +28,11 @@ At the end it checks:
   5. the views answer exactly as views rebuilt from offset zero (lead, funnel, reprocessing).
 
 Usage: crash_loop.py LEADFLOW LEADCTL [--cycles N] [--leads N] [--seed N] [--workdir DIR]
+                     [--disk-mb N] [--damage]
 """
 import argparse
+import errno
+import glob
 import json
 import os
 import random
@@ -152,6 +166,47 @@ class Server:
             raise RuntimeError(f"graceful stop exited {rc}:\n" + open(self.log_path).read())
 
 
+def in_disk_namespace(argv):
+    """Re-executes the script in a private mount namespace (unshare -Urm) so it may mount a tmpfs;
+    as root it mounts directly. Returns only when mounting is possible; fails loudly otherwise."""
+    if os.environ.get("LEADFLOW_DISK_NS"):
+        return
+    if subprocess.run(["unshare", "-Urm", "true"], capture_output=True).returncode == 0:
+        env = dict(os.environ, LEADFLOW_DISK_NS="userns")
+        os.execvpe("unshare", ["unshare", "-Urm", sys.executable, os.path.abspath(argv[0]),
+                               *argv[1:]], env)
+    if os.geteuid() == 0:
+        os.environ["LEADFLOW_DISK_NS"] = "root"
+        return
+    raise RuntimeError("--disk-mb needs a small real filesystem: neither user namespaces "
+                       "(unshare -Urm) nor root (to mount a tmpfs) are available here")
+
+
+def fill(path):
+    """Writes `path` until the filesystem is full; returns the bytes written."""
+    written = 0
+    chunk = b"\0" * (256 << 10)
+    with open(path, "wb", buffering=0) as f:
+        while True:
+            try:
+                n = f.write(chunk)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+                break
+            written += n
+            if n < len(chunk):
+                break
+    # The last bytes too (the page that did not fit as a whole).
+    try:
+        with open(path, "ab", buffering=0) as f:
+            while f.write(b"\0" * 4096):
+                written += 4096
+    except OSError:
+        pass
+    return written
+
+
 def ctl(leadctl, addr, *args, check=True):
     r = subprocess.run([leadctl, "--server", addr, "--timeout", "5", *args],
                        capture_output=True, text=True)
@@ -169,18 +224,35 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--batch", type=int, default=5, help="commands per batch RPC")
     ap.add_argument("--workdir")
+    ap.add_argument("--disk-mb", type=int, default=0,
+                    help="data directory on a tmpfs of this size; adds the disk-full phase")
+    ap.add_argument("--damage", action="store_true", help="add the damaged-log phase")
     a = ap.parse_args()
+    if a.disk_mb:
+        in_disk_namespace(sys.argv)
     rng = random.Random(a.seed)
     work = a.workdir or tempfile.mkdtemp(prefix="leadflow-crash-")
     os.makedirs(work, exist_ok=True)
     data = os.path.join(work, "data")
     shutil.rmtree(data, ignore_errors=True)
+    disk = None
+    if a.disk_mb:
+        disk = os.path.join(work, "disk")
+        os.makedirs(disk, exist_ok=True)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={a.disk_mb}m", "tmpfs", disk],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"cannot mount a {a.disk_mb} MB tmpfs: {r.stderr}")
+        data = os.path.join(disk, "data")
     server = Server(a.leadflow, data, os.path.join(work, "serve.log"))
     commands, expected = history(a.leads, a.seed)
     lead_ids = {}  # email -> lead id (from the capture's reply)
     acked = {}  # command id -> event ids
     next_cmd = 0
     kills = {"external": 0, "rebuild": 0, "start-up": 0, **{k: 0 for k in KILL_POINTS}}
+    phases = {"disk-full": 0, "disk-full-restarted": 0, "damage-refused": 0,
+              "damage-nothing-acknowledged-cut": 0}
+    refusals = {}  # UNAVAILABLE messages seen while the disk was full (first 80 chars) -> count
     t0 = time.time()
 
     def resolve(c):
@@ -191,12 +263,16 @@ def main():
             body["lead_id"] = lead_ids[ref["email"]]
         return {kind: body}
 
-    def send_batches():
-        """Sends batches until all are acknowledged or the server dies. True if all done."""
+    def send_batches(batch=None, until=None):
+        """Sends batches until all are acknowledged, the server dies or refuses with UNAVAILABLE,
+        or time.time() passes `until`. True if all done."""
         nonlocal next_cmd
+        batch = batch or a.batch
         while next_cmd < len(commands):
+            if until is not None and time.time() > until:
+                return False
             chunk = []
-            for c in commands[next_cmd:next_cmd + a.batch]:
+            for c in commands[next_cmd:next_cmd + batch]:
                 (kind, body), = c.items()
                 if "lead" in body and body["lead"]["email"] not in lead_ids:
                     break  # needs a lead id from a capture in this batch: send up to here
@@ -210,14 +286,31 @@ def main():
             r = ctl(a.leadctl, server.addr, "--json", "batch", path, check=False)
             if r.returncode == 3 or not server.alive():
                 return False  # not acknowledged: re-sent after the restart
-            if r.returncode != 0:
-                raise RuntimeError(f"batch refused (rc {r.returncode}): {r.stdout}{r.stderr}")
-            rows = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
-            if len(rows) != len(chunk):
-                raise RuntimeError(f"{len(rows)} results for {len(chunk)} commands")
+            rows = [json.loads(line) for line in r.stdout.splitlines()
+                    if line.strip().startswith("{")]
+            if r.returncode not in (0, 1) or len(rows) != len(chunk):
+                raise RuntimeError(f"batch failed (rc {r.returncode}, {len(rows)} results for "
+                                   f"{len(chunk)} commands): {r.stdout}{r.stderr}")
+            unavailable = [row for row in rows if row["code"] == 14]
+            refused = [row for row in rows if row["code"] not in (0, 14)]
+            if refused:
+                raise RuntimeError(f"refused: {refused[0]}")
+            for row in unavailable:
+                # Storage refusals (a full disk): not acknowledged, re-sent later. Each must
+                # name its cause.
+                msg = row.get("message", "")
+                if not any(k in msg for k in ("No space", "disk", "free", "read-only",
+                                              "takes writes", "log")):
+                    raise RuntimeError(f"an UNAVAILABLE refusal does not name its cause: {msg}")
+                refusals[msg[:80]] = refusals.get(msg[:80], 0) + 1
+            acked_prefix = 0
             for c, row in zip(chunk, rows):
                 if row["code"] != 0:
-                    raise RuntimeError(f"refused: {row}")
+                    break
+                acked_prefix += 1
+            for c, row in zip(chunk, rows):
+                if row["code"] != 0:
+                    continue
                 cid = row["command_id"]
                 ids = row.get("event_ids", [])
                 if cid in acked and acked[cid] != ids:
@@ -227,11 +320,102 @@ def main():
                 (kind, body), = c.items()
                 if kind == "capture_lead":
                     lead_ids[body["email"]] = row["lead_id"]
-            next_cmd += len(chunk)
+            next_cmd += acked_prefix
+            if unavailable:
+                return False
         return True
+
+    def tail(path, n=15):
+        return "\n".join(open(path).read().splitlines()[-n:])
+
+    def disk_full_phase():
+        """A filler takes every free byte of the data directory's disk while commands arrive."""
+        phases["disk-full"] += 1
+        assert server.start(), "start failed:\n" + tail(server.log_path)
+        ballast = os.path.join(disk, "ballast")
+        filler = threading.Thread(target=fill, args=(ballast,))
+        filler.start()
+        # Single-command batches: a refusal never splits a lead's commands out of order.
+        while filler.is_alive() and next_cmd < len(commands):
+            send_batches(batch=1, until=time.time() + 0.2)
+        filler.join()
+        send_batches(batch=1, until=time.time() + rng.uniform(0.5, 1.5))  # on the full disk
+        if not server.alive():
+            raise RuntimeError("the server died on the full disk:\n" + tail(server.log_path))
+        if rng.random() < 0.5:
+            # SIGKILL on the full disk, and a start on it (read-only if need be).
+            server.kill()
+            if not server.start():
+                raise RuntimeError("no start on the full disk:\n" + tail(server.log_path))
+            phases["disk-full-restarted"] += 1
+            send_batches(batch=1, until=time.time() + 0.5)
+            if not server.alive():
+                raise RuntimeError("the restarted server died on the full disk:\n" +
+                                   tail(server.log_path))
+        os.remove(ballast)
+        # Writing resumes by itself (no restart) once there is room again.
+        deadline = time.time() + 30
+        resumed = False
+        while time.time() < deadline:
+            before = next_cmd
+            if send_batches(until=time.time() + 1.0) or next_cmd > before:
+                resumed = True
+                break
+            if not server.alive():
+                raise RuntimeError("the server died after space was freed:\n" +
+                                   tail(server.log_path))
+            time.sleep(0.2)
+        if not resumed and next_cmd < len(commands):
+            raise RuntimeError("writing did not resume within 30 s of freeing space:\n" +
+                               tail(server.log_path))
+        server.kill()
+
+    def damage_phase():
+        """Every write-ahead log file of the embedded log cut to half after a SIGKILL."""
+        assert server.start(), "start failed:\n" + tail(server.log_path)
+        send_batches(until=time.time() + rng.uniform(0.3, 1.0))
+        server.kill()
+        log_dir = os.path.join(data, "log")
+        intact = os.path.join(work, "log-intact")
+        shutil.rmtree(intact, ignore_errors=True)
+        shutil.copytree(log_dir, intact)
+        for wal in glob.glob(os.path.join(log_dir, "*.log")):
+            os.truncate(wal, os.path.getsize(wal) // 2)
+        started = server.start()
+        if not started:
+            raise RuntimeError("the server died starting on a damaged log:\n" +
+                               tail(server.log_path))
+        time.sleep(0.3)
+        text = open(server.log_path).read()
+        server.kill()
+        if "DATA_LOSS" in text:
+            m = re.search(r"DATA_LOSS[^\n]*", text)
+            for part in ("partition", "ends at offset", "had seen it up to offset"):
+                if part not in m.group(0):
+                    raise RuntimeError(f"the refusal lacks '{part}': {m.group(0)}")
+            v = subprocess.run([a.leadflow, "verify", "--data-dir", data,
+                                "--scratch-dir", work], capture_output=True, text=True)
+            if v.returncode != 1 or "DATA_LOSS" not in v.stdout:
+                raise RuntimeError(f"leadflow verify did not find the damage (rc "
+                                   f"{v.returncode}): {v.stdout[-600:]}{v.stderr[-600:]}")
+            # The operator restores the log (here: the files as they were before the cut).
+            shutil.rmtree(log_dir)
+            shutil.copytree(intact, log_dir)
+            phases["damage-refused"] += 1
+        else:
+            # The cut held only records never acknowledged; go on with the cut log: the final
+            # checks show that nothing acknowledged is missing.
+            phases["damage-nothing-acknowledged-cut"] += 1
+        shutil.rmtree(intact, ignore_errors=True)
 
     for cycle in range(a.cycles):
         mode = rng.random()
+        if disk and cycle % 10 == 3:
+            disk_full_phase()
+            continue
+        if a.damage and cycle % 10 == 6:
+            damage_phase()
+            continue
         if cycle % 10 == 9:
             # A rebuild killed half-way: the live views must be untouched by it.
             n = rng.randint(1, 6)
@@ -276,6 +460,10 @@ def main():
     print(f"crash loop: {a.cycles} cycles, {total} kills ({json.dumps(kills)}); "
           f"{during} of {len(commands)} commands acknowledged during the kills, the rest after; "
           f"{time.time() - t0:.1f} s")
+    if disk or a.damage:
+        print(f"storage phases: {json.dumps(phases)}")
+    for msg, n in sorted(refusals.items(), key=lambda kv: -kv[1])[:4]:
+        print(f"  {n} x UNAVAILABLE: {msg}...")
 
     # 1-3: the log, read back through every lead's timeline, holds the acknowledged events
     # exactly once.
@@ -332,6 +520,8 @@ def main():
     if live != rebuilt:
         raise RuntimeError("views differ from views rebuilt from offset zero")
     print(f"ok: views equal a rebuild from offset zero ({len(live)} bytes of answers)")
+    if disk:
+        subprocess.run(["umount", disk], capture_output=True)
     if not a.workdir:
         shutil.rmtree(work, ignore_errors=True)
 
