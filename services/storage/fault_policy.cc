@@ -82,6 +82,11 @@ void ApplyFaultPolicy(rocksdb::DBOptions* db, std::shared_ptr<StoreHealth> healt
   db->info_log = logger;
   db->paranoid_checks = true;
   db->avoid_flush_during_recovery = true;
+  // No preallocation: RocksDB reserves about write_buffer_size x 1.1 (tens of MB) for every new
+  // WAL and table file with fallocate, which a small disk counts as used. Each store reopened
+  // after a full disk then took the room just freed, so writing never resumed (the crash loop's
+  // disk-full phase on 96 MB), and the free space the disk guard reads was not the truth.
+  db->allow_fallocate = false;
   if (health != nullptr) db->listeners.push_back(std::make_shared<HealthListener>(health));
 }
 

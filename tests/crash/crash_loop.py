@@ -302,7 +302,7 @@ def main():
                 if not any(k in msg for k in ("No space", "disk", "free", "read-only",
                                               "takes writes", "log")):
                     raise RuntimeError(f"an UNAVAILABLE refusal does not name its cause: {msg}")
-                refusals[msg[:80]] = refusals.get(msg[:80], 0) + 1
+                refusals[msg[:160]] = refusals.get(msg[:160], 0) + 1
             acked_prefix = 0
             for c, row in zip(chunk, rows):
                 if row["code"] != 0:
