@@ -171,6 +171,22 @@ TEST_P(EdgeTest, AHugeInvalidFieldIsASmallInvalidArgument) {
   }
 }
 
+// Found by the edge fuzzer: an analytics filter quoted in full in its refusal made a message
+// larger than gRPC's metadata limit; the client saw RESOURCE_EXHAUSTED "received initial
+// metadata size exceeds limit" instead of the INVALID_ARGUMENT naming the field.
+TEST_P(EdgeTest, AHugeUnknownSplitIsASmallInvalidArgument) {
+  Start();
+  auto funnel = v1::FunnelQueryService::NewStub(channel_);
+  v1::PipelineRequest request;
+  request.set_split(std::string(100'000, 's'));
+  grpc::ClientContext ctx;
+  v1::PipelineReport reply;
+  grpc::Status st = funnel->GetPipeline(&ctx, request, &reply);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message().substr(0, 200);
+  EXPECT_THAT(st.error_message(), HasSubstr("split: unknown split"));
+  EXPECT_LT(st.error_message().size(), 300u);
+}
+
 TEST_P(EdgeTest, APositionBeyondTheLogEndIsOutOfRangeAtOnce) {
   Start();
   v1::CommandReply captured;

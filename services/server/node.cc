@@ -667,6 +667,16 @@ int Node::port() const { return impl_->port; }
 int Node::metrics_port() const { return impl_->metrics->port(); }
 std::string Node::RenderMetrics() const { return impl_->metrics->Render(); }
 
+std::vector<int64_t> Node::LogEnds() const {
+  std::vector<int64_t> ends;
+  if (impl_->log == nullptr) return ends;
+  for (int32_t p = 0; p < impl_->log->partition_count(); ++p) {
+    absl::StatusOr<int64_t> end = impl_->log->EndOffset(p);
+    ends.push_back(end.ok() ? *end : -1);
+  }
+  return ends;
+}
+
 Node::StorageUsage Node::storage_usage() const {
   return {.memtable_bytes = impl_->budget.memtable_usage(),
           .block_cache_bytes = impl_->budget.block_cache_usage()};

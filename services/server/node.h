@@ -126,6 +126,9 @@ class Node {
   // The metrics endpoint's port (0 if none) and the metrics as a scrape would see them.
   int metrics_port() const;
   std::string RenderMetrics() const;
+  // The log's end (next offset) of every partition, as this process knows it (tests and fuzzers:
+  // what a call appended); empty for a gateway.
+  std::vector<int64_t> LogEnds() const;
 
   struct Impl;
 
