@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "projections/runner/rows.h"
 #include "services/common/enum_names.h"
+#include "services/common/text.h"
 #include "services/common/money.h"
 #include "services/common/status_util.h"
 #include "services/common/time_util.h"
@@ -36,8 +37,8 @@ absl::StatusOr<Split> ParseSplit(const std::string& s) {
   if (s == "temperature") return Split::kTemperature;
   if (s == "owner") return Split::kOwner;
   return absl::InvalidArgumentError(absl::StrCat(
-      "split: unknown split '", s,
-      "'; one of: source_channel, origin_type, campaign, temperature, owner (or empty)"));
+      "split: unknown split ", common::QuotePrefix(s),
+      "; one of: source_channel, origin_type, campaign, temperature, owner (or empty)"));
 }
 
 // The split key of a lead for the splits fixed at capture (and the current owner).

@@ -11,6 +11,7 @@
 #include "services/log/embedded_log.h"
 #include "services/common/ids.h"
 #include "services/common/time_util.h"
+#include "services/server/grpc_status.h"
 #include "services/server/node.h"
 
 namespace leadflow::server {
@@ -288,6 +289,25 @@ TEST(ServerEmbeddedTest, BusyPortIsAClearError) {
 
 INSTANTIATE_TEST_SUITE_P(Logs, ServerTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "kafka_mock" : "embedded"; });
+
+}  // namespace
+}  // namespace leadflow::server
+
+namespace leadflow::server {
+namespace {
+
+TEST(GrpcStatusTest, MessagesAreBoundedAndCutOnACharacterBoundary) {
+  EXPECT_EQ(BoundedMessage("short"), "short");
+  // 1023 ASCII bytes, then a 2-byte character straddling the limit.
+  const std::string long_message = std::string(1023, 'a') + "\xc3\xa9" + std::string(5000, 'b');
+  const std::string cut = BoundedMessage(long_message);
+  EXPECT_LT(cut.size(), 1100u);
+  EXPECT_EQ(cut.substr(0, 1023), std::string(1023, 'a'));
+  EXPECT_THAT(cut, ::testing::HasSubstr("... (cut at 1023 of 6025 bytes)"));
+  const grpc::Status st = ToGrpcStatus(absl::InvalidArgumentError(long_message));
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(), cut);
+}
 
 }  // namespace
 }  // namespace leadflow::server

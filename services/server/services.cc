@@ -159,7 +159,7 @@ void LeadCommandServiceImpl::Batch(UnaryCall<v1::CommandBatch, v1::CommandBatchR
       reply->set_succeeded(reply->succeeded() + 1);
     } else {
       out->set_code(static_cast<int32_t>(r.status().code()));
-      out->set_message(std::string(r.status().message()));
+      out->set_message(BoundedMessage(r.status().message()));
       reply->set_refused(reply->refused() + 1);
     }
   }
