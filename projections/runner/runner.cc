@@ -156,6 +156,7 @@ bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> re
       p.error = absl::Status(finished.code(), absl::StrCat("view ", projection_->name(),
                                                            " stopped: ", finished.message()));
     }
+    ReportStoreDamage(finished);
     WakeWaiters(p, absl::OkStatus());
     return false;
   }
@@ -197,8 +198,15 @@ bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> re
     }
     p.advanced.SignalAll();
   }
+  ReportStoreDamage(!committed.ok() ? committed : failure);
   WakeWaiters(p, absl::OkStatus());
   return committed.ok() && failure.ok();
+}
+
+void ProjectionRunner::ReportStoreDamage(const absl::Status& error) {
+  if (error.ok() || !store_->IsOwnDamage(error) || !options_.on_store_damage) return;
+  if (store_damage_reported_.exchange(true)) return;
+  options_.on_store_damage(error);
 }
 
 void ProjectionRunner::Tail(Partition& p) {

@@ -84,6 +84,9 @@ struct RunnerOptions {
   // The data directory's free space (storage/disk_guard.h): while it is below its reserve, a
   // partition stalls instead of writing, and resumes by itself. Not owned; may be null.
   storage::DiskGuard* disk = nullptr;
+  // Called (once) when a partition stops because the view's own store is damaged (a RocksDB
+  // corruption in one of its files, not a bad record): the view must be rebuilt from the log.
+  std::function<void(const absl::Status&)> on_store_damage;
 };
 
 class ProjectionRunner {
@@ -174,6 +177,9 @@ class ProjectionRunner {
   std::vector<std::unique_ptr<Partition>> partitions_;
   std::vector<std::thread> threads_;
   std::atomic<int64_t> applied_records_{0};
+  std::atomic<bool> store_damage_reported_{false};
+  // Calls options_.on_store_damage (once) if `error` is damage of the view's own store.
+  void ReportStoreDamage(const absl::Status& error);
   mutable std::atomic<uint64_t> next_waiter_{1};
   // Servers' waits (Await) by id; each is parked on the partition of its next target.
   mutable absl::Mutex waiters_mu_;

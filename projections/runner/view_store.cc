@@ -287,6 +287,12 @@ absl::Status ViewStore::Checkpoint(const std::string& dir) const {
                    absl::StrCat("checkpoint into ", dir));
 }
 
+bool ViewStore::IsOwnDamage(const absl::Status& error) const {
+  if (!absl::IsDataLoss(error) || options_.dir.empty()) return false;
+  const std::string dir = options_.dir.back() == '/' ? options_.dir : options_.dir + "/";
+  return error.message().find(dir) != absl::string_view::npos;
+}
+
 absl::Status ViewStore::Writable() const {
   absl::Status why = health_->error();
   if (why.ok() && read_only_) return absl::UnavailableError("view store: open read-only");

@@ -89,6 +89,11 @@ class ViewStore {
   // A consistent copy of the store as of now in `dir` (which must not exist), while it is used.
   absl::Status Checkpoint(const std::string& dir) const;
 
+  // True if `error` is damage of this store's own files (DATA_LOSS from a RocksDB corruption,
+  // whose message names the damaged file in this store's directory): a view then has to be
+  // rebuilt from the log, while DATA_LOSS from elsewhere (a bad record, the log) does not.
+  bool IsOwnDamage(const absl::Status& error) const;
+
   // OK if the store takes writes; else why not (a failed write, a background error, open
   // read-only).
   absl::Status Writable() const;

@@ -229,11 +229,13 @@ ConfigLoader::ConfigLoader() {
       "gRPC listen address HOST:PORT (port 0 picks a free port, printed at start).",
       address("listen", &n.listen, false));
   add("partitions", OptionType::kInt, std::to_string(n.partitions),
-      "Partitions of a new embedded log; with Kafka, the count the topic must have (1-4096).",
+      "Partitions of a new embedded log (an existing one keeps its count; a different count given "
+      "here is refused); with Kafka, the count the topic must have (1-4096).",
       [&n](const std::string& v, const std::string& source) -> absl::Status {
         absl::StatusOr<int64_t> p = ParseInt("partitions", source, v, 1, 4096);
         if (!p.ok()) return p.status();
         n.partitions = static_cast<int32_t>(*p);
+        n.partitions_given = true;
         return absl::OkStatus();
       });
   add("sync", OptionType::kBool, n.sync ? "true" : "false",

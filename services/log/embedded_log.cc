@@ -138,8 +138,8 @@ absl::StatusOr<std::unique_ptr<rocksdb::DB>> EmbeddedLog::Impl::OpenDb(bool for_
   if (s.ok()) {
     if (stored.size() != 4) return absl::DataLossError("embedded log: corrupt partition count");
     const auto partitions = static_cast<int32_t>(absl::big_endian::Load32(stored.data()));
-    if (options.partitions == 0 && for_reading_only) {
-      options.partitions = partitions;  // a read-only open adopts the stored count
+    if ((options.partitions == 0 && for_reading_only) || options.adopt_stored_partitions) {
+      options.partitions = partitions;  // a read-only open (or a default count) adopts it
     } else if (partitions != options.partitions) {
       return absl::FailedPreconditionError(absl::StrCat(
           "embedded log: ", options.dir, " was created with ", partitions,

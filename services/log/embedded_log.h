@@ -19,6 +19,9 @@ struct EmbeddedLogOptions {
   // with a different count is refused (records would move between partitions). 0 with
   // read_only: the stored count.
   int32_t partitions = kDefaultPartitions;
+  // An existing log keeps its stored count without a word when `partitions` was not chosen by
+  // the user (a default): only an explicit, different count is refused.
+  bool adopt_stored_partitions = false;
   // If true, every Append is fsync'd before it returns (survives power loss). If false, a
   // process crash still loses nothing acknowledged (the write-ahead log is written), but a
   // machine crash may lose the last appends.

@@ -458,6 +458,20 @@ TEST(EmbeddedLogTest, RefusesAChangedPartitionCount) {
                         "between partitions. Use --partitions=4."));
 }
 
+// `leadflow rebuild --data-dir D` (no --partitions) on a log made with 4: the default count is
+// not the user's choice, so the stored one is used.
+TEST(EmbeddedLogTest, ADefaultPartitionCountAdoptsTheStoredOne) {
+  EmbeddedBackend backend;
+  ASSERT_TRUE(backend.Open().ok());
+  EmbeddedLogOptions o;
+  o.dir = backend.dir_;
+  o.partitions = 16;
+  o.adopt_stored_partitions = true;
+  auto log = EmbeddedLog::Open(o);
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_EQ((*log)->partition_count(), 4);
+}
+
 TEST(EmbeddedLogTest, OffsetsAreDenseAndReaderPastEndIsRefused) {
   EmbeddedBackend backend;
   auto log = backend.Open();

@@ -126,6 +126,7 @@ absl::StatusOr<std::unique_ptr<log::EventLog>> OpenLog(Node::Impl& impl, bool wr
   log::EmbeddedLogOptions e;
   e.dir = (std::filesystem::path(o.data_dir) / "log").string();
   e.partitions = o.partitions;
+  e.adopt_stored_partitions = !o.partitions_given;
   e.sync = o.sync;
   e.budget = impl.budget;
   LEADFLOW_ASSIGN_OR_RETURN(auto embedded, log::EmbeddedLog::Open(e));
@@ -417,15 +418,47 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   auto view_dir = [&](const projections::Projection& projection) {
     return (std::filesystem::path(o.data_dir) / "views" / projection.name()).string();
   };
+  // A view's store whose own files are damaged (a RocksDB corruption found when it is opened or
+  // loaded, or by a previous run, which left <name>.damaged beside it) is set aside and the view
+  // rebuilt from the log: views are derived data, the log is the record.
+  auto damaged_marker = [&](const projections::Projection& projection) {
+    return view_dir(projection) + ".damaged";
+  };
+  auto set_aside = [&](ViewSlot& slot, absl::string_view why) -> absl::Status {
+    const std::string name = slot.projection->name();
+    const std::string dir = view_dir(*slot.projection);
+    const std::string aside = dir + ".damaged-store";
+    logging::Log(logging::Level::kError,
+                 absl::StrCat("view ", name, ": its store is damaged (", why, "); moved to ",
+                              aside, " and rebuilding view ", name, " from the log"));
+    slot.store->reset();
+    std::error_code ec;
+    std::filesystem::remove_all(aside, ec);
+    std::filesystem::rename(dir, aside, ec);
+    if (ec) std::filesystem::remove_all(dir, ec);
+    std::filesystem::remove(damaged_marker(*slot.projection), ec);
+    LEADFLOW_ASSIGN_OR_RETURN(*slot.store,
+                              projections::OpenProjectionStore(dir, *slot.projection,
+                                                               StoreOptions(impl->budget)));
+    return absl::OkStatus();
+  };
   std::vector<std::pair<std::string, std::vector<log::PartitionMark>>> view_marks;
   for (ViewSlot& slot : slots) {
     std::string rebuilt;
-    LEADFLOW_ASSIGN_OR_RETURN(*slot.store,
-                              projections::OpenProjectionStore(view_dir(*slot.projection),
-                                                               *slot.projection,
-                                                               StoreOptions(impl->budget),
-                                                               &rebuilt));
+    absl::StatusOr<std::unique_ptr<projections::ViewStore>> opened =
+        projections::OpenProjectionStore(view_dir(*slot.projection), *slot.projection,
+                                         StoreOptions(impl->budget), &rebuilt);
+    if (!opened.ok() && !absl::IsDataLoss(opened.status())) return opened.status();
+    if (opened.ok()) *slot.store = *std::move(opened);
     if (!rebuilt.empty()) Say(o, rebuilt);
+    std::error_code ec;
+    if (!opened.ok()) {
+      LEADFLOW_RETURN_IF_ERROR(set_aside(slot, opened.status().message()));
+    } else if (std::filesystem::exists(damaged_marker(*slot.projection), ec)) {
+      std::ifstream marker(damaged_marker(*slot.projection));
+      std::string why((std::istreambuf_iterator<char>(marker)), std::istreambuf_iterator<char>());
+      LEADFLOW_RETURN_IF_ERROR(set_aside(slot, absl::StripAsciiWhitespace(why)));
+    }
     absl::StatusOr<std::vector<log::PartitionMark>> marks =
         projections::StoredMarks(**slot.store, impl->log->partition_count());
     if (marks.ok()) view_marks.emplace_back("view " + slot.projection->name(), *std::move(marks));
@@ -453,13 +486,28 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
                           damage.message()));
     }
     const absl::Time load_start = absl::Now();
-    LEADFLOW_RETURN_IF_ERROR(slot.projection->Load(**slot.store));
+    absl::Status loaded = slot.projection->Load(**slot.store);
+    if (absl::IsDataLoss(loaded)) {
+      LEADFLOW_RETURN_IF_ERROR(set_aside(slot, loaded.message()));
+      loaded = slot.projection->Load(**slot.store);
+    }
+    LEADFLOW_RETURN_IF_ERROR(loaded);
     if (absl::Now() - load_start > absl::Seconds(1)) {
       Say(o, absl::StrCat("view ", name, ": index loaded in ",
                           absl::ToInt64Milliseconds(absl::Now() - load_start), " ms"));
     }
     projections::RunnerOptions ro;
     ro.disk = impl->disk.get();
+    ro.on_store_damage = [name, marker = damaged_marker(*slot.projection)](const absl::Status& why) {
+      // Found while serving: the partition has stopped (health says so); the next start
+      // rebuilds the view. Written down so a restart knows.
+      std::ofstream out(marker, std::ios::trunc);
+      out << why.message() << "\n";
+      logging::Log(logging::Level::kError,
+                   absl::StrCat("view ", name, ": its store is damaged (", why.message(),
+                                "); restart leadflow to rebuild view ", name,
+                                " from the log (or run leadflow rebuild --view ", name, ")"));
+    };
     *slot.runner = std::make_unique<projections::ProjectionRunner>(
         impl->log.get(), slot.store->get(), slot.projection, ro);
     (*slot.runner)->Start();
@@ -748,6 +796,8 @@ absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::str
     if (ec) return absl::UnavailableError(absl::StrCat("rebuild: cannot move ", fresh.string(),
                                                        " into place: ", ec.message()));
     std::filesystem::remove_all(old, ec);
+    // A store a previous run found damaged is replaced now: its marker goes with it.
+    std::filesystem::remove(dir / (name + ".damaged"), ec);
   }
   return absl::OkStatus();
 }

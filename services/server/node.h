@@ -49,6 +49,8 @@ struct NodeOptions {
   std::string listen = "127.0.0.1:50051";
   // Partitions of a new embedded log; with Kafka, the count the topic must have.
   int32_t partitions = log::kDefaultPartitions;
+  // False while `partitions` is the default: an existing embedded log then keeps its own count.
+  bool partitions_given = false;
   // Embedded log: fsync every append before acknowledging it.
   bool sync = true;
   // The deployment's lead id key (common::LeadIdScheme): lead ids are a keyed hash of the

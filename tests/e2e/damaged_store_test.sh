@@ -67,9 +67,13 @@ echo "ok: the damage found while serving is written down for the next start"
 expect_contains "the log says what to do" "$SERVE_LOG" "restart leadflow to rebuild view lead"
 ctl views >"$E2E_TMP/views1.txt"
 expect_contains "leadctl views shows the stopped view and why" "$E2E_TMP/views1.txt" "Corruption"
-ctl health >"$E2E_TMP/health1.txt" || true
-expect_contains "health: lead queries not serving" "$E2E_TMP/health1.txt" \
-  "leadflow.v1.LeadQueryService         NOT_SERVING"
+for _ in $(seq 1 50); do
+  ctl health >"$E2E_TMP/health1.txt" 2>&1 || true
+  grep -q "LeadQueryService *NOT_SERVING" "$E2E_TMP/health1.txt" && break; sleep 0.1
+done
+grep -q "LeadQueryService *NOT_SERVING" "$E2E_TMP/health1.txt" \
+  || { echo "FAIL: health: lead queries still serving:"; cat "$E2E_TMP/health1.txt"; exit 1; }
+echo "ok: health: lead queries not serving, the others are"
 expect_eq "the funnel still answers" 6000 \
   "$(ctl --json funnel cohort --from 2020-01-01 --to 2030-01-01 | json total.contacted)"
 stop_server
