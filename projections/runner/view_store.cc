@@ -20,7 +20,7 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = absl::StrCat("view store: ", what, ": ", s.ToString());
   if (s.IsCorruption()) return absl::DataLossError(msg);
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+  if (storage::IsLockHeld(s)) {
     return absl::FailedPreconditionError(
         absl::StrCat(msg, " (is another leadflow process using this data directory?)"));
   }

@@ -125,7 +125,7 @@ absl::StatusOr<std::unique_ptr<rocksdb::DB>> EmbeddedLog::Impl::OpenDb(bool for_
   rocksdb::Status opened = for_reading_only
                                ? rocksdb::DB::OpenForReadOnly(db_options, options.dir, &raw)
                                : rocksdb::DB::Open(db_options, options.dir, &raw);
-  if (opened.IsIOError() && opened.ToString().find("lock") != std::string::npos) {
+  if (storage::IsLockHeld(opened)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "embedded log ", options.dir, " is in use by another process (is leadflow serve "
         "running on this data directory? stop it first): ", opened.ToString()));

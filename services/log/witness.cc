@@ -107,13 +107,23 @@ absl::StatusOr<std::unique_ptr<WitnessFile>> WitnessFile::Open(const std::string
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   w->fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (w->fd_ < 0) {
+  int read_fd = w->fd_;
+  if (w->fd_ < 0 && (errno == EROFS || errno == ENOSPC || errno == EDQUOT)) {
+    // A read-only or full disk (leadflow then starts read-only): read it now, open it for
+    // writing once the disk takes writes again (WriteLocked).
+    read_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (read_fd < 0 && errno != ENOENT) {
+      return absl::UnavailableError(
+          absl::StrCat("witness ", path, ": cannot open: ", std::strerror(errno)));
+    }
+  } else if (w->fd_ < 0) {
     return absl::UnavailableError(
         absl::StrCat("witness ", path, ": cannot open: ", std::strerror(errno)));
   }
   const size_t slot = SlotSize(partitions);
   std::string bytes(2 * slot, '\0');
-  const ssize_t n = ::pread(w->fd_, bytes.data(), bytes.size(), 0);
+  const ssize_t n = read_fd < 0 ? 0 : ::pread(read_fd, bytes.data(), bytes.size(), 0);
+  if (read_fd >= 0 && read_fd != w->fd_) ::close(read_fd);
   absl::MutexLock lock(&w->mu_);
   w->marks_.assign(partitions, PartitionMark());
   if (n <= 0) return w;  // a new file: no marks yet
@@ -195,7 +205,8 @@ absl::Status WitnessFile::WriteLocked() {
   ++sequence_;
   const std::string slot = Encode(sequence_, marks_);
   const off_t at = static_cast<off_t>((sequence_ % 2) * slot.size());
-  if (::pwrite(fd_, slot.data(), slot.size(), at) != static_cast<ssize_t>(slot.size())) {
+  if (fd_ < 0) fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0 || ::pwrite(fd_, slot.data(), slot.size(), at) != static_cast<ssize_t>(slot.size())) {
     return absl::UnavailableError(
         absl::StrCat("witness ", path_, ": cannot write: ", std::strerror(errno)));
   }

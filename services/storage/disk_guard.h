@@ -38,6 +38,7 @@ class DiskGuard {
   std::atomic<uint64_t> configured_reserve_;
   std::atomic<uint64_t> free_{UINT64_MAX};
   std::atomic<uint64_t> reserve_{0};
+  std::atomic<bool> read_only_{false};  // the filesystem is mounted read-only
 };
 
 }  // namespace leadflow::storage

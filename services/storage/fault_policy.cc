@@ -96,6 +96,16 @@ void SetRocksLogSink(std::function<void(int, const std::string&)> f) {
   sink = f ? new std::function<void(int, const std::string&)>(std::move(f)) : nullptr;
 }
 
+bool IsLockHeld(const rocksdb::Status& s) {
+  // RocksDB's PosixFileSystem::LockFile: "While lock file: <path>: <strerror>" when fcntl finds
+  // the lock taken, "lock hold by current process" when this process holds it; a LOCK file
+  // that cannot be opened is "while open a file for lock" (EROFS, ENOSPC, EACCES).
+  if (!s.IsIOError()) return false;
+  const std::string text = s.ToString();
+  return text.find("While lock file") != std::string::npos ||
+         text.find("lock hold by current process") != std::string::npos;
+}
+
 absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = absl::StrCat(what, ": ", s.ToString());

@@ -52,6 +52,10 @@ void SetRocksLogSink(std::function<void(int severity, const std::string& message
 // `what` prefixes the message ("embedded log: append").
 absl::Status FromRocks(const rocksdb::Status& s, const std::string& what);
 
+// True if an Open failed because another process (or this one) holds the database's LOCK file;
+// false for a LOCK file that cannot be created (a read-only or full disk: UNAVAILABLE).
+bool IsLockHeld(const rocksdb::Status& s);
+
 }  // namespace leadflow::storage
 
 #endif  // LEADFLOW_SERVICES_STORAGE_FAULT_POLICY_H_

@@ -61,7 +61,7 @@ mount -o remount,ro "$DISK" || { echo "FAIL: cannot remount the tmpfs read-only"
 echo "ok: the disk is read-only now"
 serve_on_disk 2
 echo "ok: started on the read-only disk"
-expect_contains "the start says it is read-only" "$SERVE_LOG" "read-only"
+expect_contains "the start says it is read-only" "$SERVE_LOG" "starting read-only"
 ctl get "$FIRST" >"$E2E_TMP/get2.txt" 2>&1
 expect_contains "reads are answered after the restart" "$E2E_TMP/get2.txt" "Lead 0"
 rc=0; ctl capture --name "Ro" --email ro@example.com --source web-form --id ro >"$E2E_TMP/ro.txt" 2>&1 || rc=$?
