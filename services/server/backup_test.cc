@@ -152,6 +152,30 @@ TEST_F(BackupTest, BackupOfAServingNodeVerifiesAndRestores) {
   EXPECT_TRUE(VerifyDir(restored, &said).ok()) << said;
 }
 
+// RocksDB's checkpoints hard-link table files on the same filesystem: damage to a live file
+// (a bad block) would then be damage to the backup too. A backup shares no file with the data.
+TEST_F(BackupTest, ABackupSharesNoFileWithTheDataDirectory) {
+  Start();
+  Capture(40);
+  AwaitViews(40);
+  v1::BackupReply reply;
+  grpc::Status st = Backup(root_ + "/b1", &reply);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  absl::StatusOr<v1::BackupReply> stopped = absl::UnavailableError("not taken");
+  node_.reset();
+  stopped = BackupStopped(Options(data_), root_ + "/b2");
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  int tables = 0;
+  for (const std::string backup : {"/b1", "/b2"}) {
+    for (const auto& entry : fs::recursive_directory_iterator(root_ + backup)) {
+      if (!entry.is_regular_file()) continue;
+      if (entry.path().extension() == ".sst") ++tables;
+      EXPECT_EQ(fs::hard_link_count(entry.path()), 1u) << entry.path();
+    }
+  }
+  EXPECT_GT(tables, 0);  // the test saw the files a checkpoint would link
+}
+
 TEST_F(BackupTest, BadBackupRequestsAreRefusedWithTheFieldAndReason) {
   Start();
   Capture(3);

@@ -5,7 +5,10 @@
 # serving, the view that reads the damaged block stops (its queries report it, commands and other
 # views go on) and leaves a marker; the next start sets the damaged store aside and rebuilds the
 # view from the log; a store that cannot even be opened (a broken MANIFEST) is rebuilt at start;
-# `leadflow rebuild --view` cures it offline. Usage: damaged_store_test.sh LEADFLOW LEADCTL
+# `leadflow rebuild --view` cures it offline. A damaged table file of the log itself is not
+# derived data: its partition refuses commands with DATA_LOSS naming the file (the others go on,
+# the views keep serving what they have) and the cure is a backup (`leadflow restore`).
+# Usage: damaged_store_test.sh LEADFLOW LEADCTL
 LEADFLOW=$1 LEADCTL=$2
 source "$(dirname "$0")/lib.sh"
 
@@ -114,4 +117,35 @@ expect_eq "verify fails again" 1 "$rc"
 "$LEADFLOW" verify --data-dir "$E2E_TMP/data" >"$E2E_TMP/verify3.txt" 2>&1
 expect_contains "verify passes after leadflow rebuild --view lead" "$E2E_TMP/verify3.txt" \
   "verify passed"
+
+# 6. A damaged table file of the log: one partition refuses, the rest goes on; restore cures.
+start_server "${FLAGS[@]}"
+"$LEADFLOW" backup "$E2E_TMP/backup" --server "$SERVER" >"$E2E_TMP/backup.txt" 2>&1 || { cat "$E2E_TMP/backup.txt"; exit 1; }
+stop_server
+log_sst=$(ls -S "$E2E_TMP"/data/log/*.sst | head -1)
+python3 -c 'import os, sys
+f = open(sys.argv[1], "r+b"); f.seek(os.path.getsize(sys.argv[1]) // 3); f.write(b"\xde\xad" * 8)' "$log_sst"
+start_server "${FLAGS[@]}"
+expect_contains "the start names the damaged log file" "$SERVE_LOG" "$(basename "$log_sst")"
+expect_contains "and the partition that refuses" "$SERVE_LOG" "refuse commands until repaired"
+for i in $(seq 1 8); do
+  ctl --json capture --name "After $i" --email "after$i@example.com" --source web-form \
+    >>"$E2E_TMP/after.json" 2>>"$E2E_TMP/after.err" || true
+done
+grep -q "DATA_LOSS: partition .* refuses commands" "$E2E_TMP/after.err" \
+  || { echo "FAIL: no command refused with DATA_LOSS"; cat "$E2E_TMP/after.err"; exit 1; }
+grep -q '"lead_id"' "$E2E_TMP/after.json" \
+  || { echo "FAIL: the undamaged partition refused too"; cat "$E2E_TMP/after.err"; exit 1; }
+echo "ok: the damaged partition refuses with DATA_LOSS, the other one takes commands"
+sleep 0.5
+expect_eq "the views still answer (and count the new leads)" \
+  $((6000 + $(grep -c '"lead_id"' "$E2E_TMP/after.json"))) \
+  "$(ctl --json funnel cohort --from 2020-01-01 --to 2030-01-01 | json total.captured)"
+stop_server
+rc=0; "$LEADFLOW" verify --data-dir "$E2E_TMP/data" >"$E2E_TMP/verify4.txt" 2>&1 || rc=$?
+expect_eq "verify fails on the damaged log" 1 "$rc"
+expect_contains "verify names the damaged log file" "$E2E_TMP/verify4.txt" "$(basename "$log_sst")"
+"$LEADFLOW" restore "$E2E_TMP/backup" --data-dir "$E2E_TMP/restored" >"$E2E_TMP/restore.txt" 2>&1 || { cat "$E2E_TMP/restore.txt"; exit 1; }
+"$LEADFLOW" verify --data-dir "$E2E_TMP/restored" >"$E2E_TMP/verify5.txt" 2>&1
+expect_contains "the restored backup verifies" "$E2E_TMP/verify5.txt" "verify passed"
 echo "PASS"
