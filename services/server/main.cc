@@ -46,8 +46,7 @@ int Serve(leadflow::config::ServeConfig config) {
   leadflow::storage::SetRocksLogSink([](int severity, const std::string& message) {
     using leadflow::logging::Level;
     Level level = severity <= 1 ? Level::kDebug : severity == 2 ? Level::kWarn : Level::kError;
-    // A checkpoint (leadflow backup) nests RocksDB's file-deletion pause and warns about it.
-    if (level == Level::kWarn && message.find("File Deletions") != std::string::npos) {
+    if (level == Level::kWarn && leadflow::storage::IsExpectedRocksWarning(message)) {
       level = Level::kDebug;
     }
     if (!leadflow::logging::Enabled(level)) return;
@@ -177,7 +176,7 @@ absl::StatusOr<leadflow::config::ServeConfig> Resolve(leadflow::config::ConfigLo
 // RocksDB's own log lines only when they are warnings or errors (verify, restore).
 void QuietRocksDb() {
   leadflow::storage::SetRocksLogSink([](int severity, const std::string& message) {
-    if (severity < 2 || message.find("File Deletions") != std::string::npos) return;
+    if (severity < 2 || leadflow::storage::IsExpectedRocksWarning(message)) return;
     std::cerr << "rocksdb: " << absl::StripTrailingAsciiWhitespace(message) << std::endl;
   });
 }

@@ -96,6 +96,11 @@ void SetRocksLogSink(std::function<void(int, const std::string&)> f) {
   sink = f ? new std::function<void(int, const std::string&)>(std::move(f)) : nullptr;
 }
 
+bool IsExpectedRocksWarning(const std::string& message) {
+  return message.find("File Deletions") != std::string::npos ||
+         message.find("opened without unique ID to verify") != std::string::npos;
+}
+
 bool IsLockHeld(const rocksdb::Status& s) {
   // RocksDB's PosixFileSystem::LockFile: "While lock file: <path>: <strerror>" when fcntl finds
   // the lock taken, "lock hold by current process" when this process holds it; a LOCK file

@@ -47,6 +47,11 @@ void ApplyFaultPolicy(rocksdb::DBOptions* db, std::shared_ptr<StoreHealth> healt
 // leadflow data). Default: warnings and worse to standard error. Set once at start-up.
 void SetRocksLogSink(std::function<void(int severity, const std::string& message)> sink);
 
+// True for RocksDB warnings that are expected in leadflow and say nothing to an operator: the
+// file-deletion pause a checkpoint (leadflow backup) nests, and table files the command index
+// ingests (written by SstFileWriter, which gives them no unique id). Logged at debug level.
+bool IsExpectedRocksWarning(const std::string& message);
+
 // The error class of a RocksDB status for leadflow: IOError and NoSpace (a full disk, a disk
 // gone read-only) UNAVAILABLE, corruption DATA_LOSS, the rest FAILED_PRECONDITION or INTERNAL.
 // `what` prefixes the message ("embedded log: append").
