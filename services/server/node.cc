@@ -260,6 +260,15 @@ std::vector<metrics::Family> CollectNodeMetrics(Node::Impl& impl) {
   out.push_back({.name = "leadflow_rocksdb_block_cache_bytes",
                  .help = "Block cache in use (limit: storage.block_cache_mb)",
                  .samples = {{.value = static_cast<double>(impl.budget.block_cache_usage())}}});
+  if (impl.disk != nullptr) {
+    out.push_back({.name = "leadflow_disk_free_bytes",
+                   .help = "Free space on the data directory's disk",
+                   .samples = {{.value = static_cast<double>(impl.disk->free_bytes())}}});
+    out.push_back({.name = "leadflow_disk_writable",
+                   .help = "1 if the data directory's disk takes writes (room above "
+                           "storage.min_free_mb, not read-only), else 0",
+                   .samples = {{.value = impl.disk->CheckWritable().ok() ? 1.0 : 0.0}}});
+  }
   if (impl.writer != nullptr) {
     double refusing = 0;
     for (const auto& h : impl.writer->Health()) refusing += h.status.ok() ? 0 : 1;

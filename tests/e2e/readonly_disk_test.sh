@@ -42,7 +42,7 @@ with open(sys.argv[1], "w") as f:
 PY
 serve_on_disk() {
   SERVE_LOG="$E2E_TMP/serve$1.log"
-  launch "$SERVE_LOG" --partitions 4 --data-dir "$DISK/data"
+  launch "$SERVE_LOG" --partitions 4 --data-dir "$DISK/data" --metrics-listen 127.0.0.1:0
   SERVER_PID=$LAUNCHED_PID
   SERVER=$LAUNCHED_ADDR
 }
@@ -72,6 +72,13 @@ grep -q -i -e "read-only" "$E2E_TMP/ro.txt" ||
 echo "ok: the refusal names the cause"
 ctl views >"$E2E_TMP/views.txt" 2>&1 || true
 expect_contains "the views answer" "$E2E_TMP/views.txt" "VIEW"
+metrics() {
+  local port
+  port=$(sed -n 's/.*metrics on http:\/\/[0-9.]*:\([0-9]*\)\/metrics.*/\1/p' "$SERVE_LOG" | head -1)
+  curl -sf "http://127.0.0.1:$port/metrics"
+}
+expect_eq "metrics: the disk does not take writes" 0 \
+  "$(metrics | sed -n 's/^leadflow_disk_writable \([0-9]*\).*/\1/p')"
 
 mount -o remount,rw "$DISK"
 echo "ok: the disk is writable again"
@@ -84,6 +91,8 @@ for _ in $(seq 1 60); do
 done
 [ -n "$resumed" ] || { echo "FAIL: writing did not resume within 30 s"; tail -20 "$SERVE_LOG"; exit 1; }
 echo "ok: writing resumed by itself, without a restart"
+expect_eq "metrics: the disk takes writes again" 1 \
+  "$(metrics | sed -n 's/^leadflow_disk_writable \([0-9]*\).*/\1/p')"
 rc=0; ctl --json batch "$E2E_TMP/leads.jsonl" >"$E2E_TMP/second.json" 2>/dev/null || rc=$?
 expect_eq "re-sending the file: exit code" 0 "$rc"
 expect_eq "every acknowledged command replayed, none applied twice" 500 \
