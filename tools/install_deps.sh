@@ -10,7 +10,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc
   librdkafka-dev kcat
   librocksdb-dev libsnappy-dev liblz4-dev libzstd-dev libbz2-dev zlib1g-dev
-  libssl-dev
+  libssl-dev libjwt-dev libsodium-dev
   libphonenumber-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev

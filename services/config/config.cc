@@ -167,6 +167,7 @@ std::string RoleName(Role role) {
 
 ConfigLoader::ConfigLoader() {
   server::NodeOptions& n = config_.node;
+  n.security.auth = true;  // `leadflow serve` authenticates every call unless told otherwise
   auto add = [&](std::string key, OptionType type, std::string default_text, std::string help,
                  std::function<absl::Status(const std::string&, const std::string&)> set,
                  std::string flag = "") {
@@ -323,6 +324,54 @@ ConfigLoader::ConfigLoader() {
   add("metrics.listen", OptionType::kString, "",
       "Prometheus metrics HTTP address HOST:PORT (GET /metrics); empty: no metrics endpoint.",
       address("metrics.listen", &n.metrics_listen, true));
+  server::SecurityOptions& sec = n.security;
+  add("auth.enabled", OptionType::kBool, "true",
+      "Every call needs a bearer token (JWT) or a client certificate the policy knows; the "
+      "event's actor is that caller. false: anyone who reaches the port may do anything (only "
+      "on a loopback address, unless insecure).",
+      boolean("auth.enabled", &sec.auth));
+  add("auth.token_key_file", OptionType::kString, "",
+      "Key of the bearer tokens: the shared secret (HS*) or the public key in PEM (RS*, ES*). "
+      "Empty: <data_dir>/auth/token.key, a secret created at the first start (mode 0600). "
+      "Processes that share callers (writer, views, gateway) need the same key.",
+      text(&sec.token_key_file));
+  add("auth.token_algorithm", OptionType::kString, sec.token_algorithm,
+      "The one JWT algorithm accepted: HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384 "
+      "or ES512 (never none).",
+      text(&sec.token_algorithm));
+  add("auth.token_issuer", OptionType::kString, sec.token_issuer,
+      "The `iss` a token must carry.", text(&sec.token_issuer));
+  add("auth.token_audience", OptionType::kString, sec.token_audience,
+      "The `aud` a token must carry.", text(&sec.token_audience));
+  add("auth.policy_file", OptionType::kString, "",
+      "Roles and what each may call (YAML, docs/security.md); re-read within 5 s of a change. "
+      "Empty: the built-in roles admin, sales, intake, import, analyst, downstream, auditor.",
+      text(&sec.policy_file));
+  add("auth.admin_token_file", OptionType::kString, "",
+      "Where each start writes a fresh admin token (30 days) for leadctl on this machine, when "
+      "the token key is a shared secret. Empty: <data_dir>/auth/admin.token; \"-\": none.",
+      text(&sec.admin_token_file));
+  add("tls.cert_file", OptionType::kString, "",
+      "TLS certificate (PEM) of the gRPC listener; with tls.key_file turns TLS on. The gateway "
+      "also presents it to the other processes.",
+      text(&sec.tls_cert_file));
+  add("tls.key_file", OptionType::kString, "", "TLS private key (PEM) of tls.cert_file.",
+      text(&sec.tls_key_file));
+  add("tls.client_ca_file", OptionType::kString, "",
+      "Set: clients must present a certificate signed by this CA (mTLS); others are refused at "
+      "the handshake.",
+      text(&sec.tls_client_ca_file));
+  add("tls.ca_file", OptionType::kString, "",
+      "CA that signs the other processes' certificates: the gateway (and leadflow backup "
+      "--server) then call them over TLS.",
+      text(&sec.tls_ca_file));
+  add("insecure", OptionType::kBool, "false",
+      "Serve on a non-loopback address without TLS or without authentication (refused "
+      "otherwise).",
+      boolean("insecure", &sec.insecure), "--insecure");
+  add("grpc.reflection", OptionType::kBool, "false",
+      "gRPC server reflection (grpcurl can then list and call the services without proto/).",
+      boolean("grpc.reflection", &sec.reflection));
   for (const server::GatewayRoute& route : server::kGatewayRoutes) {
     const std::string key = GatewayKey(route);
     add(key, OptionType::kString, "",

@@ -76,6 +76,7 @@ class ForwardReactor final : public grpc::ServerGenericBidiReactor {
       absl::MutexLock lock(&mu_);
       pending_ = targets_.size() + 1;
     }
+    const auto auth = ctx_->client_metadata().find("authorization");
     // Not under mu_: a call's completion may run on any thread, even before UnaryCall returns.
     for (size_t i = 0; i < targets_.size(); ++i) {
       Call& call = calls_[i];
@@ -83,6 +84,10 @@ class ForwardReactor final : public grpc::ServerGenericBidiReactor {
         call.context.set_deadline(ctx_->deadline());
       }
       call.context.AddMetadata(kHopsHeader, std::to_string(hops + 1));
+      // The caller's credentials go with the call: each process verifies them itself.
+      if (auth != ctx_->client_metadata().end()) {
+        call.context.AddMetadata("authorization", std::string(auth->second.data(), auth->second.size()));
+      }
       targets_[i]->stub->UnaryCall(&call.context, ctx_->method(), grpc::StubOptions(), &request_,
                                    &call.response,
                                    [this, i](grpc::Status status) { Done(i, std::move(status)); });
@@ -163,7 +168,9 @@ Gateway::Gateway(GatewayOptions options) {
   for (const auto& [service, upstream] : options.routes) {
     Route& route = routes_[service];
     route.upstream = upstream;
-    route.channel = grpc::CreateChannel(upstream.address, grpc::InsecureChannelCredentials());
+    route.channel = grpc::CreateChannel(upstream.address, options.credentials != nullptr
+                                                              ? options.credentials
+                                                              : grpc::InsecureChannelCredentials());
     route.stub = std::make_unique<grpc::GenericStub>(route.channel);
     route.health = grpc::health::v1::Health::NewStub(route.channel);
     if (absl::StrContains(upstream.role, "view") && !by_address.count(upstream.address)) {

@@ -8,6 +8,7 @@
 
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
 
 #include <map>
 #include <memory>
@@ -26,6 +27,8 @@ struct Upstream {
 struct GatewayOptions {
   // Full service name ("leadflow.v1.LeadQueryService") -> where it is served.
   std::map<std::string, Upstream> routes;
+  // How to reach the upstreams (TLS, with a client certificate for mTLS); null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 class Gateway final : public grpc::CallbackGenericService {

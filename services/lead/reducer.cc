@@ -122,6 +122,8 @@ absl::Status CheckMeta(const Checker& c, const v1::CommandMeta& meta) {
                                   v1::Actor::Kind_IsValid, /*required=*/false));
   LEADFLOW_RETURN_IF_ERROR(
       c.Text("meta.actor.id", meta.actor().id(), kMaxShortBytes, /*required=*/true));
+  LEADFLOW_RETURN_IF_ERROR(c.Text("meta.actor.on_behalf_of", meta.actor().on_behalf_of(),
+                                  kMaxShortBytes, /*required=*/false));
   LEADFLOW_RETURN_IF_ERROR(
       c.Time("meta.occurred_at", meta.has_occurred_at(), meta.occurred_at(), false));
   if (meta.has_expected_version() && meta.expected_version() < 0) {

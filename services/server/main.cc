@@ -5,10 +5,14 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/time/time.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -25,7 +29,9 @@
 #include "leadflow/v1/lead_service.grpc.pb.h"
 #include "services/server/backup.h"
 #include "services/server/node.h"
+#include "services/server/security.h"
 #include "services/storage/fault_policy.h"
+#include <fstream>
 
 namespace {
 
@@ -68,7 +74,14 @@ int Serve(leadflow::config::ServeConfig config) {
   leadflow::logging::Log(
       leadflow::logging::Level::kInfo,
       absl::StrCat("serving gRPC on ", options.listen.substr(0, options.listen.rfind(':')), ":",
-                   (*node)->port(), " (health checking and reflection enabled); Ctrl-C to stop"),
+                   (*node)->port(),
+                   options.security.tls_cert_file.empty() ? " (plaintext" : " (TLS",
+                   !options.security.tls_client_ca_file.empty() ? ", client certificates required" : "",
+                   options.role == leadflow::server::NodeOptions::Role::kGateway
+                       ? ", callers' credentials forwarded"
+                       : options.security.auth ? ", authentication on" : ", AUTHENTICATION OFF",
+                   options.security.reflection ? ", reflection on" : "",
+                   "); Ctrl-C to stop"),
       {{"role", leadflow::config::RoleName(options.role)}});
   const absl::Duration grace = config.shutdown_grace;
   std::thread waiter([&] {
@@ -105,9 +118,12 @@ struct FlagValues {
   bool no_sync_value = false;
 };
 
-void AddConfigFlags(CLI::App* cmd, const leadflow::config::ConfigLoader& loader, FlagValues& v) {
+// `only`: the option keys to offer as flags (empty: all of them).
+void AddConfigFlags(CLI::App* cmd, const leadflow::config::ConfigLoader& loader, FlagValues& v,
+                    const std::set<std::string>& only = {}) {
   using leadflow::config::OptionType;
   for (const leadflow::config::OptionSpec& spec : loader.options()) {
+    if (!only.empty() && !only.contains(spec.key)) continue;
     const std::string help = absl::StrCat(spec.help, " [", spec.key, ", $", spec.env, "]");
     CLI::Option* opt = nullptr;
     switch (spec.type) {
@@ -127,7 +143,7 @@ void AddConfigFlags(CLI::App* cmd, const leadflow::config::ConfigLoader& loader,
                    : absl::StrCat(spec.key.substr(0, spec.key.find('.')), " options"));
     v.given[spec.key] = opt;
   }
-  v.no_sync = cmd->add_flag("--no-sync", v.no_sync_value, "Same as --sync=false");
+  if (only.empty()) v.no_sync = cmd->add_flag("--no-sync", v.no_sync_value, "Same as --sync=false");
 }
 
 absl::Status ApplyFlags(leadflow::config::ConfigLoader& loader, const FlagValues& v) {
@@ -136,7 +152,8 @@ absl::Status ApplyFlags(leadflow::config::ConfigLoader& loader, const FlagValues
     LEADFLOW_RETURN_IF_ERROR(loader.ApplyFlag("sync", "false"));
   }
   for (const leadflow::config::OptionSpec& spec : loader.options()) {
-    if (v.given.at(spec.key)->count() == 0) continue;
+    auto given = v.given.find(spec.key);
+    if (given == v.given.end() || given->second->count() == 0) continue;
     switch (spec.type) {
       case OptionType::kBool:
         LEADFLOW_RETURN_IF_ERROR(
@@ -181,12 +198,33 @@ void QuietRocksDb() {
   });
 }
 
-// Asks the leadflow at `server` for a backup into `dir` (on its machine).
+// The token a command-line tool sends: $LEADFLOW_TOKEN, else the local admin token of the data
+// directory (written by `leadflow serve`).
+std::string LocalToken(const leadflow::server::NodeOptions& n) {
+  if (const char* t = std::getenv("LEADFLOW_TOKEN"); t != nullptr && *t != '\0') return t;
+  const std::string path = n.security.admin_token_file.empty()
+                               ? (std::filesystem::path(n.data_dir) / "auth" / "admin.token").string()
+                               : n.security.admin_token_file;
+  std::ifstream in(path);
+  std::string token;
+  std::getline(in, token);
+  return std::string(absl::StripAsciiWhitespace(token));
+}
+
+// Asks the leadflow at `server` for a backup into `dir` (on its machine), as the admin of the
+// local data directory (or $LEADFLOW_TOKEN), over TLS when tls.ca_file is set.
 absl::StatusOr<leadflow::v1::BackupReply> BackupThrough(const std::string& server,
-                                                       const std::string& dir) {
-  auto channel = grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
+                                                       const std::string& dir,
+                                                       const leadflow::server::NodeOptions& n) {
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      leadflow::server::UpstreamCredentials(n.security);
+  if (!credentials.ok()) return credentials.status();
+  auto channel = grpc::CreateChannel(server, *credentials);
   auto stub = leadflow::v1::AdminService::NewStub(channel);
   grpc::ClientContext context;
+  if (const std::string token = LocalToken(n); !token.empty()) {
+    context.AddMetadata("authorization", "Bearer " + token);
+  }
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::hours(6));
   context.set_wait_for_ready(false);
   leadflow::v1::BackupRequest request;
@@ -271,6 +309,28 @@ int main(int argc, char** argv) {
   restore->add_option("--config", restore_config, "YAML configuration file (as for serve)");
   AddConfigFlags(restore, restore_loader, restore_flags);
 
+  leadflow::config::ConfigLoader token_loader;
+  FlagValues token_flags;
+  std::string token_config, token_role, token_subject, token_ttl = "24h";
+  CLI::App* token_cmd = app.add_subcommand("token", "Bearer tokens");
+  token_cmd->require_subcommand(1);
+  CLI::App* token_issue = token_cmd->add_subcommand(
+      "issue", "Print a token for --subject with --role, signed with the configured key "
+               "(auth.token_key_file, or the one leadflow serve created under --data-dir)");
+  token_issue->add_option("--role", token_role,
+                          "Role in the authorization policy (admin, sales, intake, import, "
+                          "analyst, downstream, auditor, or one of the policy file)")
+      ->required();
+  token_issue->add_option("--subject", token_subject,
+                          "Who the token is for (becomes the actor of their events)")
+      ->required();
+  token_issue->add_option("--ttl", token_ttl, "Validity: 90s, 30m, 12h, 7d, ...")
+      ->capture_default_str();
+  token_issue->add_option("--config", token_config, "YAML configuration file (as for serve)");
+  AddConfigFlags(token_issue, token_loader, token_flags,
+                 {"data_dir", "auth.token_key_file", "auth.token_algorithm", "auth.token_issuer",
+                  "auth.token_audience", "auth.policy_file"});
+
   CLI::App* config_cmd = app.add_subcommand("config", "Configuration tools");
   config_cmd->require_subcommand(1);
   CLI::App* config_docs =
@@ -290,6 +350,40 @@ int main(int argc, char** argv) {
     std::cout << "leadflow " << kVersion << std::endl;
     return 0;
   }
+  if (token_issue->parsed()) {
+    auto config = Resolve(token_loader, token_config, token_flags);
+    if (!config.ok()) return Refused(config.status(), 2);
+    absl::Duration ttl;
+    int64_t days = 0;
+    if (absl::EndsWith(token_ttl, "d") &&
+        absl::SimpleAtoi(token_ttl.substr(0, token_ttl.size() - 1), &days) && days > 0 &&
+        days <= 3660) {
+      ttl = absl::Hours(24 * days);
+    } else if (!absl::ParseDuration(token_ttl, &ttl) || ttl <= absl::ZeroDuration()) {
+      std::cerr << "leadflow: --ttl: '" << token_ttl.substr(0, 16)
+                << "' is not a duration like 90s, 30m, 12h or 7d" << std::endl;
+      return 2;
+    }
+    absl::StatusOr<leadflow::auth::TokenOptions> options =
+        leadflow::server::TokenOptionsOf(config->node);
+    absl::StatusOr<std::string> token =
+        options.ok() ? leadflow::auth::IssueToken(*options, token_subject, token_role, ttl,
+                                                  absl::Now())
+                     : absl::StatusOr<std::string>(options.status());
+    if (!token.ok()) {
+      std::cerr << "leadflow: token issue: " << token.status().message() << std::endl;
+      return 2;
+    }
+    if (!leadflow::auth::Policy::Default().roles().contains(token_role) &&
+        config->node.security.policy_file.empty()) {
+      std::cerr << "leadflow: warning: role '" << token_role
+                << "' is not a built-in role; calls with this token are refused unless "
+                   "auth.policy_file defines it"
+                << std::endl;
+    }
+    std::cout << *token << std::endl;
+    return 0;
+  }
   if (config_docs->parsed()) {
     std::cout << leadflow::config::ConfigLoader().Markdown();
     return 0;
@@ -298,13 +392,24 @@ int main(int argc, char** argv) {
     auto config = Resolve(check_loader, check_config, check_flags);
     if (!config.ok()) return Refused(config.status(), 1);
     const leadflow::server::NodeOptions& n = config->node;
+    // What `serve` would refuse at start (personal data in clear or to anyone).
+    if (absl::Status exposed = leadflow::server::CheckExposure(n); !exposed.ok()) {
+      return Refused(exposed, 1);
+    }
     std::cout << "configuration ok: role=" << leadflow::config::RoleName(n.role)
               << " listen=" << n.listen << " log="
               << (n.role == leadflow::server::NodeOptions::Role::kGateway ? "none (forwards calls)"
                   : n.kafka_mock ? "kafka mock"
                   : n.kafka_brokers.empty() ? "embedded (" + n.data_dir + "/log)"
                                             : "kafka " + n.kafka_brokers + " topic " + n.kafka_topic)
-              << " metrics=" << (n.metrics_listen.empty() ? "off" : n.metrics_listen) << std::endl;
+              << " metrics=" << (n.metrics_listen.empty() ? "off" : n.metrics_listen)
+              << " tls=" << (n.security.tls_cert_file.empty() ? "off"
+                             : n.security.tls_client_ca_file.empty() ? "on"
+                                                                      : "on, client certificates required")
+              << " auth=" << (n.role == leadflow::server::NodeOptions::Role::kGateway
+                                  ? "forwarded"
+                                  : n.security.auth ? "on" : "OFF")
+              << std::endl;
     return 0;
   }
   if (backup->parsed()) {
@@ -319,7 +424,7 @@ int main(int argc, char** argv) {
       if (!std::filesystem::path(dir).is_absolute()) {
         dir = std::filesystem::absolute(dir, ec).string();
       }
-      reply = BackupThrough(backup_server, dir);
+      reply = BackupThrough(backup_server, dir, config->node);
     } else {
       std::error_code ec;
       dir = std::filesystem::absolute(dir, ec).string();

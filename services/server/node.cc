@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
@@ -26,6 +27,7 @@
 #include "services/logging/logging.h"
 #include "services/metrics/metrics.h"
 #include "services/server/backup.h"
+#include "services/server/security.h"
 #include "services/server/services.h"
 #include "services/storage/disk_guard.h"
 
@@ -40,6 +42,8 @@ struct Node::Impl {
   storage::StorageBudget budget;  // shared by every RocksDB database below
   // Free space of the data directory's disk: writes stop cleanly below its reserve.
   std::unique_ptr<storage::DiskGuard> disk;
+  // Authentication and authorization of every call (null: off).
+  std::shared_ptr<const AuthGuard> guard;
   std::unique_ptr<log::EventLog> log;
   std::unique_ptr<command::CommandWriter> writer;
   projections::LeadProjection lead_projection;
@@ -386,6 +390,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     return absl::InvalidArgumentError(
         absl::StrCat("--partitions: must be 1 to 4096 (got ", o.partitions, ")"));
   }
+  LEADFLOW_RETURN_IF_ERROR(CheckExposure(o));
   const bool run_gateway = o.role == Role::kGateway;
   const bool run_writer = o.role == Role::kAll || o.role == Role::kWriter;
   if (!run_writer && !run_gateway && o.kafka_brokers.empty() && !o.kafka_mock) {
@@ -591,16 +596,44 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
       return absl::InvalidArgumentError(
           "role=gateway: no gateway.* address set, nothing to forward to");
     }
+    LEADFLOW_ASSIGN_OR_RETURN(g.credentials, UpstreamCredentials(o.security));
     impl->gateway = std::make_unique<gateway::Gateway>(std::move(g));
   }
+  if (!run_gateway) {
+    // The gateway forwards the caller's credentials; every other process checks them.
+    std::string admin_token;
+    LEADFLOW_ASSIGN_OR_RETURN(impl->guard, MakeAuthGuard(o, &admin_token));
+    if (absl::StartsWith(admin_token, "WARNING:")) {
+      Say(o, admin_token);
+    } else if (!admin_token.empty()) {
+      Say(o, absl::StrCat("admin token for leadctl on this machine: ", admin_token,
+                          " (leadctl finds it under --data-dir, default ./leadflow-data)"));
+    }
+    if (impl->guard == nullptr) {
+      Say(o, "WARNING: authentication is off: anyone who reaches the port may read and write "
+             "every lead (auth.enabled)");
+    }
+    auto guard = [&](auto& service) {
+      if (service) service->set_guard(impl->guard);
+    };
+    guard(impl->command_service);
+    guard(impl->query_service);
+    guard(impl->customer_service);
+    guard(impl->funnel_service);
+    guard(impl->reprocessing_service);
+    guard(impl->admin_service);
+    guard(impl->backup_service);
+  }
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (o.security.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  LEADFLOW_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> listener,
+                            ListenerCredentials(o.security));
   grpc::ServerBuilder builder;
   // gRPC sets SO_REUSEPORT by default: a second leadflow on the same port would silently share
   // it, splitting commands between two writers. Refuse instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(64 << 20);  // batches of up to 10,000 commands
-  builder.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &impl->port);
+  builder.AddListeningPort(o.listen, listener, &impl->port);
   {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
     creators.push_back(std::make_unique<RpcMetricsFactory>(impl->metrics.get()));
@@ -707,6 +740,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
         }
       }
       update_health();
+      if (raw->guard != nullptr && tick % 5 == 0) {
+        if (std::string reloaded = raw->guard->policy_store().MaybeReload(); !reloaded.empty()) {
+          logging::Log(logging::Level::kInfo, reloaded);
+        }
+      }
       if (raw->options.on_tick) raw->options.on_tick();
     }
   });

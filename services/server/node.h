@@ -18,6 +18,39 @@
 
 namespace leadflow::server {
 
+// Transport security and who may call (docs/security.md). The struct's defaults are for
+// in-process tests (no authentication); `leadflow serve` turns authentication on by default.
+struct SecurityOptions {
+  // Every call needs a bearer token or a client certificate the policy knows; refusals are
+  // UNAUTHENTICATED / PERMISSION_DENIED. Off: anyone who reaches the port may do anything.
+  bool auth = false;
+  // The tokens' key: the shared secret (HS*) or the public key in PEM (RS*/ES*). Empty:
+  // <data_dir>/auth/token.key, an HS256 secret created at the first start.
+  std::string token_key_file;
+  std::string token_key;  // the key itself (tests; overrides token_key_file)
+  std::string token_algorithm = "HS256";
+  std::string token_issuer = "leadflow";
+  std::string token_audience = "leadflow";
+  // The authorization policy (services/auth/policy.h); empty: the built-in roles.
+  std::string policy_file;
+  // Where a start writes a fresh admin token for leadctl on this machine (only when leadflow
+  // holds the signing secret, HS*); empty: <data_dir>/auth/admin.token. "-": none.
+  std::string admin_token_file;
+  // TLS for the gRPC listener (PEM files). Both set: TLS on.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Set: clients must present a certificate signed by this CA (mTLS); unknown ones are refused
+  // at the handshake.
+  std::string tls_client_ca_file;
+  // The gateway's calls to the other processes: the CA their certificates are checked against
+  // (set: TLS to the upstreams, with tls_cert_file/tls_key_file as the client certificate).
+  std::string tls_ca_file;
+  // Serve on a non-loopback address without TLS or without authentication.
+  bool insecure = false;
+  // gRPC server reflection (grpcurl and the like describe the services without proto/).
+  bool reflection = false;
+};
+
 struct NodeOptions {
   // What this process runs: everything (default); only the writer (command service); all four
   // views; one view; or the gateway, which forwards each call to the process serving it.
@@ -85,6 +118,7 @@ struct NodeOptions {
   storage::StorageBudgetOptions storage;
   // Funnel view settings (pipeline stage probabilities).
   projections::FunnelOptions funnel;
+  SecurityOptions security;
   // Called about once a second by the node's housekeeping thread (main: returns free memory to
   // the OS every few calls; see common/malloc_release.h). Defaults to nothing.
   std::function<void()> on_tick;

@@ -45,6 +45,31 @@ std::string Outcome(const absl::StatusOr<v1::CommandReply>& result) {
   return "ok";
 }
 
+// With authentication on: refuses a command the caller's role may not run (PERMISSION_DENIED
+// naming the command kind and the role) and records the caller as its actor. An actor id the
+// client wrote that is not the caller's own is kept as `on_behalf_of`, never trusted.
+absl::Status Attribute(const auth::Principal* who, const auth::Policy* policy,
+                       v1::Command* command) {
+  if (who == nullptr || command->body_case() == v1::Command::BODY_NOT_SET) {
+    return absl::OkStatus();  // no authentication; or no command (the reducer refuses it)
+  }
+  if (absl::Status allowed = policy->CheckCommand(*who, lead::CommandName(*command));
+      !allowed.ok()) {
+    return allowed;
+  }
+  v1::Actor* actor = lead::MutableMetaOf(command)->mutable_actor();
+  if (!actor->id().empty() && actor->id() != who->subject && actor->on_behalf_of().empty()) {
+    actor->set_on_behalf_of(actor->id());
+  }
+  actor->set_id(who->subject);
+  if (who->via == auth::Principal::Via::kCertificate) {
+    actor->set_kind(v1::Actor::KIND_SYSTEM);
+  } else if (actor->kind() == v1::Actor::KIND_UNSPECIFIED) {
+    actor->set_kind(v1::Actor::KIND_USER);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 // ---- Commands -----------------------------------------------------------------------------------
@@ -111,6 +136,11 @@ void LeadCommandServiceImpl::Observe(const v1::Command& command,
 
 void LeadCommandServiceImpl::Run(CommandCall* call) {
   const absl::Time start = absl::Now();
+  if (absl::Status allowed = Attribute(call->principal(), call->policy(), call->mutable_request());
+      !allowed.ok()) {
+    Observe(call->request(), allowed, absl::Now() - start);
+    return call->Finish(allowed);
+  }
   // The command lives in the call, which lives until it is finished.
   writer_->Submit(call->request(), [this, start, call](absl::StatusOr<v1::CommandReply> result) {
     Observe(call->request(), result, absl::Now() - start);
@@ -128,10 +158,27 @@ void LeadCommandServiceImpl::Batch(UnaryCall<v1::CommandBatch, v1::CommandBatchR
         absl::StrCat("commands: ", req.commands_size(), " commands in one batch; the limit is ",
                      command::CommandWriter::kMaxBatch)));
   }
-  std::vector<const v1::Command*> commands(req.commands().pointer_begin(),
-                                           req.commands().pointer_end());
+  // Commands the caller's role may not run are refused here, the others go to the writer.
+  std::vector<const v1::Command*> commands;
+  std::vector<absl::Status> denied(req.commands_size());
+  std::vector<const v1::Command*> admitted;
+  for (int i = 0; i < req.commands_size(); ++i) {
+    v1::Command* command = call->mutable_request()->mutable_commands(i);
+    commands.push_back(command);
+    denied[i] = Attribute(call->principal(), call->policy(), command);
+    if (denied[i].ok()) admitted.push_back(command);
+  }
   const absl::Time start = absl::Now();
-  auto results = writer_->ExecuteBatch(absl::MakeConstSpan(commands));
+  auto written = writer_->ExecuteBatch(absl::MakeConstSpan(admitted));
+  std::vector<absl::StatusOr<v1::CommandReply>> results;
+  results.reserve(commands.size());
+  for (size_t i = 0, w = 0; i < commands.size(); ++i) {
+    if (denied[i].ok()) {
+      results.push_back(std::move(written[w++]));
+    } else {
+      results.push_back(denied[i]);
+    }
+  }
   const absl::Duration took = absl::Now() - start;
   // Metrics once per (type, outcome) group of the batch, not once per command: a batch of 1,000
   // costs a handful of counter updates. Per-command log lines only at debug level.

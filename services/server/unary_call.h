@@ -13,6 +13,8 @@
 #include <grpcpp/support/proto_buffer_reader.h>
 
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -22,6 +24,9 @@
 #include "google/protobuf/arena.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/stubs/logging.h"
+#include "services/auth/principal.h"
+#include "services/auth/redact.h"
+#include "services/server/auth_guard.h"
 #include "services/server/grpc_status.h"
 
 namespace leadflow::server {
@@ -60,8 +65,31 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     return true;
   }
 
+  // Authenticates the caller and checks that its role may call `method` (the full gRPC name
+  // without the leading slash); on failure finishes the call (UNAUTHENTICATED or
+  // PERMISSION_DENIED) and returns false. A null guard: no authentication (in-process tests).
+  bool Admit(const AuthGuard* guard, absl::string_view method) {
+    if (guard == nullptr) return true;
+    absl::StatusOr<auth::Principal> who = guard->Authenticate(*ctx_);
+    if (!who.ok()) {
+      Finish(who.status());
+      return false;
+    }
+    policy_ = guard->policy();
+    if (absl::Status allowed = policy_->CheckMethod(*who, method); !allowed.ok()) {
+      Finish(allowed);
+      return false;
+    }
+    principal_ = *std::move(who);
+    return true;
+  }
+
   grpc::CallbackServerContext* context() const { return ctx_; }
   const Req& request() const { return *request_; }
+  Req* mutable_request() { return request_; }
+  // The authenticated caller and the policy that admitted it; null without authentication.
+  const auth::Principal* principal() const { return principal_ ? &*principal_ : nullptr; }
+  const auth::Policy* policy() const { return policy_.get(); }
   Resp* response() { return &response_; }
   google::protobuf::Arena* arena() { return &arena_; }
 
@@ -74,6 +102,10 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     if (!status.ok()) {
       grpc::ServerUnaryReactor::Finish(ToGrpcStatus(status));
       return;
+    }
+    // A role that sees personal data redacted gets none, whatever the method answers.
+    if (principal_ && policy_ != nullptr && policy_->RedactsPersonal(principal_->role)) {
+      auth::RedactPersonal(&response_);
     }
     bool own = false;
     grpc::Status serialized = grpc::SerializationTraits<Resp>::Serialize(response_, out_, &own);
@@ -109,6 +141,8 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   google::protobuf::Arena arena_;  // before the messages on it
   Req* request_;
   Resp response_;
+  std::optional<auth::Principal> principal_;
+  std::shared_ptr<const auth::Policy> policy_;
   absl::Mutex mu_;
   std::function<void()> on_cancel_ ABSL_GUARDED_BY(mu_);
 };
@@ -118,6 +152,11 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 // left out answers UNIMPLEMENTED.
 template <typename Base>
 class RawService : public Base {
+ public:
+  // Every call is admitted by `guard` (authentication and the method's authorization) before
+  // its request is read. Set before the server starts; null: no authentication.
+  void set_guard(std::shared_ptr<const AuthGuard> guard) { guard_ = std::move(guard); }
+
  protected:
   // Serves `method` of `service` (its full name): `handler` gets the parsed call and finishes it
   // (now or later, from any thread). `target` picks where in Req the bytes are parsed (nullptr:
@@ -129,14 +168,17 @@ class RawService : public Base {
     this->MarkMethodRawCallback(
         MethodIndex(service, method),
         new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
-            [handler = std::move(handler), target](grpc::CallbackServerContext* ctx,
-                                                   const grpc::ByteBuffer* in,
-                                                   grpc::ByteBuffer* out) {
+            [this, handler = std::move(handler), target,
+             full = absl::StrCat(service, "/", method)](grpc::CallbackServerContext* ctx,
+                                                        const grpc::ByteBuffer* in,
+                                                        grpc::ByteBuffer* out) {
               auto* call = new UnaryCall<Req, Resp>(ctx, out);
-              if (call->Parse(in, target)) handler(call);
+              if (call->Admit(guard_.get(), full) && call->Parse(in, target)) handler(call);
               return call;
             }));
   }
+
+  std::shared_ptr<const AuthGuard> guard_;
 
  private:
   // The method's index in its service, as the generated code numbers them (declaration order).

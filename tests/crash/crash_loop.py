@@ -37,6 +37,7 @@ import json
 import os
 import random
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -244,6 +245,16 @@ def main():
         if r.returncode != 0:
             raise RuntimeError(f"cannot mount a {a.disk_mb} MB tmpfs: {r.stderr}")
         data = os.path.join(disk, "data")
+    # Authentication on, as for any `leadflow serve`: a token key outside the data directory
+    # (the environment reaches every leadflow start) and an admin token for leadctl.
+    key_file = os.path.join(work, "token.key")
+    with open(key_file, "w") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    os.environ["LEADFLOW_AUTH_TOKEN_KEY_FILE"] = key_file
+    os.environ["LEADFLOW_TOKEN"] = subprocess.run(
+        [a.leadflow, "token", "issue", "--role", "admin", "--subject", "crash-loop", "--ttl", "12h",
+         "--data-dir", os.path.join(work, "no-data")],
+        capture_output=True, text=True, check=True).stdout.strip()
     server = Server(a.leadflow, data, os.path.join(work, "serve.log"))
     commands, expected = history(a.leads, a.seed)
     lead_ids = {}  # email -> lead id (from the capture's reply)

@@ -16,6 +16,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Authentication is on (as for any `leadflow serve`): every leadflow process of a test shares one
+# token key (through the environment, like a deployment's config) and every leadctl call carries
+# an admin token for it. tests/e2e/security_test.sh covers the defaults and the refusals.
+E2E_LEADFLOW=${LEADFLOW:-${REAL_LEADFLOW:-}}
+if [ -n "$E2E_LEADFLOW" ]; then
+  python3 -c 'import secrets; print(secrets.token_hex(32))' >"$E2E_TMP/token.key"
+  export LEADFLOW_AUTH_TOKEN_KEY_FILE="$E2E_TMP/token.key"
+  LEADFLOW_TOKEN=$("$E2E_LEADFLOW" token issue --role admin --subject e2e --ttl 6h \
+    --data-dir "$E2E_TMP/no-data") || { echo "FAIL: leadflow token issue"; exit 1; }
+  export LEADFLOW_TOKEN
+fi
+
 # launch LOG [leadflow serve flags...]: starts `leadflow serve` on a free port, logging to LOG, and
 # waits until it listens; sets LAUNCHED_PID and LAUNCHED_ADDR (host:port). Stopped at exit.
 launch() {

@@ -6,6 +6,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <sstream>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -42,7 +44,69 @@ struct Global {
   bool csv = false;
   std::string actor;
   int timeout_seconds = 30;
+  // Credentials: the bearer token sent with every call (empty: none) and TLS files.
+  std::string token, token_file, data_dir;
+  std::string ca, cert, key;
+  bool tls = false;
 };
+
+// The bearer token: --token, $LEADFLOW_TOKEN, --token-file / $LEADFLOW_TOKEN_FILE, else the
+// local admin token `leadflow serve` wrote under --data-dir (default ./leadflow-data). Empty if
+// none is found (an authenticating server then answers UNAUTHENTICATED).
+absl::StatusOr<std::string> FindToken(const Global& g) {
+  if (!g.token.empty()) return g.token;
+  if (const char* t = std::getenv("LEADFLOW_TOKEN"); t != nullptr && *t != '\0') return std::string(t);
+  std::string file = g.token_file;
+  if (file.empty()) {
+    if (const char* f = std::getenv("LEADFLOW_TOKEN_FILE"); f != nullptr) file = f;
+  }
+  const bool explicit_file = !file.empty();
+  if (file.empty()) file = (std::filesystem::path(g.data_dir) / "auth" / "admin.token").string();
+  std::ifstream in(file);
+  if (!in) {
+    if (explicit_file) return absl::InvalidArgumentError(absl::StrCat("--token-file: cannot read ", file));
+    return std::string();
+  }
+  std::string token;
+  std::getline(in, token);
+  return std::string(absl::StripAsciiWhitespace(token));
+}
+
+// Adds the caller's token to a call.
+void Authorize(grpc::ClientContext& ctx, const Global& g) {
+  if (!g.token.empty()) ctx.AddMetadata("authorization", "Bearer " + g.token);
+}
+
+absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Plaintext, or TLS when --tls or --ca is given (with --cert/--key: a client certificate).
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const Global& g) {
+  if (!g.tls && g.ca.empty() && g.cert.empty()) return grpc::InsecureChannelCredentials();
+  if (g.cert.empty() != g.key.empty()) {
+    return absl::InvalidArgumentError("--cert and --key: give both (a client certificate)");
+  }
+  grpc::SslCredentialsOptions o;
+  if (!g.ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadPem("--ca", g.ca);
+    if (!ca.ok()) return ca.status();
+    o.pem_root_certs = *ca;
+  }
+  if (!g.cert.empty()) {
+    absl::StatusOr<std::string> cert = ReadPem("--cert", g.cert);
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadPem("--key", g.key);
+    if (!key.ok()) return key.status();
+    o.pem_cert_chain = *cert;
+    o.pem_private_key = *key;
+  }
+  return grpc::SslCredentials(o);
+}
 
 // Flags every command shares.
 struct MetaFlags {
@@ -70,8 +134,10 @@ void AddMetaFlags(CLI::App* cmd, MetaFlags* m) {
 absl::StatusOr<v1::CommandMeta> BuildMeta(const MetaFlags& m, const Global& g) {
   v1::CommandMeta meta;
   meta.set_command_id(m.id.empty() ? NewCommandId() : m.id);
-  meta.mutable_actor()->set_kind(v1::Actor::KIND_USER);
-  meta.mutable_actor()->set_id(g.actor);
+  if (!g.actor.empty()) {
+    meta.mutable_actor()->set_kind(v1::Actor::KIND_USER);
+    meta.mutable_actor()->set_id(g.actor);
+  }
   meta.set_correlation_id(m.correlation);
   if (!m.at.empty()) {
     auto ts = ParseTime("--at", m.at);
@@ -332,6 +398,11 @@ int Fail(const grpc::Status& st, const Global& g) {
       }
     }
   }
+  if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+    std::cerr << "leadctl: give a token: --token, $LEADFLOW_TOKEN or --token-file (`leadflow "
+                 "token issue --role R --subject S` makes one; on the server's machine leadctl "
+                 "uses <data-dir>/auth/admin.token by itself, see --data-dir)\n";
+  }
   if (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
       st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     // gRPC's own connection failures vs. a server that answered "not now".
@@ -406,7 +477,7 @@ int RunBatch(const std::shared_ptr<grpc::Channel>& channel, const Global& g,
         repeats.push_back(absl::StrCat("line ", number, " repeats line ", seen->second));
       }
     }
-    if (meta->actor().id().empty()) {
+    if (meta->actor().id().empty() && !g.actor.empty()) {
       meta->mutable_actor()->set_kind(v1::Actor::KIND_USER);
       meta->mutable_actor()->set_id(g.actor);
     }
@@ -438,6 +509,7 @@ int RunBatch(const std::shared_ptr<grpc::Channel>& channel, const Global& g,
     v1::CommandBatchReply reply;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(g.timeout_seconds));
+    Authorize(ctx, g);
     grpc::Status st = stub->ExecuteBatch(&ctx, request, &reply);
     if (!st.ok()) {
       std::cerr << "\nleadctl: stopped at line " << line_of[begin] << " (" << begin << " of "
@@ -623,8 +695,9 @@ int Main(int argc, char** argv) {
   Global g;
   const char* env_server = std::getenv("LEADFLOW_SERVER");
   g.server = env_server != nullptr ? env_server : "127.0.0.1:50051";
-  const char* user = std::getenv("USER");
-  g.actor = user != nullptr && *user != '\0' ? user : "leadctl";
+  const char* data_dir = std::getenv("LEADFLOW_DATA_DIR");
+  g.data_dir = data_dir != nullptr && *data_dir != '\0' ? data_dir : "./leadflow-data";
+  std::string actor_flag;
 
   CLI::App app{"leadctl: command-line client of leadflow"};
   app.footer(
@@ -634,8 +707,21 @@ int Main(int argc, char** argv) {
   app.add_option("--server", g.server, "leadflow address")->capture_default_str();
   app.add_flag("--json", g.json, "Print replies as JSON (for scripts)");
   app.add_flag("--csv", g.csv, "Print analytics tables as CSV (funnel, pipeline, queue, ...)");
-  app.add_option("--actor", g.actor, "Who is acting (recorded on every event)")
+  app.add_option("--actor", actor_flag,
+                 "On whose behalf (recorded as the actor's on_behalf_of note; the actor is the "
+                 "token's subject). Without a token: the actor itself (default $USER)");
+  app.add_option("--token", g.token, "Bearer token (also $LEADFLOW_TOKEN)");
+  app.add_option("--token-file", g.token_file,
+                 "File holding the bearer token (also $LEADFLOW_TOKEN_FILE)");
+  app.add_option("--data-dir", g.data_dir,
+                 "Data directory of a leadflow on this machine: its local admin token "
+                 "(auth/admin.token) is used when no token is given (also $LEADFLOW_DATA_DIR)")
       ->capture_default_str();
+  app.add_flag("--tls", g.tls, "Connect over TLS (system CAs unless --ca)");
+  app.add_option("--ca", g.ca, "CA certificate (PEM) the server's certificate is checked against; "
+                               "implies --tls");
+  app.add_option("--cert", g.cert, "Client certificate (PEM), for servers that require one");
+  app.add_option("--key", g.key, "Private key (PEM) of --cert");
   app.add_option("--timeout", g.timeout_seconds, "RPC deadline in seconds")
       ->capture_default_str();
 
@@ -1113,9 +1199,30 @@ int Main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
 
-  auto channel = grpc::CreateChannel(g.server, grpc::InsecureChannelCredentials());
+  {
+    absl::StatusOr<std::string> token = FindToken(g);
+    if (!token.ok()) {
+      std::cerr << "leadctl: " << token.status().message() << "\n";
+      return kExitUsage;
+    }
+    g.token = *token;
+    // With a token the server records its subject as the actor; --actor is a note beside it.
+    // Without one (a server with authentication off) the actor is --actor or $USER.
+    const char* user = std::getenv("USER");
+    g.actor = !actor_flag.empty() ? actor_flag
+              : !g.token.empty()  ? ""
+              : user != nullptr && *user != '\0' ? user
+                                                 : "leadctl";
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = Credentials(g);
+  if (!credentials.ok()) {
+    std::cerr << "leadctl: " << credentials.status().message() << "\n";
+    return kExitUsage;
+  }
+  auto channel = grpc::CreateChannel(g.server, *credentials);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(g.timeout_seconds));
+  Authorize(ctx, g);
 
   auto lead_stub = v1::LeadQueryService::NewStub(channel);
   if (get->parsed()) {
