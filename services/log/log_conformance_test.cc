@@ -17,6 +17,7 @@ namespace leadflow::log {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr int32_t kPartitions = 4;
 
@@ -549,6 +550,32 @@ TEST(KafkaLogTest, BadClientPropertyNamesTheProperty) {
   auto log = KafkaLog::Open(o);
   EXPECT_EQ(log.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(log.status().message()), HasSubstr("kafka property no.such.property=1"));
+}
+
+// Security settings pass through kafka.properties to librdkafka: a TLS CA file that does not
+// exist stops the start naming the property (the mock cluster speaks neither TLS nor SASL, so
+// this is what can be shown here); a refused secret is never quoted.
+TEST(KafkaLogTest, SecurityPropertiesReachLibrdkafkaAndSecretsAreNeverQuoted) {
+  KafkaLogOptions o;
+  o.bootstrap_servers = "127.0.0.1:1";
+  o.timeout = absl::Seconds(2);
+  o.properties = {{"security.protocol", "SSL"}, {"ssl.ca.location", "/nonexistent/ca.pem"}};
+  auto log = KafkaLog::Open(o);
+  ASSERT_FALSE(log.ok());
+  EXPECT_THAT(std::string(log.status().message()), HasSubstr("ssl.ca.location"));
+  o.properties = {{"security.protocol", "SASL_SSL"}, {"sasl.mechanisms", "NO-SUCH-MECH"},
+                  {"sasl.password", "hunter2-very-secret"}};
+  log = KafkaLog::Open(o);
+  ASSERT_FALSE(log.ok());
+  EXPECT_THAT(std::string(log.status().message()), Not(HasSubstr("hunter2")));
+  o.properties = {{"ssl.key.password", "hunter2-very-secret"}, {"ssl.key.pem", "hunter3"}};
+  log = KafkaLog::Open(o);
+  EXPECT_THAT(std::string(log.status().message()), Not(HasSubstr("hunter")));
+  o.properties = {{"sasl.oauthbearer.client.secret", "hunter4"}, {"no.such.secret", "hunter5"}};
+  log = KafkaLog::Open(o);
+  ASSERT_FALSE(log.ok());
+  EXPECT_THAT(std::string(log.status().message()), Not(HasSubstr("hunter")));
+  EXPECT_THAT(std::string(log.status().message()), HasSubstr("value not shown"));
 }
 
 TEST(KafkaLogTest, IdempotentModeWithoutTransactionsAlsoAppends) {
