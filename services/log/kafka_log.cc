@@ -12,7 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/strings/match.h"
 #include "services/common/status_util.h"
+#include "services/common/text.h"
 
 namespace leadflow::log {
 namespace {
@@ -21,10 +23,26 @@ int ToMillis(absl::Duration d) {
   return static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(d)));
 }
 
+// Passwords, secrets and keys in librdkafka's properties (sasl.password, ssl.key.password,
+// ssl.key.pem, sasl.oauthbearer.client.secret, ...): their values are never quoted.
+bool IsSecretProperty(absl::string_view key) {
+  for (absl::string_view word : {"password", "secret", "key", "jaas", "token", "credential"}) {
+    if (absl::StrContains(key, word)) return true;
+  }
+  return false;
+}
+
 absl::Status Set(RdKafka::Conf* conf, const std::string& key, const std::string& value) {
   std::string err;
   if (conf->set(key, value, err) != RdKafka::Conf::CONF_OK) {
-    return absl::InvalidArgumentError(absl::StrCat("kafka property ", key, "=", value, ": ", err));
+    if (IsSecretProperty(key)) {
+      // librdkafka's message may quote the value: say only which property and that it failed.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kafka property ", key, " (value not shown): refused by librdkafka; check the name "
+          "and whether this librdkafka build supports it"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat("kafka property ", key, "=",
+                                                   common::QuotePrefix(value, 64), ": ", err));
   }
   return absl::OkStatus();
 }

@@ -549,7 +549,7 @@ TEST(KafkaLogTest, BadClientPropertyNamesTheProperty) {
   o.properties = {{"no.such.property", "1"}};
   auto log = KafkaLog::Open(o);
   EXPECT_EQ(log.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(log.status().message()), HasSubstr("kafka property no.such.property=1"));
+  EXPECT_THAT(std::string(log.status().message()), HasSubstr("kafka property no.such.property='1'"));
 }
 
 // Security settings pass through kafka.properties to librdkafka: a TLS CA file that does not
