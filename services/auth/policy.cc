@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "leadflow/v1/lead_service.pb.h"
+#include "leadflow/v1/stream.pb.h"
 #include "yaml-cpp/yaml.h"
 
 namespace leadflow::auth {
@@ -19,7 +20,9 @@ constexpr char kPackage[] = "leadflow.v1.";
 const google::protobuf::ServiceDescriptor* FindService(absl::string_view name) {
   // Referencing the file's descriptor table links lead_service.pb.cc in (and registers it).
   static const void* volatile linked = &::descriptor_table_leadflow_2fv1_2flead_5fservice_2eproto;
+  static const void* volatile stream = &::descriptor_table_leadflow_2fv1_2fstream_2eproto;
   (void)linked;
+  (void)stream;
   std::string full(name);
   if (!absl::StartsWith(full, kPackage)) full = absl::StrCat(kPackage, full);
   return google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(full);
@@ -101,7 +104,9 @@ const Policy& Policy::Default() {
                     "LeadQueryService/ListOverdueFollowUps", "ViewAdminService/*"},
         .commands = {},
         .redact_personal = true};
-    p->roles_["downstream"] = Role{.methods = {"ViewAdminService/GetViewStatus"}, .commands = {}};
+    p->roles_["downstream"] = Role{
+        .methods = {"EventStreamService/StreamEvents", "ViewAdminService/GetViewStatus"},
+        .commands = {}};
     p->roles_["auditor"] = Role{.methods = reads, .commands = {}};
     return p;
   }();

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
+#include "leadflow/v1/stream.grpc.pb.h"
 #include "services/auth/token.h"
 #include "services/server/node.h"
 
@@ -62,6 +63,7 @@ const std::map<std::string, std::set<std::string>>& MethodRoles() {
     (*t)["leadflow.v1.ViewAdminService/GetViewStatus"] = {"admin", "sales", "import", "analyst",
                                                           "downstream", "auditor"};
     (*t)["leadflow.v1.AdminService/Backup"] = {"admin"};
+    (*t)["leadflow.v1.EventStreamService/StreamEvents"] = {"admin", "downstream"};
     return t;
   }();
   return *table;
@@ -172,7 +174,7 @@ TEST_F(AuthTest, TheTableCoversEveryMethodOfEveryService) {
        {"leadflow.v1.LeadCommandService", "leadflow.v1.LeadQueryService",
         "leadflow.v1.CustomerQueryService", "leadflow.v1.FunnelQueryService",
         "leadflow.v1.ReprocessingQueryService", "leadflow.v1.ViewAdminService",
-        "leadflow.v1.AdminService"}) {
+        "leadflow.v1.AdminService", "leadflow.v1.EventStreamService"}) {
     const auto* s = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
     ASSERT_NE(s, nullptr) << service;
     for (int i = 0; i < s->method_count(); ++i) {
@@ -193,7 +195,8 @@ TEST_F(AuthTest, EveryRoleAgainstEveryMethod) {
     for (const std::string& role : kRoles) {
       // An empty request: an admitted call gets past authorization (and then, typically,
       // INVALID_ARGUMENT); a refused one is PERMISSION_DENIED naming the method and the role.
-      v1::GetLeadRequest empty;
+      v1::StreamEventsRequest empty;  // field 2: a stream that stops at the log's end
+      if (absl::StrContains(method, "StreamEvents")) empty.set_stop_at_end(true);
       grpc::Status st = Call(method, tokens[role], empty);
       if (allowed.contains(role)) {
         EXPECT_NE(st.error_code(), grpc::StatusCode::PERMISSION_DENIED)

@@ -27,6 +27,7 @@
 #include "services/logging/logging.h"
 #include "services/metrics/metrics.h"
 #include "services/server/backup.h"
+#include "services/server/event_stream.h"
 #include "services/server/security.h"
 #include "services/server/services.h"
 #include "services/storage/disk_guard.h"
@@ -63,6 +64,7 @@ struct Node::Impl {
   std::unique_ptr<ReprocessingQueryServiceImpl> reprocessing_service;
   std::unique_ptr<ViewAdminServiceImpl> admin_service;
   std::unique_ptr<AdminServiceImpl> backup_service;
+  std::unique_ptr<EventStreamServiceImpl> stream_service;
   std::unique_ptr<gateway::Gateway> gateway;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -552,6 +554,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     impl->admin_service = std::make_unique<ViewAdminServiceImpl>(
         std::vector<const projections::ProjectionRunner*>(runners.begin(), runners.end()));
   }
+  if (!run_gateway) {
+    impl->stream_service = std::make_unique<EventStreamServiceImpl>(impl->log.get());
+  }
   if (run_writer) {
     impl->command_service =
         std::make_unique<LeadCommandServiceImpl>(impl->writer.get(), impl->metrics.get());
@@ -623,6 +628,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     guard(impl->reprocessing_service);
     guard(impl->admin_service);
     guard(impl->backup_service);
+    guard(impl->stream_service);
   }
   grpc::EnableDefaultHealthCheckService(true);
   if (o.security.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -646,6 +652,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   if (impl->reprocessing_service) builder.RegisterService(impl->reprocessing_service.get());
   if (impl->admin_service) builder.RegisterService(impl->admin_service.get());
   if (impl->backup_service) builder.RegisterService(impl->backup_service.get());
+  if (impl->stream_service) builder.RegisterService(impl->stream_service.get());
   if (impl->gateway) builder.RegisterCallbackGenericService(impl->gateway.get());
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->port == 0) {

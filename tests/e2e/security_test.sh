@@ -78,6 +78,14 @@ if "$LEADCTL" --server "$R" --token "$BAD" get "$GRACE" 2>&1 | grep -q -F "$BAD"
 fi
 echo "ok: a tampered token is refused without being quoted"
 
+# The event stream, for downstream systems: their role reads it, others may not.
+DOWN=$("$LEADFLOW" token issue --role downstream --subject mailer --ttl 1h --data-dir "$E2E_TMP/d3")
+"$LEADCTL" --server "$R" --token "$DOWN" events >"$E2E_TMP/events.jsonl"
+expect_eq "downstream streams every event (two captures)" 2 "$(grep -c '"leadCaptured"' "$E2E_TMP/events.jsonl")"
+expect_contains "with its position" "$E2E_TMP/events.jsonl" '"position":{"partition":'
+expect_refusal 1 "PERMISSION_DENIED: role 'sales' may not call leadflow.v1.EventStreamService/StreamEvents" \
+  "$LEADCTL" --server "$R" --token "$SALES" events
+
 # 4. TLS and mTLS: a CA, a server certificate for 127.0.0.1, client certificates.
 PKI="$E2E_TMP/pki"; mkdir -p "$PKI"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \

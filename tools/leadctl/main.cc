@@ -24,6 +24,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
+#include "leadflow/v1/stream.grpc.pb.h"
 #include "services/common/ids.h"
 #include "services/common/status_util.h"
 #include "services/common/time_util.h"
@@ -1191,6 +1192,15 @@ int Main(int argc, char** argv) {
   }
   CLI::App* views = app.add_subcommand("views", "View positions and health per partition");
   CLI::App* health = app.add_subcommand("health", "Health of each leadflow service");
+  CLI::App* events = app.add_subcommand(
+      "events", "Stream the log's events as JSON lines (role downstream or admin): from the "
+                "start, or from --from positions; stops at the end unless --follow");
+  std::vector<std::string> events_from;
+  bool events_follow = false;
+  events->add_option("--from", events_from,
+                     "PARTITION:OFFSET of the next event to print, per partition (repeatable; "
+                     "a printed event's offset + 1 resumes after it)");
+  events->add_flag("--follow", events_follow, "Keep printing new events until interrupted");
 
   try {
     app.parse(argc, argv);
@@ -1431,6 +1441,41 @@ int Main(int argc, char** argv) {
     }
     std::cout << "(" << resp.customers_size() << " customers)\n";
     return 0;
+  }
+  if (events->parsed()) {
+    v1::StreamEventsRequest req;
+    req.set_stop_at_end(!events_follow);
+    for (const std::string& at : events_from) {
+      std::vector<std::string> parts = absl::StrSplit(at, ':');
+      int32_t partition = 0;
+      int64_t offset = 0;
+      if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &partition) ||
+          !absl::SimpleAtoi(parts[1], &offset)) {
+        std::cerr << "leadctl: --from: '" << at.substr(0, 32) << "' is not PARTITION:OFFSET\n";
+        return kExitUsage;
+      }
+      v1::LogPosition* p = req.add_from();
+      p->set_partition(partition);
+      p->set_offset(offset);
+    }
+    grpc::ClientContext stream_ctx;
+    Authorize(stream_ctx, g);
+    if (!events_follow) {
+      stream_ctx.set_deadline(std::chrono::system_clock::now() +
+                              std::chrono::seconds(g.timeout_seconds));
+    }
+    auto reader = v1::EventStreamService::NewStub(channel)->StreamEvents(&stream_ctx, req);
+    v1::StreamedEvent e;
+    google::protobuf::util::JsonPrintOptions o;
+    o.always_print_primitive_fields = true;  // partition 0, offset 0 are positions too
+    while (reader->Read(&e)) {
+      std::string line;
+      (void)google::protobuf::util::MessageToJsonString(e, &line, o);
+      std::cout << line << "\n";
+    }
+    std::cout << std::flush;
+    grpc::Status st = reader->Finish();
+    return st.ok() ? 0 : Fail(st, g);
   }
   if (health->parsed()) {
     auto stub = grpc::health::v1::Health::NewStub(channel);
