@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "services/auth/redact.h"
 #include "services/common/ids.h"
 #include "services/common/money.h"
 #include "services/common/status_util.h"
@@ -116,6 +117,20 @@ absl::Status ApplyToCustomerView(const v1::Event& e, const v1::LogPosition& posi
 
 absl::Status CustomerProjection::Apply(const v1::Event& e, const log::Record& record,
                                        ViewTxn& txn) {
+  if (e.has_lead_erased() && common::IsLeadId(e.aggregate_id())) {
+    // The lead's erasure takes its customer's personal fields too (one data key for both).
+    const std::string id = common::CustomerIdForLead(e.aggregate_id());
+    LEADFLOW_ASSIGN_OR_RETURN(std::optional<std::string> row, txn.Get(kCustomers, id));
+    if (!row.has_value()) return absl::OkStatus();
+    v1::CustomerView v;
+    if (!v.ParseFromString(*row)) {
+      return absl::DataLossError(absl::StrCat("customer view row of ", id, " is corrupt"));
+    }
+    auth::RedactPersonal(&v);
+    v.set_erased(true);
+    txn.Put(kCustomers, id, v.SerializeAsString());
+    return absl::OkStatus();
+  }
   if (e.aggregate_type() != v1::AGGREGATE_TYPE_CUSTOMER) return absl::OkStatus();
   LEADFLOW_ASSIGN_OR_RETURN(std::optional<std::string> row,
                             txn.Get(kCustomers, e.aggregate_id()));

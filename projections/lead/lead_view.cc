@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "services/auth/redact.h"
 #include "services/common/ids.h"
 #include "services/common/status_util.h"
 #include "services/common/time_util.h"
@@ -218,6 +219,12 @@ void ApplyViewOnly(const v1::Event& e, const v1::LogPosition& position, v1::Lead
     case v1::Event::kLeadConverted:
       Earliest(m->mutable_converted(), r->mutable_converted(), e);
       break;
+    case v1::Event::kLeadErased:
+      // Every personal field of the row goes (the contact index entries with them, FinishBatch);
+      // status, milestones and counts stay.
+      auth::RedactPersonal(&v);
+      v.set_erased(true);
+      break;
     default:
       break;
   }
@@ -398,9 +405,13 @@ absl::StatusOr<v1::LeadTimeline> LeadQueries::Timeline(const std::string& lead_i
     const std::string prefix = absl::StrCat(id, "/");
     auto it = store_->NewIterator(LeadProjection::kTimeline);
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (!out.add_events()->ParseFromString(it->value().ToString())) {
+      v1::Event* e = out.add_events();
+      if (!e->ParseFromString(it->value().ToString())) {
         return absl::DataLossError(absl::StrCat("timeline of ", id, " has a corrupt event"));
       }
+      if (vault_ != nullptr) LEADFLOW_RETURN_IF_ERROR(vault_->Open(e));
+      // Never hand out a sealed blob (no use to a client, and not to be kept by one).
+      e->clear_sealed_personal();
     }
     return absl::OkStatus();
   };

@@ -49,8 +49,11 @@ std::set<std::string> LeadIndexKeys(const v1::LeadView& view);
 class LeadQueries {
  public:
   // `phone_region`: region of phone numbers given without a country code (FindLead).
-  explicit LeadQueries(const ViewStore* store, std::string phone_region = "")
-      : store_(store), phone_region_(std::move(phone_region)) {}
+  // `vault`: opens the sealed personal fields of timeline events (the timeline keeps events as
+  // the log holds them, so an erasure needs nothing scrubbed there); null: as stored.
+  explicit LeadQueries(const ViewStore* store, std::string phone_region = "",
+                       privacy::Vault* vault = nullptr)
+      : store_(store), phone_region_(std::move(phone_region)), vault_(vault) {}
   absl::StatusOr<v1::LeadView> Get(const std::string& lead_id) const;
   absl::StatusOr<v1::LeadView> Find(const v1::FindLeadRequest& request) const;
   absl::StatusOr<v1::LeadTimeline> Timeline(const std::string& lead_id) const;
@@ -65,6 +68,7 @@ class LeadQueries {
  private:
   const ViewStore* store_;
   std::string phone_region_;
+  privacy::Vault* vault_;
 };
 
 }  // namespace leadflow::projections

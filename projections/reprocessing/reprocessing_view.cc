@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "projections/runner/rows.h"
+#include "services/auth/redact.h"
 #include "services/common/enum_names.h"
 #include "services/common/status_util.h"
 #include "services/common/time_util.h"
@@ -84,6 +85,14 @@ absl::Status ReprocessingProjection::Apply(const v1::Event& e, const log::Record
     LEADFLOW_ASSIGN_OR_RETURN(v1::ExitRecord x, GetExit(txn, key));
     *x.mutable_reactivated_at() = e.occurred_at();
     updates.emplace_back(key, std::move(x));
+  }
+  if (e.payload_case() == v1::Event::kLeadErased) {
+    // The person goes from every exit record (the counts stay: reasons are not personal).
+    for (const std::string& key : row.exit_keys()) {
+      LEADFLOW_ASSIGN_OR_RETURN(v1::ExitRecord x, GetExit(txn, key));
+      auth::RedactPersonal(&x);
+      updates.emplace_back(key, std::move(x));
+    }
   }
   if (e.payload_case() == v1::Event::kLeadConverted) {
     for (const std::string& key : row.exit_keys()) {
@@ -183,6 +192,9 @@ absl::Status ReprocessingProjection::Apply(const v1::Event& e, const log::Record
     case v1::Event::kLeadConverted:
       row.set_status(v1::LEAD_STATUS_CONVERTED);
       row.set_converted(true);
+      break;
+    case v1::Event::kLeadErased:
+      auth::RedactPersonal(&row);
       break;
     case v1::Event::kLeadMerged:
       // A merged lead leaves every list and count, as if never captured.

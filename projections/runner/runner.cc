@@ -111,6 +111,14 @@ void ProjectionRunner::Stop() {
   }
 }
 
+absl::StatusOr<v1::Event> DecodeAndOpen(const log::Record& record, privacy::Vault* vault) {
+  absl::StatusOr<v1::Event> event = log::DecodeEvent(record);
+  if (!event.ok() || vault == nullptr) return event;
+  // Sealed personal fields come back with the lead's key; an erased lead's are dropped.
+  if (absl::Status opened = vault->Open(&*event); !opened.ok()) return opened;
+  return event;
+}
+
 bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> records,
                                   int64_t next_offset,
                                   absl::Span<const absl::StatusOr<v1::Event>> decoded) {
@@ -122,7 +130,7 @@ bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> re
   absl::StatusOr<v1::Event> own;
   for (size_t i = 0; i < records.size(); ++i) {
     const log::Record& r = records[i];
-    if (decoded.empty()) own = log::DecodeEvent(r);
+    if (decoded.empty()) own = DecodeAndOpen(r, options_.vault);
     const absl::StatusOr<v1::Event>& event = decoded.empty() ? own : decoded[i];
     absl::Status st = event.status();
     if (event.ok() && projection_->AppliesAtomically()) {
@@ -194,7 +202,13 @@ bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> re
     } else {
       applied_records_.fetch_add(commit_offset - p.applied, std::memory_order_relaxed);
       p.applied = commit_offset;
-      if (!failure.ok()) p.error = failure;
+      if (absl::IsUnavailable(failure)) {
+        // The key store could not be read now: wait and retry at the record (never applied
+        // without its personal fields on a guess).
+        p.stalled = failure;
+      } else if (!failure.ok()) {
+        p.error = failure;
+      }
     }
     p.advanced.SignalAll();
   }
@@ -327,7 +341,9 @@ absl::Status ProjectionRunner::CatchUpAll(absl::Span<ProjectionRunner* const> ru
     std::vector<absl::StatusOr<v1::Event>> decoded;
     auto chunk = [&](std::vector<log::Record>& records, int64_t position) -> absl::Status {
       decoded.clear();
-      for (const log::Record& r : records) decoded.push_back(log::DecodeEvent(r));
+      for (const log::Record& r : records) {
+        decoded.push_back(DecodeAndOpen(r, runners.front()->options_.vault));
+      }
       for (ProjectionRunner* runner : runners) {
         Partition& p = *runner->partitions_[i];
         int64_t applied;

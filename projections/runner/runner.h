@@ -25,6 +25,7 @@
 #include "projections/runner/view_store.h"
 #include "services/log/event_log.h"
 #include "services/log/witness.h"
+#include "services/privacy/vault.h"
 #include "services/storage/disk_guard.h"
 
 namespace leadflow::projections {
@@ -87,7 +88,15 @@ struct RunnerOptions {
   // Called (once) when a partition stops because the view's own store is damaged (a RocksDB
   // corruption in one of its files, not a bad record): the view must be rebuilt from the log.
   std::function<void(const absl::Status&)> on_store_damage;
+  // Opens sealed personal fields (services/privacy/vault.h) before a view applies an event;
+  // null: events are applied as stored. Not owned.
+  privacy::Vault* vault = nullptr;
 };
+
+// A record as the views see it: decoded, and opened with `vault` (may be null): an erased
+// lead's events come without their personal fields. UNAVAILABLE if the key store cannot be
+// read now.
+absl::StatusOr<v1::Event> DecodeAndOpen(const log::Record& record, privacy::Vault* vault);
 
 class ProjectionRunner {
  public:

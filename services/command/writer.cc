@@ -18,6 +18,7 @@
 #include "services/common/text.h"
 #include "services/lead/reducer.h"
 #include "services/log/event_codec.h"
+#include "services/privacy/sealer.h"
 
 namespace leadflow::command {
 
@@ -248,6 +249,11 @@ struct CommandWriter::Prepared {
   // Who-holds-which-contact changes of the decided commands, in order; written to the registry
   // once the group's append succeeded.
   std::vector<std::pair<lead::LeadContacts, lead::LeadContacts>> contact_changes;
+  // Data keys made for this group's new leads (kept once the append succeeded), the key
+  // records its append carries (new keys, destroyed keys), and the leads it erases.
+  absl::flat_hash_map<std::string, std::string> new_keys;
+  std::vector<log::KeyRecord> key_records;
+  std::vector<std::string> erased;
 };
 
 // What the partitions of one CommitGroups share: the group's contact changes so far, and each
@@ -337,6 +343,14 @@ void CommandWriter::SyncLoop(Committer& c) {
       // including the originals of any retries answered from the command index.
       const absl::Status synced = SyncLog(marks);
       for (auto& q : group) q->done(AfterSync(std::move(q->pending.result), synced));
+      if (synced.ok() && purge_keys_due_.exchange(false)) {
+        // An erasure was made durable: make its destroyed key physically gone from the key
+        // store's files too (after the answers: it takes a flush and a small compaction).
+        if (absl::Status purged = log_->PurgeDestroyedKeys(); !purged.ok()) {
+          purge_keys_due_ = true;  // the next sync tries again
+          if (options_.say) options_.say(absl::StrCat("key store purge: ", purged.message()));
+        }
+      }
     }
     if (stop && group.empty()) return;
   }
@@ -492,6 +506,13 @@ absl::Status CommandWriter::Replay(Partition& p) ABSL_NO_THREAD_SAFETY_ANALYSIS 
   auto chunk = [&](std::vector<log::Record>& records, int64_t position) -> absl::Status {
     for (const log::Record& r : records) {
       auto event = log::DecodeEvent(r);
+      if (event.ok() && options_.vault != nullptr) {
+        // An erased lead's events come back without their personal fields.
+        if (absl::Status opened = options_.vault->Open(&*event); !opened.ok()) {
+          event = absl::Status(opened.code(), absl::StrCat("partition ", r.partition, " offset ",
+                                                           r.offset, ": ", opened.message()));
+        }
+      }
       if (!event.ok()) {
         return absl::Status(event.status().code(),
                             absl::StrCat("writer stopped: ", event.status().message()));
@@ -704,7 +725,8 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group)
                             .contacts = &group.contacts};
     // Who holds which contact changes with these commands only (contacts.h).
     const bool contacts_change = command.has_capture_lead() ||
-                                 command.has_update_contact_details() || command.has_merge_lead();
+                                 command.has_update_contact_details() ||
+                                 command.has_merge_lead() || command.has_erase_lead();
     lead::LeadContacts before;
     if (contacts_change) before = lead::LeadContacts::Of(lead_of(lead_id));
     absl::StatusOr<std::vector<v1::Event*>> events = lead::DecideOnArena(
@@ -712,6 +734,39 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group)
     if (!events.ok()) {
       x->result = events.status();
       continue;
+    }
+    if (events->empty()) {
+      // Nothing to record (erasing an erased lead): OK, nothing written.
+      v1::CommandReply reply;
+      reply.set_lead_id(lead_id);
+      reply.set_lead_version(lead_of(lead_id).version);
+      x->result = std::move(reply);
+      continue;
+    }
+    // The data keys the events need, before anything is staged: a key store that cannot be read
+    // now refuses this command only (UNAVAILABLE; nothing is decided on a guess).
+    absl::flat_hash_map<std::string, std::string> data_keys;
+    bool had_key = false;
+    if (options_.vault != nullptr) {
+      absl::Status keyed;
+      for (const v1::Event* e : *events) {
+        if (e->has_lead_erased()) {
+          absl::StatusOr<bool> had = options_.vault->HasKey(e->partition_key());
+          if (!had.ok()) keyed = had.status();
+          had_key = had.ok() && (*had || prep.new_keys.contains(e->partition_key()));
+        } else if (!data_keys.contains(e->partition_key()) && privacy::HasPersonalData(*e)) {
+          absl::StatusOr<std::string> key = options_.vault->KeyForSealing(
+              e->partition_key(), &prep.new_keys, &prep.key_records);
+          if (key.ok()) data_keys[e->partition_key()] = *std::move(key);
+          else keyed = key.status();
+        }
+        if (!keyed.ok()) break;
+      }
+      if (!keyed.ok()) {
+        x->result = absl::Status(keyed.code(), absl::StrCat(lead::CommandName(command), ": ",
+                                                            keyed.message()));
+        continue;
+      }
     }
     // Stage first (Evolve checks before it changes anything), then encode.
     absl::Status staged;
@@ -736,6 +791,29 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group)
       e->set_event_id(common::NewEventId());
       *e->mutable_recorded_at() = recorded_at;
       e->set_command_fingerprint(fingerprint);
+      if (options_.vault != nullptr) {
+        absl::Status sealed;
+        if (e->has_lead_erased()) {
+          // The key is destroyed in the same append as the event that says so.
+          e->mutable_lead_erased()->set_had_key(had_key);
+          prep.new_keys.erase(e->partition_key());
+          prep.key_records.push_back(privacy::Vault::Destroy(e->partition_key()));
+          prep.erased.push_back(e->partition_key());
+        } else if (auto k = data_keys.find(e->partition_key()); k != data_keys.end()) {
+          // The staged state keeps the plaintext (this writer decides on it); the log gets the
+          // personal fields sealed with the lead's data key.
+          sealed = privacy::Seal(e, k->second);
+        }
+        if (!sealed.ok()) {
+          p.status = absl::InternalError(absl::StrCat("seal: ", sealed.message()));
+          for (Pending* y : prep.group) y->result = p.status;
+          prep.decided.clear();
+          prep.messages.clear();
+          prep.in_group_replays.clear();
+          prep.contact_changes.clear();
+          return;
+        }
+      }
       absl::StatusOr<log::Message> m = log::EncodeEvent(*e);
       if (!m.ok()) {
         p.status = m.status();
@@ -781,6 +859,11 @@ void CommandWriter::Complete(Prepared& prep, const absl::StatusOr<log::AppendRes
   }
   for (auto& [id, state] : prep.staged_leads) p.leads[id] = std::move(state);
   for (auto& [id, state] : prep.staged_customers) p.customers[id] = std::move(state);
+  if (options_.vault != nullptr) {
+    options_.vault->Remember(prep.new_keys);
+    for (const std::string& lead_id : prep.erased) options_.vault->Forget(lead_id);
+    if (!prep.erased.empty()) purge_keys_due_ = true;
+  }
   // Offsets within one append are consecutive unless the backend says otherwise.
   const bool dense = appended->last_offset - appended->first_offset + 1 ==
                      static_cast<int64_t>(prep.messages.size());
@@ -822,7 +905,7 @@ void CommandWriter::CommitGroups(std::vector<Prepared>& preps,
   for (Prepared& prep : preps) {
     Prepare(prep, now, group);
     if (!prep.messages.empty()) {
-      appends.push_back(log::PartitionAppend{prep.partition->id, prep.messages});
+      appends.push_back(log::PartitionAppend{prep.partition->id, prep.messages, prep.key_records});
       appending.push_back(&prep);
     }
   }
@@ -891,6 +974,22 @@ absl::StatusOr<CommandWriter::Partition*> CommandWriter::Admit(const v1::Command
   pending.requeue = false;
   LEADFLOW_ASSIGN_OR_RETURN(pending.target, lead::ResolveTarget(command, identity_));
   if (command.has_capture_lead()) RouteCapture(pending.target, batch);
+  if (command.has_erase_lead() && options_.vault == nullptr) {
+    return absl::FailedPreconditionError(
+        "erase_lead: erasure needs encrypted personal data (privacy.enabled and a log with a "
+        "key store; docs/security.md), which this writer does not have");
+  }
+  if (command.has_erase_lead() && pending.target.lead_id.empty()) {
+    // By contact: the lead answering for it (never quote the contact).
+    const bool by_email = !pending.target.email.empty();
+    std::optional<std::string> holder = contacts_.Answering(
+        by_email ? lead::EmailKey(pending.target.email) : lead::PhoneKey(pending.target.phone));
+    if (!holder.has_value()) {
+      return absl::NotFoundError(absl::StrCat("erase_lead.", by_email ? "email" : "phone",
+                                              ": no lead holds it"));
+    }
+    pending.target.lead_id = *holder;
+  }
   LEADFLOW_ASSIGN_OR_RETURN(Partition * p, Route(pending.target));
   if (command.has_merge_lead()) {
     // The survivor is read when the merge is decided, under its partition's lock, which this

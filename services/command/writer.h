@@ -27,6 +27,7 @@
 #include "services/command/contact_registry.h"
 #include "services/log/event_log.h"
 #include "services/log/witness.h"
+#include "services/privacy/vault.h"
 #include "services/storage/disk_guard.h"
 
 namespace leadflow::command {
@@ -68,6 +69,10 @@ struct WriterOptions {
   // accepted-losses.log beside the witness and reported through `say`.
   bool accept_data_loss = false;
   std::function<void(const std::string&)> say;
+  // Crypto-shredding (services/privacy/vault.h): personal fields are sealed with each lead's
+  // data key before they reach the log, opened at replay, and EraseLead destroys the key in
+  // the erasure's append. Null: events are written in clear and EraseLead is refused. Not owned.
+  privacy::Vault* vault = nullptr;
 };
 
 // A lead as the writer knows it (state inspection; queries are served by the views).
@@ -185,6 +190,7 @@ class CommandWriter {
   std::vector<std::unique_ptr<Partition>> partitions_;  // indexed by partition number
   std::vector<std::unique_ptr<Committer>> committers_;
   std::atomic<int64_t> replayed_events_{0};
+  std::atomic<bool> purge_keys_due_{false};  // an erasure since the last key store purge
 };
 
 // Hex SHA-256 prefix (32 digits) of the command's serialization: equal commands, equal prints.

@@ -369,6 +369,15 @@ ConfigLoader::ConfigLoader() {
       "Serve on a non-loopback address without TLS or without authentication (refused "
       "otherwise).",
       boolean("insecure", &sec.insecure), "--insecure");
+  add("privacy.encrypt_personal", OptionType::kBool, "true",
+      "Seal every personal field inside its event with the lead's data key before it reaches the "
+      "log (crypto-shredding: EraseLead destroys the key). Needs the embedded log today.",
+      boolean("privacy.encrypt_personal", &n.encrypt_personal));
+  add("privacy.kek_file", OptionType::kString, "",
+      "The key-encryption key that wraps the data keys (64 hex digits). Empty: "
+      "<data_dir>/keys/kek, made at the first start (mode 0600). Keep a copy apart from the "
+      "data backups: without it the personal data in the log cannot be read.",
+      text(&n.kek_file));
   add("grpc.reflection", OptionType::kBool, "false",
       "gRPC server reflection (grpcurl can then list and call the services without proto/).",
       boolean("grpc.reflection", &sec.reflection));

@@ -800,6 +800,18 @@ absl::StatusOr<Events> Convert(const Input& in, const v1::ConvertLead& cmd) {
   return Emit(&converted, &created);
 }
 
+// Erasure (docs/security.md): records LeadErased; the writer destroys the data key in the same
+// append. Idempotent: an erased lead gives no events (OK, nothing written).
+absl::StatusOr<Events> Erase(const Input& in, const v1::EraseLead& cmd, const std::string& lead_id) {
+  (void)cmd;
+  LEADFLOW_RETURN_IF_ERROR(ExistingLead(in, lead_id));
+  if (in.lead.erased) return Events{};
+  v1::Event* e = NextLeadEvent(in.arena, in.meta, std::max(in.occurred, in.lead.captured_at),
+                               in.lead);
+  e->mutable_lead_erased();
+  return Emit(e);
+}
+
 absl::Status ExistingCustomer(const Input& in, const std::string& customer_id) {
   if (!in.customer.exists) {
     return absl::NotFoundError(absl::StrCat(in.c.scope(), ": customer ", customer_id,
@@ -953,6 +965,30 @@ absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command,
                          .email = std::move(email), .phone = std::move(phone)};
   }
 
+  if (command.has_erase_lead()) {
+    const v1::EraseLead& cmd = command.erase_lead();
+    const int named = !cmd.lead_id().empty() + !cmd.email().empty() + !cmd.phone().empty();
+    if (named != 1) {
+      return c.Error("lead_id", named == 0 ? "required: name the lead by lead_id, email or phone"
+                                           : "name the lead by exactly one of lead_id, email, "
+                                             "phone");
+    }
+    CommandTarget target;
+    if (!cmd.lead_id().empty()) {
+      LEADFLOW_RETURN_IF_ERROR(c.LeadId("lead_id", cmd.lead_id()));
+      target.lead_id = cmd.lead_id();
+    } else if (!cmd.email().empty()) {
+      auto n = common::NormalizeEmail(cmd.email());
+      if (!n.ok()) return c.Error("email", n.status().message());
+      target.email = *n;  // the writer finds the lead answering for it
+    } else {
+      auto n = common::NormalizePhone(cmd.phone(), identity.phone_region);
+      if (!n.ok()) return c.Error("phone", n.status().message());
+      target.phone = *n;
+    }
+    return target;
+  }
+
   const auto* desc = body->GetDescriptor();
   if (const auto* f = desc->FindFieldByName("customer_id"); f != nullptr) {
     const std::string id = body->GetReflection()->GetString(*body, f);
@@ -993,6 +1029,12 @@ absl::StatusOr<std::vector<v1::Event*>> DecideBody(const LeadState& lead,
                                             " given for a command on ", target.lead_id));
   }
   const Input in{c, lead, customer, context, meta, OccurredAt(meta, context), arena};
+  if (lead.exists && lead.erased && !command.has_erase_lead()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        c.scope(), ": lead ", lead.lead_id,
+        " was erased (its personal data destroyed); nothing more is recorded on it. A new "
+        "capture of the person starts a new lead"));
+  }
 
   switch (command.body_case()) {
     case v1::Command::kCaptureLead:
@@ -1027,6 +1069,8 @@ absl::StatusOr<std::vector<v1::Event*>> DecideBody(const LeadState& lead,
       return Merge(in, command.merge_lead());
     case v1::Command::kConvertLead:
       return Convert(in, command.convert_lead());
+    case v1::Command::kEraseLead:
+      return Erase(in, command.erase_lead(), target.lead_id);
     case v1::Command::kUpdateCustomerProfile:
       return UpdateProfile(in, command.update_customer_profile());
     case v1::Command::kRecordPurchase:
@@ -1108,6 +1152,7 @@ bool IsLeadEvent(v1::Event::PayloadCase c) {
     case v1::Event::kLeadReactivated:
     case v1::Event::kLeadMerged:
     case v1::Event::kLeadConverted:
+    case v1::Event::kLeadErased:
       return true;
     default:
       return false;
@@ -1235,6 +1280,16 @@ absl::Status EvolveLead(LeadState& lead, const v1::Event& e) {
       next.status = v1::LEAD_STATUS_CONVERTED;
       next.customer_id = e.lead_converted().customer_id();
       next.status_changed_at = at;
+      break;
+    case v1::Event::kLeadErased:
+      // Status, stage and milestones stay (the funnel is unchanged); the person goes, and with
+      // them the contacts it held (contacts.h: an erased lead holds none).
+      next.erased = true;
+      next.full_name.clear();
+      next.title.clear();
+      next.email.clear();
+      next.phone.clear();
+      for (auto& [id, f] : next.open_follow_ups) f.note.clear();
       break;
     default:
       break;  // excluded above

@@ -1087,7 +1087,7 @@ TEST(HostileInputTest, AReturningContactBeforeTheConversionIsRecordedOnTheLead) 
 
 TEST(ContractTest, EveryCommandHasMetaFirstAndATarget) {
   const auto* oneof = v1::Command::descriptor()->FindOneofByName("body");
-  ASSERT_EQ(oneof->field_count(), 19);
+  ASSERT_EQ(oneof->field_count(), 20);
   for (int i = 0; i < oneof->field_count(); ++i) {
     const auto* body = oneof->field(i)->message_type();
     SCOPED_TRACE(body->full_name());

@@ -53,6 +53,7 @@ struct LeadState {
 
   std::string customer_id;  // set once CONVERTED
   std::string merged_into;  // set once MERGED
+  bool erased = false;      // LeadErased: personal data destroyed; no command is decided on it
 
   bool IsTerminal() const {
     return status == v1::LEAD_STATUS_CONVERTED || status == v1::LEAD_STATUS_MERGED;

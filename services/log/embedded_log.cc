@@ -88,6 +88,9 @@ struct EmbeddedLog::Impl {
   // exclusively to close and reopen the database. Lock order: db_mu, then a partition's mu.
   absl::Mutex db_mu;
   std::unique_ptr<rocksdb::DB> db;
+  // The "keys" column family: the key store (lead id -> wrapped data key), written in the same
+  // batch as the events (docs/security.md). Owned by `db`'s lifetime: closed before it.
+  rocksdb::ColumnFamilyHandle* keys = nullptr;
   bool read_only = false;  // opened read-only (the disk had no room to open it for writing)
   std::vector<std::unique_ptr<PartitionState>> partitions;
   std::atomic<bool> closed{false};
@@ -99,9 +102,24 @@ struct EmbeddedLog::Impl {
   void Fail(absl::Status why) { health->Fail(std::move(why)); }
 
   // Opens the database in options.dir (read-only or not) and checks its partition count,
-  // storing it for a new log.
+  // storing it for a new log. Sets `keys` (null for a read-only open of a log made before the
+  // key store).
   absl::StatusOr<std::unique_ptr<rocksdb::DB>> OpenDb(bool for_reading_only);
+  absl::Status CheckPartitions(rocksdb::DB& db, bool for_reading_only);
+  ~Impl() { CloseDb(); }
+  // Closes `db` (and the keys handle).
+  void CloseDb() {
+    if (db == nullptr) return;
+    if (keys != nullptr) db->DestroyColumnFamilyHandle(keys).PermitUncheckedError();
+    keys = nullptr;
+    db->Close().PermitUncheckedError();
+    db.reset();
+  }
 };
+
+namespace {
+constexpr char kKeysFamily[] = "keys";
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<rocksdb::DB>> EmbeddedLog::Impl::OpenDb(bool for_reading_only) {
   rocksdb::Options db_options;
@@ -121,10 +139,31 @@ absl::StatusOr<std::unique_ptr<rocksdb::DB>> EmbeddedLog::Impl::OpenDb(bool for_
   table.cache_index_and_filter_blocks = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  db_options.create_missing_column_families = !for_reading_only;
+  // The column families: the records (default) and the key store. A read-only open of a log
+  // made before the key store opens what is there.
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(db_options)}};
+  {
+    std::vector<std::string> existing;
+    const bool listed =
+        rocksdb::DB::ListColumnFamilies(db_options, options.dir, &existing).ok();
+    if (!for_reading_only ||
+        (listed && std::find(existing.begin(), existing.end(), kKeysFamily) != existing.end())) {
+      families.push_back({kKeysFamily, rocksdb::ColumnFamilyOptions(db_options)});
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status opened = for_reading_only
-                               ? rocksdb::DB::OpenForReadOnly(db_options, options.dir, &raw)
-                               : rocksdb::DB::Open(db_options, options.dir, &raw);
+  rocksdb::Status opened =
+      for_reading_only
+          ? rocksdb::DB::OpenForReadOnly(db_options, options.dir, families, &handles, &raw)
+          : rocksdb::DB::Open(db_options, options.dir, families, &handles, &raw);
+  if (opened.ok()) {
+    // The default family's handle is owned by the database; the keys one is ours.
+    keys = handles.size() > 1 ? handles[1] : nullptr;
+    if (handles[0] != nullptr) raw->DestroyColumnFamilyHandle(handles[0]).PermitUncheckedError();
+  }
   if (storage::IsLockHeld(opened)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "embedded log ", options.dir, " is in use by another process (is leadflow serve "
@@ -132,6 +171,17 @@ absl::StatusOr<std::unique_ptr<rocksdb::DB>> EmbeddedLog::Impl::OpenDb(bool for_
   }
   LEADFLOW_RETURN_IF_ERROR(FromRocks(opened, absl::StrCat("open ", options.dir)));
   std::unique_ptr<rocksdb::DB> db(raw);
+  absl::Status checked = CheckPartitions(*db, for_reading_only);
+  if (!checked.ok()) {
+    if (keys != nullptr) db->DestroyColumnFamilyHandle(keys).PermitUncheckedError();
+    keys = nullptr;
+    return checked;
+  }
+  return db;
+}
+
+absl::Status EmbeddedLog::Impl::CheckPartitions(rocksdb::DB& db_ref, bool for_reading_only) {
+  rocksdb::DB* db = &db_ref;
 
   std::string stored;
   rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kPartitionsKey, &stored);
@@ -159,7 +209,7 @@ absl::StatusOr<std::unique_ptr<rocksdb::DB>> EmbeddedLog::Impl::OpenDb(bool for_
   } else {
     return FromRocks(s, "read partition count");
   }
-  return db;
+  return absl::OkStatus();
 }
 
 namespace {
@@ -247,7 +297,7 @@ EmbeddedLog::~EmbeddedLog() {
     p->appended.SignalAll();
   }
   absl::MutexLock lock(&impl_->db_mu);
-  if (impl_->db) impl_->db->Close().PermitUncheckedError();
+  impl_->CloseDb();
 }
 
 absl::StatusOr<std::unique_ptr<EmbeddedLog>> EmbeddedLog::Open(
@@ -390,6 +440,18 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::Write(
       }
     }
     results[i] = AppendResult{a.partition, first, first + static_cast<int64_t>(a.batch.size()) - 1};
+    for (const KeyRecord& k : a.keys) {
+      if (impl_->keys == nullptr) {
+        unlock();
+        return absl::FailedPreconditionError("embedded log: no key store (opened read-only)");
+      }
+      rocksdb::Status s = k.wrapped.empty() ? wb.Delete(impl_->keys, k.lead_id)
+                                            : wb.Put(impl_->keys, k.lead_id, k.wrapped);
+      if (!s.ok()) {
+        unlock();
+        return FromRocks(s, "build batch");
+      }
+    }
   }
   rocksdb::WriteOptions wo;
   // A durable write's fsync also covers earlier deferred writes of its partitions (one WAL).
@@ -421,8 +483,7 @@ absl::Status EmbeddedLog::Recover() {
   absl::MutexLock db_lock(&impl_->db_mu);  // no append, sync or read runs now
   if (impl_->Failed().ok() && !impl_->read_only) return absl::OkStatus();
   const absl::Status cause = impl_->Failed();
-  if (impl_->db) impl_->db->Close().PermitUncheckedError();
-  impl_->db.reset();
+  impl_->CloseDb();
   impl_->health->Clear();
   absl::StatusOr<std::unique_ptr<rocksdb::DB>> db = impl_->OpenDb(/*for_reading_only=*/false);
   if (!db.ok()) {
@@ -462,6 +523,33 @@ absl::Status EmbeddedLog::Checkpoint(const std::string& dir) {
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   return FromRocks(checkpoint->CreateCheckpoint(dir, std::numeric_limits<uint64_t>::max()),
                    absl::StrCat("checkpoint into ", dir));
+}
+
+absl::StatusOr<std::string> EmbeddedLog::ReadKey(const std::string& lead_id) {
+  absl::ReaderMutexLock db_lock(&impl_->db_mu);
+  if (impl_->db == nullptr) return absl::UnavailableError("embedded log: closed for a reopen");
+  if (impl_->keys == nullptr) return absl::NotFoundError("embedded log: no key store");
+  std::string wrapped;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->keys, lead_id, &wrapped);
+  if (s.IsNotFound()) return absl::NotFoundError("no data key");
+  LEADFLOW_RETURN_IF_ERROR(FromRocks(s, "read a data key"));
+  return wrapped;
+}
+
+absl::Status EmbeddedLog::PurgeDestroyedKeys() {
+  absl::ReaderMutexLock db_lock(&impl_->db_mu);
+  if (impl_->db == nullptr || impl_->keys == nullptr || impl_->read_only) {
+    return absl::OkStatus();
+  }
+  // Flush both families (so no write-ahead log file still holds a destroyed key once RocksDB
+  // deletes the obsolete ones), then rewrite the key store's files without the deleted keys.
+  rocksdb::FlushOptions flush;
+  LEADFLOW_RETURN_IF_ERROR(FromRocks(
+      impl_->db->Flush(flush, {impl_->db->DefaultColumnFamily(), impl_->keys}), "flush"));
+  rocksdb::CompactRangeOptions compact;
+  compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  return FromRocks(impl_->db->CompactRange(compact, impl_->keys, nullptr, nullptr),
+                   "compact the key store");
 }
 
 absl::Status EmbeddedLog::Writable() const {

@@ -64,6 +64,10 @@ class EmbeddedLog final : public EventLog {
   // no flush: it needs little room).
   absl::Status Checkpoint(const std::string& dir) override;
   absl::StatusOr<int64_t> EndOffset(int32_t partition) override;
+  // The key store: the log database's "keys" column family, written in the appends' batch.
+  bool HasKeyStore() const override { return true; }
+  absl::StatusOr<std::string> ReadKey(const std::string& lead_id) override;
+  absl::Status PurgeDestroyedKeys() override;
   absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
                                                         int64_t from_offset) override;
 

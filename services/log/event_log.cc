@@ -95,6 +95,12 @@ absl::Status ValidateAppendMany(absl::Span<const PartitionAppend> appends,
           absl::StrCat("appends: partition ", a.partition, " appears twice"));
     }
     seen[a.partition] = true;
+    for (const KeyRecord& k : a.keys) {
+      if (k.lead_id.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("partition ", a.partition, ": a key record has no lead id"));
+      }
+    }
   }
   return absl::OkStatus();
 }

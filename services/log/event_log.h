@@ -67,10 +67,19 @@ class LogReader {
   virtual int64_t position() const = 0;
 };
 
-// One partition's share of an AppendMany.
+// A lead's data key (services/privacy/vault.h), wrapped under the key-encryption key, written in
+// the same atomic append as the lead's first sealed event. An empty `wrapped` destroys the key
+// (erasure).
+struct KeyRecord {
+  std::string lead_id;
+  std::string wrapped;
+};
+
+// One partition's share of an AppendMany, and the data keys that must land with it.
 struct PartitionAppend {
   int32_t partition = 0;
   absl::Span<const Message> batch;
+  absl::Span<const KeyRecord> keys = {};
 };
 
 class EventLog {
@@ -129,6 +138,19 @@ class EventLog {
                                std::function<void(std::vector<int64_t> ends, bool inline_call)> done);
   virtual absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
                                                                 int64_t from_offset) = 0;
+
+  // The key store beside the log (docs/security.md). A backend without one refuses appends that
+  // carry keys (FAILED_PRECONDITION) and says so here.
+  virtual bool HasKeyStore() const { return false; }
+  // The wrapped data key of `lead_id` as of the last append this process can see: NOT_FOUND if
+  // it has none (never had one, or destroyed by an erasure); UNAVAILABLE if the store cannot be
+  // read now (retry: never treat that as "no key").
+  virtual absl::StatusOr<std::string> ReadKey(const std::string& lead_id) {
+    return absl::NotFoundError(absl::StrCat(Describe(), " has no key store"));
+  }
+  // Makes destroyed keys physically gone from the store's files (embedded: flush and compact;
+  // Kafka: the keys topic's compaction does it). Slow; call after an erasure, off the hot path.
+  virtual absl::Status PurgeDestroyedKeys() { return absl::OkStatus(); }
 };
 
 // Reads `partition` from `from` until the reader reaches `end` (an EndOffset() taken earlier, or

@@ -370,6 +370,12 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
     absl::Span<const PartitionAppend> appends) {
   LEADFLOW_RETURN_IF_ERROR(
       ValidateAppendMany(appends, impl_->partitions, impl_->options.max_message_bytes));
+  for (const PartitionAppend& a : appends) {
+    if (!a.keys.empty()) {
+      return absl::FailedPreconditionError(
+          "kafka log: no key store yet (docs/security.md); data keys cannot be written");
+    }
+  }
   size_t total = 0;
   for (const PartitionAppend& a : appends) total += a.batch.size();
   absl::MutexLock lock(&impl_->append_mu);

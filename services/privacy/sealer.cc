@@ -58,6 +58,24 @@ std::string AssociatedData(const v1::Event& e) {
 
 }  // namespace
 
+bool HasPersonalData(const Message& m) {
+  const google::protobuf::Reflection* r = m.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const FieldDescriptor* f : fields) {
+    if (auth::IsPersonal(f)) return true;
+    if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (f->is_repeated()) {
+      for (int i = 0; i < r->FieldSize(m, f); ++i) {
+        if (HasPersonalData(r->GetRepeatedMessage(m, f, i))) return true;
+      }
+    } else if (HasPersonalData(r->GetMessage(m, f))) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string NewDataKey() {
   std::string key(kDataKeyBytes, '\0');
   if (SodiumReady()) {

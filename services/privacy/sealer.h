@@ -16,6 +16,9 @@ namespace leadflow::privacy {
 
 inline constexpr size_t kDataKeyBytes = 32;
 
+// True if a personal field of `event` is set (what Seal would move out).
+bool HasPersonalData(const google::protobuf::Message& event);
+
 // A new random data key (kDataKeyBytes bytes).
 std::string NewDataKey();
 

@@ -47,6 +47,7 @@ const std::map<std::string, std::set<std::string>>& MethodRoles() {
     for (const char* m : {"CaptureLead", "RecordInquiry", "Execute", "ExecuteBatch"}) {
       (*t)[std::string("leadflow.v1.LeadCommandService/") + m] = commanders;
     }
+    (*t)["leadflow.v1.LeadCommandService/EraseLead"] = {"admin"};
     (*t)["leadflow.v1.LeadQueryService/GetLead"] = analysts;
     (*t)["leadflow.v1.LeadQueryService/FindLead"] = readers;
     (*t)["leadflow.v1.LeadQueryService/GetLeadTimeline"] = readers;
@@ -83,6 +84,7 @@ const std::map<std::string, std::set<std::string>>& CommandRoles() {
     }
     (*t)["capture_lead"] = {"admin", "sales", "import", "intake"};
     (*t)["record_inquiry"] = {"admin", "sales", "import", "intake"};
+    (*t)["erase_lead"] = {"admin"};
     return t;
   }();
   return *table;

@@ -20,6 +20,7 @@
 #include "services/log/embedded_log.h"
 #include "services/log/kafka_log.h"
 #include "services/log/witness.h"
+#include "services/privacy/vault.h"
 #include "services/storage/fault_policy.h"
 
 namespace leadflow::server {
@@ -33,6 +34,10 @@ constexpr const char* kViewNames[] = {"lead", "customer", "funnel", "reprocessin
 fs::path IdKeyPath(const NodeOptions& o) {
   return o.id_key_file.empty() ? fs::path(o.data_dir) / "writer" / "ids.key"
                                : fs::path(o.id_key_file);
+}
+
+fs::path KekPath(const NodeOptions& o) {
+  return o.kek_file.empty() ? fs::path(o.data_dir) / "keys" / "kek" : fs::path(o.kek_file);
 }
 
 uint64_t TreeBytes(const fs::path& dir) {
@@ -184,8 +189,8 @@ absl::StatusOr<int64_t> CompareStores(const projections::ViewStore& live,
 }
 
 // Checks one view of the data directory; `scratch` is where its rebuild goes.
-absl::Status VerifyView(const NodeOptions& o, log::EventLog& log, const std::string& name,
-                        const fs::path& scratch,
+absl::Status VerifyView(const NodeOptions& o, log::EventLog& log, privacy::Vault* vault,
+                        const std::string& name, const fs::path& scratch,
                         const std::function<void(const std::string&)>& say) {
   Projections fresh(o.funnel);
   projections::Projection* projection = fresh.Get(name);
@@ -223,7 +228,9 @@ absl::Status VerifyView(const NodeOptions& o, log::EventLog& log, const std::str
     LEADFLOW_ASSIGN_OR_RETURN(
         std::unique_ptr<projections::ViewStore> rebuilt,
         projections::OpenProjectionStore(rebuild_dir.string(), *projection, w));
-    projections::ProjectionRunner runner(&log, rebuilt.get(), projection);
+    projections::RunnerOptions rebuild_options;
+    rebuild_options.vault = vault;
+    projections::ProjectionRunner runner(&log, rebuilt.get(), projection, rebuild_options);
     projections::ProjectionRunner* runners[] = {&runner};
     LEADFLOW_RETURN_IF_ERROR(
         projections::ProjectionRunner::CatchUpAll(runners, nullptr, &applied));
@@ -295,6 +302,14 @@ absl::StatusOr<v1::BackupReply> WriteBackup(const BackupSources& sources, const 
     if (absl::Status st = CopyFile(sources.id_key_file, partial / "writer" / "ids.key"); !st.ok()) {
       return fail(st);
     }
+  }
+  if (!sources.kek_file.empty() && fs::exists(sources.kek_file, ec)) {
+    fs::create_directories(partial / "keys", ec);
+    if (absl::Status st = CopyFile(sources.kek_file, partial / "keys" / "kek"); !st.ok()) {
+      return fail(st);
+    }
+    fs::permissions(partial / "keys" / "kek", fs::perms::owner_read | fs::perms::owner_write,
+                    fs::perm_options::replace, ec);
   }
   if (fs::exists(data / "writer" / "witness", ec)) {
     if (absl::Status st = CopyFile(data / "writer" / "witness", partial / "writer" / "witness");
@@ -368,6 +383,7 @@ absl::StatusOr<v1::BackupReply> BackupStopped(const NodeOptions& options, const 
   BackupSources sources;
   sources.data_dir = options.data_dir;
   sources.id_key_file = IdKeyPath(options).string();
+  if (options.kek_file.empty()) sources.kek_file = KekPath(options).string();
   // Opened for writing (not read-only): that takes each store's lock, so this refuses to run
   // beside a leadflow serving the directory (which must be asked with --server instead).
   log::EmbeddedLogOptions e;
@@ -436,6 +452,19 @@ absl::Status Verify(const NodeOptions& options,
     return absl::DataLossError(absl::StrCat("the log cannot be opened: ", opened.status().message()));
   }
   log::EventLog& log = **opened;
+  // The data keys, to rebuild the views as the server does (personal fields opened).
+  std::unique_ptr<privacy::Vault> vault;
+  if (options.encrypt_personal && log.HasKeyStore()) {
+    if (fs::exists(KekPath(options), ec)) {
+      LEADFLOW_ASSIGN_OR_RETURN(std::string kek,
+                                privacy::ReadOrCreateKek(KekPath(options).string(),
+                                                         /*create=*/false, "privacy.kek_file"));
+      LEADFLOW_ASSIGN_OR_RETURN(vault, privacy::Vault::Make(&log, std::move(kek)));
+    } else {
+      say(absl::StrCat("no key-encryption key at ", KekPath(options).string(),
+                       " (privacy.kek_file): views are rebuilt without personal fields"));
+    }
+  }
   const int32_t partitions = log.partition_count();
   std::vector<int64_t> ends;
   int64_t events = 0;
@@ -475,7 +504,7 @@ absl::Status Verify(const NodeOptions& options,
           : fs::path(scratch_dir) / absl::StrCat("leadflow-verify-", ::getpid());
   fs::create_directories(scratch, ec);
   for (const char* name : kViewNames) {
-    absl::Status checked = VerifyView(options, log, name, scratch, say);
+    absl::Status checked = VerifyView(options, log, vault.get(), name, scratch, say);
     if (!checked.ok()) {
       damage.push_back(checked);
       say(absl::StrCat(absl::StatusCodeToString(checked.code()), ": ", checked.message()));

@@ -30,6 +30,9 @@ struct BackupSources {
   std::vector<std::pair<std::string, const projections::ViewStore*>> views;
   std::string data_dir;
   std::string id_key_file;  // copied to writer/ids.key of the backup
+  // The key-encryption key when it lives in the data directory (keys/kek), copied with it so a
+  // restore is whole; a KEK kept elsewhere (privacy.kek_file) is not copied. Empty: none.
+  std::string kek_file;
 };
 
 // Writes a backup of `sources` into `dir` (absolute; it must not exist, FAILED_PRECONDITION),

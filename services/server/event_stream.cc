@@ -23,9 +23,9 @@ class Refused final : public grpc::ServerWriteReactor<v1::StreamedEvent> {
 
 class Stream final : public grpc::ServerWriteReactor<v1::StreamedEvent> {
  public:
-  Stream(log::EventLog* log, std::vector<int64_t> from, bool stop_at_end,
+  Stream(log::EventLog* log, privacy::Vault* vault, std::vector<int64_t> from, bool stop_at_end,
          std::shared_ptr<std::atomic<int>> open)
-      : log_(log), from_(std::move(from)), stop_at_end_(stop_at_end), open_(std::move(open)) {
+      : log_(log), vault_(vault), from_(std::move(from)), stop_at_end_(stop_at_end), open_(std::move(open)) {
     thread_ = std::thread([this] { Run(); });
   }
 
@@ -105,7 +105,12 @@ class Stream final : public grpc::ServerWriteReactor<v1::StreamedEvent> {
             break;
           }
           absl::StatusOr<v1::Event> event = log::DecodeEvent(r);
+          if (event.ok() && vault_ != nullptr) {
+            // Downstream gets the plaintext; an erased lead's personal fields stay absent.
+            if (absl::Status opened = vault_->Open(&*event); !opened.ok()) event = opened;
+          }
           if (!event.ok()) return Done(event.status());
+          event->clear_sealed_personal();
           v1::StreamedEvent message;
           message.mutable_position()->set_partition(p);
           message.mutable_position()->set_offset(r.offset);
@@ -122,6 +127,7 @@ class Stream final : public grpc::ServerWriteReactor<v1::StreamedEvent> {
   }
 
   log::EventLog* log_;
+  privacy::Vault* vault_;
   std::vector<int64_t> from_;
   const bool stop_at_end_;
   std::shared_ptr<std::atomic<int>> open_;
@@ -169,7 +175,7 @@ grpc::ServerWriteReactor<v1::StreamedEvent>* EventStreamServiceImpl::StreamEvent
     return new Refused(absl::ResourceExhaustedError(absl::StrCat(
         "event streams: ", kMaxStreams, " are open on this process; retry later")));
   }
-  return new Stream(log_, std::move(from), request->stop_at_end(), open_);
+  return new Stream(log_, vault_, std::move(from), request->stop_at_end(), open_);
 }
 
 }  // namespace leadflow::server

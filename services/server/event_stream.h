@@ -12,6 +12,7 @@
 
 #include "leadflow/v1/stream.grpc.pb.h"
 #include "services/log/event_log.h"
+#include "services/privacy/vault.h"
 #include "services/server/auth_guard.h"
 
 namespace leadflow::server {
@@ -21,7 +22,9 @@ class EventStreamServiceImpl final : public v1::EventStreamService::CallbackServ
   // At most this many streams at once; more are RESOURCE_EXHAUSTED.
   static constexpr int kMaxStreams = 64;
 
-  explicit EventStreamServiceImpl(log::EventLog* log) : log_(log) {}
+  // `vault`: opens sealed personal fields (erased leads' stay absent); null: events as stored.
+  explicit EventStreamServiceImpl(log::EventLog* log, privacy::Vault* vault = nullptr)
+      : log_(log), vault_(vault) {}
   void set_guard(std::shared_ptr<const AuthGuard> guard) { guard_ = std::move(guard); }
 
   grpc::ServerWriteReactor<v1::StreamedEvent>* StreamEvents(
@@ -29,6 +32,7 @@ class EventStreamServiceImpl final : public v1::EventStreamService::CallbackServ
 
  private:
   log::EventLog* log_;
+  privacy::Vault* vault_;
   std::shared_ptr<const AuthGuard> guard_;
   std::shared_ptr<std::atomic<int>> open_ = std::make_shared<std::atomic<int>>(0);
 };

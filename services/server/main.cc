@@ -28,6 +28,7 @@
 
 #include "leadflow/v1/lead_service.grpc.pb.h"
 #include "services/server/backup.h"
+#include "services/storage/compact.h"
 #include "services/server/node.h"
 #include "services/server/security.h"
 #include "services/storage/fault_policy.h"
@@ -309,6 +310,15 @@ int main(int argc, char** argv) {
   restore->add_option("--config", restore_config, "YAML configuration file (as for serve)");
   AddConfigFlags(restore, restore_loader, restore_flags);
 
+  leadflow::config::ConfigLoader compact_loader;
+  FlagValues compact_flags;
+  std::string compact_config;
+  CLI::App* compact = app.add_subcommand(
+      "compact", "Rewrite every store of a stopped data directory so nothing deleted is left in "
+                 "its files (after an erasure: the scrubbed rows are then physically gone)");
+  compact->add_option("--config", compact_config, "YAML configuration file (as for serve)");
+  AddConfigFlags(compact, compact_loader, compact_flags, {"data_dir"});
+
   leadflow::config::ConfigLoader token_loader;
   FlagValues token_flags;
   std::string token_config, token_role, token_subject, token_ttl = "24h";
@@ -454,6 +464,19 @@ int main(int argc, char** argv) {
     }
     std::cout << "leadflow: verify passed in " << absl::ToInt64Milliseconds(absl::Now() - start)
               << " ms" << std::endl;
+    return 0;
+  }
+  if (compact->parsed()) {
+    auto config = Resolve(compact_loader, compact_config, compact_flags);
+    if (!config.ok()) return Refused(config.status(), 2);
+    QuietRocksDb();
+    absl::Status st = leadflow::storage::CompactEverything(
+        config->node.data_dir, [](const std::string& line) { std::cout << line << std::endl; });
+    if (!st.ok()) {
+      std::cout << "leadflow: compact failed: " << absl::StatusCodeToString(st.code()) << ": "
+                << st.message() << std::endl;
+      return 1;
+    }
     return 0;
   }
   if (restore->parsed()) {

@@ -46,6 +46,7 @@ struct Node::Impl {
   // Authentication and authorization of every call (null: off).
   std::shared_ptr<const AuthGuard> guard;
   std::unique_ptr<log::EventLog> log;
+  std::unique_ptr<privacy::Vault> vault;  // after the log, before its users; null: no encryption
   std::unique_ptr<command::CommandWriter> writer;
   projections::LeadProjection lead_projection;
   projections::CustomerProjection customer_projection;
@@ -137,6 +138,31 @@ absl::StatusOr<std::unique_ptr<log::EventLog>> OpenLog(Node::Impl& impl, bool wr
   e.budget = impl.budget;
   LEADFLOW_ASSIGN_OR_RETURN(auto embedded, log::EmbeddedLog::Open(e));
   return std::unique_ptr<log::EventLog>(std::move(embedded));
+}
+
+// The data keys of crypto-shredding (NodeOptions::encrypt_personal), once the log is open.
+absl::Status OpenVault(Node::Impl& impl) {
+  const NodeOptions& o = impl.options;
+  if (!o.encrypt_personal) return absl::OkStatus();
+  if (!impl.log->HasKeyStore()) {
+    Say(o, absl::StrCat("WARNING: ", impl.log->Describe(),
+                        " has no key store yet: personal data is written in clear and EraseLead "
+                        "is refused (docs/security.md)"));
+    return absl::OkStatus();
+  }
+  std::string path = o.kek_file;
+  if (path.empty()) {
+    const std::filesystem::path dir = std::filesystem::path(o.data_dir) / "keys";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace, ec);
+    path = (dir / "kek").string();
+  }
+  LEADFLOW_ASSIGN_OR_RETURN(std::string kek,
+                            privacy::ReadOrCreateKek(path, o.kek_file.empty(), "privacy.kek_file"));
+  LEADFLOW_ASSIGN_OR_RETURN(impl.vault, privacy::Vault::Make(impl.log.get(), std::move(kek)));
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -348,6 +374,7 @@ absl::Status StartWriter(
   wo.witness_path = (std::filesystem::path(o.data_dir) / "writer" / "witness").string();
   wo.other_witnesses = view_marks;
   wo.accept_data_loss = o.accept_data_loss;
+  wo.vault = impl.vault.get();
   wo.say = [&o](const std::string& line) {
     logging::Log(logging::Level::kError, line);
     (void)o;
@@ -410,6 +437,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
       Say(o, absl::StrCat("WARNING: ", room.message(), "; starting read-only"));
     }
     LEADFLOW_ASSIGN_OR_RETURN(impl->log, OpenLog(*impl, /*writer=*/run_writer));
+    LEADFLOW_RETURN_IF_ERROR(OpenVault(*impl));
   }
 
   // Views: one store each under <data-dir>/views/<name>, each with its own offsets. The stores
@@ -514,6 +542,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     }
     projections::RunnerOptions ro;
     ro.disk = impl->disk.get();
+    ro.vault = impl->vault.get();
     ro.on_store_damage = [name, marker = damaged_marker(*slot.projection)](const absl::Status& why) {
       // Found while serving: the partition has stopped (health says so); the next start
       // rebuilds the view. Written down so a restart knows.
@@ -536,7 +565,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     };
     if (impl->lead_runner) {
       impl->query_service = std::make_unique<LeadQueryServiceImpl>(
-          impl->lead_store.get(), edge(impl->lead_runner.get()), partitions, o.phone_region);
+          impl->lead_store.get(), edge(impl->lead_runner.get()), partitions, o.phone_region,
+          impl->vault.get());
     }
     if (impl->customer_runner) {
       impl->customer_service = std::make_unique<CustomerQueryServiceImpl>(
@@ -555,7 +585,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
         std::vector<const projections::ProjectionRunner*>(runners.begin(), runners.end()));
   }
   if (!run_gateway) {
-    impl->stream_service = std::make_unique<EventStreamServiceImpl>(impl->log.get());
+    impl->stream_service =
+        std::make_unique<EventStreamServiceImpl>(impl->log.get(), impl->vault.get());
   }
   if (run_writer) {
     impl->command_service =
@@ -572,6 +603,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
                                 ? (std::filesystem::path(raw->options.data_dir) / "writer" /
                                    "ids.key").string()
                                 : raw->options.id_key_file;
+      if (raw->options.kek_file.empty()) {
+        sources.kek_file =
+            (std::filesystem::path(raw->options.data_dir) / "keys" / "kek").string();
+      }
       const std::pair<const char*, const projections::ViewStore*> stores[] = {
           {"lead", raw->lead_store.get()},
           {"customer", raw->customer_store.get()},
@@ -793,6 +828,7 @@ absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::str
   }
   impl.budget = storage::MakeStorageBudget(options.storage);
   LEADFLOW_ASSIGN_OR_RETURN(impl.log, OpenLog(impl, /*writer=*/false));
+  LEADFLOW_RETURN_IF_ERROR(OpenVault(impl));
   // Fresh stores beside the live ones, all filled in one pass over the log (each record read and
   // decoded once), then swapped in one by one.
   const std::filesystem::path dir = std::filesystem::path(options.data_dir) / "views";
@@ -823,8 +859,10 @@ absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::str
           stores.emplace_back(),
           projections::OpenProjectionStore(fresh.string(), *projection,
                                            StoreOptions(impl.budget, /*without_wal=*/true)));
+      projections::RunnerOptions ro;
+      ro.vault = impl.vault.get();
       runners.push_back(std::make_unique<projections::ProjectionRunner>(
-          impl.log.get(), stores.back().get(), projection));
+          impl.log.get(), stores.back().get(), projection, ro));
       raw.push_back(runners.back().get());
     }
     const std::string names = absl::StrJoin(views, ", ");

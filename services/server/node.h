@@ -119,6 +119,16 @@ struct NodeOptions {
   // Funnel view settings (pipeline stage probabilities).
   projections::FunnelOptions funnel;
   SecurityOptions security;
+  // Crypto-shredding (docs/security.md): every personal field is sealed inside its event with
+  // the lead's data key before it reaches the log; the keys live in the log's key store, wrapped
+  // under the key-encryption key; EraseLead destroys a lead's key. Needs a log with a key store
+  // (the embedded one; Kafka's keys topic is not built yet: there events stay in clear and
+  // EraseLead is refused, and the start says so).
+  bool encrypt_personal = true;
+  // The key-encryption key: a file of 64 hex digits. Empty: <data-dir>/keys/kek, made at the
+  // first start (mode 0600). Losing it loses every personal field in the log; keep a copy apart
+  // from the data backups (docs/security.md).
+  std::string kek_file;
   // Called about once a second by the node's housekeeping thread (main: returns free memory to
   // the OS every few calls; see common/malloc_release.h). Defaults to nothing.
   std::function<void()> on_tick;

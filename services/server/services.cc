@@ -101,6 +101,7 @@ LeadCommandServiceImpl::LeadCommandServiceImpl(command::CommandWriter* writer,
   LEADFLOW_COMMAND_RPC(UpdateCustomerProfile, update_customer_profile)
   LEADFLOW_COMMAND_RPC(RecordPurchase, record_purchase)
   LEADFLOW_COMMAND_RPC(RecordNps, record_nps)
+  LEADFLOW_COMMAND_RPC(EraseLead, erase_lead)
 #undef LEADFLOW_COMMAND_RPC
   Serve<v1::Command, v1::CommandReply>(kCommandService, "Execute", run);
   Serve<v1::CommandBatch, v1::CommandBatchReply>(
@@ -430,8 +431,9 @@ const std::vector<int32_t> kAllPartitions = {};
 // ---- Queries ------------------------------------------------------------------------------------
 
 LeadQueryServiceImpl::LeadQueryServiceImpl(const projections::ViewStore* store, ViewEdge edge,
-                                           int32_t partitions, std::string phone_region)
-    : queries_(store, std::move(phone_region)), edge_(std::move(edge)), partitions_(partitions) {
+                                           int32_t partitions, std::string phone_region,
+                                           privacy::Vault* vault)
+    : queries_(store, std::move(phone_region), vault), edge_(std::move(edge)), partitions_(partitions) {
   Serve<v1::GetLeadRequest, v1::LeadView>(
       kLeadQueries, "GetLead", [this](UnaryCall<v1::GetLeadRequest, v1::LeadView>* call) {
         const auto& req = call->request();

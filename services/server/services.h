@@ -82,7 +82,7 @@ struct ViewEdge {
 class LeadQueryServiceImpl final : public RawService<v1::LeadQueryService::Service> {
  public:
   LeadQueryServiceImpl(const projections::ViewStore* store, ViewEdge edge, int32_t partitions,
-                       std::string phone_region = "");
+                       std::string phone_region = "", privacy::Vault* vault = nullptr);
 
  private:
   projections::LeadQueries queries_;

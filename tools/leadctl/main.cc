@@ -1046,6 +1046,24 @@ int Main(int argc, char** argv) {
     return absl::OkStatus();
   });
 
+  // ---- erase (admin) ----
+  struct {
+    std::string lead, email, phone;
+  } er;
+  CLI::App* erase = app.add_subcommand(
+      "erase", "Erase a person: destroy the lead's data key, so every personal field it ever "
+               "had is gone for good (status and funnel figures stay). admin only");
+  erase->add_option("lead", er.lead, "Lead id (ld_...); or name it by --email or --phone");
+  erase->add_option("--email", er.email, "The email of the lead to erase");
+  erase->add_option("--phone", er.phone, "The phone of the lead to erase");
+  AddMetaFlags(erase, &m);
+  builds(erase, &v1::Command::mutable_erase_lead, [&](auto* b) -> absl::Status {
+    b->set_lead_id(er.lead);
+    b->set_email(er.email);
+    b->set_phone(er.phone);
+    return absl::OkStatus();
+  });
+
   CLI::App* profile = on_lead("customer-profile", "Update a customer's profile", "CUSTOMER");
   profile->add_option("--legal-name", f.legal_name, "Legal name");
   profile->add_option("--tax-id", f.tax_id, "Tax id");
