@@ -190,6 +190,10 @@ void PrintReply(const std::string& command, const v1::CommandReply& r) {
     std::cout << "    note           this lead was merged into " << r.merged_into()
               << "; follow up there\n";
   }
+  if (r.event_ids_size() == 0 && !r.replayed()) {
+    std::cout << "    nothing written (already so: an erased lead stays erased)\n";
+    return;
+  }
   std::cout << "    logged at      partition " << pos.partition() << ", offset " << pos.offset()
             << " (" << r.event_ids_size() << " event" << (r.event_ids_size() == 1 ? "" : "s")
             << ")\n";
@@ -209,7 +213,8 @@ void Row(const std::string& k, const std::string& v) {
 void PrintLead(const v1::LeadView& l) {
   std::cout << "Lead " << l.lead_id() << "  "
             << absl::AsciiStrToUpper(Short(v1::LeadStatus_descriptor(), l.status()))
-            << "  (version " << l.version() << ")\n";
+            << "  (version " << l.version() << ")"
+            << (l.erased() ? "  ERASED: personal data destroyed" : "") << "\n";
   Row("person", OrDash(l.person().full_name()));
   Row("company", OrDash(l.company()));
   Row("title", OrDash(l.title()));
@@ -1399,7 +1404,8 @@ int Main(int argc, char** argv) {
   }
   auto customer_stub = v1::CustomerQueryService::NewStub(channel);
   auto print_customer = [&](const v1::CustomerView& c) {
-    std::cout << "Customer " << c.customer_id() << "  (version " << c.version() << ")\n";
+    std::cout << "Customer " << c.customer_id() << "  (version " << c.version() << ")"
+              << (c.erased() ? "  ERASED: personal data destroyed" : "") << "\n";
     Row("from lead", c.lead_id());
     Row("person", OrDash(c.person().full_name()));
     Row("company", OrDash(c.company()));
