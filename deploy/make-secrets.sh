@@ -5,6 +5,9 @@
 #                           others (names: each role's service name, localhost, 127.0.0.1)
 #   client.pem, client.key  a client certificate for leadctl / integrations (CN=operator)
 #   token.key               the shared secret that signs and checks bearer tokens (HS256)
+#   kek                     the key-encryption key wrapping every lead's data key (erasure by
+#                           crypto-shredding): back it up apart from the data; losing it loses
+#                           every personal field in the log
 # Then mint tokens with it, e.g.:
 #   leadflow token issue --auth-token-key-file deploy/secrets/token.key --role admin --subject ops
 # Kubernetes: kubectl -n leadflow create secret generic leadflow-tls --from-file=deploy/secrets/
@@ -37,7 +40,8 @@ issue() {  # issue NAME CN SAN
 issue server leadflow "$NAMES"
 issue client operator "DNS:operator"
 python3 -c 'import secrets; print(secrets.token_hex(32))' >token.key
+python3 -c 'import secrets; print(secrets.token_hex(32))' >kek
 chmod 644 ca.pem server.pem client.pem
 # The containers run as user 10001: the files they read must be readable by it.
-chmod 644 server.key token.key
-echo "secrets written to $OUT: ca.pem server.pem server.key client.pem client.key token.key"
+chmod 644 server.key token.key kek
+echo "secrets written to $OUT: ca.pem server.pem server.key client.pem client.key token.key kek"

@@ -28,6 +28,8 @@ namespace leadflow::log {
 
 // The topic every leadflow event lives on (docs/events.md).
 inline constexpr absl::string_view kEventsTopic = "leadflow.events.v1";
+// The Kafka topic of the data keys (compacted; docs/security.md).
+inline constexpr absl::string_view kKeysTopic = "leadflow.keys.v1";
 // Default partition count of a new log.
 inline constexpr int32_t kDefaultPartitions = 8;
 // Largest single record value accepted (Kafka's default message.max.bytes is ~1 MB).

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -108,6 +109,19 @@ struct KafkaLog::Impl {
   bool commit_pending ABSL_GUARDED_BY(append_mu) = false;
   // An abort that timed out; retried before the next transaction begins.
   bool abort_pending ABSL_GUARDED_BY(append_mu) = false;
+  // The key store: the keys topic's partition count (0: none), and this process's map of it.
+  int32_t key_partitions = 0;
+  absl::Mutex keys_mu;  // one catch-up at a time; guards the map and the consumer
+  std::unique_ptr<RdKafka::KafkaConsumer> keys_consumer ABSL_GUARDED_BY(keys_mu);
+  std::vector<int64_t> keys_position ABSL_GUARDED_BY(keys_mu);
+  // lead id -> wrapped key; "" = destroyed (so an erased lead's events do not each cost a
+  // catch-up).
+  absl::flat_hash_map<std::string, std::string> keys ABSL_GUARDED_BY(keys_mu);
+  // The writer (one owns every partition) writes every key itself: once it has read the topic
+  // to its end, a key it does not know does not exist, and a miss costs no catch-up.
+  bool keys_read_once ABSL_GUARDED_BY(keys_mu) = false;
+  absl::Status OpenKeysConsumer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(keys_mu);
+  absl::Status CatchUpKeys() ABSL_EXCLUSIVE_LOCKS_REQUIRED(keys_mu);
   // Per partition, the end offset (high watermark) as last reported by this process's readers'
   // fetches; -1 = not seen yet. KnownEndOffset answers from it without asking the cluster.
   std::unique_ptr<std::atomic<int64_t>[]> known_end;
@@ -257,6 +271,11 @@ KafkaLog::KafkaLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 KafkaLog::~KafkaLog() {
   {
+    absl::MutexLock lock(&impl_->keys_mu);
+    if (impl_->keys_consumer) impl_->keys_consumer->close();
+    impl_->keys_consumer.reset();
+  }
+  {
     absl::MutexLock lock(&impl_->probe_mu);
     impl_->probe_stop = true;
     impl_->probe_wake.Signal();
@@ -344,6 +363,23 @@ absl::StatusOr<std::unique_ptr<KafkaLog>> KafkaLog::Open(const KafkaLogOptions& 
         "; a different count would move leads between partitions and writers"));
   }
 
+  if (!options.keys_topic.empty()) {
+    std::unique_ptr<RdKafka::Topic> keys(
+        RdKafka::Topic::create(impl->producer.get(), options.keys_topic, nullptr, err));
+    RdKafka::Metadata* raw_keys = nullptr;
+    if (keys && impl->producer->metadata(false, keys.get(), &raw_keys,
+                                         ToMillis(options.timeout)) == RdKafka::ERR_NO_ERROR) {
+      std::unique_ptr<RdKafka::Metadata> keys_md(raw_keys);
+      if (!keys_md->topics()->empty() &&
+          keys_md->topics()->at(0)->err() == RdKafka::ERR_NO_ERROR) {
+        impl->key_partitions =
+            static_cast<int32_t>(keys_md->topics()->at(0)->partitions()->size());
+      }
+    } else {
+      delete raw_keys;
+    }
+  }
+
   if (!options.transactional_id.empty()) {
     const absl::Time deadline = absl::Now() + options.timeout;
     while (true) {
@@ -370,14 +406,23 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
     absl::Span<const PartitionAppend> appends) {
   LEADFLOW_RETURN_IF_ERROR(
       ValidateAppendMany(appends, impl_->partitions, impl_->options.max_message_bytes));
+  size_t total = 0, key_records = 0;
   for (const PartitionAppend& a : appends) {
-    if (!a.keys.empty()) {
-      return absl::FailedPreconditionError(
-          "kafka log: no key store yet (docs/security.md); data keys cannot be written");
-    }
+    total += a.batch.size();
+    key_records += a.keys.size();
   }
-  size_t total = 0;
-  for (const PartitionAppend& a : appends) total += a.batch.size();
+  if (key_records > 0 && impl_->key_partitions == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "kafka log: no keys topic ", impl_->options.keys_topic,
+        " (deploy/kafka/create-topics.sh creates it); data keys cannot be written"));
+  }
+  if (key_records > 0 && impl_->options.transactional_id.empty()) {
+    return absl::FailedPreconditionError(
+        "kafka log: data keys are written only in a transaction with their events "
+        "(a writer has a transactional id)");
+  }
+  const size_t events = total;
+  total += key_records;
   absl::MutexLock lock(&impl_->append_mu);
   if (!impl_->fatal.empty()) return absl::UnavailableError(impl_->fatal);
   RdKafka::Producer* producer = impl_->producer.get();
@@ -490,6 +535,33 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
       }
     }
   }
+  // The data keys, in the same transaction: committed (and visible to read_committed readers)
+  // together with the events they open, or not at all.
+  for (const PartitionAppend& a : appends) {
+    for (const KeyRecord& k : a.keys) {
+      auto ref = std::make_unique<SlotRef>(SlotRef{state, produced++});
+      const int32_t kp = PartitionForKey(k.lead_id, impl_->key_partitions);
+      while (true) {
+        RdKafka::ErrorCode ec = producer->produce(
+            impl_->options.keys_topic, kp, RdKafka::Producer::RK_MSG_COPY,
+            k.wrapped.empty() ? nullptr : const_cast<char*>(k.wrapped.data()), k.wrapped.size(),
+            k.lead_id.data(), k.lead_id.size(), now_ms, ref.get());
+        if (ec == RdKafka::ERR_NO_ERROR) {
+          ref.release();
+          break;
+        }
+        if (ec == RdKafka::ERR__QUEUE_FULL && absl::Now() < deadline) {
+          producer->poll(10);
+          continue;
+        }
+        pending.fetch_sub(total - produced + 1);
+        absl::Status st = abort_txn(absl::UnavailableError(absl::StrCat(
+            "kafka log: produce to the keys topic failed: ", RdKafka::err2str(ec))));
+        while (pending.load() > 0 && absl::Now() < deadline) producer->poll(10);
+        return st;
+      }
+    }
+  }
   if (transactional) LEADFLOW_RETURN_IF_ERROR(commit("commit"));
   // Delivery reports are served by commit_transaction's flush; serve any stragglers.
   while (pending.load() > 0 && absl::Now() < deadline) producer->poll(10);
@@ -504,6 +576,14 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
           absl::StrCat("kafka log: record ", i, " not delivered: ", slots[i].errstr)));
     }
   }
+  // This process knows its own keys at once (other processes catch up on a miss).
+  if (key_records > 0) {
+    absl::MutexLock keys_lock(&impl_->keys_mu);
+    for (const PartitionAppend& a : appends) {
+      for (const KeyRecord& k : a.keys) impl_->keys[k.lead_id] = k.wrapped;
+    }
+  }
+  (void)events;
   std::vector<AppendResult> results;
   size_t at = 0;
   for (const PartitionAppend& a : appends) {
@@ -575,6 +655,131 @@ absl::StatusOr<std::unique_ptr<LogReader>> KafkaLog::OpenReader(int32_t partitio
   return std::unique_ptr<LogReader>(new KafkaReader(std::move(consumer), impl_->options.topic,
                                                     partition, from_offset,
                                                     &impl_->known_end[partition]));
+}
+
+// ---- Key store ------------------------------------------------------------------------------
+
+bool KafkaLog::HasKeyStore() const { return impl_->key_partitions > 0; }
+
+absl::Status KafkaLog::Impl::OpenKeysConsumer() {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "bootstrap.servers", options.bootstrap_servers));
+  LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "client.id", "leadflow-keys"));
+  LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "group.id", "leadflow-keys"));
+  LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "enable.auto.commit", "false"));
+  LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "enable.auto.offset.store", "false"));
+  // Only committed keys: those of events a read_committed reader can see.
+  LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "isolation.level", "read_committed"));
+  // A compacted topic starts wherever compaction left it.
+  LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "auto.offset.reset", "earliest"));
+  LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "enable.partition.eof", "true"));
+  LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), "fetch.wait.max.ms", "20"));
+  for (const auto& [k, v] : options.properties) LEADFLOW_RETURN_IF_ERROR(Set(conf.get(), k, v));
+  std::string err;
+  keys_consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!keys_consumer) return absl::InvalidArgumentError(absl::StrCat("kafka keys consumer: ", err));
+  std::vector<RdKafka::TopicPartition*> assignment;
+  for (int32_t p = 0; p < key_partitions; ++p) {
+    assignment.push_back(RdKafka::TopicPartition::create(options.keys_topic, p,
+                                                         RdKafka::Topic::OFFSET_BEGINNING));
+  }
+  RdKafka::ErrorCode ec = keys_consumer->assign(assignment);
+  RdKafka::TopicPartition::destroy(assignment);
+  if (ec != RdKafka::ERR_NO_ERROR) {
+    keys_consumer.reset();
+    return absl::UnavailableError(absl::StrCat("kafka keys topic: assign failed: ",
+                                               RdKafka::err2str(ec)));
+  }
+  keys_position.assign(key_partitions, 0);
+  return absl::OkStatus();
+}
+
+// Reads the keys topic up to its committed end as of now (bounded: UNAVAILABLE past it).
+absl::Status KafkaLog::Impl::CatchUpKeys() {
+  if (keys_consumer == nullptr) LEADFLOW_RETURN_IF_ERROR(OpenKeysConsumer());
+  const absl::Duration bound = std::min(options.timeout, absl::Seconds(10));
+  const absl::Time deadline = absl::Now() + bound;
+  // The end of each keys partition (ListOffsets, bounded even while a broker is away).
+  std::vector<RdKafka::TopicPartition*> tps;
+  for (int32_t p = 0; p < key_partitions; ++p) {
+    tps.push_back(RdKafka::TopicPartition::create(options.keys_topic, p, -1));
+  }
+  std::vector<int64_t> ends(key_partitions, -1);
+  const RdKafka::ErrorCode listed = producer->offsetsForTimes(tps, ToMillis(bound));
+  for (RdKafka::TopicPartition* tp : tps) {
+    if (listed == RdKafka::ERR_NO_ERROR && tp->err() == RdKafka::ERR_NO_ERROR) {
+      ends[tp->partition()] = tp->offset();
+    }
+  }
+  RdKafka::TopicPartition::destroy(tps);
+  if (listed != RdKafka::ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("kafka keys topic: cannot learn its end: ",
+                                               RdKafka::err2str(listed)));
+  }
+  // Done with a partition once its position reaches the end, or the committed end (an EOF at
+  // the position: a transaction still open beyond it is not ours to wait for).
+  std::vector<bool> done(key_partitions);
+  auto all_done = [&] {
+    for (int32_t p = 0; p < key_partitions; ++p) {
+      if (!done[p] && keys_position[p] < ends[p]) return false;
+    }
+    return true;
+  };
+  while (!all_done()) {
+    if (absl::Now() >= deadline) {
+      return absl::UnavailableError(absl::StrCat(
+          "kafka keys topic: not read to its end within ", absl::FormatDuration(bound)));
+    }
+    std::unique_ptr<RdKafka::Message> m(keys_consumer->consume(50));
+    switch (m->err()) {
+      case RdKafka::ERR_NO_ERROR: {
+        const int32_t p = m->partition();
+        if (p < 0 || p >= key_partitions || m->key() == nullptr) break;
+        if (m->payload() == nullptr || m->len() == 0) {
+          keys[*m->key()] = "";  // destroyed
+        } else {
+          keys[*m->key()] = std::string(static_cast<const char*>(m->payload()), m->len());
+        }
+        keys_position[p] = m->offset() + 1;
+        done[p] = false;
+        break;
+      }
+      case RdKafka::ERR__PARTITION_EOF: {
+        const int32_t p = m->partition();
+        if (p >= 0 && p < key_partitions) {
+          keys_position[p] = std::max(keys_position[p], m->offset());
+          done[p] = true;
+        }
+        break;
+      }
+      case RdKafka::ERR__TIMED_OUT:
+        break;
+      default:
+        return absl::UnavailableError(absl::StrCat("kafka keys topic: read failed: ",
+                                                   m->errstr()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> KafkaLog::ReadKey(const std::string& lead_id) {
+  if (impl_->key_partitions == 0) return absl::NotFoundError("kafka log: no keys topic");
+  absl::MutexLock lock(&impl_->keys_mu);
+  auto found = impl_->keys.find(lead_id);
+  if (found == impl_->keys.end()) {
+    const bool writer = !impl_->options.transactional_id.empty();
+    if (!writer || !impl_->keys_read_once) {
+      LEADFLOW_RETURN_IF_ERROR(impl_->CatchUpKeys());
+      impl_->keys_read_once = true;
+    }
+    found = impl_->keys.find(lead_id);
+    // Read to the end: a lead this process holds a sealed event of has its key by now, unless
+    // it was destroyed (and its tombstone compacted away). Remembered, so its other events do
+    // not each cost a catch-up.
+    if (found == impl_->keys.end()) found = impl_->keys.emplace(lead_id, "").first;
+  }
+  if (found->second.empty()) return absl::NotFoundError("no data key");
+  return found->second;
 }
 
 // ---- Mock cluster ---------------------------------------------------------------------------

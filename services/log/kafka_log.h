@@ -20,6 +20,10 @@ struct KafkaLogOptions {
   std::string bootstrap_servers;
   // Topic holding the events; it must exist (deploy/kafka/create-topics.sh creates it).
   std::string topic = std::string(kEventsTopic);
+  // Compacted topic holding the data keys (key: lead id; value: the wrapped key; a tombstone
+  // destroys it), written in the same transaction as the events. Empty, or a topic that does
+  // not exist: no key store (HasKeyStore() false).
+  std::string keys_topic = std::string(kKeysTopic);
   // Transactional id of this writer; binds the producer to the partitions it owns. Empty = no
   // transactions: appends are idempotent but a failed batch may be partly written.
   std::string transactional_id;
@@ -53,6 +57,10 @@ class KafkaLog final : public EventLog {
       std::function<void(std::vector<int64_t> ends, bool inline_call)> done) override;
   absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
                                                         int64_t from_offset) override;
+  // The keys topic: this process's map of it, caught up to the topic's end (read_committed) on a
+  // miss, so a key committed with an event this process read is always found.
+  bool HasKeyStore() const override;
+  absl::StatusOr<std::string> ReadKey(const std::string& lead_id) override;
 
   struct Impl;
 

@@ -592,5 +592,115 @@ TEST(KafkaLogTest, IdempotentModeWithoutTransactionsAlsoAppends) {
   EXPECT_EQ(r->last_offset, r->first_offset + 1);
 }
 
+// ---- Key store (docs/security.md) ------------------------------------------------------------
+
+namespace {
+std::vector<Message> OneEvent(const std::string& key) { return {Message{key, "event-" + key}}; }
+struct TempDir {
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "leadflow-keystore-XXXXXX");
+    dir = mkdtemp(tmpl.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(dir); }
+  const std::string& path() const { return dir; }
+  std::string dir;
+};
+}  // namespace
+
+TEST(KeyStoreTest, EmbeddedKeysLandWithTheirEventsAndATombstoneDestroysThem) {
+  TempDir dir;
+  EmbeddedLogOptions o;
+  o.dir = dir.path() + "/log";
+  o.partitions = 1;
+  auto log = EmbeddedLog::Open(o);
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_TRUE((*log)->HasKeyStore());
+  const std::vector<Message> batch = OneEvent("ld_a");
+  const KeyRecord put[] = {{"ld_a", "wrapped-a"}};
+  PartitionAppend a{0, batch, put};
+  ASSERT_TRUE((*log)->AppendMany({&a, 1}).ok());
+  EXPECT_EQ(*(*log)->ReadKey("ld_a"), "wrapped-a");
+  EXPECT_EQ((*log)->ReadKey("ld_b").status().code(), absl::StatusCode::kNotFound);
+  // A key record without a lead id is refused, and nothing of the append is written.
+  const KeyRecord bad[] = {{"", "x"}};
+  PartitionAppend b{0, batch, bad};
+  EXPECT_EQ((*log)->AppendMany({&b, 1}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*(*log)->EndOffset(0), 1);
+  const KeyRecord destroy[] = {{"ld_a", ""}};
+  PartitionAppend c{0, batch, destroy};
+  ASSERT_TRUE((*log)->AppendMany({&c, 1}).ok());
+  ASSERT_TRUE((*log)->PurgeDestroyedKeys().ok());
+  EXPECT_EQ((*log)->ReadKey("ld_a").status().code(), absl::StatusCode::kNotFound);
+  // Reopened (read-only, as verify does): the same.
+  log->reset();
+  o.read_only = true;
+  o.partitions = 0;
+  auto ro = EmbeddedLog::Open(o);
+  ASSERT_TRUE(ro.ok()) << ro.status();
+  EXPECT_EQ((*ro)->ReadKey("ld_a").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(KeyStoreTest, KafkaKeysCommitWithTheirEventsAndAnotherProcessFindsThem) {
+  auto cluster = MockKafkaCluster::Start(1);
+  ASSERT_TRUE(cluster.ok());
+  ASSERT_TRUE((*cluster)->CreateTopic(std::string(kEventsTopic), 2).ok());
+  KafkaLogOptions o;
+  o.bootstrap_servers = (*cluster)->bootstrap_servers();
+  o.timeout = absl::Seconds(10);
+  // No keys topic: no key store, and keys are refused. (Configured away here: the mock cluster
+  // creates any topic a metadata request names, so it cannot show a missing one.)
+  {
+    o.transactional_id = "keys-test-0";
+    KafkaLogOptions none = o;
+    none.keys_topic.clear();
+    auto log = KafkaLog::Open(none);
+    ASSERT_TRUE(log.ok()) << log.status();
+    EXPECT_FALSE((*log)->HasKeyStore());
+    const std::vector<Message> batch = OneEvent("ld_a");
+    const KeyRecord put[] = {{"ld_a", "wrapped-a"}};
+    PartitionAppend a{PartitionForKey("ld_a", 2), batch, put};
+    absl::Status st = (*log)->AppendMany({&a, 1}).status();
+    EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(st.message()), HasSubstr("keys topic"));
+  }
+  ASSERT_TRUE((*cluster)->CreateTopic(std::string(kKeysTopic), 2).ok());
+  o.transactional_id = "keys-test-1";
+  auto writer = KafkaLog::Open(o);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_TRUE((*writer)->HasKeyStore());
+  KafkaLogOptions view_options = o;
+  view_options.transactional_id.clear();  // a view process
+  auto view = KafkaLog::Open(view_options);
+  ASSERT_TRUE(view.ok()) << view.status();
+  // Keys need a transaction (they must commit with their events).
+  {
+    const std::vector<Message> batch = OneEvent("ld_z");
+    const KeyRecord put[] = {{"ld_z", "wrapped-z"}};
+    PartitionAppend a{PartitionForKey("ld_z", 2), batch, put};
+    EXPECT_EQ((*view)->AppendMany({&a, 1}).status().code(),
+              absl::StatusCode::kFailedPrecondition);
+  }
+  for (const std::string lead : {"ld_a", "ld_b", "ld_c"}) {
+    const std::vector<Message> batch = OneEvent(lead);
+    const KeyRecord put[] = {{lead, "wrapped-" + lead}};
+    PartitionAppend a{PartitionForKey(lead, 2), batch, put};
+    ASSERT_TRUE((*writer)->AppendMany({&a, 1}).ok());
+  }
+  EXPECT_EQ(*(*writer)->ReadKey("ld_b"), "wrapped-ld_b");
+  EXPECT_EQ(*(*view)->ReadKey("ld_b"), "wrapped-ld_b");  // caught up from the topic
+  EXPECT_EQ(*(*view)->ReadKey("ld_c"), "wrapped-ld_c");
+  // Destroyed: the writer at once; another process once it catches up (a fresh one here).
+  const std::vector<Message> batch = OneEvent("ld_b");
+  const KeyRecord destroy[] = {{"ld_b", ""}};
+  PartitionAppend d{PartitionForKey("ld_b", 2), batch, destroy};
+  ASSERT_TRUE((*writer)->AppendMany({&d, 1}).ok());
+  EXPECT_EQ((*writer)->ReadKey("ld_b").status().code(), absl::StatusCode::kNotFound);
+  auto fresh = KafkaLog::Open(view_options);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ((*fresh)->ReadKey("ld_b").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(*(*fresh)->ReadKey("ld_a"), "wrapped-ld_a");
+  EXPECT_EQ((*fresh)->ReadKey("ld_never").status().code(), absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace leadflow::log

@@ -109,6 +109,7 @@ absl::StatusOr<std::unique_ptr<log::EventLog>> OpenLog(Node::Impl& impl, bool wr
   if (o.kafka_mock) {
     LEADFLOW_ASSIGN_OR_RETURN(impl.mock, log::MockKafkaCluster::Start(1));
     LEADFLOW_RETURN_IF_ERROR(impl.mock->CreateTopic(o.kafka_topic, o.partitions));
+    LEADFLOW_RETURN_IF_ERROR(impl.mock->CreateTopic(std::string(log::kKeysTopic), 1));
     brokers = impl.mock->bootstrap_servers();
     Say(o, absl::StrCat("kafka mock cluster on ", brokers, " (topic ", o.kafka_topic, ", ",
                         o.partitions,
@@ -145,10 +146,15 @@ absl::Status OpenVault(Node::Impl& impl) {
   const NodeOptions& o = impl.options;
   if (!o.encrypt_personal) return absl::OkStatus();
   if (!impl.log->HasKeyStore()) {
-    Say(o, absl::StrCat("WARNING: ", impl.log->Describe(),
-                        " has no key store yet: personal data is written in clear and EraseLead "
-                        "is refused (docs/security.md)"));
-    return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        impl.log->Describe(), " has no key store: create the keys topic ", log::kKeysTopic,
+        " (compacted; deploy/kafka/create-topics.sh) or set privacy.encrypt_personal=false to "
+        "write personal data in clear (docs/security.md)"));
+  }
+  if (!o.kafka_brokers.empty() && o.kek_file.empty()) {
+    return absl::FailedPreconditionError(
+        "privacy.kek_file: required with Kafka: the writer and every view process must share "
+        "one key-encryption key (64 hex digits; deploy/make-secrets.sh makes one)");
   }
   std::string path = o.kek_file;
   if (path.empty()) {

@@ -16,13 +16,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Authentication is on (as for any `leadflow serve`): every leadflow process of a test shares one
-# token key (through the environment, like a deployment's config) and every leadctl call carries
+# Authentication and encryption are on (as for any `leadflow serve`): every leadflow process of a
+# test shares one token key and one key-encryption key (through the environment, like a deployment's config) and every leadctl call carries
 # an admin token for it. tests/e2e/security_test.sh covers the defaults and the refusals.
 E2E_LEADFLOW=${LEADFLOW:-${REAL_LEADFLOW:-}}
 if [ -n "$E2E_LEADFLOW" ]; then
   python3 -c 'import secrets; print(secrets.token_hex(32))' >"$E2E_TMP/token.key"
   export LEADFLOW_AUTH_TOKEN_KEY_FILE="$E2E_TMP/token.key"
+  # One key-encryption key for every process of a test (required with Kafka, where the writer
+  # and the view processes must share it; docs/security.md).
+  python3 -c 'import secrets; print(secrets.token_hex(32))' >"$E2E_TMP/kek"
+  chmod 600 "$E2E_TMP/kek"
+  export LEADFLOW_PRIVACY_KEK_FILE="$E2E_TMP/kek"
   LEADFLOW_TOKEN=$("$E2E_LEADFLOW" token issue --role admin --subject e2e --ttl 6h \
     --data-dir "$E2E_TMP/no-data") || { echo "FAIL: leadflow token issue"; exit 1; }
   export LEADFLOW_TOKEN

@@ -1,10 +1,13 @@
-// The cost of authentication (docs/benchmarks.md, "Security"): the same client against two
-// in-process nodes, one with authentication off and one with it on (a bearer token on every
-// call: signature checked once, then the verified-token cache; the role checked per method and
-// per command; the actor set from the token), interleaved A/B/B/A so the machine's drift hits
-// both alike. Measures batched ingest (ExecuteBatch, 1,000 commands per batch, durable) and
-// GetLead (unary, 32 in flight), with the process's CPU time per operation.
-//   build/bin/auth_bench [--rounds 4] [--commands 50000] [--seconds 3]
+// The cost of security (docs/benchmarks.md, "Security"): the same client against two in-process
+// nodes, "off" and "on", interleaved A/B/B/A so the machine's drift hits both alike. With
+// --compare all (the default), "on" has authentication (a bearer token on every call: signature
+// checked once, then the verified-token cache; the role checked per method and per command; the
+// actor set from the token) and encryption of personal fields (each event sealed with its lead's
+// data key, keys in the log's key store; GetLead's row is served from the view as before), and
+// "off" has neither; with --compare auth only authentication differs (no encryption on either).
+// Measures batched ingest (ExecuteBatch, 1,000 commands per batch, durable) and GetLead (unary,
+// 32 in flight), with the process's CPU time per operation.
+//   build/bin/auth_bench [--rounds 4] [--commands 50000] [--seconds 3] [--compare all|auth]
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
 
@@ -44,14 +47,17 @@ v1::CaptureLead Capture(int64_t n) {
   c.mutable_meta()->mutable_actor()->set_id("loader");
   c.mutable_person()->set_full_name(absl::StrCat("Lead ", n));
   c.set_email(absl::StrCat("lead", n, "@example.com"));
+  c.set_title("Head of Purchasing");
+  c.set_interest_note("asked for the enterprise plan");
   c.set_source_channel(v1::SOURCE_CHANNEL_WEB_FORM);
   return c;
 }
 
 class Target {
  public:
-  Target(bool auth, const std::string& dir) : auth_(auth) {
+  Target(bool auth, bool encrypt, const std::string& dir) : auth_(auth) {
     server::NodeOptions o;
+    o.encrypt_personal = encrypt;
     o.data_dir = dir;
     o.listen = "127.0.0.1:0";
     o.id_key = "auth-bench-id-key";
@@ -177,17 +183,26 @@ int main(int argc, char** argv) {
   int rounds = 4;
   int64_t commands = 50000;
   double seconds = 3;
-  CLI::App app{"auth_bench: batched ingest and GetLead with authentication off and on"};
+  CLI::App app{"auth_bench: batched ingest and GetLead with security off and on"};
   app.add_option("--rounds", rounds, "A/B rounds (each runs both, alternating which goes first)")
       ->capture_default_str();
   app.add_option("--commands", commands, "Captures per ingest measurement")->capture_default_str();
   app.add_option("--seconds", seconds, "Duration of each GetLead measurement")
       ->capture_default_str();
+  std::string compare = "all";
+  app.add_option("--compare", compare,
+                 "all: on = authentication + encryption, off = neither; auth: authentication "
+                 "only (no encryption on either)")
+      ->check(CLI::IsMember({"all", "auth"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  const bool encrypt = compare == "all";
+  std::cout << "compare: " << (encrypt ? "authentication + encryption" : "authentication only")
+            << "\n";
   std::cout << "machine: " << bench::Machine() << "\n";
   const std::string dir = std::filesystem::temp_directory_path() / "leadflow-auth-bench";
   std::filesystem::remove_all(dir);
-  Target off(false, dir + "/off"), on(true, dir + "/on");
+  Target off(false, false, dir + "/off"), on(true, encrypt, dir + "/on");
   std::cout << "round  order    ingest off/s  ingest on/s  ratio   cpu us/cmd off  on    "
                "GetLead off/s  on/s   ratio   cpu us/read off  on\n";
   for (int r = 0; r < rounds; ++r) {
