@@ -13,6 +13,10 @@ namespace leadflow::projections {
 
 class CustomerProjection final : public Projection {
  public:
+  // Only its customer's own events carry what it keeps (person, contact, tax id, address).
+  bool ReadsPersonalData(const v1::Event& e) const override {
+    return e.aggregate_type() == v1::AGGREGATE_TYPE_CUSTOMER;
+  }
   enum Family { kCustomers = 0, kIndex = 1 };
   std::string name() const override { return "customer"; }
   std::vector<std::string> column_families() const override { return {"customers", "index"}; }

@@ -113,6 +113,7 @@ class FunnelProjection final : public Projection {
   std::vector<std::string> column_families() const override { return {"leads"}; }
   absl::Status Apply(const v1::Event& event, const log::Record& record, ViewTxn& txn) override;
   bool AppliesAtomically() const override { return true; }
+  bool ReadsPersonalData(const v1::Event&) const override { return false; }  // counts, times
   absl::Status FinishBatch(ViewTxn& txn) override;
   void Committed(ViewTxn& txn) override;
   absl::Status Load(const ViewStore& store) override;

@@ -17,6 +17,11 @@ namespace leadflow::projections {
 
 class ReprocessingProjection final : public Projection {
  public:
+  // The person's name (captures, contact changes) and the exits' free text.
+  bool ReadsPersonalData(const v1::Event& e) const override {
+    return e.has_lead_captured() || e.has_contact_details_updated() || e.has_lead_rejected() ||
+           e.has_lead_postponed() || e.has_lead_disqualified();
+  }
   // Column families, in this order. "exits": one row per exit, keyed by exit time; "queue" and
   // "win_back": keyed by revisit / rejection time, valued with the exit's key.
   enum Family { kLeads = 0, kExits = 1, kQueue = 2, kWinBack = 3 };

@@ -111,9 +111,11 @@ void ProjectionRunner::Stop() {
   }
 }
 
-absl::StatusOr<v1::Event> DecodeAndOpen(const log::Record& record, privacy::Vault* vault) {
+absl::StatusOr<v1::Event> DecodeAndOpen(const log::Record& record, privacy::Vault* vault,
+                                        const std::function<bool(const v1::Event&)>& wanted) {
   absl::StatusOr<v1::Event> event = log::DecodeEvent(record);
   if (!event.ok() || vault == nullptr) return event;
+  if (wanted && !wanted(*event)) return event;
   // Sealed personal fields come back with the lead's key; an erased lead's are dropped.
   if (absl::Status opened = vault->Open(&*event); !opened.ok()) return opened;
   return event;
@@ -130,7 +132,11 @@ bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> re
   absl::StatusOr<v1::Event> own;
   for (size_t i = 0; i < records.size(); ++i) {
     const log::Record& r = records[i];
-    if (decoded.empty()) own = DecodeAndOpen(r, options_.vault);
+    if (decoded.empty()) {
+      own = DecodeAndOpen(r, options_.vault, [this](const v1::Event& e) {
+        return projection_->ReadsPersonalData(e);
+      });
+    }
     const absl::StatusOr<v1::Event>& event = decoded.empty() ? own : decoded[i];
     absl::Status st = event.status();
     if (event.ok() && projection_->AppliesAtomically()) {
@@ -337,13 +343,22 @@ absl::Status ProjectionRunner::CatchUpAll(absl::Span<ProjectionRunner* const> ru
   absl::Mutex mu;  // guards `read`, `failure` and calls to `progress`
   int64_t read = 0;
   absl::Status failure;
+  // Decoded once for all the views: opened if any of them reads its personal fields.
+  privacy::Vault* vault = nullptr;
+  for (ProjectionRunner* runner : runners) {
+    if (runner->options_.vault != nullptr) vault = runner->options_.vault;
+  }
+  auto wanted = [&runners](const v1::Event& e) {
+    for (ProjectionRunner* runner : runners) {
+      if (runner->projection_->ReadsPersonalData(e)) return true;
+    }
+    return false;
+  };
   auto replay = [&](size_t i) -> absl::Status {
     std::vector<absl::StatusOr<v1::Event>> decoded;
     auto chunk = [&](std::vector<log::Record>& records, int64_t position) -> absl::Status {
       decoded.clear();
-      for (const log::Record& r : records) {
-        decoded.push_back(DecodeAndOpen(r, runners.front()->options_.vault));
-      }
+      for (const log::Record& r : records) decoded.push_back(DecodeAndOpen(r, vault, wanted));
       for (ProjectionRunner* runner : runners) {
         Partition& p = *runner->partitions_[i];
         int64_t applied;

@@ -42,6 +42,9 @@ class Projection {
   // True if Apply writes to `txn` only after everything that can fail succeeded (so a failed
   // event wrote nothing); the runner then skips the per-event child transaction.
   virtual bool AppliesAtomically() const { return false; }
+  // False if the view reads no personal field of `event`: it is then applied unopened (it
+  // keeps its sealed blob, which the view ignores), which saves a decryption.
+  virtual bool ReadsPersonalData(const v1::Event& event) const { return true; }
   // Called once per batch, before the batch is committed, to flush state the projection kept
   // across the batch's events (e.g. rows it updated in memory). `txn` is the batch transaction.
   virtual absl::Status FinishBatch(ViewTxn& txn) { return absl::OkStatus(); }
@@ -93,10 +96,12 @@ struct RunnerOptions {
   privacy::Vault* vault = nullptr;
 };
 
-// A record as the views see it: decoded, and opened with `vault` (may be null): an erased
-// lead's events come without their personal fields. UNAVAILABLE if the key store cannot be
-// read now.
-absl::StatusOr<v1::Event> DecodeAndOpen(const log::Record& record, privacy::Vault* vault);
+// A record as the views see it: decoded, and opened with `vault` (may be null) if `wanted`
+// says so: an erased lead's events come without their personal fields. UNAVAILABLE if the key
+// store cannot be read now.
+absl::StatusOr<v1::Event> DecodeAndOpen(
+    const log::Record& record, privacy::Vault* vault,
+    const std::function<bool(const v1::Event&)>& wanted = nullptr);
 
 class ProjectionRunner {
  public:

@@ -755,8 +755,10 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group)
           if (!had.ok()) keyed = had.status();
           had_key = had.ok() && (*had || prep.new_keys.contains(e->partition_key()));
         } else if (!data_keys.contains(e->partition_key()) && privacy::HasPersonalData(*e)) {
+          // A lead with no event yet has no key: no store lookup for it.
+          const bool new_lead = e->partition_key() == lead_id && !lead_of(lead_id).exists;
           absl::StatusOr<std::string> key = options_.vault->KeyForSealing(
-              e->partition_key(), &prep.new_keys, &prep.key_records);
+              e->partition_key(), &prep.new_keys, &prep.key_records, new_lead);
           if (key.ok()) data_keys[e->partition_key()] = *std::move(key);
           else keyed = key.status();
         }

@@ -716,12 +716,14 @@ absl::Status KafkaLog::Impl::CatchUpKeys() {
     return absl::UnavailableError(absl::StrCat("kafka keys topic: cannot learn its end: ",
                                                RdKafka::err2str(listed)));
   }
-  // Done with a partition once its position reaches the end, or the committed end (an EOF at
-  // the position: a transaction still open beyond it is not ours to wait for).
-  std::vector<bool> done(key_partitions);
+  // Done with a partition once its position reaches the end as listed (the high watermark):
+  // a read_committed consumer gets there only when every transaction before it is resolved, so
+  // every key committed before this call (with the events that need it) has been read. An EOF
+  // before it (a commit marker not written yet on this partition, though the event's partition
+  // already has its own) is not the end: stopping there would take a committed key for absent.
   auto all_done = [&] {
     for (int32_t p = 0; p < key_partitions; ++p) {
-      if (!done[p] && keys_position[p] < ends[p]) return false;
+      if (keys_position[p] < ends[p]) return false;
     }
     return true;
   };
@@ -741,14 +743,12 @@ absl::Status KafkaLog::Impl::CatchUpKeys() {
           keys[*m->key()] = std::string(static_cast<const char*>(m->payload()), m->len());
         }
         keys_position[p] = m->offset() + 1;
-        done[p] = false;
         break;
       }
       case RdKafka::ERR__PARTITION_EOF: {
         const int32_t p = m->partition();
         if (p >= 0 && p < key_partitions) {
           keys_position[p] = std::max(keys_position[p], m->offset());
-          done[p] = true;
         }
         break;
       }

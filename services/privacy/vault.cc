@@ -101,7 +101,7 @@ std::string Vault::Wrap(const std::string& lead_id, const std::string& key) cons
   std::string out(1 + kNonceBytes + key.size() + kTagBytes, '\0');
   out[0] = kWrapVersion;
   auto* nonce = reinterpret_cast<unsigned char*>(out.data() + 1);
-  randombytes_buf(nonce, kNonceBytes);
+  FastRandomBytes(nonce, kNonceBytes);
   unsigned long long n = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(
       nonce + kNonceBytes, &n, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
@@ -151,10 +151,12 @@ absl::StatusOr<std::string> Vault::Lookup(const std::string& lead_id) {
 
 absl::StatusOr<std::string> Vault::KeyForSealing(
     const std::string& lead_id, absl::flat_hash_map<std::string, std::string>* pending,
-    std::vector<log::KeyRecord>* records) {
+    std::vector<log::KeyRecord>* records, bool new_lead) {
   if (auto it = pending->find(lead_id); it != pending->end()) return it->second;
-  absl::StatusOr<std::string> key = Lookup(lead_id);
-  if (key.ok() || !absl::IsNotFound(key.status())) return key;
+  if (!new_lead) {
+    absl::StatusOr<std::string> key = Lookup(lead_id);
+    if (key.ok() || !absl::IsNotFound(key.status())) return key;
+  }
   std::string fresh = NewDataKey();
   records->push_back({lead_id, Wrap(lead_id, fresh)});
   (*pending)[lead_id] = fresh;

@@ -39,9 +39,11 @@ class Vault {
   // `pending` (the caller's append under way: later events of the same append find it there)
   // with its KeyRecord added to `records`, which must land in that append. UNAVAILABLE if the
   // store cannot be read now.
+  // `new_lead`: the caller knows the lead has no event yet, so no key (no store lookup).
   absl::StatusOr<std::string> KeyForSealing(const std::string& lead_id,
                                             absl::flat_hash_map<std::string, std::string>* pending,
-                                            std::vector<log::KeyRecord>* records);
+                                            std::vector<log::KeyRecord>* records,
+                                            bool new_lead = false);
   // Seals `event`'s personal fields with its lead's key (KeyForSealing on its partition key).
   // An event without personal fields needs no key and is left as it is.
   absl::Status Seal(v1::Event* event, absl::flat_hash_map<std::string, std::string>* pending,

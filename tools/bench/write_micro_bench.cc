@@ -24,6 +24,7 @@
 #include "services/lead/state.h"
 #include "services/log/embedded_log.h"
 #include "services/log/event_codec.h"
+#include "services/privacy/sealer.h"
 #include "tools/bench/bench_util.h"
 #include "tools/bench/heap_pages.h"
 
@@ -241,6 +242,52 @@ void BM_Step_EncodeEvent(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Step_EncodeEvent);
+
+// Crypto-shredding's steps per event (docs/security.md): sealing a capture's personal fields
+// with a data key (the writer, before encoding), and opening them again (each view that reads
+// personal fields, when it applies the event).
+void BM_Step_SealCapture(benchmark::State& state) {
+  absl::StatusOr<std::vector<v1::Event>> events = CapturedEvents();
+  if (!events.ok()) return Fail(state, events.status());
+  const std::string key = privacy::NewDataKey();
+  size_t i = 0;
+  for (auto _ : state) {
+    v1::Event e = (*events)[i++ % events->size()];
+    absl::Status st = privacy::Seal(&e, key);
+    if (!st.ok()) return Fail(state, st);
+    benchmark::DoNotOptimize(e);
+  }
+}
+BENCHMARK(BM_Step_SealCapture);
+
+void BM_Step_OpenCapture(benchmark::State& state) {
+  absl::StatusOr<std::vector<v1::Event>> events = CapturedEvents();
+  if (!events.ok()) return Fail(state, events.status());
+  const std::string key = privacy::NewDataKey();
+  for (v1::Event& e : *events) {
+    if (absl::Status st = privacy::Seal(&e, key); !st.ok()) return Fail(state, st);
+  }
+  size_t i = 0;
+  for (auto _ : state) {
+    v1::Event e = (*events)[i++ % events->size()];
+    absl::Status st = privacy::Open(&e, key);
+    if (!st.ok()) return Fail(state, st);
+    benchmark::DoNotOptimize(e);
+  }
+}
+BENCHMARK(BM_Step_OpenCapture);
+
+// The baseline of the two above: the copy of the event each iteration makes.
+void BM_Baseline_CopyEvent(benchmark::State& state) {
+  absl::StatusOr<std::vector<v1::Event>> events = CapturedEvents();
+  if (!events.ok()) return Fail(state, events.status());
+  size_t i = 0;
+  for (auto _ : state) {
+    v1::Event e = (*events)[i++ % events->size()];
+    benchmark::DoNotOptimize(e);
+  }
+}
+BENCHMARK(BM_Baseline_CopyEvent);
 
 void BM_Step_NewEventId(benchmark::State& state) {
   for (auto _ : state) {
