@@ -115,6 +115,7 @@ absl::StatusOr<v1::Event> DecodeAndOpen(const log::Record& record, privacy::Vaul
                                         const std::function<bool(const v1::Event&)>& wanted) {
   absl::StatusOr<v1::Event> event = log::DecodeEvent(record);
   if (!event.ok() || vault == nullptr) return event;
+  vault->Observe(*event);
   if (wanted && !wanted(*event)) return event;
   // Sealed personal fields come back with the lead's key; an erased lead's are dropped.
   if (absl::Status opened = vault->Open(&*event); !opened.ok()) return opened;

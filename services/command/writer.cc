@@ -507,6 +507,7 @@ absl::Status CommandWriter::Replay(Partition& p) ABSL_NO_THREAD_SAFETY_ANALYSIS 
     for (const log::Record& r : records) {
       auto event = log::DecodeEvent(r);
       if (event.ok() && options_.vault != nullptr) {
+        options_.vault->Observe(*event);
         // An erased lead's events come back without their personal fields.
         if (absl::Status opened = options_.vault->Open(&*event); !opened.ok()) {
           event = absl::Status(opened.code(), absl::StrCat("partition ", r.partition, " offset ",

@@ -150,6 +150,9 @@ class EventLog {
   virtual absl::StatusOr<std::string> ReadKey(const std::string& lead_id) {
     return absl::NotFoundError(absl::StrCat(Describe(), " has no key store"));
   }
+  // This process learned (from a LeadErased event) that `lead_id`'s key is destroyed: forget any
+  // copy held in memory (Kafka: the map of the keys topic), so it is never used again here.
+  virtual void ForgetKey(const std::string& lead_id) {}
   // Makes destroyed keys physically gone from the store's files (embedded: flush and compact;
   // Kafka: the keys topic's compaction does it). Slow; call after an erasure, off the hot path.
   virtual absl::Status PurgeDestroyedKeys() { return absl::OkStatus(); }

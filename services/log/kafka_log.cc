@@ -782,6 +782,11 @@ absl::StatusOr<std::string> KafkaLog::ReadKey(const std::string& lead_id) {
   return found->second;
 }
 
+void KafkaLog::ForgetKey(const std::string& lead_id) {
+  absl::MutexLock lock(&impl_->keys_mu);
+  impl_->keys[lead_id] = "";
+}
+
 // ---- Mock cluster ---------------------------------------------------------------------------
 
 struct MockKafkaCluster::Impl {

@@ -61,6 +61,7 @@ class KafkaLog final : public EventLog {
   // miss, so a key committed with an event this process read is always found.
   bool HasKeyStore() const override;
   absl::StatusOr<std::string> ReadKey(const std::string& lead_id) override;
+  void ForgetKey(const std::string& lead_id) override;
 
   struct Impl;
 

@@ -191,8 +191,11 @@ absl::Status Vault::Open(v1::Event* event, bool* erased) {
 }
 
 void Vault::Forget(const std::string& lead_id) {
-  absl::MutexLock lock(&mu_);
-  cache_.erase(lead_id);
+  {
+    absl::MutexLock lock(&mu_);
+    cache_.erase(lead_id);
+  }
+  log_->ForgetKey(lead_id);
 }
 
 absl::StatusOr<bool> Vault::HasKey(const std::string& lead_id) {

@@ -59,7 +59,14 @@ class Vault {
   // The record that destroys `lead_id`'s key (for the erasure's append); forgets it once the
   // append is made (Forget).
   static log::KeyRecord Destroy(const std::string& lead_id) { return {lead_id, ""}; }
+  // Drops every copy of the key this process holds (the vault's cache and the log's memory).
   void Forget(const std::string& lead_id);
+  // Every reader of the log shows it each event it reads: a LeadErased makes this process
+  // forget that lead's key at once (a view process on Kafka would otherwise keep opening the
+  // erased lead's events, e.g. in StreamEvents, from its in-memory copy).
+  void Observe(const v1::Event& event) {
+    if (event.has_lead_erased()) Forget(event.partition_key());
+  }
   // True if `lead_id` has a key now.
   absl::StatusOr<bool> HasKey(const std::string& lead_id);
 

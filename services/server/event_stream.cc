@@ -106,6 +106,7 @@ class Stream final : public grpc::ServerWriteReactor<v1::StreamedEvent> {
           }
           absl::StatusOr<v1::Event> event = log::DecodeEvent(r);
           if (event.ok() && vault_ != nullptr) {
+            vault_->Observe(*event);
             // Downstream gets the plaintext; an erased lead's personal fields stay absent.
             if (absl::Status opened = vault_->Open(&*event); !opened.ok()) event = opened;
           }

@@ -23,6 +23,7 @@
 #include "leadflow/v1/stream.grpc.pb.h"
 #include "services/common/time_util.h"
 #include "services/server/node.h"
+#include "services/log/kafka_log.h"
 #include "services/storage/compact.h"
 
 namespace leadflow {
@@ -388,6 +389,92 @@ TEST_F(ErasureTest, AReturningContactStartsANewLeadAndARestartKeepsTheOthers) {
   v1::Command again = c;
   again.mutable_capture_lead()->mutable_meta()->set_command_id("back-again");
   EXPECT_EQ(MustRun(again).lead_id(), back.lead_id());  // an inquiry on the new lead
+}
+
+// On Kafka, with the writer and the views in separate nodes (as in deploy/): the view node
+// opens a lead's events with the key it read from the keys topic; after the erasure it must
+// never use that key again, although it still holds a copy in memory.
+TEST(KafkaErasureTest, AViewProcessForgetsTheKeyOfAnErasedLead) {
+  std::string tmpl = fs::temp_directory_path() / "leadflow-kerasure-XXXXXX";
+  const std::string dir = mkdtemp(tmpl.data());
+  auto cluster = log::MockKafkaCluster::Start(1);
+  ASSERT_TRUE(cluster.ok());
+  ASSERT_TRUE((*cluster)->CreateTopic(std::string(log::kEventsTopic), 2).ok());
+  ASSERT_TRUE((*cluster)->CreateTopic(std::string(log::kKeysTopic), 1).ok());
+  std::ofstream(dir + "/kek") << std::string(64, 'a') << "\n";
+  server::NodeOptions base;
+  base.listen = "127.0.0.1:0";
+  base.partitions = 2;
+  base.id_key = "kafka-erasure-id-key";
+  base.kafka_brokers = (*cluster)->bootstrap_servers();
+  base.kek_file = dir + "/kek";
+  server::NodeOptions w = base, v = base;
+  w.role = server::NodeOptions::Role::kWriter;
+  w.data_dir = dir + "/writer";
+  v.role = server::NodeOptions::Role::kViews;
+  v.data_dir = dir + "/views";
+  auto writer = server::Node::Start(w);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  auto views = server::Node::Start(v);
+  ASSERT_TRUE(views.ok()) << views.status();
+  auto wch = grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*writer)->port()),
+                                 grpc::InsecureChannelCredentials());
+  auto vch = grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*views)->port()),
+                                 grpc::InsecureChannelCredentials());
+  auto commands = v1::LeadCommandService::NewStub(wch);
+  auto leads = v1::LeadQueryService::NewStub(vch);
+  auto stream = v1::EventStreamService::NewStub(vch);
+  auto run = [&](const v1::Command& c) {
+    grpc::ClientContext ctx;
+    v1::CommandReply reply;
+    const grpc::Status st = commands->Execute(&ctx, c, &reply);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return reply;
+  };
+  auto get = [&](const std::string& id, const v1::LogPosition& at) {
+    v1::GetLeadRequest req;
+    req.set_lead_id(id);
+    *req.mutable_min_position() = at;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    v1::LeadView view;
+    const grpc::Status st = leads->GetLead(&ctx, req, &view);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return view;
+  };
+  auto streamed = [&] {
+    v1::StreamEventsRequest req;
+    req.set_stop_at_end(true);
+    grpc::ClientContext ctx;
+    auto reader = stream->StreamEvents(&ctx, req);
+    std::string all;
+    v1::StreamedEvent e;
+    while (reader->Read(&e)) all += e.event().DebugString();
+    EXPECT_TRUE(reader->Finish().ok());
+    return all;
+  };
+  v1::Command c;
+  auto* cap = c.mutable_capture_lead();
+  cap->mutable_meta()->set_command_id("k-cap");
+  cap->mutable_meta()->mutable_actor()->set_id("tester");
+  cap->mutable_person()->set_full_name("Zelmira Quonset");
+  cap->set_email("zelmira.quonset@erasure.example");
+  cap->set_source_channel(v1::SOURCE_CHANNEL_WEB_FORM);
+  const v1::CommandReply captured = run(c);
+  EXPECT_EQ(get(captured.lead_id(), captured.last_position()).person().full_name(),
+            "Zelmira Quonset");
+  EXPECT_THAT(streamed(), HasSubstr("Zelmira Quonset"));  // the view node holds the key now
+
+  const v1::CommandReply erased = run(Erase("k-erase", captured.lead_id(), "", ""));
+  const v1::LeadView after = get(captured.lead_id(), erased.last_position());
+  EXPECT_TRUE(after.erased());
+  EXPECT_TRUE(after.person().full_name().empty());
+  const std::string all = streamed();
+  EXPECT_THAT(all, HasSubstr("lead_erased"));
+  EXPECT_THAT(all, Not(HasSubstr("Zelmira")));
+  views->reset();
+  writer->reset();
+  fs::remove_all(dir);
 }
 
 }  // namespace
