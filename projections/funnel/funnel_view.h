@@ -20,14 +20,11 @@
 #include "absl/time/time.h"
 #include "leadflow/v1/analytics.pb.h"
 #include "projections/runner/runner.h"
+#include "services/config/node_options.h"
 
 namespace leadflow::projections {
 
-struct FunnelOptions {
-  // Probability (percent, 0-100) that a qualified lead in each SalesStage converts, for the
-  // probability-weighted pipeline. Indexed by SalesStage number; defaults in docs/metrics.md.
-  std::array<int, 6> stage_probability_percent = {0, 10, 20, 40, 60, 80};
-};
+using FunnelOptions = config::FunnelOptions;  // NodeOptions::funnel
 
 // Milestones in funnel order.
 enum Milestone { kCaptured = 0, kContacted, kQualified, kPresented, kProposal, kConverted };

@@ -20,22 +20,6 @@
 namespace leadflow::config {
 namespace {
 
-using Role = server::NodeOptions::Role;
-
-const std::vector<std::pair<std::string, Role>>& Roles() {
-  static const auto* roles = new std::vector<std::pair<std::string, Role>>{
-      {"all", Role::kAll},
-      {"writer", Role::kWriter},
-      {"views", Role::kViews},
-      {"lead-view", Role::kLeadView},
-      {"customer-view", Role::kCustomerView},
-      {"funnel-view", Role::kFunnelView},
-      {"reprocessing-view", Role::kReprocessingView},
-      {"gateway", Role::kGateway},
-  };
-  return *roles;
-}
-
 absl::Status Bad(const std::string& key, const std::string& source, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(key, " (", source, "): ", what));
 }
@@ -133,8 +117,8 @@ bool IsOwnAddress(const std::string& listen, const std::string& upstream) {
 }
 
 // "lead-view" -> "gateway.lead_view".
-std::string GatewayKey(const server::GatewayRoute& route) {
-  std::string key = absl::StrCat("gateway.", route.role);
+std::string GatewayKey(const std::string& role) {
+  std::string key = absl::StrCat("gateway.", role);
   std::replace(key.begin(), key.end(), '-', '_');
   return key;
 }
@@ -148,25 +132,27 @@ std::string Env(const std::string& key) {
 
 }  // namespace
 
-absl::StatusOr<Role> ParseRole(const std::string& name) {
-  for (const auto& [n, r] : Roles()) {
-    if (n == name) return r;
-  }
+absl::StatusOr<Role> ParseRole(const std::string& name, const std::vector<std::string>& views) {
+  std::vector<Role> roles = {Role::All(), Role::Writer(), Role::Views()};
+  for (const std::string& view : views) roles.push_back(Role::View(view));
+  roles.push_back(Role::Gateway());
   std::vector<std::string> names;
-  for (const auto& [n, r] : Roles()) names.push_back(n);
+  for (const Role& role : roles) {
+    if (role.name() == name) return role;
+    names.push_back(role.name());
+  }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown role '", name, "'; one of: ", absl::StrJoin(names, ", ")));
 }
 
-std::string RoleName(Role role) {
-  for (const auto& [n, r] : Roles()) {
-    if (r == role) return n;
-  }
-  return "?";
+std::vector<std::string> GatewayRoles(const std::vector<std::string>& views) {
+  std::vector<std::string> roles = {"writer"};
+  for (const std::string& view : views) roles.push_back(ViewRole(view));
+  return roles;
 }
 
-ConfigLoader::ConfigLoader() {
-  server::NodeOptions& n = config_.node;
+ConfigLoader::ConfigLoader(std::vector<std::string> views) : views_(std::move(views)) {
+  NodeOptions& n = config_.node;
   n.security.auth = true;  // `leadflow serve` authenticates every call unless told otherwise
   auto add = [&](std::string key, OptionType type, std::string default_text, std::string help,
                  std::function<absl::Status(const std::string&, const std::string&)> set,
@@ -212,13 +198,15 @@ ConfigLoader::ConfigLoader() {
     };
   };
 
+  std::vector<std::string> view_roles;
+  for (const std::string& view : views_) view_roles.push_back(ViewRole(view));
   add("role", OptionType::kString, "all",
-      "What this process runs: all (writer and every view, embedded log by default), writer, "
-      "views (all four views), lead-view, customer-view, funnel-view, reprocessing-view, or "
-      "gateway (forwards each query to the process serving its view). Roles other than all "
-      "need a shared log: Kafka (--kafka-brokers or --kafka-mock).",
-      [&n](const std::string& v, const std::string& source) -> absl::Status {
-        absl::StatusOr<Role> r = ParseRole(v);
+      absl::StrCat("What this process runs: all (writer and every view, embedded log by default), "
+                   "writer, views (every view), one view (", absl::StrJoin(view_roles, ", "),
+                   "), or gateway (forwards each query to the process serving its view). Roles "
+                   "other than all need a shared log: Kafka (--kafka-brokers or --kafka-mock)."),
+      [this, &n](const std::string& v, const std::string& source) -> absl::Status {
+        absl::StatusOr<Role> r = ParseRole(v, views_);
         if (!r.ok()) return Bad("role", source, std::string(r.status().message()));
         n.role = *r;
         return absl::OkStatus();
@@ -324,7 +312,7 @@ ConfigLoader::ConfigLoader() {
   add("metrics.listen", OptionType::kString, "",
       "Prometheus metrics HTTP address HOST:PORT (GET /metrics); empty: no metrics endpoint.",
       address("metrics.listen", &n.metrics_listen, true));
-  server::SecurityOptions& sec = n.security;
+  SecurityOptions& sec = n.security;
   add("auth.enabled", OptionType::kBool, "true",
       "Every call needs a bearer token (JWT) or a client certificate the policy knows; the "
       "event's actor is that caller. false: anyone who reaches the port may do anything (only "
@@ -381,12 +369,19 @@ ConfigLoader::ConfigLoader() {
   add("grpc.reflection", OptionType::kBool, "false",
       "gRPC server reflection (grpcurl can then list and call the services without proto/).",
       boolean("grpc.reflection", &sec.reflection));
-  for (const server::GatewayRoute& route : server::kGatewayRoutes) {
-    const std::string key = GatewayKey(route);
+  for (const std::string& role : GatewayRoles(views_)) {
+    const std::string key = GatewayKey(role);
     add(key, OptionType::kString, "",
-        absl::StrCat("Gateway role: address of the ", route.role, " process (",
-                     absl::StripPrefix(route.service, "leadflow.v1."), ")."),
-        address(key, &(n.gateway.*route.address), true));
+        absl::StrCat("Gateway role: address of the ", role, " process."),
+        [key, role, &n](const std::string& v, const std::string& source) -> absl::Status {
+          if (absl::Status s = CheckAddress(key, source, v, true); !s.ok()) return s;
+          if (v.empty()) {
+            n.gateway.erase(role);
+          } else {
+            n.gateway[role] = v;
+          }
+          return absl::OkStatus();
+        });
   }
   add("funnel.stage_probability_percent", OptionType::kString,
       absl::StrJoin(n.funnel.stage_probability_percent, ","),
@@ -567,7 +562,7 @@ absl::Status ConfigLoader::ApplyFlag(const std::string& key, const std::string& 
 }
 
 absl::StatusOr<ServeConfig> ConfigLoader::Finish() const {
-  const server::NodeOptions& n = config_.node;
+  const NodeOptions& n = config_.node;
   const bool kafka = !n.kafka_brokers.empty() || n.kafka_mock;
   if (!n.kafka_brokers.empty() && n.kafka_mock) {
     return absl::InvalidArgumentError(
@@ -576,38 +571,35 @@ absl::StatusOr<ServeConfig> ConfigLoader::Finish() const {
   }
   // A writer alone may keep the embedded log (it is then the only reader too); views in another
   // process cannot read it.
-  if (n.role != Role::kAll && n.role != Role::kWriter && n.role != Role::kGateway && !kafka) {
+  if (!n.role.runs_writer() && !n.role.is_gateway() && !kafka) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "role=", RoleName(n.role),
+        "role=", n.role.name(),
         ": needs a shared log, kafka.brokers (--kafka-brokers) or kafka.mock; the embedded log "
         "belongs to the one process that opened it (use role=all on a single machine)"));
   }
-  const bool any_route =
-      std::any_of(server::kGatewayRoutes.begin(), server::kGatewayRoutes.end(),
-                  [&n](const server::GatewayRoute& r) { return !(n.gateway.*r.address).empty(); });
-  if (n.role == Role::kGateway) {
-    if (!any_route) {
-      return absl::InvalidArgumentError(
-          "role=gateway: set at least one of gateway.writer, gateway.lead_view, "
-          "gateway.customer_view, gateway.funnel_view, gateway.reprocessing_view (the "
-          "addresses it forwards to)");
+  if (n.role.is_gateway()) {
+    if (n.gateway.empty()) {
+      std::vector<std::string> keys;
+      for (const std::string& role : GatewayRoles(views_)) keys.push_back(GatewayKey(role));
+      return absl::InvalidArgumentError(absl::StrCat("role=gateway: set at least one of ",
+                                                     absl::StrJoin(keys, ", "),
+                                                     " (the addresses it forwards to)"));
     }
     if (kafka) {
       return absl::InvalidArgumentError(
           "role=gateway: does not read the log; remove kafka.brokers / kafka.mock");
     }
-    for (const server::GatewayRoute& r : server::kGatewayRoutes) {
-      const std::string& upstream = n.gateway.*r.address;
-      if (!upstream.empty() && IsOwnAddress(n.listen, upstream)) {
+    for (const auto& [role, upstream] : n.gateway) {
+      if (IsOwnAddress(n.listen, upstream)) {
         return absl::InvalidArgumentError(absl::StrCat(
-            GatewayKey(r), ": ", upstream, " is this gateway's own address (listen is ", n.listen,
-            "); it would forward every call to itself forever. Give the address of the ",
-            r.role, " process"));
+            GatewayKey(role), ": ", upstream, " is this gateway's own address (listen is ",
+            n.listen, "); it would forward every call to itself forever. Give the address of the ",
+            role, " process"));
       }
     }
-  } else if (any_route) {
+  } else if (!n.gateway.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "gateway.* addresses are only for role=gateway (role is ", RoleName(n.role), ")"));
+        "gateway.* addresses are only for role=gateway (role is ", n.role.name(), ")"));
   }
   return config_;
 }

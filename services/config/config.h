@@ -16,7 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "services/server/node.h"
+#include "services/config/node_options.h"
 
 namespace leadflow::config {
 
@@ -27,7 +27,7 @@ struct LogOptions {
 
 // Everything `leadflow serve` needs.
 struct ServeConfig {
-  server::NodeOptions node;
+  NodeOptions node;
   LogOptions log;
   // How long SIGTERM waits for in-flight RPCs before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(10);
@@ -51,7 +51,9 @@ struct OptionSpec {
 
 class ConfigLoader {
  public:
-  ConfigLoader();
+  // `views`: the names of the views this build serves (the server's view registry,
+  // services/server/views.h), for the role names and the gateway's routes.
+  explicit ConfigLoader(std::vector<std::string> views);
   ConfigLoader(const ConfigLoader&) = delete;
   ConfigLoader& operator=(const ConfigLoader&) = delete;
 
@@ -74,14 +76,16 @@ class ConfigLoader {
 
  private:
   absl::Status Set(const std::string& key, const std::string& value, const std::string& source);
+  std::vector<std::string> views_;
   ServeConfig config_;
   std::vector<OptionSpec> options_;
   std::map<std::string, size_t> by_key_;
 };
 
-// Parses a role name ("all", "writer", "views", "lead-view", ..., "gateway").
-absl::StatusOr<server::NodeOptions::Role> ParseRole(const std::string& name);
-std::string RoleName(server::NodeOptions::Role role);
+// Parses a role name ("all", "writer", "views", "<view>-view" for each of `views`, "gateway").
+absl::StatusOr<Role> ParseRole(const std::string& name, const std::vector<std::string>& views);
+// The roles a gateway may forward to: "writer" and "<view>-view" for each of `views`.
+std::vector<std::string> GatewayRoles(const std::vector<std::string>& views);
 
 }  // namespace leadflow::config
 

@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/common/commands.h"
 #include "services/common/ids.h"
 #include "services/common/money.h"
 #include "services/common/status_util.h"
@@ -894,43 +895,7 @@ absl::StatusOr<Events> Nps(const Input& in, const v1::RecordNps& cmd) {
   return Emit(&e);
 }
 
-// Command's `body` oneof, looked up by name once (every command asks for it, often twice).
-const google::protobuf::OneofDescriptor* BodyOneof() {
-  static const google::protobuf::OneofDescriptor* const oneof =
-      v1::Command::descriptor()->FindOneofByName("body");
-  return oneof;
-}
-
-// The body of a command as a generic message, or nullptr if none is set.
-const google::protobuf::Message* BodyOf(const v1::Command& command) {
-  const auto* field = command.GetReflection()->GetOneofFieldDescriptor(command, BodyOneof());
-  if (field == nullptr) return nullptr;
-  return &command.GetReflection()->GetMessage(command, field);
-}
-
 }  // namespace
-
-const std::string& CommandName(const v1::Command& command) {
-  static const std::string* const kNone = new std::string("command");
-  const auto* field = command.GetReflection()->GetOneofFieldDescriptor(command, BodyOneof());
-  return field == nullptr ? *kNone : field->name();
-}
-
-const v1::CommandMeta& MetaOf(const v1::Command& command) {
-  const google::protobuf::Message* body = BodyOf(command);
-  if (body == nullptr) return v1::CommandMeta::default_instance();
-  // Every command message has `CommandMeta meta = 1` (checked by reducer_test).
-  const auto* meta_field = body->GetDescriptor()->FindFieldByNumber(1);
-  return static_cast<const v1::CommandMeta&>(body->GetReflection()->GetMessage(*body, meta_field));
-}
-
-v1::CommandMeta* MutableMetaOf(v1::Command* command) {
-  const auto* field = command->GetReflection()->GetOneofFieldDescriptor(*command, BodyOneof());
-  if (field == nullptr) return nullptr;
-  google::protobuf::Message* body = command->GetReflection()->MutableMessage(command, field);
-  return static_cast<v1::CommandMeta*>(
-      body->GetReflection()->MutableMessage(body, body->GetDescriptor()->FindFieldByNumber(1)));
-}
 
 absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command,
                                             const Identity& identity) {

@@ -16,6 +16,7 @@
 #include "google/protobuf/arena.h"
 #include "leadflow/v1/commands.pb.h"
 #include "leadflow/v1/events.pb.h"
+#include "services/common/commands.h"
 #include "services/common/schema.h"
 #include "services/common/ids.h"
 #include "services/lead/contacts.h"
@@ -70,12 +71,11 @@ struct CommandTarget {
 };
 absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command, const Identity& identity);
 
-// Name of the command in error messages and metrics: "capture_lead", "qualify_lead", ...
-// (the descriptor's own string, valid for the life of the program).
-const std::string& CommandName(const v1::Command& command);
-const v1::CommandMeta& MetaOf(const v1::Command& command);
-// The meta of the command's body, to fill in; nullptr if no body is set.
-v1::CommandMeta* MutableMetaOf(v1::Command* command);
+// Which command and its meta (services/common/commands.h).
+using common::BodyOf;
+using common::CommandName;
+using common::MetaOf;
+using common::MutableMetaOf;
 
 // `lead` is the state of ResolveTarget(command).lead_id (exists=false if unknown); `customer`
 // the state of that lead's customer (exists=false if none). Returned events carry every envelope

@@ -20,6 +20,7 @@
 #include "services/log/embedded_log.h"
 #include "services/log/kafka_log.h"
 #include "services/log/witness.h"
+#include "services/server/views.h"
 #include "services/privacy/vault.h"
 #include "services/storage/fault_policy.h"
 
@@ -29,7 +30,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kBackupFile[] = "backup.json";
-constexpr const char* kViewNames[] = {"lead", "customer", "funnel", "reprocessing"};
 
 fs::path IdKeyPath(const NodeOptions& o) {
   return o.id_key_file.empty() ? fs::path(o.data_dir) / "writer" / "ids.key"
@@ -97,22 +97,6 @@ absl::Status WriteTextFile(const fs::path& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-// The views a build knows, freshly made (funnel with the configured stage probabilities).
-struct Projections {
-  explicit Projections(const projections::FunnelOptions& funnel_options) : funnel(funnel_options) {}
-  projections::LeadProjection lead;
-  projections::CustomerProjection customer;
-  projections::FunnelProjection funnel;
-  projections::ReprocessingProjection reprocessing;
-  projections::Projection* Get(const std::string& name) {
-    if (name == "lead") return &lead;
-    if (name == "customer") return &customer;
-    if (name == "funnel") return &funnel;
-    if (name == "reprocessing") return &reprocessing;
-    return nullptr;
-  }
-};
-
 // The next offset of every partition a store has applied.
 absl::StatusOr<std::vector<int64_t>> AppliedOffsets(const projections::ViewStore& store,
                                                     int32_t partitions) {
@@ -146,54 +130,15 @@ absl::StatusOr<std::unique_ptr<log::EventLog>> OpenLogForReading(const NodeOptio
   return std::unique_ptr<log::EventLog>(std::move(embedded));
 }
 
-// Compares every family (the view's rows and its meta: offsets, marks, format) of two stores
-// with the same families, row by row. The keys hold personal data (emails, names): a difference
-// is named by family and row number, never by its key.
-absl::StatusOr<int64_t> CompareStores(const projections::ViewStore& live,
-                                      const projections::ViewStore& rebuilt,
-                                      const std::string& view) {
-  int64_t rows = 0;
-  for (int cf = 0; cf <= live.view_family_count(); ++cf) {
-    const std::string family =
-        cf < live.view_family_count() ? absl::StrCat("family ", cf) : std::string("meta");
-    std::unique_ptr<rocksdb::Iterator> a = live.NewIterator(cf);
-    std::unique_ptr<rocksdb::Iterator> b = rebuilt.NewIterator(cf);
-    a->SeekToFirst();
-    b->SeekToFirst();
-    int64_t row = 0;
-    for (; a->Valid() && b->Valid(); a->Next(), b->Next(), ++row) {
-      if (a->key() != b->key()) {
-        return absl::DataLossError(absl::StrCat(
-            "view ", view, ": ", family, " row ", row, ": the view and a rebuild from the log "
-            "hold different keys (", a->key().compare(b->key()) < 0
-                ? "the view has a row the log does not explain"
-                : "the view lacks a row the log implies",
-            ")"));
-      }
-      if (a->value() != b->value()) {
-        return absl::DataLossError(absl::StrCat("view ", view, ": ", family, " row ", row,
-                                                ": its value differs from a rebuild from the log"));
-      }
-    }
-    LEADFLOW_RETURN_IF_ERROR(storage::FromRocks(a->status(), absl::StrCat("read view ", view)));
-    LEADFLOW_RETURN_IF_ERROR(storage::FromRocks(b->status(), absl::StrCat("read rebuilt view ", view)));
-    if (a->Valid() || b->Valid()) {
-      return absl::DataLossError(absl::StrCat(
-          "view ", view, ": ", family, " after row ", row, ": ",
-          a->Valid() ? "the view has rows the log does not explain"
-                     : "the view lacks rows the log implies"));
-    }
-    rows += row;
-  }
-  return rows;
-}
 
 // Checks one view of the data directory; `scratch` is where its rebuild goes.
 absl::Status VerifyView(const NodeOptions& o, log::EventLog& log, privacy::Vault* vault,
                         const std::string& name, const fs::path& scratch,
                         const std::function<void(const std::string&)>& say) {
-  Projections fresh(o.funnel);
-  projections::Projection* projection = fresh.Get(name);
+  const ViewSpec* spec = FindView(name);
+  if (spec == nullptr) return absl::InvalidArgumentError(absl::StrCat("no view named ", name));
+  std::unique_ptr<projections::Projection> made = spec->projection(o);
+  projections::Projection* projection = made.get();
   const fs::path dir = fs::path(o.data_dir) / "views" / name;
   std::error_code ec;
   if (!fs::exists(dir, ec)) {
@@ -398,7 +343,7 @@ absl::StatusOr<v1::BackupReply> BackupStopped(const NodeOptions& options, const 
   sources.log = log.get();
   sources.partitions = log->partition_count();
   std::vector<std::unique_ptr<projections::ViewStore>> stores;
-  for (const char* name : kViewNames) {
+  for (const std::string& name : ViewNames()) {
     const fs::path view_dir = fs::path(options.data_dir) / "views" / name;
     if (!fs::is_directory(view_dir, ec)) continue;
     LEADFLOW_ASSIGN_OR_RETURN(std::vector<std::string> families,
@@ -503,7 +448,7 @@ absl::Status Verify(const NodeOptions& options,
           ? fs::temp_directory_path() / absl::StrCat("leadflow-verify-", ::getpid())
           : fs::path(scratch_dir) / absl::StrCat("leadflow-verify-", ::getpid());
   fs::create_directories(scratch, ec);
-  for (const char* name : kViewNames) {
+  for (const std::string& name : ViewNames()) {
     absl::Status checked = VerifyView(options, log, vault.get(), name, scratch, say);
     if (!checked.ok()) {
       damage.push_back(checked);

@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/time/time.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "services/common/huge_pages.h"
@@ -31,6 +32,7 @@
 #include "services/storage/compact.h"
 #include "services/server/node.h"
 #include "services/server/security.h"
+#include "services/server/views.h"
 #include "services/storage/fault_policy.h"
 #include <fstream>
 
@@ -78,12 +80,12 @@ int Serve(leadflow::config::ServeConfig config) {
                    (*node)->port(),
                    options.security.tls_cert_file.empty() ? " (plaintext" : " (TLS",
                    !options.security.tls_client_ca_file.empty() ? ", client certificates required" : "",
-                   options.role == leadflow::server::NodeOptions::Role::kGateway
+                   options.role.is_gateway()
                        ? ", callers' credentials forwarded"
                        : options.security.auth ? ", authentication on" : ", AUTHENTICATION OFF",
                    options.security.reflection ? ", reflection on" : "",
                    "); Ctrl-C to stop"),
-      {{"role", leadflow::config::RoleName(options.role)}});
+      {{"role", options.role.name()}});
   const absl::Duration grace = config.shutdown_grace;
   std::thread waiter([&] {
     int sig = 0;
@@ -250,7 +252,7 @@ int main(int argc, char** argv) {
   CLI::App app{"leadflow: event-sourced lead lifecycle service"};
   app.require_subcommand(1);
 
-  leadflow::config::ConfigLoader serve_loader;
+  leadflow::config::ConfigLoader serve_loader(leadflow::server::ViewNames());
   FlagValues serve_flags;
   std::string serve_config;
   CLI::App* serve = app.add_subcommand(
@@ -261,19 +263,19 @@ int main(int argc, char** argv) {
                     "docs/configuration.md");
   AddConfigFlags(serve, serve_loader, serve_flags);
 
-  leadflow::config::ConfigLoader rebuild_loader;
+  leadflow::config::ConfigLoader rebuild_loader(leadflow::server::ViewNames());
   FlagValues rebuild_flags;
   std::string rebuild_config;
   CLI::App* rebuild = app.add_subcommand(
       "rebuild", "Rebuild views from offset zero into fresh stores and swap them in (stop "
                  "the process serving them first)");
   std::string rebuild_view = "all";
-  rebuild->add_option("--view", rebuild_view, "lead, customer, funnel, reprocessing or all")
+  rebuild->add_option("--view", rebuild_view, absl::StrCat(absl::StrJoin(leadflow::server::ViewNames(), ", "), " or all"))
       ->capture_default_str();
   rebuild->add_option("--config", rebuild_config, "YAML configuration file (as for serve)");
   AddConfigFlags(rebuild, rebuild_loader, rebuild_flags);
 
-  leadflow::config::ConfigLoader backup_loader;
+  leadflow::config::ConfigLoader backup_loader(leadflow::server::ViewNames());
   FlagValues backup_flags;
   std::string backup_config, backup_dir, backup_server;
   CLI::App* backup = app.add_subcommand(
@@ -286,7 +288,7 @@ int main(int argc, char** argv) {
   backup->add_option("--config", backup_config, "YAML configuration file (as for serve)");
   AddConfigFlags(backup, backup_loader, backup_flags);
 
-  leadflow::config::ConfigLoader verify_loader;
+  leadflow::config::ConfigLoader verify_loader(leadflow::server::ViewNames());
   FlagValues verify_flags;
   std::string verify_config, verify_scratch;
   CLI::App* verify = app.add_subcommand(
@@ -299,7 +301,7 @@ int main(int argc, char** argv) {
   verify->add_option("--config", verify_config, "YAML configuration file (as for serve)");
   AddConfigFlags(verify, verify_loader, verify_flags);
 
-  leadflow::config::ConfigLoader restore_loader;
+  leadflow::config::ConfigLoader restore_loader(leadflow::server::ViewNames());
   FlagValues restore_flags;
   std::string restore_config, restore_from;
   CLI::App* restore = app.add_subcommand(
@@ -310,7 +312,7 @@ int main(int argc, char** argv) {
   restore->add_option("--config", restore_config, "YAML configuration file (as for serve)");
   AddConfigFlags(restore, restore_loader, restore_flags);
 
-  leadflow::config::ConfigLoader compact_loader;
+  leadflow::config::ConfigLoader compact_loader(leadflow::server::ViewNames());
   FlagValues compact_flags;
   std::string compact_config;
   CLI::App* compact = app.add_subcommand(
@@ -319,7 +321,7 @@ int main(int argc, char** argv) {
   compact->add_option("--config", compact_config, "YAML configuration file (as for serve)");
   AddConfigFlags(compact, compact_loader, compact_flags, {"data_dir"});
 
-  leadflow::config::ConfigLoader token_loader;
+  leadflow::config::ConfigLoader token_loader(leadflow::server::ViewNames());
   FlagValues token_flags;
   std::string token_config, token_role, token_subject, token_ttl = "24h";
   CLI::App* token_cmd = app.add_subcommand("token", "Bearer tokens");
@@ -345,7 +347,7 @@ int main(int argc, char** argv) {
   config_cmd->require_subcommand(1);
   CLI::App* config_docs =
       config_cmd->add_subcommand("docs", "Print the options as Markdown (docs/configuration.md)");
-  leadflow::config::ConfigLoader check_loader;
+  leadflow::config::ConfigLoader check_loader(leadflow::server::ViewNames());
   FlagValues check_flags;
   std::string check_config;
   CLI::App* config_check = config_cmd->add_subcommand(
@@ -395,7 +397,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (config_docs->parsed()) {
-    std::cout << leadflow::config::ConfigLoader().Markdown();
+    std::cout << leadflow::config::ConfigLoader(leadflow::server::ViewNames()).Markdown();
     return 0;
   }
   if (config_check->parsed()) {
@@ -406,9 +408,9 @@ int main(int argc, char** argv) {
     if (absl::Status exposed = leadflow::server::CheckExposure(n); !exposed.ok()) {
       return Refused(exposed, 1);
     }
-    std::cout << "configuration ok: role=" << leadflow::config::RoleName(n.role)
+    std::cout << "configuration ok: role=" << n.role.name()
               << " listen=" << n.listen << " log="
-              << (n.role == leadflow::server::NodeOptions::Role::kGateway ? "none (forwards calls)"
+              << (n.role.is_gateway() ? "none (forwards calls)"
                   : n.kafka_mock ? "kafka mock"
                   : n.kafka_brokers.empty() ? "embedded (" + n.data_dir + "/log)"
                                             : "kafka " + n.kafka_brokers + " topic " + n.kafka_topic)
@@ -416,7 +418,7 @@ int main(int argc, char** argv) {
               << " tls=" << (n.security.tls_cert_file.empty() ? "off"
                              : n.security.tls_client_ca_file.empty() ? "on"
                                                                       : "on, client certificates required")
-              << " auth=" << (n.role == leadflow::server::NodeOptions::Role::kGateway
+              << " auth=" << (n.role.is_gateway()
                                   ? "forwarded"
                                   : n.security.auth ? "on" : "OFF")
               << std::endl;
@@ -497,7 +499,7 @@ int main(int argc, char** argv) {
     if (!config.ok()) return Refused(config.status(), 2);
     const leadflow::server::NodeOptions& o = config->node;
     std::vector<std::string> views = {rebuild_view};
-    if (rebuild_view == "all") views = {"lead", "customer", "funnel", "reprocessing"};
+    if (rebuild_view == "all") views = leadflow::server::ViewNames();
     const absl::Time start = absl::Now();
     absl::Time last = absl::InfinitePast();
     std::string current;

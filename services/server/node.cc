@@ -30,6 +30,7 @@
 #include "services/server/event_stream.h"
 #include "services/server/security.h"
 #include "services/server/services.h"
+#include "services/server/views.h"
 #include "services/storage/disk_guard.h"
 
 namespace leadflow::server {
@@ -48,21 +49,19 @@ struct Node::Impl {
   std::unique_ptr<log::EventLog> log;
   std::unique_ptr<privacy::Vault> vault;  // after the log, before its users; null: no encryption
   std::unique_ptr<command::CommandWriter> writer;
-  projections::LeadProjection lead_projection;
-  projections::CustomerProjection customer_projection;
-  std::unique_ptr<projections::FunnelProjection> funnel_projection;  // with options.funnel
-  projections::ReprocessingProjection reprocessing_projection;
-  std::unique_ptr<projections::ViewStore> lead_store, customer_store, funnel_store,
-      reprocessing_store;
-  std::unique_ptr<projections::ProjectionRunner> lead_runner, customer_runner, funnel_runner,
-      reprocessing_runner;
+  // The views this process runs (the registry's, views.h, that its role runs), in its order.
+  struct View {
+    const ViewSpec* spec = nullptr;
+    std::unique_ptr<projections::Projection> projection;
+    std::unique_ptr<projections::ViewStore> store;
+    std::unique_ptr<projections::ProjectionRunner> runner;
+    ViewEdge edge;
+    std::unique_ptr<grpc::Service> service;  // its query service
+  };
+  std::vector<View> views;
   // Reads waiting for a view are parked here (services.h); shared with the waits themselves.
   std::shared_ptr<ViewWaits> view_waits;
   std::unique_ptr<LeadCommandServiceImpl> command_service;
-  std::unique_ptr<LeadQueryServiceImpl> query_service;
-  std::unique_ptr<CustomerQueryServiceImpl> customer_service;
-  std::unique_ptr<FunnelQueryServiceImpl> funnel_service;
-  std::unique_ptr<ReprocessingQueryServiceImpl> reprocessing_service;
   std::unique_ptr<ViewAdminServiceImpl> admin_service;
   std::unique_ptr<AdminServiceImpl> backup_service;
   std::unique_ptr<EventStreamServiceImpl> stream_service;
@@ -74,12 +73,11 @@ struct Node::Impl {
   absl::Notification stopping;
   // Health thread only: views that have caught up once, and views seen failed.
   std::map<std::string, bool> caught_up, failed;
-  // The views this process runs, in a fixed order (lead, customer, funnel, reprocessing).
+  // The runners of the views this process runs, in the registry's order.
   std::vector<projections::ProjectionRunner*> runners() const {
     std::vector<projections::ProjectionRunner*> out;
-    for (projections::ProjectionRunner* r : {lead_runner.get(), customer_runner.get(),
-                                             funnel_runner.get(), reprocessing_runner.get()}) {
-      if (r != nullptr) out.push_back(r);
+    for (const View& v : views) {
+      if (v.runner != nullptr) out.push_back(v.runner.get());
     }
     return out;
   }
@@ -184,10 +182,7 @@ Node::~Node() {
   }
   impl_->metrics->StopServing();  // no scrape reads the views while they close
   // Views stop before the log they read; the writer's committer before the log it writes.
-  impl_->lead_runner.reset();
-  impl_->customer_runner.reset();
-  impl_->funnel_runner.reset();
-  impl_->reprocessing_runner.reset();
+  for (Impl::View& v : impl_->views) v.runner.reset();
 }
 
 namespace {
@@ -226,25 +221,6 @@ class RpcMetricsFactory final : public grpc::experimental::ServerInterceptorFact
  private:
   metrics::Metrics* metrics_;
 };
-
-constexpr const char* kCommandService = kGatewayRoutes[0].service;
-
-bool RunsView(NodeOptions::Role role, const std::string& view) {
-  using Role = NodeOptions::Role;
-  if (role == Role::kAll || role == Role::kViews) return true;
-  return (role == Role::kLeadView && view == "lead") ||
-         (role == Role::kCustomerView && view == "customer") ||
-         (role == Role::kFunnelView && view == "funnel") ||
-         (role == Role::kReprocessingView && view == "reprocessing");
-}
-
-// "funnel" -> "leadflow.v1.FunnelQueryService" (the funnel-view role's service).
-std::string ServiceOfView(const std::string& view) {
-  for (const GatewayRoute& route : kGatewayRoutes) {
-    if (route.role == view + "-view") return route.service;
-  }
-  return "";
-}
 
 // Metrics read at scrape time from the views, the writer and the RocksDB budget.
 std::vector<metrics::Family> CollectNodeMetrics(Node::Impl& impl) {
@@ -417,7 +393,6 @@ absl::Status StartWriter(
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
-  using Role = NodeOptions::Role;
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   const NodeOptions& o = impl->options;
@@ -426,8 +401,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
         absl::StrCat("--partitions: must be 1 to 4096 (got ", o.partitions, ")"));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckExposure(o));
-  const bool run_gateway = o.role == Role::kGateway;
-  const bool run_writer = o.role == Role::kAll || o.role == Role::kWriter;
+  const bool run_gateway = o.role.is_gateway();
+  const bool run_writer = o.role.runs_writer();
+  if (o.role.kind == Role::Kind::kView && FindView(o.role.view) == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("role: no view named ", o.role.view));
+  }
   if (!run_writer && !run_gateway && o.kafka_brokers.empty() && !o.kafka_mock) {
     return absl::InvalidArgumentError(
         "a view role needs a shared log: --kafka-brokers (or --kafka-mock); the embedded log "
@@ -448,21 +426,13 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
 
   // Views: one store each under <data-dir>/views/<name>, each with its own offsets. The stores
   // open first: what each has applied is a witness of the log, checked by the writer too.
-  struct ViewSlot {
-    projections::Projection* projection;
-    std::unique_ptr<projections::ViewStore>* store;
-    std::unique_ptr<projections::ProjectionRunner>* runner;
-  };
-  std::vector<ViewSlot> slots;
-  if (!run_gateway && o.role != Role::kWriter) {
-    impl->funnel_projection = std::make_unique<projections::FunnelProjection>(o.funnel);
-    for (ViewSlot slot :
-         {ViewSlot{&impl->lead_projection, &impl->lead_store, &impl->lead_runner},
-          ViewSlot{&impl->customer_projection, &impl->customer_store, &impl->customer_runner},
-          ViewSlot{impl->funnel_projection.get(), &impl->funnel_store, &impl->funnel_runner},
-          ViewSlot{&impl->reprocessing_projection, &impl->reprocessing_store,
-                   &impl->reprocessing_runner}}) {
-      if (RunsView(o.role, slot.projection->name())) slots.push_back(slot);
+  using View = Impl::View;
+  if (!run_gateway && o.role.kind != Role::Kind::kWriter) {
+    for (const ViewSpec& spec : Views()) {
+      if (!o.role.RunsView(spec.name)) continue;
+      View& v = impl->views.emplace_back();
+      v.spec = &spec;
+      v.projection = spec.projection(o);
     }
   }
   auto view_dir = [&](const projections::Projection& projection) {
@@ -474,32 +444,32 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   auto damaged_marker = [&](const projections::Projection& projection) {
     return view_dir(projection) + ".damaged";
   };
-  auto set_aside = [&](ViewSlot& slot, absl::string_view why) -> absl::Status {
+  auto set_aside = [&](View& slot, absl::string_view why) -> absl::Status {
     const std::string name = slot.projection->name();
     const std::string dir = view_dir(*slot.projection);
     const std::string aside = dir + ".damaged-store";
     logging::Log(logging::Level::kError,
                  absl::StrCat("view ", name, ": its store is damaged (", why, "); moved to ",
                               aside, " and rebuilding view ", name, " from the log"));
-    slot.store->reset();
+    slot.store.reset();
     std::error_code ec;
     std::filesystem::remove_all(aside, ec);
     std::filesystem::rename(dir, aside, ec);
     if (ec) std::filesystem::remove_all(dir, ec);
     std::filesystem::remove(damaged_marker(*slot.projection), ec);
-    LEADFLOW_ASSIGN_OR_RETURN(*slot.store,
+    LEADFLOW_ASSIGN_OR_RETURN(slot.store,
                               projections::OpenProjectionStore(dir, *slot.projection,
                                                                StoreOptions(impl->budget)));
     return absl::OkStatus();
   };
   std::vector<std::pair<std::string, std::vector<log::PartitionMark>>> view_marks;
-  for (ViewSlot& slot : slots) {
+  for (View& slot : impl->views) {
     std::string rebuilt;
     absl::StatusOr<std::unique_ptr<projections::ViewStore>> opened =
         projections::OpenProjectionStore(view_dir(*slot.projection), *slot.projection,
                                          StoreOptions(impl->budget), &rebuilt);
     if (!opened.ok() && !absl::IsDataLoss(opened.status())) return opened.status();
-    if (opened.ok()) *slot.store = *std::move(opened);
+    if (opened.ok()) slot.store = *std::move(opened);
     if (!rebuilt.empty()) Say(o, rebuilt);
     std::error_code ec;
     if (!opened.ok()) {
@@ -510,24 +480,24 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
       LEADFLOW_RETURN_IF_ERROR(set_aside(slot, absl::StripAsciiWhitespace(why)));
     }
     absl::StatusOr<std::vector<log::PartitionMark>> marks =
-        projections::StoredMarks(**slot.store, impl->log->partition_count());
+        projections::StoredMarks(*slot.store, impl->log->partition_count());
     if (marks.ok()) view_marks.emplace_back("view " + slot.projection->name(), *std::move(marks));
   }
   if (run_writer) LEADFLOW_RETURN_IF_ERROR(StartWriter(*impl, view_marks));
 
   // A view that applied events the log no longer holds (a damaged or replaced log) says so and
   // is rebuilt from the log as it is: it never skips events nor counts one twice.
-  for (ViewSlot& slot : slots) {
+  for (View& slot : impl->views) {
     const std::string name = slot.projection->name();
-    absl::Status damage = projections::CheckViewAgainstLog(*impl->log, **slot.store, name);
+    absl::Status damage = projections::CheckViewAgainstLog(*impl->log, *slot.store, name);
     if (absl::IsDataLoss(damage)) {
       logging::Log(logging::Level::kError,
                    absl::StrCat("view ", name, ": ", damage.message(), "; rebuilding view ", name,
                                 " from the log"));
-      slot.store->reset();
+      slot.store.reset();
       std::error_code ec;
       std::filesystem::remove_all(view_dir(*slot.projection), ec);
-      LEADFLOW_ASSIGN_OR_RETURN(*slot.store,
+      LEADFLOW_ASSIGN_OR_RETURN(slot.store,
                                 projections::OpenProjectionStore(view_dir(*slot.projection),
                                                                  *slot.projection,
                                                                  StoreOptions(impl->budget)));
@@ -536,10 +506,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
                           damage.message()));
     }
     const absl::Time load_start = absl::Now();
-    absl::Status loaded = slot.projection->Load(**slot.store);
+    absl::Status loaded = slot.projection->Load(*slot.store);
     if (absl::IsDataLoss(loaded)) {
       LEADFLOW_RETURN_IF_ERROR(set_aside(slot, loaded.message()));
-      loaded = slot.projection->Load(**slot.store);
+      loaded = slot.projection->Load(*slot.store);
     }
     LEADFLOW_RETURN_IF_ERROR(loaded);
     if (absl::Now() - load_start > absl::Seconds(1)) {
@@ -559,32 +529,36 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
                                 "); restart leadflow to rebuild view ", name,
                                 " from the log (or run leadflow rebuild --view ", name, ")"));
     };
-    *slot.runner = std::make_unique<projections::ProjectionRunner>(
-        impl->log.get(), slot.store->get(), slot.projection, ro);
-    (*slot.runner)->Start();
+    slot.runner = std::make_unique<projections::ProjectionRunner>(
+        impl->log.get(), slot.store.get(), slot.projection.get(), ro);
+    slot.runner->Start();
   }
-  if (!run_gateway && o.role != Role::kWriter) {
-    const int32_t partitions = impl->log->partition_count();
+  if (!run_gateway) {
+    // The gateway forwards the caller's credentials; every other process checks them.
+    std::string admin_token;
+    LEADFLOW_ASSIGN_OR_RETURN(impl->guard, MakeAuthGuard(o, &admin_token));
+    if (absl::StartsWith(admin_token, "WARNING:")) {
+      Say(o, admin_token);
+    } else if (!admin_token.empty()) {
+      Say(o, absl::StrCat("admin token for leadctl on this machine: ", admin_token,
+                          " (leadctl finds it under --data-dir, default ./leadflow-data)"));
+    }
+    if (impl->guard == nullptr) {
+      Say(o, "WARNING: authentication is off: anyone who reaches the port may read and write "
+             "every lead (auth.enabled)");
+    }
+  }
+  if (!run_gateway && o.role.kind != Role::Kind::kWriter) {
     impl->view_waits = std::make_shared<ViewWaits>();
-    auto edge = [&](const projections::ProjectionRunner* runner) {
-      return ViewEdge{.runner = runner, .log = impl->log.get(), .waits = impl->view_waits};
-    };
-    if (impl->lead_runner) {
-      impl->query_service = std::make_unique<LeadQueryServiceImpl>(
-          impl->lead_store.get(), edge(impl->lead_runner.get()), partitions, o.phone_region,
-          impl->vault.get());
-    }
-    if (impl->customer_runner) {
-      impl->customer_service = std::make_unique<CustomerQueryServiceImpl>(
-          impl->customer_store.get(), edge(impl->customer_runner.get()), partitions);
-    }
-    if (impl->funnel_runner) {
-      impl->funnel_service = std::make_unique<FunnelQueryServiceImpl>(
-          impl->funnel_projection.get(), edge(impl->funnel_runner.get()));
-    }
-    if (impl->reprocessing_runner) {
-      impl->reprocessing_service = std::make_unique<ReprocessingQueryServiceImpl>(
-          impl->reprocessing_store.get(), edge(impl->reprocessing_runner.get()));
+    for (View& v : impl->views) {
+      v.edge = ViewEdge{.runner = v.runner.get(), .log = impl->log.get(), .waits = impl->view_waits};
+      v.service = v.spec->serve(ViewServing{.options = &impl->options,
+                                            .projection = v.projection.get(),
+                                            .store = v.store.get(),
+                                            .edge = &v.edge,
+                                            .partitions = impl->log->partition_count(),
+                                            .vault = impl->vault.get(),
+                                            .guard = impl->guard});
     }
     const std::vector<projections::ProjectionRunner*> runners = impl->runners();
     impl->admin_service = std::make_unique<ViewAdminServiceImpl>(
@@ -613,14 +587,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
         sources.kek_file =
             (std::filesystem::path(raw->options.data_dir) / "keys" / "kek").string();
       }
-      const std::pair<const char*, const projections::ViewStore*> stores[] = {
-          {"lead", raw->lead_store.get()},
-          {"customer", raw->customer_store.get()},
-          {"funnel", raw->funnel_store.get()},
-          {"reprocessing", raw->reprocessing_store.get()}};
-      for (const auto& [name, store] : stores) {
-        if (store != nullptr) sources.views.emplace_back(name, store);
-      }
+      for (const View& v : raw->views) sources.views.emplace_back(v.spec->name, v.store.get());
       absl::StatusOr<v1::BackupReply> reply = WriteBackup(sources, dir);
       if (reply.ok()) {
         logging::Log(logging::Level::kInfo, absl::StrCat("backup written to ", dir));
@@ -633,11 +600,17 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   }
   if (run_gateway) {
     gateway::GatewayOptions g;
-    auto route = [&g](const std::string& address, const std::string& service,
-                      const std::string& role) {
-      if (!address.empty()) g.routes[service] = {.role = role, .address = address};
-    };
-    for (const GatewayRoute& r : kGatewayRoutes) route(o.gateway.*r.address, r.service, r.role);
+    for (const auto& [role, address] : o.gateway) {
+      std::string service = role == "writer" ? kCommandService : "";
+      for (const ViewSpec& view : Views()) {
+        if (view.role() == role) service = view.service;
+      }
+      if (service.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("gateway.", role, ": no such role to forward to"));
+      }
+      g.routes[service] = {.role = role, .address = address};
+    }
     if (g.routes.empty()) {
       return absl::InvalidArgumentError(
           "role=gateway: no gateway.* address set, nothing to forward to");
@@ -646,27 +619,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     impl->gateway = std::make_unique<gateway::Gateway>(std::move(g));
   }
   if (!run_gateway) {
-    // The gateway forwards the caller's credentials; every other process checks them.
-    std::string admin_token;
-    LEADFLOW_ASSIGN_OR_RETURN(impl->guard, MakeAuthGuard(o, &admin_token));
-    if (absl::StartsWith(admin_token, "WARNING:")) {
-      Say(o, admin_token);
-    } else if (!admin_token.empty()) {
-      Say(o, absl::StrCat("admin token for leadctl on this machine: ", admin_token,
-                          " (leadctl finds it under --data-dir, default ./leadflow-data)"));
-    }
-    if (impl->guard == nullptr) {
-      Say(o, "WARNING: authentication is off: anyone who reaches the port may read and write "
-             "every lead (auth.enabled)");
-    }
     auto guard = [&](auto& service) {
       if (service) service->set_guard(impl->guard);
     };
     guard(impl->command_service);
-    guard(impl->query_service);
-    guard(impl->customer_service);
-    guard(impl->funnel_service);
-    guard(impl->reprocessing_service);
     guard(impl->admin_service);
     guard(impl->backup_service);
     guard(impl->stream_service);
@@ -687,10 +643,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     builder.experimental().SetInterceptorCreators(std::move(creators));
   }
   if (impl->command_service) builder.RegisterService(impl->command_service.get());
-  if (impl->query_service) builder.RegisterService(impl->query_service.get());
-  if (impl->customer_service) builder.RegisterService(impl->customer_service.get());
-  if (impl->funnel_service) builder.RegisterService(impl->funnel_service.get());
-  if (impl->reprocessing_service) builder.RegisterService(impl->reprocessing_service.get());
+  for (View& v : impl->views) builder.RegisterService(v.service.get());
   if (impl->admin_service) builder.RegisterService(impl->admin_service.get());
   if (impl->backup_service) builder.RegisterService(impl->backup_service.get());
   if (impl->stream_service) builder.RegisterService(impl->stream_service.get());
@@ -767,7 +720,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
         logging::Log(logging::Level::kInfo, "view serving", {{"view", view}, {"lag", lag}});
       }
       const bool serving = raw->caught_up[view] && !failed;
-      health->SetServingStatus(ServiceOfView(view), serving);
+      if (const ViewSpec* spec = FindView(view)) health->SetServingStatus(spec->service, serving);
     }
     // The server as a whole ("") stays SERVING while the process runs: per-service status says
     // which part is not ready.
@@ -838,21 +791,16 @@ absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::str
   // Fresh stores beside the live ones, all filled in one pass over the log (each record read and
   // decoded once), then swapped in one by one.
   const std::filesystem::path dir = std::filesystem::path(options.data_dir) / "views";
+  std::vector<std::unique_ptr<projections::Projection>> owned;
   std::vector<projections::Projection*> projections;
   for (const std::string& name : views) {
-    projections::Projection* projection = nullptr;
-    if (name == "lead") projection = &impl.lead_projection;
-    if (name == "customer") projection = &impl.customer_projection;
-    if (name == "funnel") {
-      impl.funnel_projection = std::make_unique<projections::FunnelProjection>(options.funnel);
-      projection = impl.funnel_projection.get();
+    const ViewSpec* spec = FindView(name);
+    if (spec == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("--view: unknown view '", name,
+                                                     "'; one of: ", absl::StrJoin(ViewNames(), ", "),
+                                                     ", all"));
     }
-    if (name == "reprocessing") projection = &impl.reprocessing_projection;
-    if (projection == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--view: unknown view '", name, "'; one of: lead, customer, funnel, reprocessing, all"));
-    }
-    projections.push_back(projection);
+    projections.push_back(owned.emplace_back(spec->projection(options)).get());
   }
   {
     std::vector<std::unique_ptr<projections::ViewStore>> stores;

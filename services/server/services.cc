@@ -25,7 +25,6 @@ const google::protobuf::ServiceDescriptor* FindServiceDescriptor(const std::stri
 
 namespace {
 
-constexpr char kCommandService[] = "leadflow.v1.LeadCommandService";
 constexpr char kLeadQueries[] = "leadflow.v1.LeadQueryService";
 constexpr char kCustomerQueries[] = "leadflow.v1.CustomerQueryService";
 constexpr char kFunnelQueries[] = "leadflow.v1.FunnelQueryService";

@@ -28,6 +28,9 @@
 
 namespace leadflow::server {
 
+// The writer's service (the views' services are in the view registry, views.h).
+inline constexpr char kCommandService[] = "leadflow.v1.LeadCommandService";
+
 class LeadCommandServiceImpl final : public RawService<v1::LeadCommandService::Service> {
  public:
   // `metrics` may be null (no metrics).

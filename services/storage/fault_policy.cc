@@ -115,6 +115,10 @@ absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = absl::StrCat(what, ": ", s.ToString());
   if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (IsLockHeld(s)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(msg, " (is another leadflow process using this data directory?)"));
+  }
   if (s.IsNoSpace() || s.IsIOError() || s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) {
     return absl::UnavailableError(msg);
   }

@@ -52,9 +52,11 @@ void SetRocksLogSink(std::function<void(int severity, const std::string& message
 // ingests (written by SstFileWriter, which gives them no unique id). Logged at debug level.
 bool IsExpectedRocksWarning(const std::string& message);
 
-// The error class of a RocksDB status for leadflow: IOError and NoSpace (a full disk, a disk
-// gone read-only) UNAVAILABLE, corruption DATA_LOSS, the rest FAILED_PRECONDITION or INTERNAL.
-// `what` prefixes the message ("embedded log: append").
+// The one mapping of a RocksDB status to leadflow's codes (every store uses it): corruption
+// DATA_LOSS; the database's LOCK held by another process FAILED_PRECONDITION (with a hint);
+// IOError, NoSpace, Busy, TryAgain, TimedOut (a full disk, a disk gone read-only) UNAVAILABLE;
+// InvalidArgument, NotSupported FAILED_PRECONDITION; anything else UNAVAILABLE. `what` prefixes
+// the message ("embedded log: append").
 absl::Status FromRocks(const rocksdb::Status& s, const std::string& what);
 
 // True if an Open failed because another process (or this one) holds the database's LOCK file;

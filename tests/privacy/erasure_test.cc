@@ -409,9 +409,9 @@ TEST(KafkaErasureTest, AViewProcessForgetsTheKeyOfAnErasedLead) {
   base.kafka_brokers = (*cluster)->bootstrap_servers();
   base.kek_file = dir + "/kek";
   server::NodeOptions w = base, v = base;
-  w.role = server::NodeOptions::Role::kWriter;
+  w.role = server::Role::Writer();
   w.data_dir = dir + "/writer";
-  v.role = server::NodeOptions::Role::kViews;
+  v.role = server::Role::Views();
   v.data_dir = dir + "/views";
   auto writer = server::Node::Start(w);
   ASSERT_TRUE(writer.ok()) << writer.status();

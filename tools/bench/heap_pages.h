@@ -17,7 +17,7 @@ namespace leadflow::bench {
 // the same values mean the same thing and a bad one is an error. Call before any thread starts.
 // Returns how the heap is set up, for the reports.
 inline absl::StatusOr<std::string> HeapPagesFromEnv() {
-  config::ConfigLoader loader;
+  config::ConfigLoader loader(/*views=*/{});  // only the heap option is read
   absl::Status env = loader.ApplyEnvironment([](const char* name) -> const char* {
     return std::string(name) == "LEADFLOW_STORAGE_HUGE_PAGES" ? getenv(name) : nullptr;
   });

@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   no.listen = "127.0.0.1:0";
   // The write side alone: views would tail the log on the same two cores (view_bench measures
   // them).
-  no.role = server::NodeOptions::Role::kWriter;
+  no.role = server::Role::Writer();
   no.sync = !no_sync;
   auto node = server::Node::Start(no);
   if (!node.ok()) {

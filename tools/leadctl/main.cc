@@ -25,10 +25,10 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
 #include "leadflow/v1/stream.grpc.pb.h"
+#include "services/common/commands.h"
 #include "services/common/ids.h"
 #include "services/common/status_util.h"
 #include "services/common/time_util.h"
-#include "services/lead/reducer.h"
 #include "tools/leadctl/parse.h"
 #include "tools/leadctl/report.h"
 
@@ -470,7 +470,7 @@ int RunBatch(const std::shared_ptr<grpc::Channel>& channel, const Global& g,
       if (++bad >= 20) break;
       continue;
     }
-    v1::CommandMeta* meta = lead::MutableMetaOf(&c);
+    v1::CommandMeta* meta = common::MutableMetaOf(&c);
     if (meta == nullptr) {
       std::cerr << "leadctl: " << path << ":" << number << ": no command in this line\n";
       ++bad;
