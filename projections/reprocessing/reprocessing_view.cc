@@ -108,7 +108,7 @@ absl::Status ReprocessingProjection::Apply(const v1::Event& e, const log::Record
   auto add_exit = [&](v1::ExitKind kind, std::string reason, const std::string& text)
       -> std::string {
     const int32_t sequence = row.exit_keys_size() + 1;
-    const std::string key = ExitKey(t, lead_id, sequence);
+    std::string key = ExitKey(t, lead_id, sequence);
     v1::ExitRecord x;
     x.set_lead_id(lead_id);
     x.set_lead_name(row.name());

@@ -78,7 +78,7 @@ absl::StatusOr<std::unique_ptr<ViewStore>> OpenProjectionStore(const std::string
 
 ProjectionRunner::ProjectionRunner(log::EventLog* log, ViewStore* store, Projection* projection,
                                    RunnerOptions options)
-    : log_(log), store_(store), projection_(projection), options_(options) {
+    : log_(log), store_(store), projection_(projection), options_(std::move(options)) {
   for (int32_t p = 0; p < log_->partition_count(); ++p) {
     auto part = std::make_unique<Partition>();
     part->id = p;

@@ -70,7 +70,10 @@ bool ContactRegistry::LeadExists(const std::string& lead_id) const {
 void ContactRegistry::Apply(const lead::LeadContacts& before, const lead::LeadContacts& after) {
   absl::MutexLock lock(&mu_);
   if (!after.holder.lead_id.empty()) leads_.insert(after.holder.lead_id);
-  ApplyTo(before, after, [&](const std::string& key) -> Holders& { return holders_[key]; });
+  ApplyTo(before, after, [&](const std::string& key) -> Holders& {
+    mu_.AssertHeld();  // locked above (the analysis does not look into lambdas)
+    return holders_[key];
+  });
   for (const std::string& key : before.keys) {
     if (auto it = holders_.find(key); it != holders_.end() && it->second.empty()) holders_.erase(it);
   }

@@ -14,6 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "services/common/ids.h"
 #include "services/common/kill_point.h"
+#include "services/common/mutex_set.h"
 #include "services/common/status_util.h"
 #include "services/common/text.h"
 #include "services/lead/reducer.h"
@@ -493,11 +494,13 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
 
 // Applies every record of `p` from its next_offset to the current end of the log. Caller holds
 // p.mu.
-absl::Status CommandWriter::Replay(Partition& p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+absl::Status CommandWriter::Replay(Partition& p) {
+  p.mu.AssertHeld();
   LEADFLOW_ASSIGN_OR_RETURN(const int64_t end, log_->EndOffset(p.id));
   std::vector<v1::Event> group;
   int64_t group_last = -1;
   auto flush = [&]() -> absl::Status {
+    p.mu.AssertHeld();  // as above (the analysis does not look into lambdas)
     if (group.empty()) return absl::OkStatus();
     absl::Status st = p.Apply(group, group_last);
     group.clear();
@@ -589,9 +592,9 @@ void CommandWriter::RouteCapture(lead::CommandTarget& target, BatchContacts* bat
 }
 
 // Decides every command of prep.group in order. Caller holds every partition's mu (CommitGroups).
-void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group) {
   Partition& p = *prep.partition;
+  p.mu.AssertHeld();
   absl::Status refusing = !p.status.ok() ? p.status : p.storage_error;
   if (refusing.ok() && options_.disk != nullptr) refusing = options_.disk->CheckWritable();
   if (refusing.ok()) refusing = log_->Writable();
@@ -624,7 +627,10 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group)
   using Decided = Prepared::Decided;
   const lead::LeadState no_lead;
   const lead::CustomerState no_customer;
+  // The lambdas below run under p.mu too; each says so (the analysis does not carry a lock into
+  // a lambda's body).
   auto lead_of = [&](const std::string& id) -> const lead::LeadState& {
+    p.mu.AssertHeld();
     if (auto it = staged_leads.find(id); it != staged_leads.end()) return it->second;
     if (auto it = p.leads.find(id); it != p.leads.end()) return it->second;
     return no_lead;
@@ -641,15 +647,18 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group)
     }
     const Partition* other = Owned(q);
     if (other == nullptr) return nullptr;
+    other->mu.AssertHeld();  // every partition is locked (CommitGroups)
     auto it = other->leads.find(id);
     return it != other->leads.end() && it->second.exists ? &it->second : nullptr;
   };
   auto customer_of = [&](const std::string& id) -> const lead::CustomerState& {
+    p.mu.AssertHeld();
     if (auto it = staged_customers.find(id); it != staged_customers.end()) return it->second;
     if (auto it = p.customers.find(id); it != p.customers.end()) return it->second;
     return no_customer;
   };
   auto stage_lead = [&](const std::string& id) -> lead::LeadState& {
+    p.mu.AssertHeld();
     auto [it, inserted] = staged_leads.try_emplace(id);
     if (inserted) {
       if (auto c = p.leads.find(id); c != p.leads.end()) it->second = c->second;
@@ -657,6 +666,7 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group)
     return it->second;
   };
   auto stage_customer = [&](const std::string& id) -> lead::CustomerState& {
+    p.mu.AssertHeld();
     auto [it, inserted] = staged_customers.try_emplace(id);
     if (inserted) {
       if (auto c = p.customers.find(id); c != p.customers.end()) it->second = c->second;
@@ -848,9 +858,9 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group)
 }
 
 // Settles prep.group with the append's outcome. Caller holds prep.partition->mu.
-void CommandWriter::Complete(Prepared& prep, const absl::StatusOr<log::AppendResult>& appended)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+void CommandWriter::Complete(Prepared& prep, const absl::StatusOr<log::AppendResult>& appended) {
   Partition& p = *prep.partition;
+  p.mu.AssertHeld();
   if (!appended.ok()) {
     // The outcome may be unknown (e.g. a Kafka timeout after the broker wrote it): re-read the
     // log before deciding anything else on this partition. Nothing is acknowledged, and the
@@ -889,17 +899,14 @@ void CommandWriter::Complete(Prepared& prep, const absl::StatusOr<log::AppendRes
 
 // Commits groups of several partitions with one AppendMany: one durable write for all of them.
 void CommandWriter::CommitGroups(std::vector<Prepared>& preps,
-                                 std::vector<std::pair<int32_t, log::PartitionMark>>* marks)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                 std::vector<std::pair<int32_t, log::PartitionMark>>* marks) {
   std::sort(preps.begin(), preps.end(), [](const Prepared& a, const Prepared& b) {
     return a.partition->id < b.partition->id;
   });
   // Every owned partition, in ascending order (no deadlock with another CommitGroups): a
   // command may read a lead of another partition (a merge's survivor) and contacts any lead
   // holds, and must see them as they are when it is decided, not as they were when it arrived.
-  for (auto& part : partitions_) {
-    if (part) part->mu.Lock();
-  }
+  const common::MutexSet locked(AllPartitionLocks());
   Group group(&contacts_);
   for (Prepared& prep : preps) group.by_partition[prep.partition->id] = &prep;
   const absl::Time now = clock_->Now();
@@ -941,9 +948,6 @@ void CommandWriter::CommitGroups(std::vector<Prepared>& preps,
         Complete(*appending[i], results.status());
       }
     }
-  }
-  for (auto it = partitions_.rbegin(); it != partitions_.rend(); ++it) {
-    if (*it) (*it)->mu.Unlock();
   }
 }
 
@@ -1175,30 +1179,21 @@ bool CommandWriter::NeedsRecovery() const {
   return false;
 }
 
-absl::Status CommandWriter::Recover() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+absl::Status CommandWriter::Recover() {
   if (!NeedsRecovery()) return absl::OkStatus();
   if (options_.disk != nullptr) LEADFLOW_RETURN_IF_ERROR(options_.disk->CheckWritable());
   // Every partition locked: commands wait (their groups are decided after the rebuild).
-  for (auto& part : partitions_) {
-    if (part) part->mu.Lock();
-  }
-  auto unlock = [&] {
-    for (auto it = partitions_.rbegin(); it != partitions_.rend(); ++it) {
-      if (*it) (*it)->mu.Unlock();
-    }
-  };
+  const common::MutexSet locked(AllPartitionLocks());
   absl::Status st = log_->Recover();
   if (st.ok()) st = OpenIndex();
-  if (!st.ok()) {
-    unlock();
-    return st;
-  }
+  if (!st.ok()) return st;
   // The state as the log has it now: whatever reached it before the failure is in it (its
   // commands were answered UNAVAILABLE, outcome unknown; a retry is recognised either way).
   contacts_.Clear();
   for (auto& part : partitions_) {
     if (!part) continue;
     Partition& p = *part;
+    p.mu.AssertHeld();  // locked above (MutexSet)
     p.leads.clear();
     p.customers.clear();
     p.next_offset = 0;
@@ -1210,8 +1205,15 @@ absl::Status CommandWriter::Recover() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       if (!replayed.ok()) p.status = replayed;
     }
   }
-  unlock();
   return absl::OkStatus();
+}
+
+std::vector<absl::Mutex*> CommandWriter::AllPartitionLocks() const {
+  std::vector<absl::Mutex*> locks;
+  for (const auto& part : partitions_) {
+    if (part) locks.push_back(&part->mu);
+  }
+  return locks;
 }
 
 absl::StatusOr<LeadSnapshot> CommandWriter::GetLead(const std::string& lead_id) const {

@@ -178,6 +178,9 @@ class CommandWriter {
   bool CaptureStillRoutes(const lead::CommandTarget& target, const lead::LeadState& lead,
                           const Group& group) const;
   Partition* Owned(int32_t partition) const;
+  // Every owned partition's lock, in ascending partition order (the one global lock order):
+  // for a common::MutexSet.
+  std::vector<absl::Mutex*> AllPartitionLocks() const;
 
   log::EventLog* log_;
   common::Clock* clock_;

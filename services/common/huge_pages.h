@@ -46,12 +46,15 @@ class HugePageSysAllocator final : public SysAllocator {
     const uintptr_t end = start + mapped;
     if (aligned > start) munmap(raw, aligned - start);
     if (end > aligned + rounded) {
-      munmap(reinterpret_cast<void*>(aligned + rounded), end - (aligned + rounded));
+      // Address arithmetic on a fresh mapping: the cast is the point.
+      munmap(reinterpret_cast<void*>(aligned + rounded),  // NOLINT(performance-no-int-to-ptr)
+             end - (aligned + rounded));
     }
     // Advice only: without THP support the memory is simply used with small pages.
-    madvise(reinterpret_cast<void*>(aligned), rounded, MADV_HUGEPAGE);
+    madvise(reinterpret_cast<void*>(aligned), rounded,  // NOLINT(performance-no-int-to-ptr)
+            MADV_HUGEPAGE);
     if (actual_size != nullptr) *actual_size = rounded;
-    return reinterpret_cast<void*>(aligned);
+    return reinterpret_cast<void*>(aligned);  // NOLINT(performance-no-int-to-ptr)
   }
 
  private:

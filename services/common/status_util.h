@@ -26,10 +26,13 @@ inline absl::Status FieldError(absl::string_view scope, absl::string_view field,
 
 #define LEADFLOW_CONCAT_INNER(a, b) a##b
 #define LEADFLOW_CONCAT(a, b) LEADFLOW_CONCAT_INNER(a, b)
+// `tmp` and `lhs` name a variable or declare one: they cannot be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define LEADFLOW_ASSIGN_OR_RETURN_IMPL(tmp, lhs, rexpr) \
   auto tmp = (rexpr);                                   \
   if (!tmp.ok()) return tmp.status();                   \
   lhs = std::move(*tmp)
+// NOLINTEND(bugprone-macro-parentheses)
 // LEADFLOW_ASSIGN_OR_RETURN(auto x, FunctionReturningStatusOr());
 #define LEADFLOW_ASSIGN_OR_RETURN(lhs, rexpr) \
   LEADFLOW_ASSIGN_OR_RETURN_IMPL(LEADFLOW_CONCAT(_lf_sor_, __LINE__), lhs, rexpr)

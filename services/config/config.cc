@@ -156,7 +156,7 @@ ConfigLoader::ConfigLoader(std::vector<std::string> views) : views_(std::move(vi
   n.security.auth = true;  // `leadflow serve` authenticates every call unless told otherwise
   auto add = [&](std::string key, OptionType type, std::string default_text, std::string help,
                  std::function<absl::Status(const std::string&, const std::string&)> set,
-                 std::string flag = "") {
+                 const std::string& flag = "") {
     OptionSpec spec;
     spec.flag = flag.empty() ? Flag(key) : flag;
     spec.env = Env(key);
@@ -174,14 +174,14 @@ ConfigLoader::ConfigLoader(std::vector<std::string> views) : views_(std::move(vi
       return absl::OkStatus();
     };
   };
-  auto address = [](std::string key, std::string* target, bool allow_empty) {
+  auto address = [](const std::string& key, std::string* target, bool allow_empty) {
     return [key, target, allow_empty](const std::string& v, const std::string& source) {
       if (absl::Status s = CheckAddress(key, source, v, allow_empty); !s.ok()) return s;
       *target = v;
       return absl::OkStatus();
     };
   };
-  auto boolean = [](std::string key, bool* target) {
+  auto boolean = [](const std::string& key, bool* target) {
     return [key, target](const std::string& v, const std::string& source) -> absl::Status {
       absl::StatusOr<bool> b = ParseBool(key, source, v);
       if (!b.ok()) return b.status();
@@ -189,7 +189,7 @@ ConfigLoader::ConfigLoader(std::vector<std::string> views) : views_(std::move(vi
       return absl::OkStatus();
     };
   };
-  auto mebibytes = [](std::string key, size_t* target, int64_t min) {
+  auto mebibytes = [](const std::string& key, size_t* target, int64_t min) {
     return [key, target, min](const std::string& v, const std::string& source) -> absl::Status {
       absl::StatusOr<int64_t> mb = ParseInt(key, source, v, min, 1 << 20);
       if (!mb.ok()) return mb.status();

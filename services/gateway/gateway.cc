@@ -137,7 +137,7 @@ class ForwardReactor final : public grpc::ServerGenericBidiReactor {
       return;
     }
     if (calls_.size() == 1) {
-      reply_ = std::move(calls_[0].response);
+      reply_ = calls_[0].response;
     } else {
       std::string merged;
       for (Call& call : calls_) merged += ToString(call.response);
@@ -163,7 +163,7 @@ class RefuseReactor final : public grpc::ServerGenericBidiReactor {
 
 }  // namespace
 
-Gateway::Gateway(GatewayOptions options) {
+Gateway::Gateway(const GatewayOptions& options) {
   std::map<std::string, Route*> by_address;
   for (const auto& [service, upstream] : options.routes) {
     Route& route = routes_[service];

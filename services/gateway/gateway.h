@@ -33,7 +33,7 @@ struct GatewayOptions {
 
 class Gateway final : public grpc::CallbackGenericService {
  public:
-  explicit Gateway(GatewayOptions options);
+  explicit Gateway(const GatewayOptions& options);
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
 
   // Each upstream's health for the services it serves (grpc.health.v1), asked now:

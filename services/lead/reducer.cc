@@ -536,7 +536,7 @@ absl::StatusOr<Events> Interaction(const Input& in, const v1::LogInteraction& cm
   LEADFLOW_RETURN_IF_ERROR(c.Enum("direction", cmd.direction(), v1::Direction_IsValid, true));
   LEADFLOW_RETURN_IF_ERROR(c.Enum("outcome", cmd.outcome(), v1::Outcome_IsValid, false));
   if (cmd.duration_seconds() < 0) return c.Error("duration_seconds", "must not be negative");
-  if (cmd.duration_seconds() > 24 * 3600) {
+  if (cmd.duration_seconds() > int64_t{24} * 3600) {
     return c.Error("duration_seconds", "longer than 24 hours; log separate interactions");
   }
   LEADFLOW_RETURN_IF_ERROR(c.Text("notes", cmd.notes(), kMaxNoteBytes, false));

@@ -1,6 +1,7 @@
 #include "services/log/embedded_log.h"
 
 #include <algorithm>
+#include <optional>
 #include <filesystem>
 #include <limits>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
+#include "services/common/mutex_set.h"
 #include "services/common/status_util.h"
 #include "services/storage/fault_policy.h"
 
@@ -412,12 +414,10 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::Write(
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(),
             [&](size_t a, size_t b) { return appends[a].partition < appends[b].partition; });
-  for (size_t i : order) impl_->partitions[appends[i].partition]->mu.Lock();
-  auto unlock = [&] {
-    for (auto it = order.rbegin(); it != order.rend(); ++it) {
-      impl_->partitions[appends[*it].partition]->mu.Unlock();
-    }
-  };
+  std::vector<absl::Mutex*> mutexes;
+  mutexes.reserve(order.size());
+  for (size_t i : order) mutexes.push_back(&impl_->partitions[appends[i].partition]->mu);
+  std::optional<common::MutexSet> locked(std::in_place, std::move(mutexes));
   const absl::Time now = absl::Now();
   rocksdb::WriteBatch wb(BatchBytes(appends));
   std::vector<AppendResult> results(appends.size());
@@ -425,7 +425,8 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::Write(
   for (size_t i = 0; i < appends.size(); ++i) {
     const PartitionAppend& a = appends[i];
     PartitionState& p = *impl_->partitions[a.partition];
-    const int64_t first = p.written_next;  // guarded: locked above
+    p.mu.AssertHeld();  // locked above (MutexSet)
+    const int64_t first = p.written_next;
     for (size_t j = 0; j < a.batch.size(); ++j) {
       const Message& m = a.batch[j];
       EncodeHeader(m, now, header);
@@ -435,20 +436,17 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::Write(
       rocksdb::Status s = wb.Put(rocksdb::SliceParts(&key_slice, 1),
                                  rocksdb::SliceParts(value_parts, 3));
       if (!s.ok()) {
-        unlock();
         return FromRocks(s, "build batch");
       }
     }
     results[i] = AppendResult{a.partition, first, first + static_cast<int64_t>(a.batch.size()) - 1};
     for (const KeyRecord& k : a.keys) {
       if (impl_->keys == nullptr) {
-        unlock();
         return absl::FailedPreconditionError("embedded log: no key store (opened read-only)");
       }
       rocksdb::Status s = k.wrapped.empty() ? wb.Delete(impl_->keys, k.lead_id)
                                             : wb.Put(impl_->keys, k.lead_id, k.wrapped);
       if (!s.ok()) {
-        unlock();
         return FromRocks(s, "build batch");
       }
     }
@@ -460,6 +458,7 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::Write(
   if (written.ok()) {
     for (size_t i = 0; i < appends.size(); ++i) {
       PartitionState& p = *impl_->partitions[appends[i].partition];
+      p.mu.AssertHeld();  // locked above (MutexSet)
       p.written_next = results[i].last_offset + 1;
       if (durable) {
         p.next_offset = p.written_next;
@@ -473,7 +472,7 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::Write(
     // them sees it.
     impl_->Fail(written);
   }
-  unlock();
+  locked.reset();
   if (!written.ok()) return written;
   return results;
 }

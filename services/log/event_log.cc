@@ -148,14 +148,17 @@ absl::StatusOr<AppendResult> EventLog::Append(int32_t partition,
   return r->front();
 }
 
+// `done` by value, as in the overrides that keep it until the ends are known.
 void EventLog::FreshEndOffsets(
-    absl::Duration, std::function<void(std::vector<int64_t> ends, bool inline_call)> done) {
+    absl::Duration,
+    std::function<void(const std::vector<int64_t>& ends, bool inline_call)>
+        done) {  // NOLINT(performance-unnecessary-value-param)
   std::vector<int64_t> ends(partition_count(), -1);
   for (int32_t p = 0; p < partition_count(); ++p) {
     absl::StatusOr<int64_t> end = KnownEndOffset(p);
     if (end.ok()) ends[p] = *end;
   }
-  done(std::move(ends), /*inline_call=*/true);
+  done(ends, /*inline_call=*/true);
 }
 
 }  // namespace leadflow::log

@@ -137,7 +137,7 @@ class EventLog {
   // shared by the callers that ask meanwhile and bounded by `timeout` (never the watermark
   // query, which can hang while a broker is away: librdkafka #2588).
   virtual void FreshEndOffsets(absl::Duration timeout,
-                               std::function<void(std::vector<int64_t> ends, bool inline_call)> done);
+                               std::function<void(const std::vector<int64_t>& ends, bool inline_call)> done);
   virtual absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
                                                                 int64_t from_offset) = 0;
 

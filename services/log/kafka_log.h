@@ -54,7 +54,7 @@ class KafkaLog final : public EventLog {
   absl::StatusOr<int64_t> KnownEndOffset(int32_t partition) override;
   void FreshEndOffsets(
       absl::Duration timeout,
-      std::function<void(std::vector<int64_t> ends, bool inline_call)> done) override;
+      std::function<void(const std::vector<int64_t>& ends, bool inline_call)> done) override;
   absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
                                                         int64_t from_offset) override;
   // The keys topic: this process's map of it, caught up to the topic's end (read_committed) on a

@@ -469,11 +469,12 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
         projections::OpenProjectionStore(view_dir(*slot.projection), *slot.projection,
                                          StoreOptions(impl->budget), &rebuilt);
     if (!opened.ok() && !absl::IsDataLoss(opened.status())) return opened.status();
+    const absl::Status open_status = opened.status();
     if (opened.ok()) slot.store = *std::move(opened);
     if (!rebuilt.empty()) Say(o, rebuilt);
     std::error_code ec;
-    if (!opened.ok()) {
-      LEADFLOW_RETURN_IF_ERROR(set_aside(slot, opened.status().message()));
+    if (!open_status.ok()) {
+      LEADFLOW_RETURN_IF_ERROR(set_aside(slot, open_status.message()));
     } else if (std::filesystem::exists(damaged_marker(*slot.projection), ec)) {
       std::ifstream marker(damaged_marker(*slot.projection));
       std::string why((std::istreambuf_iterator<char>(marker)), std::istreambuf_iterator<char>());

@@ -400,7 +400,7 @@ void Serve(UnaryCall<Req, Resp>* call, const ViewEdge& edge, const v1::LogPositi
   edge.log->FreshEndOffsets(
       std::clamp(deadline - absl::Now(), absl::Milliseconds(100), absl::Seconds(2)),
       [call, edge, min_position, partitions = std::move(partitions), deadline,
-       query = std::move(query)](std::vector<int64_t> ends, bool inline_call) mutable {
+       query = std::move(query)](const std::vector<int64_t>& ends, bool inline_call) mutable {
         absl::StatusOr<Targets> targets = TargetsAt(ends, min_position, partitions);
         if (!targets.ok()) return call->Finish(targets.status());
         if (inline_call) return ServeView(call, edge, *std::move(targets), deadline, query);
@@ -578,12 +578,13 @@ AdminServiceImpl::AdminServiceImpl(BackupFn backup) : backup_(std::move(backup))
         if (running_.joinable()) running_.join();  // the previous one, finished
         running_ = std::thread([this, call] {
           absl::StatusOr<v1::BackupReply> reply = backup_(call->request().dir());
+          const absl::Status status = reply.status();
           if (reply.ok()) *call->response() = *std::move(reply);
           {
             std::lock_guard<std::mutex> done(mu_);
             busy_ = false;
           }
-          call->Finish(reply.status());
+          call->Finish(status);
         });
       });
 }

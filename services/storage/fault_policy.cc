@@ -77,7 +77,7 @@ void StoreHealth::Clear() {
   error_ = absl::OkStatus();
 }
 
-void ApplyFaultPolicy(rocksdb::DBOptions* db, std::shared_ptr<StoreHealth> health) {
+void ApplyFaultPolicy(rocksdb::DBOptions* db, const std::shared_ptr<StoreHealth>& health) {
   static const std::shared_ptr<rocksdb::Logger> logger = std::make_shared<ForwardingLogger>();
   db->info_log = logger;
   db->paranoid_checks = true;

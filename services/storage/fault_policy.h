@@ -41,7 +41,7 @@ class StoreHealth {
 // Applies the policy above to `db` (which is about to be opened): info log, paranoid checks,
 // no flush of recovered data at open (a reopen on a nearly full disk needs little room), and a
 // listener that reports background errors to `health` (if given).
-void ApplyFaultPolicy(rocksdb::DBOptions* db, std::shared_ptr<StoreHealth> health = nullptr);
+void ApplyFaultPolicy(rocksdb::DBOptions* db, const std::shared_ptr<StoreHealth>& health = nullptr);
 
 // RocksDB's log lines go here (severity: 0 debug .. 4 fatal; messages are RocksDB's own, never
 // leadflow data). Default: warnings and worse to standard error. Set once at start-up.
