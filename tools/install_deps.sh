@@ -11,7 +11,7 @@ PACKAGES=(
   librdkafka-dev kcat
   librocksdb-dev libsnappy-dev liblz4-dev libzstd-dev libbz2-dev zlib1g-dev
   libssl-dev libjwt-dev libsodium-dev
-  libphonenumber-dev
+  libphonenumber-dev libutf8proc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev
   libgoogle-perftools-dev
@@ -19,7 +19,7 @@ PACKAGES=(
   postgresql libpq-dev
   docker-compose curl nodejs npm
   python3
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-tidy clang-format
 )
 
 # Node.js may come from elsewhere than Debian (a newer one is fine): only install it if absent;

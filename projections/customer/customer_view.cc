@@ -132,12 +132,11 @@ absl::Status CustomerProjection::Apply(const v1::Event& e, const log::Record& re
     return absl::OkStatus();
   }
   if (e.aggregate_type() != v1::AGGREGATE_TYPE_CUSTOMER) return absl::OkStatus();
-  LEADFLOW_ASSIGN_OR_RETURN(std::optional<std::string> row,
-                            txn.Get(kCustomers, e.aggregate_id()));
+  LEADFLOW_ASSIGN_OR_RETURN(std::optional<std::string> row, txn.Get(kCustomers, e.aggregate_id()));
   v1::CustomerView before;
   if (row.has_value() && !before.ParseFromString(*row)) {
-    return absl::DataLossError(absl::StrCat("customer view row of ", e.aggregate_id(),
-                                            " is corrupt"));
+    return absl::DataLossError(
+        absl::StrCat("customer view row of ", e.aggregate_id(), " is corrupt"));
   }
   v1::CustomerView after = before;
   v1::LogPosition position;
@@ -178,8 +177,8 @@ absl::StatusOr<v1::CustomerView> CustomerQueries::Get(const v1::GetCustomerReque
   for (const v1::PurchaseTotal& t : view.purchases()) {
     if (t.amount_overflowed()) {
       return absl::OutOfRangeError(absl::StrCat(
-          "customer ", view.customer_id(), ": the total of its ",
-          v1::PurchaseKind_Name(t.kind()), " purchases in ", t.currency_code(),
+          "customer ", view.customer_id(), ": the total of its ", v1::PurchaseKind_Name(t.kind()),
+          " purchases in ", t.currency_code(),
           " is larger than the largest representable amount (9223372036854775807 micros)"));
     }
   }
@@ -190,12 +189,10 @@ absl::StatusOr<v1::ListCustomersResponse> CustomerQueries::List(
     const v1::ListCustomersRequest& req) const {
   if (req.account_owner().empty()) return absl::InvalidArgumentError("account_owner: required");
   LEADFLOW_ASSIGN_OR_RETURN(const int page_size, PageSize(req.page_size(), 50));
-  const std::string prefix =
-      absl::StrCat(kOwnerPrefix, KeyPart(req.account_owner()));
+  const std::string prefix = absl::StrCat(kOwnerPrefix, KeyPart(req.account_owner()));
   std::string resume;
   if (!req.page_token().empty()) {
-    if (!absl::WebSafeBase64Unescape(req.page_token(), &resume) ||
-        resume.rfind(prefix, 0) != 0) {
+    if (!absl::WebSafeBase64Unescape(req.page_token(), &resume) || resume.rfind(prefix, 0) != 0) {
       return absl::InvalidArgumentError("page_token: not a token of this listing");
     }
   }

@@ -150,8 +150,7 @@ std::string ReachedByOwner(const Lead& l, int m) {
   return l.credit[by];
 }
 
-v1::Distribution Dist(const std::string& name, const std::string& unit,
-                      std::vector<int64_t> v) {
+v1::Distribution Dist(const std::string& name, const std::string& unit, std::vector<int64_t> v) {
   v1::Distribution d;
   d.set_name(name);
   d.set_unit(unit);
@@ -177,8 +176,7 @@ v1::Distribution Dist(const std::string& name, const std::string& unit,
 
 double Ratio(int64_t a, int64_t b) { return b == 0 ? 0.0 : static_cast<double>(a) / b; }
 
-const char* kNames[] = {"captured", "contacted", "qualified", "presented", "proposal",
-                        "converted"};
+const char* kNames[] = {"captured", "contacted", "qualified", "presented", "proposal", "converted"};
 
 bool Responded(const Lead& l) {
   if (l.own[1] == kNone) return false;
@@ -210,8 +208,8 @@ int64_t MeetingsDemos(const Lead& l, const std::string* owner) {
 
 // One group of a cohort, from the leads in it (for the owner split: the leads of the cohort and
 // the owner whose credits to count).
-v1::FunnelGroup Group(const std::vector<const Lead*>& leads, int64_t limit,
-                      const std::string& name, const std::string* owner) {
+v1::FunnelGroup Group(const std::vector<const Lead*>& leads, int64_t limit, const std::string& name,
+                      const std::string* owner) {
   v1::FunnelGroup g;
   g.set_split_value(name);
   std::array<int64_t, 6> count{};
@@ -277,9 +275,9 @@ v1::FunnelGroup Group(const std::vector<const Lead*>& leads, int64_t limit,
     g.set_conversion_rate(Ratio(count[5], count[0]));
   }
   for (int t = 0; t < 6; ++t) {
-    *g.add_timings() = Dist(t < 5 ? absl::StrCat(kNames[t], "->", kNames[t + 1])
-                                  : "captured->converted",
-                            "ms", timings[t]);
+    *g.add_timings() =
+        Dist(t < 5 ? absl::StrCat(kNames[t], "->", kNames[t + 1]) : "captured->converted", "ms",
+             timings[t]);
   }
   *g.mutable_touches_before_conversion() = Dist("touches_before_conversion", "touches", touches);
   g.set_contacted_own(contacted_own);
@@ -431,8 +429,8 @@ std::vector<v1::Event> RandomHistory(uint32_t seed, int leads) {
         v1::QualifyLead* b = c.mutable_qualify_lead();
         *b->mutable_meta() = meta;
         b->set_lead_id(lead_id);
-        *b->mutable_budget() = pick(4) == 0 ? testing::Usd(100 * pick(50))
-                                            : testing::Eur(100 * (1 + pick(50)));
+        *b->mutable_budget() =
+            pick(4) == 0 ? testing::Usd(100 * pick(50)) : testing::Eur(100 * (1 + pick(50)));
         b->set_stage(static_cast<v1::SalesStage>(pick(6)));
         b->set_decision_maker("CEO");
         b->set_need("leads");
@@ -489,8 +487,8 @@ google::protobuf::Timestamp Hours(double h) {
 }
 
 TEST(FunnelPropertyTest, EveryFigureEqualsBruteForce) {
-  const std::string splits[] = {"", "source_channel", "origin_type", "campaign", "temperature",
-                                "owner"};
+  const std::string splits[] = {"",         "source_channel", "origin_type",
+                                "campaign", "temperature",    "owner"};
   int compared = 0, converted_seen = 0;
   for (uint32_t seed = 1; seed <= 6; ++seed) {
     SCOPED_TRACE(absl::StrCat("seed ", seed));
@@ -498,8 +496,8 @@ TEST(FunnelPropertyTest, EveryFigureEqualsBruteForce) {
     const std::filesystem::path dir =
         std::filesystem::path(::testing::TempDir()) / absl::StrCat("funnel_prop_", seed);
     std::filesystem::remove_all(dir);
-    auto log = log::EmbeddedLog::Open(
-        {.dir = (dir / "log").string(), .partitions = 3, .sync = false});
+    auto log =
+        log::EmbeddedLog::Open({.dir = (dir / "log").string(), .partitions = 3, .sync = false});
     ASSERT_TRUE(log.ok());
     ASSERT_TRUE(testing::AppendAll(**log, events).ok());
     FunnelProjection funnel;
@@ -534,10 +532,9 @@ TEST(FunnelPropertyTest, EveryFigureEqualsBruteForce) {
     ASSERT_EQ(act->buckets_size(), 60);
     for (int day = 0; day < 60; ++day) {
       const v1::ActivityCounts& c = act->buckets(day).total();
-      const std::array<int64_t, 10> got = {c.captured(),  c.contacted(), c.qualified(),
-                                           c.presented(), c.proposal(),  c.converted(),
-                                           c.rejected(),  c.postponed(), c.disqualified(),
-                                           c.reactivated()};
+      const std::array<int64_t, 10> got = {
+          c.captured(),  c.contacted(), c.qualified(), c.presented(),    c.proposal(),
+          c.converted(), c.rejected(),  c.postponed(), c.disqualified(), c.reactivated()};
       EXPECT_EQ(got, want[day]) << "day " << day;
     }
     // Pipeline: QUALIFIED now, by stage, by current owner.

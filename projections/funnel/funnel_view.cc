@@ -14,6 +14,7 @@
 #include "services/common/text.h"
 #include "services/common/money.h"
 #include "services/common/status_util.h"
+#include "services/lead/reducer.h"
 #include "services/common/time_util.h"
 
 namespace leadflow::projections {
@@ -44,12 +45,18 @@ absl::StatusOr<Split> ParseSplit(const std::string& s) {
 // The split key of a lead for the splits fixed at capture (and the current owner).
 uint32_t SplitKey(Split split, const FunnelRec& r) {
   switch (split) {
-    case Split::kSource: return r.source;
-    case Split::kOrigin: return r.origin;
-    case Split::kCampaign: return r.campaign;
-    case Split::kTemperature: return r.temperature;
-    case Split::kOwner: return r.owner;
-    case Split::kNone: break;
+    case Split::kSource:
+      return r.source;
+    case Split::kOrigin:
+      return r.origin;
+    case Split::kCampaign:
+      return r.campaign;
+    case Split::kTemperature:
+      return r.temperature;
+    case Split::kOwner:
+      return r.owner;
+    case Split::kNone:
+      break;
   }
   return 0;
 }
@@ -224,9 +231,8 @@ absl::StatusOr<v1::FunnelGroup> Finish(GroupAcc& g, std::string split_value, boo
               : absl::StrCat(kMilestoneNames[kCaptured], "->", kMilestoneNames[kConverted]);
     LEADFLOW_ASSIGN_OR_RETURN(*out.add_timings(), MakeDistribution(name, "ms", g.timings[t]));
   }
-  LEADFLOW_ASSIGN_OR_RETURN(
-      *out.mutable_touches_before_conversion(),
-      MakeDistribution("touches_before_conversion", "touches", g.touches));
+  LEADFLOW_ASSIGN_OR_RETURN(*out.mutable_touches_before_conversion(),
+                            MakeDistribution("touches_before_conversion", "touches", g.touches));
   out.set_contacted_own(g.contacted_own);
   out.set_responded(g.responded);
   out.set_response_rate(Ratio(g.responded, g.contacted_own));
@@ -265,9 +271,12 @@ std::string SplitName(Split split, uint32_t key, const Interner& owners,
       return common::EnumShortName(v1::OriginType_descriptor(), static_cast<int>(key));
     case Split::kTemperature:
       return common::EnumShortName(v1::Temperature_descriptor(), static_cast<int>(key));
-    case Split::kCampaign: return campaigns.Name(key);
-    case Split::kOwner: return owners.Name(key);
-    case Split::kNone: break;
+    case Split::kCampaign:
+      return campaigns.Name(key);
+    case Split::kOwner:
+      return owners.Name(key);
+    case Split::kNone:
+      break;
   }
   return "";
 }
@@ -279,8 +288,7 @@ std::vector<std::pair<std::string, Acc*>> Sorted(absl::flat_hash_map<uint32_t, A
                                                  const Interner& campaigns) {
   std::vector<std::pair<std::string, Acc*>> out;
   for (auto& [k, g] : groups) out.emplace_back(SplitName(split, k, owners, campaigns), &g);
-  std::sort(out.begin(), out.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
 }
 
@@ -289,11 +297,9 @@ std::vector<std::pair<std::string, Acc*>> Sorted(DenseGroups<Acc>& groups, Split
                                                  const Interner& owners,
                                                  const Interner& campaigns) {
   std::vector<std::pair<std::string, Acc*>> out;
-  groups.ForEach([&](uint32_t k, Acc& g) {
-    out.emplace_back(SplitName(split, k, owners, campaigns), &g);
-  });
-  std::sort(out.begin(), out.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  groups.ForEach(
+      [&](uint32_t k, Acc& g) { out.emplace_back(SplitName(split, k, owners, campaigns), &g); });
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
 }
 
@@ -304,10 +310,14 @@ using Counts = std::array<int64_t, kActivityCounts>;
 
 int CountIndex(v1::ExitKind kind) {
   switch (kind) {
-    case v1::EXIT_KIND_REJECTED: return 6;
-    case v1::EXIT_KIND_POSTPONED: return 7;
-    case v1::EXIT_KIND_DISQUALIFIED: return 8;
-    default: return 9;
+    case v1::EXIT_KIND_REJECTED:
+      return 6;
+    case v1::EXIT_KIND_POSTPONED:
+      return 7;
+    case v1::EXIT_KIND_DISQUALIFIED:
+      return 8;
+    default:
+      return 9;
   }
 }
 
@@ -384,7 +394,8 @@ int64_t NthSmallest(std::vector<int64_t>& values, int64_t lo, int64_t hi, int64_
   int shift = 0;
   while ((range >> shift) >= 65536) ++shift;
   std::vector<int64_t> counts((range >> shift) + 1, 0);
-  for (int64_t v : values) ++counts[(static_cast<uint64_t>(v) - static_cast<uint64_t>(lo)) >> shift];
+  for (int64_t v : values)
+    ++counts[(static_cast<uint64_t>(v) - static_cast<uint64_t>(lo)) >> shift];
   size_t bucket = 0;
   int64_t before = 0;
   while (before + counts[bucket] < k) before += counts[bucket++];
@@ -416,8 +427,8 @@ absl::StatusOr<v1::Distribution> MakeDistribution(std::string name, std::string 
     hi = std::max(hi, v);
   }
   if (sum > std::numeric_limits<int64_t>::max() || sum < std::numeric_limits<int64_t>::min()) {
-    return absl::OutOfRangeError(absl::StrCat(d.name(), ": the sum of ", n, " values in ",
-                                              d.unit(), " does not fit 64 bits; narrow the query"));
+    return absl::OutOfRangeError(absl::StrCat(d.name(), ": the sum of ", n, " values in ", d.unit(),
+                                              " does not fit 64 bits; narrow the query"));
   }
   d.set_sum(static_cast<int64_t>(sum));
   d.set_mean(static_cast<double>(sum) / static_cast<double>(n));
@@ -485,6 +496,8 @@ absl::Status ApplyToFunnelRow(const v1::Event& e, v1::FunnelLeadRow& row) {
     x->set_at_ms(t);
     x->set_owner(row.owner());
   };
+  // The lead's status after this event: the lifecycle's rule (lead::StatusAfter), not a copy.
+  row.set_status(lead::StatusAfter(row.status(), e));
   switch (e.payload_case()) {
     case v1::Event::kLeadCaptured: {
       const auto& b = e.lead_captured();
@@ -497,15 +510,13 @@ absl::Status ApplyToFunnelRow(const v1::Event& e, v1::FunnelLeadRow& row) {
       if (!b.acquisition_cost().currency_code().empty()) {
         *row.mutable_acquisition_cost() = b.acquisition_cost();
       }
-      row.set_status(v1::LEAD_STATUS_NEW);
       break;
     }
     case v1::Event::kLeadAssigned: {
       const std::string& owner = e.lead_assigned().owner();
       row.set_owner(owner);
-      if (!owner.empty() &&
-          std::find(row.assigned_owners().begin(), row.assigned_owners().end(), owner) ==
-              row.assigned_owners().end()) {
+      if (!owner.empty() && std::find(row.assigned_owners().begin(), row.assigned_owners().end(),
+                                      owner) == row.assigned_owners().end()) {
         row.add_assigned_owners(owner);
       }
       break;
@@ -518,7 +529,6 @@ absl::Status ApplyToFunnelRow(const v1::Event& e, v1::FunnelLeadRow& row) {
           row.set_contacted_ms(t);
           row.set_contacted_owner(row.owner());
         }
-        if (row.status() == v1::LEAD_STATUS_NEW) row.set_status(v1::LEAD_STATUS_CONTACTED);
       }
       if (b.kind() == v1::INTERACTION_KIND_DEMO || b.kind() == v1::INTERACTION_KIND_FREE_TRIAL) {
         if (!row.has_presented_ms() || t < row.presented_ms()) {
@@ -557,9 +567,8 @@ absl::Status ApplyToFunnelRow(const v1::Event& e, v1::FunnelLeadRow& row) {
         row.set_qualified_ms(t);
         row.set_qualified_owner(row.owner());
       }
-      row.set_status(v1::LEAD_STATUS_QUALIFIED);
       row.set_stage(b.stage() == v1::SALES_STAGE_UNSPECIFIED ? v1::SALES_STAGE_QUALIFICATION
-                                                              : b.stage());
+                                                             : b.stage());
       if (!b.budget().currency_code().empty()) {
         *row.mutable_budget() = b.budget();
       } else {
@@ -571,30 +580,24 @@ absl::Status ApplyToFunnelRow(const v1::Event& e, v1::FunnelLeadRow& row) {
       row.set_stage(e.stage_changed().stage());
       break;
     case v1::Event::kLeadRejected:
-      row.set_status(v1::LEAD_STATUS_REJECTED);
       add_exit(v1::EXIT_KIND_REJECTED);
       break;
     case v1::Event::kLeadPostponed:
-      row.set_status(v1::LEAD_STATUS_POSTPONED);
       add_exit(v1::EXIT_KIND_POSTPONED);
       break;
     case v1::Event::kLeadDisqualified:
-      row.set_status(v1::LEAD_STATUS_DISQUALIFIED);
       add_exit(v1::EXIT_KIND_DISQUALIFIED);
       break;
     case v1::Event::kLeadReactivated:
-      row.set_status(e.lead_reactivated().restored_status());
       row.set_stage(e.lead_reactivated().restored_stage());
       add_exit(v1::EXIT_KIND_UNSPECIFIED);
       break;
     case v1::Event::kLeadConverted:
       row.set_converted_ms(t);
       row.set_converted_owner(row.owner());
-      row.set_status(v1::LEAD_STATUS_CONVERTED);
       break;
     case v1::Event::kLeadMerged:
       row.set_merged(true);
-      row.set_status(v1::LEAD_STATUS_MERGED);
       break;
     default:
       break;
@@ -689,9 +692,8 @@ size_t FunnelProjection::size() const {
 
 absl::Status FunnelProjection::Apply(const v1::Event& e, const log::Record&, ViewTxn& txn) {
   if (e.aggregate_type() != v1::AGGREGATE_TYPE_LEAD) return absl::OkStatus();
-  LEADFLOW_ASSIGN_OR_RETURN(
-      v1::FunnelLeadRow * row,
-      BatchRow(txn, txn.Scratch<Batch>().rows, kLeads, e.aggregate_id(), "funnel"));
+  LEADFLOW_ASSIGN_OR_RETURN(v1::FunnelLeadRow * row, BatchRow(txn, txn.Scratch<Batch>().rows,
+                                                              kLeads, e.aggregate_id(), "funnel"));
   return ApplyToFunnelRow(e, *row);
 }
 
@@ -723,8 +725,7 @@ absl::Status FunnelProjection::Load(const ViewStore& store) {
     Upsert(row.lead_id(), ToRec(row));
   }
   if (!it->status().ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("funnel: loading rows: ", it->status().ToString()));
+    return absl::UnavailableError(absl::StrCat("funnel: loading rows: ", it->status().ToString()));
   }
   return absl::OkStatus();
 }
@@ -824,8 +825,7 @@ absl::StatusOr<v1::ActivityReport> FunnelProjection::Activity(
       for (int m = 1; m < kMilestones; ++m) {
         const int64_t t = r.Reached(m);
         if (t == FunnelRec::kNever) continue;
-        count(t, m, split != Split::kNone,
-              split == Split::kOwner ? r.credit[r.ReachedBy(m)] : key);
+        count(t, m, split != Split::kNone, split == Split::kOwner ? r.credit[r.ReachedBy(m)] : key);
       }
       for (const auto& x : r.exits) {
         count(x.at_ms, CountIndex(x.kind), split != Split::kNone,

@@ -85,7 +85,7 @@ struct FunnelRec {
   // ---- cold ----
   std::array<int64_t, kMilestones> own;      // own time of each milestone
   std::array<uint32_t, kMilestones> credit;  // owner credited with each own milestone
-  uint32_t owner = 0;  // current
+  uint32_t owner = 0;                        // current
   v1::LeadStatus status = v1::LEAD_STATUS_UNSPECIFIED;
   v1::SalesStage stage = v1::SALES_STAGE_UNSPECIFIED;
   uint32_t budget_currency = 0;  // 0 = no budget

@@ -23,9 +23,7 @@ constexpr int64_t kHour = 3'600'000;  // ms
 
 const absl::Time kT0 = absl::FromCivil(absl::CivilDay(2026, 1, 5), absl::UTCTimeZone());
 
-google::protobuf::Timestamp Day(double d) {
-  return common::ToProto(kT0 + absl::Hours(24 * d));
-}
+google::protobuf::Timestamp Day(double d) { return common::ToProto(kT0 + absl::Hours(24 * d)); }
 
 // A distribution in hours: count, sum, p50, p90, min, max.
 void ExpectHours(const v1::Distribution& d, int64_t count, int64_t sum, int64_t p50, int64_t p90,
@@ -60,8 +58,8 @@ class FunnelFixtureTest : public ::testing::Test {
     testing::SalesScript script(kT0);
     testing::WriteFixtureHistory(script);
     ASSERT_TRUE(script.error().ok()) << script.error();
-    auto log = log::EmbeddedLog::Open({.dir = (dir_ / "log").string(), .partitions = 4,
-                                       .sync = false});
+    auto log =
+        log::EmbeddedLog::Open({.dir = (dir_ / "log").string(), .partitions = 4, .sync = false});
     ASSERT_TRUE(log.ok()) << log.status();
     log_ = std::move(*log);
     ASSERT_TRUE(testing::AppendAll(*log_, script.events()).ok());
@@ -74,7 +72,6 @@ class FunnelFixtureTest : public ::testing::Test {
     log_.reset();
     std::filesystem::remove_all(dir_);
   }
-
 
   v1::CohortFunnelReport Cohort(const std::string& split = "",
                                 std::optional<int> within_days = std::nullopt) {
@@ -287,8 +284,8 @@ TEST_F(FunnelFixtureTest, ActivityByDayWeekMonth) {
   auto weeks = funnel_.Activity(req);
   ASSERT_TRUE(weeks.ok());
   ASSERT_EQ(weeks->buckets_size(), 1);
-  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(weeks->buckets(0).total(),
-                                                                 days->total()));
+  EXPECT_TRUE(
+      google::protobuf::util::MessageDifferencer::Equals(weeks->buckets(0).total(), days->total()));
   req.set_bucket(v1::ActivityRequest::BUCKET_MONTH);
   *req.mutable_from() = Day(-10);  // 2025-12-26: December and January
   auto months = funnel_.Activity(req);
@@ -484,7 +481,9 @@ TEST(DistributionTest, LargeListsMatchAFullSort) {
   for (int round = 0; round < 20; ++round) {
     const size_t n = 4097 + rng() % 200000;
     std::vector<int64_t> v(n);
-    const int64_t spread = round % 3 == 0 ? 10 : round % 3 == 1 ? 86'400'000LL * 365 : (int64_t{1} << 40);
+    const int64_t spread = round % 3 == 0   ? 10
+                           : round % 3 == 1 ? 86'400'000LL * 365
+                                            : (int64_t{1} << 40);
     for (auto& x : v) x = static_cast<int64_t>(rng() % static_cast<uint64_t>(spread)) - spread / 3;
     std::vector<int64_t> sorted = v;
     std::sort(sorted.begin(), sorted.end());

@@ -69,9 +69,10 @@ lead::LeadState ToState(const v1::LeadView& v) {
   s.team = v.team();
   s.interaction_count = v.touches_total();
   for (const v1::FollowUp& f : v.open_follow_ups()) {
-    s.open_follow_ups[f.follow_up_id()] = lead::FollowUpState{
-        .due_at = FromProto(f.due_at()), .kind = f.kind(), .note = f.note(),
-        .assignee = f.assignee()};
+    s.open_follow_ups[f.follow_up_id()] = lead::FollowUpState{.due_at = FromProto(f.due_at()),
+                                                              .kind = f.kind(),
+                                                              .note = f.note(),
+                                                              .assignee = f.assignee()};
   }
   if (IsSet(v.revisit_at())) s.revisit_at = FromProto(v.revisit_at());
   s.customer_id = v.customer_id();
@@ -102,8 +103,9 @@ void FromState(const lead::LeadState& s, v1::LeadView& v) {
   // Open follow-ups by due time, then id (deterministic bytes for equal rows).
   std::vector<std::pair<std::string, const lead::FollowUpState*>> fus;
   for (const auto& [id, f] : s.open_follow_ups) fus.emplace_back(id, &f);
-  std::stable_sort(fus.begin(), fus.end(),
-                   [](const auto& a, const auto& b) { return a.second->due_at < b.second->due_at; });
+  std::stable_sort(fus.begin(), fus.end(), [](const auto& a, const auto& b) {
+    return a.second->due_at < b.second->due_at;
+  });
   v.clear_open_follow_ups();
   for (const auto& [id, f] : fus) {
     v1::FollowUp* out = v.add_open_follow_ups();
@@ -236,8 +238,7 @@ void ApplyViewOnly(const v1::Event& e, const v1::LogPosition& position, v1::Lead
 
 }  // namespace
 
-absl::Status ApplyToLeadView(const v1::Event& e, const v1::LogPosition& position,
-                             v1::LeadView& v) {
+absl::Status ApplyToLeadView(const v1::Event& e, const v1::LogPosition& position, v1::LeadView& v) {
   lead::LeadState state = ToState(v);
   LEADFLOW_RETURN_IF_ERROR(lead::EvolveLead(state, e));
   FromState(state, v);
@@ -254,13 +255,13 @@ std::set<std::string> LeadIndexKeys(const v1::LeadView& v) {
   if (!v.phone().empty()) keys.insert(absl::StrCat(kPhonePrefix, KeyPart(v.phone()), v.lead_id()));
   keys.insert(absl::StrCat(kCapturedPrefix, EncodeBigEndian64(Micros(v.milestones().captured())),
                            v.lead_id()));
-  keys.insert(absl::StrCat(kActivityPrefix, EncodeBigEndian64(Micros(v.last_activity_at())),
-                           v.lead_id()));
+  keys.insert(
+      absl::StrCat(kActivityPrefix, EncodeBigEndian64(Micros(v.last_activity_at())), v.lead_id()));
   for (const v1::FollowUp& f : v.open_follow_ups()) {
     // f/ <assignee> <due> <lead id> <follow-up id>, the free-text parts escaped (KeyPart).
     const std::string& who = f.assignee().empty() ? v.owner() : f.assignee();
-    std::string key = absl::StrCat(kFollowUpPrefix, KeyPart(who),
-                                   EncodeBigEndian64(Micros(f.due_at())));
+    std::string key =
+        absl::StrCat(kFollowUpPrefix, KeyPart(who), EncodeBigEndian64(Micros(f.due_at())));
     AppendKeyPart(&key, v.lead_id());
     AppendKeyPart(&key, f.follow_up_id());
     keys.insert(std::move(key));
@@ -272,8 +273,8 @@ std::set<std::string> LeadIndexKeys(const v1::LeadView& v) {
 }
 
 struct LeadProjection::Cached {
-  v1::LeadView view;               // view-only fields current; state fields as of the load
-  lead::LeadState state;           // reducer state, current
+  v1::LeadView view;                  // view-only fields current; state fields as of the load
+  lead::LeadState state;              // reducer state, current
   std::set<std::string> loaded_keys;  // index keys of the row as loaded
 };
 
@@ -282,8 +283,8 @@ absl::Status LeadProjection::Apply(const v1::Event& e, const log::Record& record
   // Every event of the lead and of its customer goes to the lead's timeline, in log order; it is
   // written last, once nothing can fail any more (AppliesAtomically).
   auto timeline = [&] {
-    txn.Append(kTimeline, absl::StrCat(lead_id, "/", EncodeBigEndian64(record.offset)),
-               record.value);
+    txn.PutWriteOnly(kTimeline, absl::StrCat(lead_id, "/", EncodeBigEndian64(record.offset)),
+                     record.value);
   };
   if (e.aggregate_type() != v1::AGGREGATE_TYPE_LEAD) {
     timeline();
@@ -301,8 +302,8 @@ absl::Status LeadProjection::Apply(const v1::Event& e, const log::Record& record
     }
     if (row->has_value() && !cached->view.ParseFromString(**row)) {
       batch.erase(it);
-      return absl::DataLossError(absl::StrCat("lead view row of ", e.aggregate_id(),
-                                              " is corrupt"));
+      return absl::DataLossError(
+          absl::StrCat("lead view row of ", e.aggregate_id(), " is corrupt"));
     }
     cached->state = ToState(cached->view);
     cached->loaded_keys = LeadIndexKeys(cached->view);
@@ -364,13 +365,13 @@ absl::StatusOr<v1::LeadView> LeadQueries::Find(const v1::FindLeadRequest& req) c
   std::string prefix;
   if (!req.email().empty()) {
     auto email = common::NormalizeEmail(req.email());
-    if (!email.ok()) return absl::InvalidArgumentError(absl::StrCat("email: ",
-                                                                    email.status().message()));
+    if (!email.ok())
+      return absl::InvalidArgumentError(absl::StrCat("email: ", email.status().message()));
     prefix = absl::StrCat(kEmailPrefix, KeyPart(*email));
   } else {
     auto phone = common::NormalizePhone(req.phone(), phone_region_);
-    if (!phone.ok()) return absl::InvalidArgumentError(absl::StrCat("phone: ",
-                                                                    phone.status().message()));
+    if (!phone.ok())
+      return absl::InvalidArgumentError(absl::StrCat("phone: ", phone.status().message()));
     prefix = absl::StrCat(kPhonePrefix, KeyPart(*phone));
   }
   // The leads holding the contact: one, or (older logs) several; the same rule as the writer's
@@ -457,8 +458,8 @@ absl::Status CheckEnum(absl::string_view field, int value, IsValid valid) {
 absl::StatusOr<v1::ListLeadsResponse> LeadQueries::List(const v1::ListLeadsRequest& q) const {
   LEADFLOW_RETURN_IF_ERROR(CheckEnum("status", q.status(), v1::LeadStatus_IsValid));
   LEADFLOW_RETURN_IF_ERROR(CheckEnum("stage", q.stage(), v1::SalesStage_IsValid));
-  LEADFLOW_RETURN_IF_ERROR(CheckEnum("source_channel", q.source_channel(),
-                                     v1::SourceChannel_IsValid));
+  LEADFLOW_RETURN_IF_ERROR(
+      CheckEnum("source_channel", q.source_channel(), v1::SourceChannel_IsValid));
   LEADFLOW_RETURN_IF_ERROR(CheckEnum("temperature", q.temperature(), v1::Temperature_IsValid));
   LEADFLOW_RETURN_IF_ERROR(CheckEnum("sort", q.sort(), v1::ListLeadsRequest::Sort_IsValid));
   LEADFLOW_ASSIGN_OR_RETURN(const int page_size, PageSize(q.page_size(), 50));

@@ -20,8 +20,7 @@ using common::ToProto;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-const absl::Time kT0 =
-    absl::FromCivil(absl::CivilSecond(2026, 5, 4, 9, 0, 0), absl::UTCTimeZone());
+const absl::Time kT0 = absl::FromCivil(absl::CivilSecond(2026, 5, 4, 9, 0, 0), absl::UTCTimeZone());
 absl::Time H(int hours) { return kT0 + absl::Hours(hours); }
 
 class ViewsTest : public ::testing::Test {
@@ -245,7 +244,8 @@ TEST_F(ViewsTest, LookupsFollowContactChangesAndErrorsNameTheField) {
   find.set_phone("+442079460000");
   EXPECT_EQ(q.Find(find)->lead_id(), id);
   find.set_phone("12");
-  EXPECT_THAT(std::string(q.Find(find).status().message()), HasSubstr("phone: not a valid phone number"));
+  EXPECT_THAT(std::string(q.Find(find).status().message()),
+              HasSubstr("phone: not a valid phone number"));
   find.set_email("x@example.com");
   EXPECT_EQ(q.Find(find).status().message(), "phone: set only one of email or phone");
   EXPECT_EQ(q.Find({}).status().message(), "email: set email or phone");
@@ -376,10 +376,10 @@ TEST_F(ViewsTest, AnEventTheReducerRefusesStopsThePartitionAndWritesNothing) {
   ProjectionRunner runner(log_.get(), leads_store_.get(), &lead_projection_);
   absl::Status st = runner.CatchUp();
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(std::string(st.message()),
-              HasSubstr(absl::StrCat("view lead stopped: partition ", p, " offset ",
-                                     appended->first_offset, ": event  on ", id,
-                                     " has version 9, expected 4")));
+  EXPECT_THAT(
+      std::string(st.message()),
+      HasSubstr(absl::StrCat("view lead stopped: partition ", p, " offset ", appended->first_offset,
+                             ": event  on ", id, " has version 9, expected 4")));
   EXPECT_EQ(*leads_store_->Get(LeadProjection::kLeads, id), row_before) << "row unchanged";
   auto timeline = LeadQueries(leads_store_.get()).Timeline(id);
   ASSERT_TRUE(timeline.ok());
@@ -411,11 +411,9 @@ TEST_F(ViewsTest, RebuildFromOffsetZeroIsByteIdentical) {
   CatchUp();
   auto rebuilt_leads = OpenStore("lead.rebuild", lead_projection_.column_families());
   auto rebuilt_customers = OpenStore("customer.rebuild", customer_projection_.column_families());
+  ASSERT_TRUE(ProjectionRunner(log_.get(), rebuilt_leads.get(), &lead_projection_).CatchUp().ok());
   ASSERT_TRUE(
-      ProjectionRunner(log_.get(), rebuilt_leads.get(), &lead_projection_).CatchUp().ok());
-  ASSERT_TRUE(ProjectionRunner(log_.get(), rebuilt_customers.get(), &customer_projection_)
-                  .CatchUp()
-                  .ok());
+      ProjectionRunner(log_.get(), rebuilt_customers.get(), &customer_projection_).CatchUp().ok());
   EXPECT_EQ(Dump(*rebuilt_leads, 3), Dump(*leads_store_, 3));
   EXPECT_EQ(Dump(*rebuilt_customers, 2), Dump(*customers_store_, 2));
   EXPECT_GT(Dump(*leads_store_, 3).size(), 1000u);

@@ -11,6 +11,7 @@
 #include "services/auth/redact.h"
 #include "services/common/enum_names.h"
 #include "services/common/status_util.h"
+#include "services/lead/reducer.h"
 #include "services/common/time_util.h"
 
 namespace leadflow::projections {
@@ -38,8 +39,8 @@ std::string TimeKey(int64_t at_ms, const std::string& lead_id) {
 absl::StatusOr<v1::ExitRecord> ParseExit(absl::string_view value, absl::string_view key) {
   v1::ExitRecord x;
   if (!x.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-    return absl::DataLossError(absl::StrCat("reprocessing: exit row ",
-                                            absl::BytesToHexString(key), " is corrupt"));
+    return absl::DataLossError(
+        absl::StrCat("reprocessing: exit row ", absl::BytesToHexString(key), " is corrupt"));
   }
   return x;
 }
@@ -48,8 +49,8 @@ absl::StatusOr<v1::ExitRecord> GetExit(const ViewTxn& txn, const std::string& ke
   LEADFLOW_ASSIGN_OR_RETURN(std::optional<std::string> row,
                             txn.Get(ReprocessingProjection::kExits, key));
   if (!row.has_value()) {
-    return absl::DataLossError(absl::StrCat("reprocessing: exit row ",
-                                            absl::BytesToHexString(key), " is missing"));
+    return absl::DataLossError(
+        absl::StrCat("reprocessing: exit row ", absl::BytesToHexString(key), " is missing"));
   }
   return ParseExit(*row, key);
 }
@@ -67,8 +68,7 @@ absl::StatusOr<std::string> Resume(const std::string& token, const std::string& 
 
 }  // namespace
 
-absl::Status ReprocessingProjection::Apply(const v1::Event& e, const log::Record&,
-                                           ViewTxn& txn) {
+absl::Status ReprocessingProjection::Apply(const v1::Event& e, const log::Record&, ViewTxn& txn) {
   if (e.aggregate_type() != v1::AGGREGATE_TYPE_LEAD) return absl::OkStatus();
   LEADFLOW_ASSIGN_OR_RETURN(
       v1::ReprocessingLeadRow * row_ptr,
@@ -105,8 +105,8 @@ absl::Status ReprocessingProjection::Apply(const v1::Event& e, const log::Record
 
   // Nothing below fails.
   row.set_version(e.aggregate_version());
-  auto add_exit = [&](v1::ExitKind kind, std::string reason, const std::string& text)
-      -> std::string {
+  auto add_exit = [&](v1::ExitKind kind, std::string reason,
+                      const std::string& text) -> std::string {
     const int32_t sequence = row.exit_keys_size() + 1;
     std::string key = ExitKey(t, lead_id, sequence);
     v1::ExitRecord x;
@@ -130,12 +130,13 @@ absl::Status ReprocessingProjection::Apply(const v1::Event& e, const log::Record
     row.clear_queue_key();
     row.clear_win_back_key();
   };
+  // The lead's status after this event: the lifecycle's rule (lead::StatusAfter), not a copy.
+  row.set_status(lead::StatusAfter(row.status(), e));
   switch (e.payload_case()) {
     case v1::Event::kLeadCaptured:
       row.set_lead_id(lead_id);
       row.set_name(e.lead_captured().person().full_name());
       row.set_company(e.lead_captured().company());
-      row.set_status(v1::LEAD_STATUS_NEW);
       break;
     case v1::Event::kContactDetailsUpdated:
       for (const std::string& f : e.contact_details_updated().changed()) {
@@ -150,8 +151,7 @@ absl::Status ReprocessingProjection::Apply(const v1::Event& e, const log::Record
       if (e.interaction_logged().direction() == v1::DIRECTION_OUTBOUND) {
         if (!row.has_last_outbound_ms() || t > row.last_outbound_ms()) row.set_last_outbound_ms(t);
         // Contacted after the rejection: no longer a win-back candidate.
-        if (!row.win_back_key().empty() &&
-            t > DecodeBigEndian64(row.win_back_key().data())) {
+        if (!row.win_back_key().empty() && t > DecodeBigEndian64(row.win_back_key().data())) {
           txn.Delete(kWinBack, row.win_back_key());
           row.clear_win_back_key();
         }
@@ -159,10 +159,9 @@ absl::Status ReprocessingProjection::Apply(const v1::Event& e, const log::Record
       break;
     case v1::Event::kLeadRejected: {
       const auto& b = e.lead_rejected();
-      const std::string key = add_exit(
-          v1::EXIT_KIND_REJECTED,
-          common::EnumShortName(v1::RejectionReason_descriptor(), b.reason()), b.text());
-      row.set_status(v1::LEAD_STATUS_REJECTED);
+      const std::string key =
+          add_exit(v1::EXIT_KIND_REJECTED,
+                   common::EnumShortName(v1::RejectionReason_descriptor(), b.reason()), b.text());
       if (!row.has_last_outbound_ms() || row.last_outbound_ms() <= t) {
         row.set_win_back_key(TimeKey(t, lead_id));
         txn.Put(kWinBack, row.win_back_key(), key);
@@ -172,7 +171,6 @@ absl::Status ReprocessingProjection::Apply(const v1::Event& e, const log::Record
     case v1::Event::kLeadPostponed: {
       const auto& b = e.lead_postponed();
       const std::string key = add_exit(v1::EXIT_KIND_POSTPONED, b.reason(), "");
-      row.set_status(v1::LEAD_STATUS_POSTPONED);
       row.set_queue_key(TimeKey(Ms(b.revisit_at()), lead_id));
       txn.Put(kQueue, row.queue_key(), key);
       break;
@@ -182,15 +180,12 @@ absl::Status ReprocessingProjection::Apply(const v1::Event& e, const log::Record
       add_exit(v1::EXIT_KIND_DISQUALIFIED,
                common::EnumShortName(v1::DisqualificationReason_descriptor(), b.reason()),
                b.text());
-      row.set_status(v1::LEAD_STATUS_DISQUALIFIED);
       break;
     }
     case v1::Event::kLeadReactivated:
       clear_lists();
-      row.set_status(e.lead_reactivated().restored_status());
       break;
     case v1::Event::kLeadConverted:
-      row.set_status(v1::LEAD_STATUS_CONVERTED);
       row.set_converted(true);
       break;
     case v1::Event::kLeadErased:
@@ -202,7 +197,6 @@ absl::Status ReprocessingProjection::Apply(const v1::Event& e, const log::Record
       for (const std::string& key : row.exit_keys()) txn.Delete(kExits, key);
       row.clear_exit_keys();
       row.set_merged(true);
-      row.set_status(v1::LEAD_STATUS_MERGED);
       break;
     default:
       break;
@@ -226,8 +220,8 @@ absl::Status ReprocessingProjection::FinishBatch(ViewTxn& txn) {
 absl::StatusOr<v1::ExitRecord> ReprocessingQueries::Exit(const std::string& key) const {
   absl::StatusOr<std::string> row = store_->Get(ReprocessingProjection::kExits, key);
   if (absl::IsNotFound(row.status())) {
-    return absl::DataLossError(absl::StrCat("reprocessing: exit row ",
-                                            absl::BytesToHexString(key), " is missing"));
+    return absl::DataLossError(
+        absl::StrCat("reprocessing: exit row ", absl::BytesToHexString(key), " is missing"));
   }
   if (!row.ok()) return row.status();
   return ParseExit(*row, key);
@@ -355,8 +349,8 @@ absl::StatusOr<v1::WinBackResponse> ReprocessingQueries::WinBack(const v1::WinBa
   LEADFLOW_ASSIGN_OR_RETURN(const int page_size, PageSize(req.page_size(), 50));
   const absl::Time as_of = req.has_as_of() ? common::FromProto(req.as_of()) : now;
   // Rejected more than N days ago: rejected_at < as_of - N days.
-  const std::string high = EncodeBigEndian64(absl::ToUnixMillis(as_of) -
-                                             req.rejected_more_than_days() * kDayMs);
+  const std::string high =
+      EncodeBigEndian64(absl::ToUnixMillis(as_of) - req.rejected_more_than_days() * kDayMs);
   v1::WinBackResponse out;
   LEADFLOW_RETURN_IF_ERROR(ListIndexed(ReprocessingProjection::kWinBack, req.page_token(), high,
                                        page_size, out.mutable_leads(),

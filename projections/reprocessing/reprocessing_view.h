@@ -33,6 +33,9 @@ class ReprocessingProjection final : public Projection {
   absl::Status Apply(const v1::Event& event, const log::Record& record, ViewTxn& txn) override;
   bool AppliesAtomically() const override { return true; }
   absl::Status FinishBatch(ViewTxn& txn) override;
+  // 2: a row's status follows the lifecycle (lead::StatusAfter); format 1 kept NEW through
+  // contact and qualification. A format-1 store is rebuilt from the log when opened.
+  int format_version() const override { return 2; }
 
   using Batch = absl::flat_hash_map<std::string, v1::ReprocessingLeadRow>;
 };

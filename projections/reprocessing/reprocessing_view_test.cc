@@ -3,11 +3,14 @@
 #include "projections/reprocessing/reprocessing_view.h"
 
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/common/time_util.h"
+#include "services/lead/reducer.h"
 #include "services/log/embedded_log.h"
 #include "tests/support/sales_script.h"
 
@@ -25,13 +28,12 @@ class ReprocessingFixtureTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::path(::testing::TempDir()) /
-           absl::StrCat("reproc_",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           absl::StrCat("reproc_", ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     testing::WriteFixtureHistory(script_);
     ASSERT_TRUE(script_.error().ok()) << script_.error();
-    auto log = log::EmbeddedLog::Open({.dir = (dir_ / "log").string(), .partitions = 4,
-                                       .sync = false});
+    auto log =
+        log::EmbeddedLog::Open({.dir = (dir_ / "log").string(), .partitions = 4, .sync = false});
     ASSERT_TRUE(log.ok());
     log_ = std::move(*log);
     ASSERT_TRUE(testing::AppendAll(*log_, script_.events()).ok());
@@ -46,15 +48,14 @@ class ReprocessingFixtureTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-
   // The fixture names of the listed leads; a lead that is not in the fixture shows as its id, so
   // an unexpected entry fails the comparison instead of vanishing.
   std::vector<std::string> Names(const google::protobuf::RepeatedPtrField<v1::ExitRecord>& r) {
     std::vector<std::string> out;
     for (const auto& x : r) {
       std::string name = x.lead_id();
-      for (const char* n : {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "R1", "R2", "R3", "R4",
-                            "Q1", "Q2", "Q3", "Q4", "P1", "P2", "X1"}) {
+      for (const char* n : {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "R1", "R2", "R3", "R4", "Q1",
+                            "Q2", "Q3", "Q4", "P1", "P2", "X1"}) {
         if (x.lead_id() == script_.Id(n)) name = n;
       }
       out.push_back(name);
@@ -89,8 +90,7 @@ TEST_F(ReprocessingFixtureTest, ExitsOldestFirstWithDetailsAndPaging) {
   EXPECT_EQ(r2.kind(), v1::EXIT_KIND_POSTPONED);
   EXPECT_EQ(r2.reason(), "budget next quarter");
   EXPECT_EQ(common::Rfc3339(common::FromProto(r2.revisit_at())), "2026-01-25T00:00:00.000Z");
-  EXPECT_EQ(common::Rfc3339(common::FromProto(r2.reactivated_at())),
-            "2026-01-08T12:00:00.000Z");
+  EXPECT_EQ(common::Rfc3339(common::FromProto(r2.reactivated_at())), "2026-01-08T12:00:00.000Z");
   EXPECT_TRUE(r2.converted_after());
   EXPECT_EQ(r2.sequence(), 1);
   EXPECT_EQ(all->next_page_token(), "");
@@ -134,9 +134,9 @@ TEST_F(ReprocessingFixtureTest, SummaryByReasonWithReactivations) {
   EXPECT_EQ(s->by_kind(2).exits(), 1);  // R3
   std::vector<std::string> reasons;
   for (const auto& r : s->by_reason()) reasons.push_back(absl::StrCat(r.reason(), "=", r.exits()));
-  EXPECT_THAT(reasons, ElementsAre("no-budget=1", "no-need=1", "after holidays=1",
-                                   "budget next quarter=1", "call back in spring=1",
-                                   "not-target-market=1"));
+  EXPECT_THAT(reasons,
+              ElementsAre("no-budget=1", "no-need=1", "after holidays=1", "budget next quarter=1",
+                          "call back in spring=1", "not-target-market=1"));
   // The first five days only: W6, R2, R3.
   *req.mutable_to() = Day(5);
   s = queries_->Summary(req);
@@ -206,7 +206,8 @@ TEST_F(ReprocessingFixtureTest, BadInputNamesTheField) {
   wb.set_rejected_more_than_days(0);
   auto st = queries_->WinBack(wb, kT0).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(st.message()), HasSubstr("rejected_more_than_days: must be 1 to 3660 (got 0)"));
+  EXPECT_THAT(std::string(st.message()),
+              HasSubstr("rejected_more_than_days: must be 1 to 3660 (got 0)"));
   wb.set_rejected_more_than_days(-2);
   EXPECT_THAT(std::string(queries_->WinBack(wb, kT0).status().message()), HasSubstr("(got -2)"));
 
@@ -238,6 +239,28 @@ TEST_F(ReprocessingFixtureTest, BadInputNamesTheField) {
   q.mutable_as_of()->set_seconds(-99999999999999);
   EXPECT_THAT(std::string(queries_->Queue(q, kT0).status().message()),
               HasSubstr("as_of: not a valid timestamp"));
+}
+
+// A row's status is the lead's status as the lifecycle (EvolveLead) has it after the same events,
+// for every lead of the fixture (format 1 kept NEW after a contact or a qualification).
+TEST_F(ReprocessingFixtureTest, RowStatusIsTheLifecycleStatus) {
+  std::map<std::string, lead::LeadState> states;
+  for (const v1::Event& e : script_.events()) {
+    if (e.aggregate_type() != v1::AGGREGATE_TYPE_LEAD) continue;
+    ASSERT_TRUE(lead::EvolveLead(states[e.aggregate_id()], e).ok());
+  }
+  ASSERT_GT(states.size(), 10u);
+  std::set<v1::LeadStatus> seen;
+  for (const auto& [id, state] : states) {
+    absl::StatusOr<std::string> raw = store_->Get(ReprocessingProjection::kLeads, id);
+    ASSERT_TRUE(raw.ok()) << raw.status();
+    v1::ReprocessingLeadRow row;
+    ASSERT_TRUE(row.ParseFromString(*raw));
+    EXPECT_EQ(v1::LeadStatus_Name(row.status()), v1::LeadStatus_Name(state.status)) << id;
+    seen.insert(state.status);
+  }
+  // The fixture walks leads through contact and qualification (where format 1 lied).
+  EXPECT_TRUE(seen.count(v1::LEAD_STATUS_CONTACTED) || seen.count(v1::LEAD_STATUS_QUALIFIED));
 }
 
 TEST_F(ReprocessingFixtureTest, RebuildGivesIdenticalRows) {

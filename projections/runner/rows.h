@@ -40,14 +40,13 @@ inline absl::Status CheckNextLeadVersion(absl::string_view view, const v1::Event
                                          int64_t row_version) {
   if (e.aggregate_version() != row_version + 1) {
     return absl::DataLossError(absl::StrCat(view, ": lead ", e.aggregate_id(), ": event version ",
-                                            e.aggregate_version(), " follows version ",
-                                            row_version, " (a gap or a repeat in the log)"));
+                                            e.aggregate_version(), " follows version ", row_version,
+                                            " (a gap or a repeat in the log)"));
   }
   if ((row_version == 0) != (e.payload_case() == v1::Event::kLeadCaptured)) {
-    return absl::DataLossError(absl::StrCat(view, ": lead ", e.aggregate_id(), ": version ",
-                                            e.aggregate_version(),
-                                            row_version == 0 ? " is not a capture"
-                                                             : " is a second capture"));
+    return absl::DataLossError(
+        absl::StrCat(view, ": lead ", e.aggregate_id(), ": version ", e.aggregate_version(),
+                     row_version == 0 ? " is not a capture" : " is a second capture"));
   }
   return absl::OkStatus();
 }

@@ -17,7 +17,7 @@ namespace leadflow::projections {
 struct ProjectionRunner::Waiter {
   uint64_t id = 0;
   std::vector<std::pair<int32_t, int64_t>> targets;  // (partition, offset) to have applied
-  size_t next = 0;                                    // first target not known to be applied
+  size_t next = 0;                                   // first target not known to be applied
   std::function<void(absl::Status)> ready;
 };
 
@@ -33,7 +33,7 @@ struct ProjectionRunner::Partition {
 };
 
 absl::StatusOr<std::vector<log::PartitionMark>> StoredMarks(const ViewStore& store,
-                                                           int32_t partitions) {
+                                                            int32_t partitions) {
   std::vector<log::PartitionMark> marks;
   for (int32_t p = 0; p < partitions; ++p) {
     LEADFLOW_ASSIGN_OR_RETURN(marks.emplace_back(), store.StoredMark(p));
@@ -59,8 +59,7 @@ absl::StatusOr<std::unique_ptr<ViewStore>> OpenProjectionStore(const std::string
   options.column_families = projection.column_families();
   options.format_version = projection.format_version();
   absl::StatusOr<std::unique_ptr<ViewStore>> store = ViewStore::Open(options);
-  if (store.ok() || !store.status().GetPayload(kFormatMismatch).has_value() ||
-      options.read_only) {
+  if (store.ok() || !store.status().GetPayload(kFormatMismatch).has_value() || options.read_only) {
     return store;
   }
   if (rebuilt_because != nullptr) {
@@ -106,8 +105,8 @@ void ProjectionRunner::Stop() {
   for (auto& t : threads_) t.join();
   threads_.clear();
   for (auto& p : partitions_) {
-    WakeWaiters(*p, absl::UnavailableError(absl::StrCat("view ", projection_->name(),
-                                                        " is stopping; retry")));
+    WakeWaiters(*p, absl::UnavailableError(
+                        absl::StrCat("view ", projection_->name(), " is stopping; retry")));
   }
 }
 
@@ -134,9 +133,8 @@ bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> re
   for (size_t i = 0; i < records.size(); ++i) {
     const log::Record& r = records[i];
     if (decoded.empty()) {
-      own = DecodeAndOpen(r, options_.vault, [this](const v1::Event& e) {
-        return projection_->ReadsPersonalData(e);
-      });
+      own = DecodeAndOpen(r, options_.vault,
+                          [this](const v1::Event& e) { return projection_->ReadsPersonalData(e); });
     }
     const absl::StatusOr<v1::Event>& event = decoded.empty() ? own : decoded[i];
     absl::Status st = event.status();
@@ -158,8 +156,8 @@ bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> re
     }
     if (!st.ok()) {
       // Keep what came before the bad record; stop exactly at it.
-      failure = absl::Status(st.code(), absl::StrCat("view ", projection_->name(),
-                                                     " stopped: ", st.message()));
+      failure = absl::Status(
+          st.code(), absl::StrCat("view ", projection_->name(), " stopped: ", st.message()));
       commit_offset = r.offset;
       break;
     }
@@ -177,8 +175,8 @@ bool ProjectionRunner::ApplyBatch(Partition& p, absl::Span<const log::Record> re
   }
   // A store that takes no writes now (a full disk) stalls the partition, which retries by
   // itself once there is room (Tail); nothing of this batch was written.
-  absl::Status writable = options_.disk != nullptr ? options_.disk->CheckWritable()
-                                                   : absl::OkStatus();
+  absl::Status writable =
+      options_.disk != nullptr ? options_.disk->CheckWritable() : absl::OkStatus();
   if (writable.ok()) writable = store_->Writable();
   absl::Status committed = writable;
   if (writable.ok()) {
@@ -292,9 +290,9 @@ void ProjectionRunner::Tail(Partition& p) {
       }
       {
         absl::MutexLock lock(&p.mu);
-        p.error = absl::Status(records.status().code(),
-                               absl::StrCat("view ", projection_->name(), " stopped: ",
-                                            records.status().message()));
+        p.error = absl::Status(
+            records.status().code(),
+            absl::StrCat("view ", projection_->name(), " stopped: ", records.status().message()));
       }
       WakeWaiters(p, absl::OkStatus());
       return;
@@ -368,7 +366,7 @@ absl::Status ProjectionRunner::CatchUpAll(absl::Span<ProjectionRunner* const> ru
           applied = p.applied;
         }
         if (position <= applied) continue;  // this view is already past the chunk
-        size_t first = 0;  // skip what this view applied before
+        size_t first = 0;                   // skip what this view applied before
         while (first < records.size() && records[first].offset < applied) ++first;
         if (!runner->ApplyBatch(p, absl::MakeConstSpan(records).subspan(first), position,
                                 absl::MakeConstSpan(decoded).subspan(first))) {
@@ -382,9 +380,8 @@ absl::Status ProjectionRunner::CatchUpAll(absl::Span<ProjectionRunner* const> ru
       if (progress) progress(read, total);
       return absl::OkStatus();
     };
-    absl::StatusOr<int64_t> last =
-        log::ReadToEnd(*log, static_cast<int32_t>(i), starts[i], ends[i],
-                       runners[0]->options_.max_batch, chunk);
+    absl::StatusOr<int64_t> last = log::ReadToEnd(*log, static_cast<int32_t>(i), starts[i], ends[i],
+                                                  runners[0]->options_.max_batch, chunk);
     if (!last.ok() && absl::IsUnavailable(last.status())) {
       std::vector<std::string> names;
       for (ProjectionRunner* r : runners) names.push_back(r->projection_->name());
@@ -405,9 +402,9 @@ absl::Status ProjectionRunner::CatchUpAll(absl::Span<ProjectionRunner* const> ru
   };
   const int configured = runners[0]->options_.catch_up_threads;
   const int threads = std::max<int>(
-      1, std::min<int>(configured > 0 ? configured
-                                      : static_cast<int>(std::thread::hardware_concurrency()),
-                       static_cast<int>(partitions)));
+      1, std::min<int>(
+             configured > 0 ? configured : static_cast<int>(std::thread::hardware_concurrency()),
+             static_cast<int>(partitions)));
   std::vector<std::thread> pool;
   for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
@@ -461,7 +458,7 @@ absl::StatusOr<uint64_t> ProjectionRunner::Await(std::vector<std::pair<int32_t, 
                                                  std::function<void(absl::Status)> ready) const {
   for (const auto& [partition, offset] : targets) {
     LEADFLOW_RETURN_IF_ERROR(log::CheckPartition("min_position.partition", partition,
-                                                  static_cast<int32_t>(partitions_.size())));
+                                                 static_cast<int32_t>(partitions_.size())));
   }
   auto w = std::make_shared<Waiter>();
   w->id = next_waiter_++;
@@ -502,7 +499,7 @@ std::string ProjectionRunner::Progress(int32_t partition) const {
 absl::Status ProjectionRunner::WaitFor(const v1::LogPosition& position,
                                        absl::Duration timeout) const {
   LEADFLOW_RETURN_IF_ERROR(log::CheckPartition("min_position.partition", position.partition(),
-                                                static_cast<int32_t>(partitions_.size())));
+                                               static_cast<int32_t>(partitions_.size())));
   const Partition& p = *partitions_[position.partition()];
   const absl::Time deadline = absl::Now() + timeout;
   absl::MutexLock lock(&p.mu);
@@ -511,9 +508,9 @@ absl::Status ProjectionRunner::WaitFor(const v1::LogPosition& position,
   }
   if (!p.error.ok()) return p.error;
   if (p.applied <= position.offset()) {
-    return absl::UnavailableError(absl::StrCat(
-        "view ", projection_->name(), " has applied partition ", p.id, " up to offset ",
-        p.applied - 1, ", not yet ", position.offset(), "; retry"));
+    return absl::UnavailableError(
+        absl::StrCat("view ", projection_->name(), " has applied partition ", p.id,
+                     " up to offset ", p.applied - 1, ", not yet ", position.offset(), "; retry"));
   }
   return absl::OkStatus();
 }
@@ -531,7 +528,8 @@ absl::Status ProjectionRunner::WaitForLogEnd(const std::vector<int32_t>& partiti
     v1::LogPosition position;
     position.set_partition(id);
     position.set_offset(end - 1);
-    LEADFLOW_RETURN_IF_ERROR(WaitFor(position, std::max(deadline - absl::Now(), absl::ZeroDuration())));
+    LEADFLOW_RETURN_IF_ERROR(
+        WaitFor(position, std::max(deadline - absl::Now(), absl::ZeroDuration())));
   }
   return absl::OkStatus();
 }

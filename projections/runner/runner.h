@@ -62,7 +62,7 @@ class Projection {
 
 // The view's witness of each of `partitions` partitions (its stored marks).
 absl::StatusOr<std::vector<log::PartitionMark>> StoredMarks(const ViewStore& store,
-                                                           int32_t partitions);
+                                                            int32_t partitions);
 // The view's marks checked against the log: OK, or the DATA_LOSS of the first partition where
 // the log no longer holds what the view applied (a damaged or replaced log): the view must then
 // be rebuilt from the log as it is (the node does, saying so), never skip or count twice.
@@ -133,8 +133,7 @@ class ProjectionRunner {
 
   // Fresh reads: waits until the view has applied each listed partition (all if empty) up to
   // the log's end as of this call. UNAVAILABLE on timeout.
-  absl::Status WaitForLogEnd(const std::vector<int32_t>& partitions,
-                             absl::Duration timeout) const;
+  absl::Status WaitForLogEnd(const std::vector<int32_t>& partitions, absl::Duration timeout) const;
 
   // The same without a waiting thread, for servers: `targets` are (partition, offset) pairs the
   // view must have applied. Returns kReady if it already has (`ready` is never called), the
@@ -154,7 +153,6 @@ class ProjectionRunner {
   // The first of `targets` the view has not applied yet (for a message), if any.
   std::optional<std::pair<int32_t, int64_t>> FirstUnapplied(
       const std::vector<std::pair<int32_t, int64_t>>& targets) const;
-
 
   std::vector<v1::ViewPartitionStatus> Status() const;
   // The same against end offsets the caller already has (index = partition; -1 = unknown).

@@ -153,7 +153,7 @@ absl::Status ViewStore::OpenDb(bool for_reading_only) {
   // Views are rewritten heavily (rebuilds, busy leads) and compaction shares the cores with the
   // projections: no compression for the small upper levels, LZ4 (cheaper than the default
   // Snappy) below them.
-  db_options.compression_per_level = {rocksdb::kNoCompression, rocksdb::kNoCompression,
+  db_options.compression_per_level = {rocksdb::kNoCompression,  rocksdb::kNoCompression,
                                       rocksdb::kLZ4Compression, rocksdb::kLZ4Compression,
                                       rocksdb::kLZ4Compression, rocksdb::kLZ4Compression,
                                       rocksdb::kLZ4Compression};
@@ -177,9 +177,8 @@ absl::Status ViewStore::OpenDb(bool for_reading_only) {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
-      for_reading_only
-          ? rocksdb::DB::OpenForReadOnly(db_options, options.dir, cfs, &handles, &raw)
-          : rocksdb::DB::Open(db_options, options.dir, cfs, &handles, &raw);
+      for_reading_only ? rocksdb::DB::OpenForReadOnly(db_options, options.dir, cfs, &handles, &raw)
+                       : rocksdb::DB::Open(db_options, options.dir, cfs, &handles, &raw);
   if (!s.ok()) return FromRocks(s, absl::StrCat("open ", options.dir));
   db_.reset(raw);
   // handles[0] is "default" (unused); keep view CFs then meta.
@@ -222,15 +221,16 @@ absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOption
     // No room to open it for writing (a full disk): serve what it holds, read-only, and catch
     // up after Recover().
     if (store->OpenDb(/*for_reading_only=*/true).ok()) {
-      store->health_->Fail(absl::UnavailableError(absl::StrCat(
-          "view store ", options.dir, " is open read-only: ", opened.message())));
+      store->health_->Fail(absl::UnavailableError(
+          absl::StrCat("view store ", options.dir, " is open read-only: ", opened.message())));
       opened = absl::OkStatus();
     }
   }
   LEADFLOW_RETURN_IF_ERROR(opened);
   if (options.format_version > 0) {
     std::string value;
-    rocksdb::Status got = store->db_->Get(rocksdb::ReadOptions(), store->meta(), kFormatKey, &value);
+    rocksdb::Status got =
+        store->db_->Get(rocksdb::ReadOptions(), store->meta(), kFormatKey, &value);
     if (!got.ok() && !got.IsNotFound()) return FromRocks(got, "read format");
     int stored = 0;
     if (got.ok()) {
@@ -242,15 +242,15 @@ absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOption
       if (!has_rows && !store->read_only_) {
         rocksdb::WriteOptions wo;
         wo.disableWAL = options.without_wal;
-        LEADFLOW_RETURN_IF_ERROR(FromRocks(
-            store->db_->Put(wo, store->meta(), kFormatKey, EncodeBigEndian64(stored)),
-            "write format"));
+        LEADFLOW_RETURN_IF_ERROR(
+            FromRocks(store->db_->Put(wo, store->meta(), kFormatKey, EncodeBigEndian64(stored)),
+                      "write format"));
       }
     }
     if (stored != options.format_version) {
-      absl::Status mismatch = absl::FailedPreconditionError(absl::StrCat(
-          "view store ", options.dir, " holds format ", stored, "; this build writes format ",
-          options.format_version));
+      absl::Status mismatch = absl::FailedPreconditionError(
+          absl::StrCat("view store ", options.dir, " holds format ", stored,
+                       "; this build writes format ", options.format_version));
       mismatch.SetPayload(kFormatMismatch, absl::Cord(std::to_string(stored)));
       return mismatch;
     }
@@ -260,9 +260,9 @@ absl::StatusOr<std::unique_ptr<ViewStore>> ViewStore::Open(const ViewStoreOption
 
 absl::StatusOr<std::vector<std::string>> ViewStore::ListViewFamilies(const std::string& dir) {
   std::vector<std::string> names;
-  LEADFLOW_RETURN_IF_ERROR(FromRocks(
-      rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names),
-      absl::StrCat("list column families of ", dir)));
+  LEADFLOW_RETURN_IF_ERROR(
+      FromRocks(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names),
+                absl::StrCat("list column families of ", dir)));
   std::vector<std::string> view;
   for (std::string& n : names) {
     if (n != rocksdb::kDefaultColumnFamilyName && n != "meta") view.push_back(std::move(n));
@@ -306,8 +306,8 @@ absl::Status ViewStore::Recover(absl::Duration wait) {
   if (!opened.ok()) {
     // Still no room: serve what is there, read-only, and try again later.
     if (!OpenDb(/*for_reading_only=*/true).ok()) read_only_ = true;
-    health_->Fail(absl::UnavailableError(absl::StrCat(
-        "view store ", options_.dir, " is open read-only: ", opened.message())));
+    health_->Fail(absl::UnavailableError(
+        absl::StrCat("view store ", options_.dir, " is open read-only: ", opened.message())));
     return health_->error();
   }
   return absl::OkStatus();
@@ -420,7 +420,7 @@ void ViewTxn::Put(int cf, const std::string& key, std::string value) {
 
 void ViewTxn::Delete(int cf, const std::string& key) { changes_[{cf, key}] = std::nullopt; }
 
-void ViewTxn::Append(int cf, const std::string& key, const std::string& value) {
+void ViewTxn::PutWriteOnly(int cf, const std::string& key, const std::string& value) {
   if (parent_ != nullptr) {
     Put(cf, key, value);  // in a child: discarded with it if its event fails
     return;
@@ -441,8 +441,7 @@ absl::Status ViewTxn::Commit(const std::map<int32_t, log::PartitionMark>& marks)
     if (!s.ok()) return FromRocks(s, "build batch");
   }
   for (const auto& [partition, mark] : marks) {
-    rocksdb::Status s =
-        wb.Put(store_->meta(), OffsetKey(partition), EncodeBigEndian64(mark.end));
+    rocksdb::Status s = wb.Put(store_->meta(), OffsetKey(partition), EncodeBigEndian64(mark.end));
     if (s.ok() && mark.record_offset >= 0) {
       s = wb.Put(store_->meta(), LastKey(partition),
                  absl::StrCat(EncodeBigEndian64(mark.record_offset), mark.digest));
@@ -471,12 +470,13 @@ absl::StatusOr<int64_t> CompareStores(const ViewStore& live, const ViewStore& re
     int64_t row = 0;
     for (; a->Valid() && b->Valid(); a->Next(), b->Next(), ++row) {
       if (a->key() != b->key()) {
-        return absl::DataLossError(absl::StrCat(
-            "view ", view, ": ", family, " row ", row, ": the view and a rebuild from the log "
-            "hold different keys (", a->key().compare(b->key()) < 0
-                ? "the view has a row the log does not explain"
-                : "the view lacks a row the log implies",
-            ")"));
+        return absl::DataLossError(absl::StrCat("view ", view, ": ", family, " row ", row,
+                                                ": the view and a rebuild from the log "
+                                                "hold different keys (",
+                                                a->key().compare(b->key()) < 0
+                                                    ? "the view has a row the log does not explain"
+                                                    : "the view lacks a row the log implies",
+                                                ")"));
       }
       if (a->value() != b->value()) {
         return absl::DataLossError(absl::StrCat("view ", view, ": ", family, " row ", row,
@@ -486,10 +486,10 @@ absl::StatusOr<int64_t> CompareStores(const ViewStore& live, const ViewStore& re
     LEADFLOW_RETURN_IF_ERROR(FromRocks(a->status(), absl::StrCat("read view ", view)));
     LEADFLOW_RETURN_IF_ERROR(FromRocks(b->status(), absl::StrCat("read rebuilt view ", view)));
     if (a->Valid() || b->Valid()) {
-      return absl::DataLossError(absl::StrCat(
-          "view ", view, ": ", family, " after row ", row, ": ",
-          a->Valid() ? "the view has rows the log does not explain"
-                     : "the view lacks rows the log implies"));
+      return absl::DataLossError(absl::StrCat("view ", view, ": ", family, " after row ", row, ": ",
+                                              a->Valid()
+                                                  ? "the view has rows the log does not explain"
+                                                  : "the view lacks rows the log implies"));
     }
     rows += row;
   }

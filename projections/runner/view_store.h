@@ -140,7 +140,7 @@ class ViewTxn {
   // Write-only: on a root transaction it goes straight into the batch, is NOT visible to Get in
   // this batch, and must not be used for a key that is also Put/Deleted in it. For rows never
   // read back (timelines). On a child transaction it is a Put (discarded if the event fails).
-  void Append(int cf, const std::string& key, const std::string& value);
+  void PutWriteOnly(int cf, const std::string& key, const std::string& value);
   void Delete(int cf, const std::string& key);
   // Child only: moves its changes into the parent.
   void MergeIntoParent();
@@ -164,7 +164,7 @@ class ViewTxn {
   const ViewStore* store_;
   ViewTxn* parent_;
   std::shared_ptr<void> scratch_;
-  rocksdb::WriteBatch appended_;  // root only
+  rocksdb::WriteBatch appended_;                                               // root only
   std::map<std::pair<int, std::string>, std::optional<std::string>> changes_;  // nullopt = delete
 };
 

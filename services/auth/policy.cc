@@ -59,8 +59,8 @@ absl::Status CheckPattern(const std::string& pattern) {
   if (pattern == "*") return absl::OkStatus();
   const size_t slash = pattern.find('/');
   if (slash == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "method '", pattern.substr(0, 64), "' is not Service/Method, Service/* or *"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("method '", pattern.substr(0, 64), "' is not Service/Method, Service/* or *"));
   }
   const google::protobuf::ServiceDescriptor* s = FindService(pattern.substr(0, slash));
   if (s == nullptr) {
@@ -69,19 +69,32 @@ absl::Status CheckPattern(const std::string& pattern) {
   }
   const std::string method = pattern.substr(slash + 1);
   if (method != "*" && s->FindMethodByName(method) == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("service ", s->name(), " has no method '",
-                                                   method.substr(0, 64), "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("service ", s->name(), " has no method '", method.substr(0, 64), "'"));
   }
   return absl::OkStatus();
 }
 
 const std::set<std::string>& LifecycleCommands() {
-  static const auto* kinds = new std::set<std::string>{
-      "capture_lead",      "record_inquiry",  "update_contact_details", "assign_lead",
-      "set_temperature",   "log_interaction", "schedule_follow_up",     "complete_follow_up",
-      "qualify_lead",      "change_stage",    "reject_lead",            "postpone_lead",
-      "disqualify_lead",   "reactivate_lead", "merge_lead",             "convert_lead",
-      "update_customer_profile", "record_purchase", "record_nps"};
+  static const auto* kinds = new std::set<std::string>{"capture_lead",
+                                                       "record_inquiry",
+                                                       "update_contact_details",
+                                                       "assign_lead",
+                                                       "set_temperature",
+                                                       "log_interaction",
+                                                       "schedule_follow_up",
+                                                       "complete_follow_up",
+                                                       "qualify_lead",
+                                                       "change_stage",
+                                                       "reject_lead",
+                                                       "postpone_lead",
+                                                       "disqualify_lead",
+                                                       "reactivate_lead",
+                                                       "merge_lead",
+                                                       "convert_lead",
+                                                       "update_customer_profile",
+                                                       "record_purchase",
+                                                       "record_nps"};
   return *kinds;
 }
 
@@ -95,18 +108,19 @@ const Policy& Policy::Default() {
                                          "ViewAdminService/*"};
     p->roles_["admin"] = Role{.methods = {"*"}, .commands = {"*"}};
     p->roles_["sales"] = Role{.methods = reads, .commands = LifecycleCommands()};
-    p->roles_["intake"] = Role{.methods = {}, .commands = {"capture_lead", "record_inquiry"}, .redact_personal = false};
-    p->roles_["import"] = Role{.methods = {"ViewAdminService/GetViewStatus"},
-                               .commands = LifecycleCommands()};
-    p->roles_["analyst"] = Role{
-        .methods = {"FunnelQueryService/*", "ReprocessingQueryService/*",
-                    "LeadQueryService/GetLead", "LeadQueryService/ListLeads",
-                    "LeadQueryService/ListOverdueFollowUps", "ViewAdminService/*"},
-        .commands = {},
-        .redact_personal = true};
-    p->roles_["downstream"] = Role{
-        .methods = {"EventStreamService/StreamEvents", "ViewAdminService/GetViewStatus"},
-        .commands = {}};
+    p->roles_["intake"] = Role{
+        .methods = {}, .commands = {"capture_lead", "record_inquiry"}, .redact_personal = false};
+    p->roles_["import"] =
+        Role{.methods = {"ViewAdminService/GetViewStatus"}, .commands = LifecycleCommands()};
+    p->roles_["analyst"] =
+        Role{.methods = {"FunnelQueryService/*", "ReprocessingQueryService/*",
+                         "LeadQueryService/GetLead", "LeadQueryService/ListLeads",
+                         "LeadQueryService/ListOverdueFollowUps", "ViewAdminService/*"},
+             .commands = {},
+             .redact_personal = true};
+    p->roles_["downstream"] =
+        Role{.methods = {"EventStreamService/StreamEvents", "ViewAdminService/GetViewStatus"},
+             .commands = {}};
     p->roles_["auditor"] = Role{.methods = reads, .commands = {}};
     return p;
   }();
@@ -122,8 +136,7 @@ absl::StatusOr<Policy> Policy::Parse(const std::string& yaml, const std::string&
         absl::StrCat(source, ":", e.mark.line + 1, ": not YAML: ", e.msg));
   }
   auto bad = [&source](const YAML::Node& at, absl::string_view what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ":", at.Mark().line + 1, ": ", what));
+    return absl::InvalidArgumentError(absl::StrCat(source, ":", at.Mark().line + 1, ": ", what));
   };
   if (!root.IsMap()) return bad(root, "a policy is a mapping with 'roles' (and 'certificates')");
   Policy p;
@@ -157,8 +170,8 @@ absl::StatusOr<Policy> Policy::Parse(const std::string& yaml, const std::string&
               role.methods.insert(v);
             } else {
               if (v != "*" && !IsCommandKind(v)) {
-                return bad(item, absl::StrCat("role ", name, ": unknown command '",
-                                              v.substr(0, 64), "' (a Command body field, e.g. "
+                return bad(item, absl::StrCat("role ", name, ": unknown command '", v.substr(0, 64),
+                                              "' (a Command body field, e.g. "
                                               "assign_lead, or *)"));
               }
               role.commands.insert(v);
@@ -167,8 +180,7 @@ absl::StatusOr<Policy> Policy::Parse(const std::string& yaml, const std::string&
         } else if (key == "redact_personal") {
           role.redact_personal = field.second.as<bool>();
         } else {
-          return bad(field.first, absl::StrCat("role ", name, ": unknown key '",
-                                               key.substr(0, 32),
+          return bad(field.first, absl::StrCat("role ", name, ": unknown key '", key.substr(0, 32),
                                                "'; one of methods, commands, redact_personal"));
         }
       }
@@ -182,15 +194,14 @@ absl::StatusOr<Policy> Policy::Parse(const std::string& yaml, const std::string&
         const std::string cn = c.first.as<std::string>();
         const std::string role = c.second.as<std::string>();
         if (!p.roles_.contains(role)) {
-          return bad(c.second, absl::StrCat("certificates: ", cn.substr(0, 64),
-                                            ": unknown role '", role.substr(0, 32), "'"));
+          return bad(c.second, absl::StrCat("certificates: ", cn.substr(0, 64), ": unknown role '",
+                                            role.substr(0, 32), "'"));
         }
         p.certificates_[cn] = role;
       }
     }
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ":", e.mark.line + 1, ": ", e.msg));
+    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.mark.line + 1, ": ", e.msg));
   }
   return p;
 }
@@ -210,8 +221,7 @@ absl::Status Policy::CheckMethod(const Principal& who, absl::string_view method)
   for (const std::string& pattern : role.methods) {
     if (MethodMatches(pattern, method)) return absl::OkStatus();
   }
-  return absl::PermissionDeniedError(
-      absl::StrCat("role '", who.role, "' may not call ", method));
+  return absl::PermissionDeniedError(absl::StrCat("role '", who.role, "' may not call ", method));
 }
 
 absl::Status Policy::CheckCommand(const Principal& who, absl::string_view command) const {
@@ -220,8 +230,7 @@ absl::Status Policy::CheckCommand(const Principal& who, absl::string_view comman
       (it->second.commands.contains("*") || it->second.commands.contains(std::string(command)))) {
     return absl::OkStatus();
   }
-  return absl::PermissionDeniedError(
-      absl::StrCat("role '", who.role, "' may not run ", command));
+  return absl::PermissionDeniedError(absl::StrCat("role '", who.role, "' may not run ", command));
 }
 
 bool Policy::RedactsPersonal(const std::string& role) const {

@@ -26,9 +26,9 @@ TEST(PolicyTest, DefaultRolesDenyWhatTheyDoNotName) {
   EXPECT_THAT(std::string(p.CheckCommand(As("intake"), "assign_lead").message()),
               HasSubstr("role 'intake' may not run assign_lead"));
   EXPECT_TRUE(p.CheckCommand(As("intake"), "capture_lead").ok());
-  EXPECT_THAT(std::string(p.CheckMethod(As("nobody"), "leadflow.v1.LeadQueryService/GetLead")
-                              .message()),
-              HasSubstr("role 'nobody' is not in the authorization policy"));
+  EXPECT_THAT(
+      std::string(p.CheckMethod(As("nobody"), "leadflow.v1.LeadQueryService/GetLead").message()),
+      HasSubstr("role 'nobody' is not in the authorization policy"));
   EXPECT_TRUE(p.RedactsPersonal("analyst"));
   EXPECT_FALSE(p.RedactsPersonal("auditor"));
   EXPECT_TRUE(p.CheckMethod(As("admin"), "leadflow.v1.AdminService/Backup").ok());
@@ -45,7 +45,8 @@ roles:
     redact_personal: true
 certificates:
   crm-connector: forms
-)", "policy.yaml");
+)",
+                                           "policy.yaml");
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_TRUE(p->CheckMethod(As("reader"), "leadflow.v1.LeadQueryService/GetLead").ok());
   EXPECT_TRUE(p->CheckMethod(As("reader"), "leadflow.v1.FunnelQueryService/GetPipeline").ok());
@@ -84,23 +85,24 @@ TEST(PolicyTest, BadFilesNameTheLineAndTheProblem) {
 }
 
 TEST(PolicyTest, TheStoreReloadsAChangedFileAndKeepsTheLastGoodOne) {
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("leadflow-policy-" + std::to_string(getpid()) + ".yaml"))
-          .string();
-  auto write = [&](const std::string& text) {
-    std::ofstream(path, std::ios::trunc) << text;
-  };
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("leadflow-policy-" + std::to_string(getpid()) + ".yaml"))
+                               .string();
+  auto write = [&](const std::string& text) { std::ofstream(path, std::ios::trunc) << text; };
   write("roles:\n  r:\n    methods: [LeadQueryService/GetLead]\n");
   auto store = PolicyStore::Open(path);
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ((*store)->MaybeReload(), "");  // unchanged
-  EXPECT_FALSE((*store)->current()->CheckMethod(As("r"), "leadflow.v1.LeadQueryService/ListLeads").ok());
+  EXPECT_FALSE(
+      (*store)->current()->CheckMethod(As("r"), "leadflow.v1.LeadQueryService/ListLeads").ok());
   write("roles:\n  r:\n    methods: [LeadQueryService/*]\n    # longer now\n");
   EXPECT_THAT((*store)->MaybeReload(), HasSubstr("reloaded"));
-  EXPECT_TRUE((*store)->current()->CheckMethod(As("r"), "leadflow.v1.LeadQueryService/ListLeads").ok());
+  EXPECT_TRUE(
+      (*store)->current()->CheckMethod(As("r"), "leadflow.v1.LeadQueryService/ListLeads").ok());
   write("roles: [broken\n");
   EXPECT_THAT((*store)->MaybeReload(), HasSubstr("NOT reloaded"));
-  EXPECT_TRUE((*store)->current()->CheckMethod(As("r"), "leadflow.v1.LeadQueryService/ListLeads").ok());
+  EXPECT_TRUE(
+      (*store)->current()->CheckMethod(As("r"), "leadflow.v1.LeadQueryService/ListLeads").ok());
   std::filesystem::remove(path);
   EXPECT_FALSE(PolicyStore::Open(path).ok());
 }

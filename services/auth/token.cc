@@ -73,9 +73,9 @@ absl::Status ValidateTokenOptions(const TokenOptions& options) {
         "' is not one of HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, ES512"));
   }
   if (IsSharedSecret(alg) && options.key.size() < 32) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "auth.token_key_file: a ", options.algorithm, " secret must have at least 32 bytes (has ",
-        options.key.size(), ")"));
+    return absl::InvalidArgumentError(absl::StrCat("auth.token_key_file: a ", options.algorithm,
+                                                   " secret must have at least 32 bytes (has ",
+                                                   options.key.size(), ")"));
   }
   if (!IsSharedSecret(alg) && options.key.find("-----BEGIN") == std::string::npos) {
     return absl::InvalidArgumentError(
@@ -110,8 +110,7 @@ absl::StatusOr<Principal> TokenVerifier::Verify(absl::string_view token, absl::T
     }
   }
   absl::Time expires;
-  absl::StatusOr<Principal> principal =
-      VerifySignatureAndClaims(std::string(token), now, &expires);
+  absl::StatusOr<Principal> principal = VerifySignatureAndClaims(std::string(token), now, &expires);
   if (!principal.ok()) return principal;
   absl::MutexLock lock(&mu_);
   if (cache_.size() >= kMaxCached) cache_.clear();  // simple and bounded; refilled by use
@@ -139,9 +138,9 @@ absl::StatusOr<Principal> TokenVerifier::VerifySignatureAndClaims(const std::str
                                options_.algorithm));
   }
   jwt_t* raw = nullptr;
-  const int rc = jwt_decode(&raw, token.c_str(),
-                            reinterpret_cast<const unsigned char*>(options_.key.data()),
-                            static_cast<int>(options_.key.size()));
+  const int rc =
+      jwt_decode(&raw, token.c_str(), reinterpret_cast<const unsigned char*>(options_.key.data()),
+                 static_cast<int>(options_.key.size()));
   Jwt jwt(raw);
   if (rc != 0 || jwt == nullptr) return Refuse("signature does not verify (or malformed)");
   if (jwt_get_alg(jwt.get()) != jwt_str_alg(options_.algorithm.c_str())) {

@@ -63,8 +63,7 @@ class TokenVerifier {
 // A token for `subject` with `role`, valid from `now` for `ttl`, signed with `options` (for HS*
 // the secret; for RS*/ES* the private key in PEM).
 absl::StatusOr<std::string> IssueToken(const TokenOptions& options, const std::string& subject,
-                                       const std::string& role, absl::Duration ttl,
-                                       absl::Time now);
+                                       const std::string& role, absl::Duration ttl, absl::Time now);
 
 }  // namespace leadflow::auth
 

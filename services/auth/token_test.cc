@@ -32,7 +32,8 @@ std::string Craft(jwt_alg_t alg, const std::string& key, const std::function<voi
   jwt_t* j = nullptr;
   EXPECT_EQ(jwt_new(&j), 0);
   fill(j);
-  EXPECT_EQ(jwt_set_alg(j, alg, key.empty() ? nullptr : reinterpret_cast<const unsigned char*>(key.data()),
+  EXPECT_EQ(jwt_set_alg(j, alg,
+                        key.empty() ? nullptr : reinterpret_cast<const unsigned char*>(key.data()),
                         static_cast<int>(key.size())),
             0);
   char* s = jwt_encode_str(j);
@@ -105,8 +106,7 @@ TEST(TokenTest, EveryDefectIsUnauthenticatedWithoutQuotingTokenOrKey) {
   ExpectRefused(v, Craft(JWT_ALG_HS256, kSecret, Claims("exp")), "no expiry");
   ExpectRefused(v, Craft(JWT_ALG_HS256, kSecret, Claims("sub")), "no subject");
   ExpectRefused(v, Craft(JWT_ALG_HS256, kSecret, Claims("role")), "no role");
-  ExpectRefused(v, Craft(JWT_ALG_HS256, kSecret, Claims("", {{"sub", "has space"}})),
-                "no subject");
+  ExpectRefused(v, Craft(JWT_ALG_HS256, kSecret, Claims("", {{"sub", "has space"}})), "no subject");
   // alg: none, unsigned, with every claim right.
   ExpectRefused(v, Craft(JWT_ALG_NONE, "", Claims()), "algorithm none");
   // Another algorithm of the same family is not the configured one either.
@@ -120,8 +120,8 @@ TEST(TokenTest, EveryDefectIsUnauthenticatedWithoutQuotingTokenOrKey) {
   ExpectRefused(v, std::string(9000, 'a'), "longer than 8 KiB");
   // A good token with its payload swapped for another's (the signature no longer matches).
   const std::string good = Craft(JWT_ALG_HS256, kSecret, Claims());
-  const std::string admin = Craft(JWT_ALG_HS256, "x-another-secret-of-32-bytes-or-more",
-                                  Claims("", {{"role", "admin"}}));
+  const std::string admin =
+      Craft(JWT_ALG_HS256, "x-another-secret-of-32-bytes-or-more", Claims("", {{"role", "admin"}}));
   const std::string spliced = good.substr(0, good.find('.')) +
                               admin.substr(admin.find('.'), admin.rfind('.') - admin.find('.')) +
                               good.substr(good.rfind('.'));

@@ -48,8 +48,8 @@ class MemoryCommandIndex final : public CommandIndex {
 // Keys are "<lead id>/<command id>": anything shorter is a bug.
 absl::Status CheckKey(const std::string& key) {
   if (key.size() > kCommandIndexPrefixLength) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("command index: key '", key,
-                                          "' does not start with a lead id"));
+  return absl::InternalError(
+      absl::StrCat("command index: key '", key, "' does not start with a lead id"));
 }
 
 // Value: fingerprint '\0' type '\0' reply (fingerprints are hex, types are names: no NULs).
@@ -77,8 +77,8 @@ class DiskCommandIndex final : public CommandIndex {
    public:
     void Put(const std::string& key, const CommandRecord& record) {
       const absl::string_view k = Copy({key});
-      const absl::string_view v = Copy({record.fingerprint, absl::string_view("\0", 1),
-                                        record.type, absl::string_view("\0", 1), record.reply});
+      const absl::string_view v = Copy({record.fingerprint, absl::string_view("\0", 1), record.type,
+                                        absl::string_view("\0", 1), record.reply});
       map_[k] = v;
     }
     const absl::string_view* Find(absl::string_view key) const {
@@ -87,7 +87,8 @@ class DiskCommandIndex final : public CommandIndex {
     }
     // What the batch holds: the records' bytes and the map's slots.
     size_t bytes() const {
-      return copied_ + map_.capacity() * (sizeof(std::pair<absl::string_view, absl::string_view>) + 1);
+      return copied_ +
+             map_.capacity() * (sizeof(std::pair<absl::string_view, absl::string_view>) + 1);
     }
     const absl::flat_hash_map<absl::string_view, absl::string_view>& entries() const {
       return map_;

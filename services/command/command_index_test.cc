@@ -64,8 +64,8 @@ TEST_F(DiskCommandIndexTest, EveryRecordComesBackAcrossSpills) {
       if (group.size() == 1000) {
         ASSERT_TRUE((*index)->PutMany(group).ok());
         group.clear();
-        expect_record(l, c);            // just written: in memory
-        expect_record(l / 2, c / 2);    // earlier: in memory, being spilled, or in the store
+        expect_record(l, c);          // just written: in memory
+        expect_record(l / 2, c / 2);  // earlier: in memory, being spilled, or in the store
       }
     }
     ASSERT_TRUE((*index)->PutMany(group).ok());

@@ -23,8 +23,8 @@ std::optional<std::string> LiveOtherOf(const Holders& holders, const std::string
 // Applies one lead's change to the holder lists `get(key)` returns (creating them as needed).
 template <typename Get>
 void ApplyTo(const lead::LeadContacts& before, const lead::LeadContacts& after, Get get) {
-  const std::string& id = !after.holder.lead_id.empty() ? after.holder.lead_id
-                                                          : before.holder.lead_id;
+  const std::string& id =
+      !after.holder.lead_id.empty() ? after.holder.lead_id : before.holder.lead_id;
   if (id.empty()) return;
   // Dropped contacts: only the lead itself leaves their lists.
   for (const std::string& key : before.keys) {
@@ -75,7 +75,8 @@ void ContactRegistry::Apply(const lead::LeadContacts& before, const lead::LeadCo
     return holders_[key];
   });
   for (const std::string& key : before.keys) {
-    if (auto it = holders_.find(key); it != holders_.end() && it->second.empty()) holders_.erase(it);
+    if (auto it = holders_.find(key); it != holders_.end() && it->second.empty())
+      holders_.erase(it);
   }
 }
 

@@ -96,8 +96,8 @@ struct CommandWriter::Partition {
   // node maps: states are large, and rehashing must not move them.
   absl::node_hash_map<std::string, lead::LeadState> leads ABSL_GUARDED_BY(mu);
   absl::node_hash_map<std::string, lead::CustomerState> customers ABSL_GUARDED_BY(mu);
-  CommandIndex* commands = nullptr;  // the writer's, shared (thread-safe)
-  ContactRegistry* contacts = nullptr;  // the writer's, shared (thread-safe)
+  CommandIndex* commands = nullptr;           // the writer's, shared (thread-safe)
+  ContactRegistry* contacts = nullptr;        // the writer's, shared (thread-safe)
   const common::LeadIdScheme* ids = nullptr;  // the writer's
   int64_t next_offset ABSL_GUARDED_BY(mu) = 0;
   // Not OK: the partition's log could not be applied (damage, a bug); commands are refused with
@@ -133,8 +133,7 @@ struct CommandWriter::Partition {
       reply.set_customer_id(customer->customer_id);
       reply.set_customer_version(customer->version);
     }
-    reply.set_deduplicated(first.command_type() == "capture_lead" &&
-                           first.has_inquiry_received());
+    reply.set_deduplicated(first.command_type() == "capture_lead" && first.has_inquiry_received());
     if (first.has_inquiry_received()) {
       reply.set_notify_owner(first.inquiry_received().notify_owner());
     }
@@ -144,12 +143,11 @@ struct CommandWriter::Partition {
     return reply;
   }
 
-  // The index record of a committed command, its reply for retries (and moves next_offset past
-  // it). RecordMany stores them.
+  // Moves next_offset past a committed command and returns its index record (its reply, for
+  // retries). RecordMany stores them.
   // `key` is CommandKey(lead, command id) of the events.
-  std::pair<std::string, CommandRecord> Recorded(std::string key,
-                                                 absl::Span<const v1::Event* const> events,
-                                                 const v1::CommandReply& reply)
+  std::pair<std::string, CommandRecord> AdvancePastAndRecord(
+      std::string key, absl::Span<const v1::Event* const> events, const v1::CommandReply& reply)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const v1::Event& first = *events.front();
     next_offset = std::max(next_offset, reply.last_position().offset() + 1);
@@ -160,15 +158,14 @@ struct CommandWriter::Partition {
   void RecordMany(const std::vector<std::pair<std::string, CommandRecord>>& records)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (records.empty()) return;
-    absl::Status put = commands == nullptr
-                           ? absl::UnavailableError("the command index is not open")
-                           : commands->PutMany(records);
+    absl::Status put = commands == nullptr ? absl::UnavailableError("the command index is not open")
+                                           : commands->PutMany(records);
     if (!put.ok() && storage_error.ok()) {
       // Without the record a retry could apply twice: refuse commands until Recover() has
       // rebuilt the index from the log.
-      storage_error = absl::UnavailableError(absl::StrCat(
-          "cannot record command ids (", put.message(),
-          "); commands resume once the storage takes writes again"));
+      storage_error = absl::UnavailableError(
+          absl::StrCat("cannot record command ids (", put.message(),
+                       "); commands resume once the storage takes writes again"));
     }
   }
 
@@ -182,7 +179,8 @@ struct CommandWriter::Partition {
         type == "capture_lead" || type == "update_contact_details" || type == "merge_lead";
     lead::LeadContacts before;
     if (contacts_change) {
-      if (auto l = leads.find(lead_id); l != leads.end()) before = lead::LeadContacts::Of(l->second);
+      if (auto l = leads.find(lead_id); l != leads.end())
+        before = lead::LeadContacts::Of(l->second);
     }
     for (const v1::Event& e : events) {
       if (e.partition_key() != lead_id || e.command_id() != events.front().command_id()) {
@@ -206,15 +204,15 @@ struct CommandWriter::Partition {
     std::string record_lead = lead_id;
     if (type == "capture_lead") {
       const v1::Event& first = events.front();
-      record_lead = first.has_lead_captured()
-                        ? ContactId(*ids, first.lead_captured().email(), first.lead_captured().phone())
-                        : ContactId(*ids, first.inquiry_received().email(),
-                                    first.inquiry_received().phone());
+      record_lead =
+          first.has_lead_captured()
+              ? ContactId(*ids, first.lead_captured().email(), first.lead_captured().phone())
+              : ContactId(*ids, first.inquiry_received().email(), first.inquiry_received().phone());
     }
-    RecordMany({Recorded(CommandKey(record_lead, events.front().command_id()), pointers,
-                         BuildReply(pointers, l != leads.end() ? &l->second : nullptr,
-                                            c != customers.end() ? &c->second : nullptr,
-                                            last_offset))});
+    RecordMany({AdvancePastAndRecord(
+        CommandKey(record_lead, events.front().command_id()), pointers,
+        BuildReply(pointers, l != leads.end() ? &l->second : nullptr,
+                   c != customers.end() ? &c->second : nullptr, last_offset))});
     return absl::OkStatus();
   }
 };
@@ -226,7 +224,7 @@ struct CommandWriter::Prepared {
   struct Decided {
     Pending* pending;
     std::vector<v1::Event*> events;  // on `arena`
-    v1::CommandReply reply;  // positions filled in after the append
+    v1::CommandReply reply;          // positions filled in after the append
     // The events as BuildReply and Recorded read them (no copy: T** converts to const T* const*).
     absl::Span<const v1::Event* const> view() const { return {events.data(), events.size()}; }
   };
@@ -279,19 +277,21 @@ CommandWriter::CommandWriter(log::EventLog* log, common::Clock* clock, WriterOpt
       identity_{.ids = &ids_, .phone_region = options_.phone_region} {}
 
 CommandWriter::~CommandWriter() {
-  for (auto& c : committers_) {
-    absl::MutexLock lock(&c->mu);
-    c->stop = true;
-    c->wake.Signal();
+  if (committer_ == nullptr) return;
+  Committer& c = *committer_;
+  {
+    absl::MutexLock lock(&c.mu);
+    c.stop = true;
+    c.wake.Signal();
   }
-  for (auto& c : committers_) c->thread.join();
+  c.thread.join();
   // The committer has handed over everything it decided: the sync thread answers it, then stops.
-  for (auto& c : committers_) {
-    absl::MutexLock lock(&c->sync_mu);
-    c->sync_stop = true;
-    c->sync_wake.Signal();
+  {
+    absl::MutexLock lock(&c.sync_mu);
+    c.sync_stop = true;
+    c.sync_wake.Signal();
   }
-  for (auto& c : committers_) c->sync_thread.join();
+  c.sync_thread.join();
 }
 
 absl::Status CommandWriter::SyncLog(
@@ -308,16 +308,17 @@ absl::Status CommandWriter::SyncLog(
     if (!p) continue;
     absl::MutexLock lock(&p->mu);
     if (p->storage_error.ok()) {
-      p->storage_error = absl::UnavailableError(absl::StrCat(
-          synced.message(), " (the last appends may not be durable); commands resume once the "
-          "log takes writes again (leadflow retries by itself)"));
+      p->storage_error = absl::UnavailableError(
+          absl::StrCat(synced.message(),
+                       " (the last appends may not be durable); commands resume once the "
+                       "log takes writes again (leadflow retries by itself)"));
     }
   }
   return synced;
 }
 
-absl::StatusOr<v1::CommandReply> CommandWriter::AfterSync(
-    absl::StatusOr<v1::CommandReply> result, const absl::Status& synced) {
+absl::StatusOr<v1::CommandReply> CommandWriter::AfterSync(absl::StatusOr<v1::CommandReply> result,
+                                                          const absl::Status& synced) {
   // Refusals wrote nothing and stand; an accepted command whose sync failed may or may not be in
   // the log: the client retries it with the same command id once the writer is back.
   if (synced.ok() || !result.ok()) return result;
@@ -402,9 +403,9 @@ void CommandWriter::CommitLoop(Committer& c) {
           continue;
         }
         if (++q->pending.requeues > kMaxRequeues) {
-          q->pending.result = absl::AbortedError(absl::StrCat(
-              lead::CommandName(*q->pending.command),
-              ": its contact changed hands while it was being decided; retry"));
+          q->pending.result = absl::AbortedError(
+              absl::StrCat(lead::CommandName(*q->pending.command),
+                           ": its contact changed hands while it was being decided; retry"));
           answered.push_back(std::move(q));
           continue;
         }
@@ -426,8 +427,8 @@ void CommandWriter::CommitLoop(Committer& c) {
 }
 
 absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog* log,
-                                                                  common::Clock* clock,
-                                                                  WriterOptions options) {
+                                                                   common::Clock* clock,
+                                                                   WriterOptions options) {
   const int32_t count = log->partition_count();
   if (options.partitions.empty()) {
     for (int32_t p = 0; p < count; ++p) options.partitions.push_back(p);
@@ -479,16 +480,14 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
     writer->witness_->Reset(marks).IgnoreError();
   }
   // One committer for all partitions, so one append (one fsync) carries every queued command.
-  writer->committers_.push_back(std::make_unique<Committer>());
+  writer->committer_ = std::make_unique<Committer>();
+  Committer* c = writer->committer_.get();
   for (int32_t p : options.partitions) {
-    Committer* c = writer->committers_.front().get();
     c->partitions.push_back(writer->partitions_[p].get());
     writer->partitions_[p]->committer = c;
   }
-  for (auto& c : writer->committers_) {
-    c->thread = std::thread([w = writer.get(), c = c.get()] { w->CommitLoop(*c); });
-    c->sync_thread = std::thread([w = writer.get(), c = c.get()] { w->SyncLoop(*c); });
-  }
+  c->thread = std::thread([w = writer.get(), c] { w->CommitLoop(*c); });
+  c->sync_thread = std::thread([w = writer.get(), c] { w->SyncLoop(*c); });
   return writer;
 }
 
@@ -532,8 +531,8 @@ absl::Status CommandWriter::Replay(Partition& p) {
     if (options_.replay_progress) options_.replay_progress(p.id, position, end);
     return absl::OkStatus();
   };
-  absl::StatusOr<int64_t> last = log::ReadToEnd(*log_, p.id, p.next_offset, end, kReplayChunk,
-                                                chunk);
+  absl::StatusOr<int64_t> last =
+      log::ReadToEnd(*log_, p.id, p.next_offset, end, kReplayChunk, chunk);
   if (!last.ok()) {
     return absl::Status(last.status().code(), absl::StrCat("writer: ", last.status().message()));
   }
@@ -552,9 +551,8 @@ absl::StatusOr<CommandWriter::Partition*> CommandWriter::Route(
   const int32_t pid = log::PartitionForKey(target.lead_id, log_->partition_count());
   Partition* p = Owned(pid);
   if (p == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat("lead ", target.lead_id,
-                                                      " is on partition ", pid,
-                                                      ", which this writer does not own"));
+    return absl::FailedPreconditionError(absl::StrCat("lead ", target.lead_id, " is on partition ",
+                                                      pid, ", which this writer does not own"));
   }
   return p;
 }
@@ -600,8 +598,7 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group) {
   if (refusing.ok()) refusing = log_->Writable();
   if (!refusing.ok()) {
     absl::Status refused(refusing.code(), absl::StrCat("partition ", p.id,
-                                                       " refuses commands: ",
-                                                       refusing.message()));
+                                                       " refuses commands: ", refusing.message()));
     for (Pending* x : prep.group) x->result = refused;
     return;
   }
@@ -709,9 +706,9 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group) {
       }
       if (!seen_type.empty() && seen_fp != fingerprint) {
         x->result = absl::AlreadyExistsError(absl::StrCat(
-            lead::CommandName(command), ".meta.command_id: ", common::QuotePrefix(meta.command_id(), 32),
-            " was already used on lead ", lead_id, " for a different ", seen_type,
-            " command; use a new command id for a new change"));
+            lead::CommandName(command), ".meta.command_id: ",
+            common::QuotePrefix(meta.command_id(), 32), " was already used on lead ", lead_id,
+            " for a different ", seen_type, " command; use a new command id for a new change"));
         continue;
       }
       if (staged_index.has_value()) {
@@ -736,8 +733,8 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group) {
                             .contacts = &group.contacts};
     // Who holds which contact changes with these commands only (contacts.h).
     const bool contacts_change = command.has_capture_lead() ||
-                                 command.has_update_contact_details() ||
-                                 command.has_merge_lead() || command.has_erase_lead();
+                                 command.has_update_contact_details() || command.has_merge_lead() ||
+                                 command.has_erase_lead();
     lead::LeadContacts before;
     if (contacts_change) before = lead::LeadContacts::Of(lead_of(lead_id));
     absl::StatusOr<std::vector<v1::Event*>> events = lead::DecideOnArena(
@@ -770,14 +767,16 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group) {
           const bool new_lead = e->partition_key() == lead_id && !lead_of(lead_id).exists;
           absl::StatusOr<std::string> key = options_.vault->KeyForSealing(
               e->partition_key(), &prep.new_keys, &prep.key_records, new_lead);
-          if (key.ok()) data_keys[e->partition_key()] = *std::move(key);
-          else keyed = key.status();
+          if (key.ok())
+            data_keys[e->partition_key()] = *std::move(key);
+          else
+            keyed = key.status();
         }
         if (!keyed.ok()) break;
       }
       if (!keyed.ok()) {
-        x->result = absl::Status(keyed.code(), absl::StrCat(lead::CommandName(command), ": ",
-                                                            keyed.message()));
+        x->result = absl::Status(keyed.code(),
+                                 absl::StrCat(lead::CommandName(command), ": ", keyed.message()));
         continue;
       }
     }
@@ -791,8 +790,8 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group) {
     }
     if (!staged.ok()) {
       // Decide produced an event Evolve refuses: a bug; stop this partition rather than diverge.
-      p.status = absl::InternalError(absl::StrCat(lead::CommandName(command), ": ",
-                                                  staged.message()));
+      p.status =
+          absl::InternalError(absl::StrCat(lead::CommandName(command), ": ", staged.message()));
       for (Pending* y : prep.group) y->result = p.status;
       prep.decided.clear();
       prep.messages.clear();
@@ -887,7 +886,7 @@ void CommandWriter::Complete(Prepared& prep, const absl::StatusOr<log::AppendRes
     offset += static_cast<int64_t>(d.events.size());
     d.reply.mutable_last_position()->set_offset(dense ? offset : appended->last_offset);
     // Each command is recorded once; its key moves into the record.
-    records.push_back(p.Recorded(std::move(d.pending->command_key), d.view(), d.reply));
+    records.push_back(p.AdvancePastAndRecord(std::move(d.pending->command_key), d.view(), d.reply));
   }
   p.RecordMany(records);
   for (auto& d : prep.decided) d.pending->result = std::move(d.reply);
@@ -900,9 +899,8 @@ void CommandWriter::Complete(Prepared& prep, const absl::StatusOr<log::AppendRes
 // Commits groups of several partitions with one AppendMany: one durable write for all of them.
 void CommandWriter::CommitGroups(std::vector<Prepared>& preps,
                                  std::vector<std::pair<int32_t, log::PartitionMark>>* marks) {
-  std::sort(preps.begin(), preps.end(), [](const Prepared& a, const Prepared& b) {
-    return a.partition->id < b.partition->id;
-  });
+  std::sort(preps.begin(), preps.end(),
+            [](const Prepared& a, const Prepared& b) { return a.partition->id < b.partition->id; });
   // Every owned partition, in ascending order (no deadlock with another CommitGroups): a
   // command may read a lead of another partition (a merge's survivor) and contacts any lead
   // holds, and must see them as they are when it is decided, not as they were when it arrived.
@@ -938,11 +936,11 @@ void CommandWriter::CommitGroups(std::vector<Prepared>& preps,
         }
         if (marks != nullptr && witness_ != nullptr) {
           const log::AppendResult& r = (*results)[i];
-          marks->emplace_back(r.partition,
-                              log::PartitionMark{.end = r.last_offset + 1,
-                                                 .record_offset = r.last_offset,
-                                                 .digest = log::RecordDigest(
-                                                     appending[i]->messages.back().value)});
+          marks->emplace_back(
+              r.partition,
+              log::PartitionMark{.end = r.last_offset + 1,
+                                 .record_offset = r.last_offset,
+                                 .digest = log::RecordDigest(appending[i]->messages.back().value)});
         }
       } else {
         Complete(*appending[i], results.status());
@@ -975,8 +973,8 @@ bool CommandWriter::CaptureStillRoutes(const lead::CommandTarget& target,
 }
 
 absl::StatusOr<CommandWriter::Partition*> CommandWriter::Admit(const v1::Command& command,
-                                                                Pending& pending,
-                                                                BatchContacts* batch) const {
+                                                               Pending& pending,
+                                                               BatchContacts* batch) const {
   pending.command = &command;
   pending.requeue = false;
   LEADFLOW_ASSIGN_OR_RETURN(pending.target, lead::ResolveTarget(command, identity_));
@@ -992,8 +990,8 @@ absl::StatusOr<CommandWriter::Partition*> CommandWriter::Admit(const v1::Command
     std::optional<std::string> holder = contacts_.Answering(
         by_email ? lead::EmailKey(pending.target.email) : lead::PhoneKey(pending.target.phone));
     if (!holder.has_value()) {
-      return absl::NotFoundError(absl::StrCat("erase_lead.", by_email ? "email" : "phone",
-                                              ": no lead holds it"));
+      return absl::NotFoundError(
+          absl::StrCat("erase_lead.", by_email ? "email" : "phone", ": no lead holds it"));
     }
     pending.target.lead_id = *holder;
   }
@@ -1013,11 +1011,10 @@ absl::StatusOr<CommandWriter::Partition*> CommandWriter::Admit(const v1::Command
   }
   pending.fingerprint = CommandFingerprint(command);
   if (const std::string& id = lead::MetaOf(command).command_id(); !id.empty()) {
-    pending.command_key =
-        CommandKey(command.has_capture_lead() ? ContactId(ids_, pending.target.email,
-                                                          pending.target.phone)
-                                              : pending.target.lead_id,
-                   id);
+    pending.command_key = CommandKey(
+        command.has_capture_lead() ? ContactId(ids_, pending.target.email, pending.target.phone)
+                                   : pending.target.lead_id,
+        id);
   }
   return p;
 }
@@ -1060,16 +1057,15 @@ std::vector<absl::StatusOr<v1::CommandReply>> CommandWriter::ExecuteBatch(
     absl::Span<const v1::Command* const> commands) {
   std::vector<absl::StatusOr<v1::CommandReply>> results;
   if (commands.size() > kMaxBatch) {
-    results.assign(commands.size(),
-                   absl::InvalidArgumentError(absl::StrCat(
-                       "commands: ", commands.size(), " commands in one batch; the limit is ",
-                       kMaxBatch)));
+    results.assign(commands.size(), absl::InvalidArgumentError(absl::StrCat(
+                                        "commands: ", commands.size(),
+                                        " commands in one batch; the limit is ", kMaxBatch)));
     return results;
   }
   std::vector<Pending> pending(commands.size());
   std::vector<std::pair<int32_t, log::PartitionMark>> marks;  // for the witness
   std::vector<Pending*> round;  // the commands of this round, in order
-  BatchContacts batch;  // new leads of the batch's captures, for its later captures
+  BatchContacts batch;          // new leads of the batch's captures, for its later captures
   for (size_t i = 0; i < commands.size(); ++i) {
     pending[i].command = commands[i];
     round.push_back(&pending[i]);
@@ -1101,9 +1097,9 @@ std::vector<absl::StatusOr<v1::CommandReply>> CommandWriter::ExecuteBatch(
     for (Pending* x : round) {
       if (!x->requeue) continue;
       if (attempt + 1 >= kMaxRequeues) {
-        x->result = absl::AbortedError(absl::StrCat(
-            lead::CommandName(*x->command),
-            ": its contact changed hands while it was being decided; retry"));
+        x->result = absl::AbortedError(
+            absl::StrCat(lead::CommandName(*x->command),
+                         ": its contact changed hands while it was being decided; retry"));
         continue;
       }
       again.push_back(x);
@@ -1124,8 +1120,8 @@ absl::Status CommandWriter::OpenIndex() {
           ? absl::StatusOr<std::unique_ptr<CommandIndex>>(NewMemoryCommandIndex())
           : OpenDiskCommandIndex(options_.command_index_dir, options_.command_index_budget);
   if (!index.ok()) {
-    return absl::UnavailableError(absl::StrCat("cannot open the command index: ",
-                                               index.status().message()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot open the command index: ", index.status().message()));
   }
   index_ = *std::move(index);
   for (auto& p : partitions_) {
@@ -1152,9 +1148,8 @@ absl::Status CommandWriter::CheckWitnesses(int32_t partition, std::vector<int32_
       return damage;
     }
     // The operator accepts the loss: say so, and keep a record of it beside the witness.
-    const std::string line = absl::StrCat("partition ", partition,
-                                          ": accepting the loss (--accept-data-loss): ",
-                                          damage.message());
+    const std::string line = absl::StrCat(
+        "partition ", partition, ": accepting the loss (--accept-data-loss): ", damage.message());
     if (options_.say) options_.say(line);
     if (witness_ != nullptr) {
       const std::string audit =
@@ -1221,12 +1216,13 @@ absl::StatusOr<LeadSnapshot> CommandWriter::GetLead(const std::string& lead_id) 
   const int32_t pid = log::PartitionForKey(lead_id, log_->partition_count());
   const Partition* p = Owned(pid);
   if (p == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "lead ", lead_id, " is on partition ", pid, ", which this writer does not own"));
+    return absl::FailedPreconditionError(absl::StrCat("lead ", lead_id, " is on partition ", pid,
+                                                      ", which this writer does not own"));
   }
   absl::MutexLock lock(&p->mu);
   auto it = p->leads.find(lead_id);
-  if (it == p->leads.end()) return absl::NotFoundError(absl::StrCat("lead ", lead_id, " not found"));
+  if (it == p->leads.end())
+    return absl::NotFoundError(absl::StrCat("lead ", lead_id, " not found"));
   LeadSnapshot snap;
   snap.lead = it->second;
   if (auto c = p->customers.find(common::CustomerIdForLead(lead_id)); c != p->customers.end()) {

@@ -83,8 +83,8 @@ struct LeadSnapshot {
 
 struct PartitionHealth {
   int32_t partition = 0;
-  int64_t next_offset = 0;   // offset after the last event applied
-  absl::Status status;       // OK, or why this partition refuses commands
+  int64_t next_offset = 0;  // offset after the last event applied
+  absl::Status status;      // OK, or why this partition refuses commands
 };
 
 class CommandWriter {
@@ -92,8 +92,8 @@ class CommandWriter {
   // Replays the owned partitions of `log` from offset 0. A partition whose log cannot be decoded
   // or applied is reported in Health() and refuses commands; the others serve.
   static absl::StatusOr<std::unique_ptr<CommandWriter>> Open(log::EventLog* log,
-                                                            common::Clock* clock,
-                                                            WriterOptions options);
+                                                             common::Clock* clock,
+                                                             WriterOptions options);
   ~CommandWriter();
 
   using Done = std::function<void(absl::StatusOr<v1::CommandReply>)>;
@@ -188,10 +188,12 @@ class CommandWriter {
   common::LeadIdScheme ids_;
   lead::Identity identity_;  // ids_ and the phone region
   ContactRegistry contacts_;
-  std::unique_ptr<log::WitnessFile> witness_;  // null without WriterOptions::witness_path
-  std::unique_ptr<CommandIndex> index_;  // shared by the partitions
+  std::unique_ptr<log::WitnessFile> witness_;           // null without WriterOptions::witness_path
+  std::unique_ptr<CommandIndex> index_;                 // shared by the partitions
   std::vector<std::unique_ptr<Partition>> partitions_;  // indexed by partition number
-  std::vector<std::unique_ptr<Committer>> committers_;
+  // The one committer (and its sync thread) of every owned partition: one append, one fsync
+  // for every queued command.
+  std::unique_ptr<Committer> committer_;
   std::atomic<int64_t> replayed_events_{0};
   std::atomic<bool> purge_keys_due_{false};  // an erasure since the last key store purge
 };

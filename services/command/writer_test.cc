@@ -389,9 +389,8 @@ TEST_F(WriterTest, AFailedSyncIsRecoveredWithoutARestart) {
 TEST_F(WriterTest, AFailedSyncInABatchKeepsRefusalsAndMakesAcceptedUnavailable) {
   faulty_->deferred = true;
   faulty_->fail_next_sync = true;
-  const std::vector<v1::Command> batch = {
-      Capture("b1", "bob@example.com"),
-      Call("b2", Id("nobody@example.com"))};
+  const std::vector<v1::Command> batch = {Capture("b1", "bob@example.com"),
+                                          Call("b2", Id("nobody@example.com"))};
   auto results = writer_->ExecuteBatch(absl::MakeConstSpan(batch));
   ASSERT_EQ(results.size(), 2u);
   EXPECT_EQ(results[0].status().code(), absl::StatusCode::kUnavailable);
@@ -563,8 +562,7 @@ TEST_F(WriterTest, ConcurrentCommandsOnManyLeads) {
   EXPECT_EQ(TotalEvents(), kThreads * kLeads * 2);
   OpenAll();
   EXPECT_EQ(writer_->replayed_events(), kThreads * kLeads * 2);
-  EXPECT_EQ(writer_->GetLead(Id("t3-49@example.com"))->lead.status,
-            v1::LEAD_STATUS_CONTACTED);
+  EXPECT_EQ(writer_->GetLead(Id("t3-49@example.com"))->lead.status, v1::LEAD_STATUS_CONTACTED);
 }
 
 TEST_F(WriterTest, BatchSeesEarlierCommandsAndReportsEachResult) {
@@ -572,13 +570,13 @@ TEST_F(WriterTest, BatchSeesEarlierCommandsAndReportsEachResult) {
   const std::string bob = Id("bob@example.com");
   std::vector<v1::Command> batch = {
       Capture("c1", "ada@example.com"),
-      Assign("a1", ada, "carol"),          // sees the capture above
-      Convert("v1", ada),                   // refused: NEW, not QUALIFIED
+      Assign("a1", ada, "carol"),  // sees the capture above
+      Convert("v1", ada),          // refused: NEW, not QUALIFIED
       Capture("c2", "bob@example.com"),
       Call("i1", ada),
-      Capture("c1", "ada@example.com"),    // retry of the first, inside the same batch
-      Assign("a1", ada, "dave"),           // reused id, different command
-      Capture("c3", "not-an-email"),       // invalid
+      Capture("c1", "ada@example.com"),  // retry of the first, inside the same batch
+      Assign("a1", ada, "dave"),         // reused id, different command
+      Capture("c3", "not-an-email"),     // invalid
   };
   auto results = writer_->ExecuteBatch(batch);
   ASSERT_EQ(results.size(), batch.size());
@@ -669,8 +667,7 @@ TEST_F(WriterTest, ConcurrentCommandsOnOneLeadAreAllAppliedInSomeOrder) {
 
 TEST_F(WriterTest, GetLeadErrors) {
   EXPECT_EQ(writer_->GetLead("nope").status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(writer_->GetLead(Id("x@example.com")).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(writer_->GetLead(Id("x@example.com")).status().code(), absl::StatusCode::kNotFound);
 }
 
 // ---- Races and identities (integrity issue, defects 3, 4, 10) --------------------------------
@@ -697,7 +694,8 @@ v1::Command ChangeEmail(const std::string& id, const std::string& lead, const st
 }
 
 // Captures leads until two land on different partitions; returns their ids.
-std::pair<std::string, std::string> TwoLeadsOnTwoPartitions(CommandWriter& w, const std::string& tag) {
+std::pair<std::string, std::string> TwoLeadsOnTwoPartitions(CommandWriter& w,
+                                                            const std::string& tag) {
   std::vector<std::string> ids;
   for (int i = 0;; ++i) {
     v1::Command c;
@@ -737,7 +735,8 @@ TEST_F(WriterTest, MergesIntoEachOtherInOneBatchNeverBothSucceed) {
 TEST_F(WriterTest, ConcurrentMergesNeverMakeACycleOrMergeIntoAMergedLead) {
   constexpr int kPairs = 30;
   std::vector<std::pair<std::string, std::string>> pairs;
-  for (int i = 0; i < kPairs; ++i) pairs.push_back(TwoLeadsOnTwoPartitions(*writer_, absl::StrCat("p", i, "x")));
+  for (int i = 0; i < kPairs; ++i)
+    pairs.push_back(TwoLeadsOnTwoPartitions(*writer_, absl::StrCat("p", i, "x")));
   std::atomic<int> both{0};
   for (int i = 0; i < kPairs; ++i) {
     const auto& [a, b] = pairs[i];
@@ -748,7 +747,8 @@ TEST_F(WriterTest, ConcurrentMergesNeverMakeACycleOrMergeIntoAMergedLead) {
     t2.join();
     if (r1.ok() && r2.ok()) ++both;
     EXPECT_TRUE(r1.ok() || r2.ok()) << "one of the two merges succeeds";
-    const v1::LeadStatus sa = writer_->GetLead(a)->lead.status, sb = writer_->GetLead(b)->lead.status;
+    const v1::LeadStatus sa = writer_->GetLead(a)->lead.status,
+                         sb = writer_->GetLead(b)->lead.status;
     EXPECT_FALSE(sa == v1::LEAD_STATUS_MERGED && sb == v1::LEAD_STATUS_MERGED) << a << " " << b;
   }
   EXPECT_EQ(both.load(), 0);
@@ -831,8 +831,8 @@ TEST_F(WriterTest, SchemeOneLeadsKeepTheirIdsAndAreFound) {
   const std::string v1_id = common::LeadIdForEmail("old@example.com");
   {
     v1::Command c = Capture("old-capture", "old@example.com");
-    lead::CommandTarget target{.lead_id = v1_id, .customer_id = "", .email = "old@example.com",
-                               .phone = ""};
+    lead::CommandTarget target{
+        .lead_id = v1_id, .customer_id = "", .email = "old@example.com", .phone = ""};
     lead::DecideContext ctx{.now = kNow, .merge_survivor = nullptr, .target = &target};
     auto events = lead::Decide(lead::LeadState(), lead::CustomerState(), c, ctx);
     ASSERT_TRUE(events.ok()) << events.status();
@@ -891,7 +891,8 @@ TEST_F(WriterTest, ALogThatLostWitnessedEventsRefusesItsPartitions) {
     auto refused = w->Execute(Capture("c2", "ada@example.com"));
     ASSERT_EQ(refused.status().code(), absl::StatusCode::kDataLoss) << refused.status();
     EXPECT_THAT(std::string(refused.status().message()),
-                HasSubstr(absl::StrCat("log partition ", partition, " ends at offset -1 (0 events) "
+                HasSubstr(absl::StrCat("log partition ", partition,
+                                       " ends at offset -1 (0 events) "
                                        "but the writer (witness ")));
     EXPECT_THAT(std::string(refused.status().message()), HasSubstr("had seen it up to offset 1"));
     EXPECT_FALSE(w->Health()[partition].status.ok());

@@ -18,7 +18,6 @@ const google::protobuf::Message* BodyOf(const v1::Command& command) {
   return &command.GetReflection()->GetMessage(command, field);
 }
 
-
 const std::string& CommandName(const v1::Command& command) {
   static const std::string* const kNone = new std::string("command");
   const auto* field = command.GetReflection()->GetOneofFieldDescriptor(command, BodyOneof());

@@ -78,8 +78,8 @@ absl::StatusOr<std::string> NormalizeEmail(absl::string_view raw) {
   size_t start = 0;
   while (start <= domain.size()) {
     size_t dot = domain.find('.', start);
-    absl::string_view label =
-        domain.substr(start, dot == absl::string_view::npos ? absl::string_view::npos : dot - start);
+    absl::string_view label = domain.substr(
+        start, dot == absl::string_view::npos ? absl::string_view::npos : dot - start);
     if (!IsDomainLabelValid(label)) return bad("invalid domain");
     if (dot == absl::string_view::npos) break;
     start = dot + 1;
@@ -87,7 +87,8 @@ absl::StatusOr<std::string> NormalizeEmail(absl::string_view raw) {
   return email;
 }
 
-absl::StatusOr<std::string> NormalizePhone(absl::string_view raw, absl::string_view default_region) {
+absl::StatusOr<std::string> NormalizePhone(absl::string_view raw,
+                                           absl::string_view default_region) {
   using i18n::phonenumbers::PhoneNumber;
   using i18n::phonenumbers::PhoneNumberUtil;
   std::string s(absl::StripAsciiWhitespace(raw));
@@ -113,7 +114,7 @@ absl::StatusOr<std::string> NormalizePhone(absl::string_view raw, absl::string_v
       return bad("must start with '+' or '00' and a country code (no default region is set)");
     }
     return bad(parsed == PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR ? "unknown country code"
-                                                                      : "not a number");
+                                                                     : "not a number");
   }
   if (!util->IsValidNumber(number)) return bad("not a number of its country's numbering plan");
   std::string e164;
@@ -189,8 +190,8 @@ absl::Status CheckLeadId(absl::string_view field, absl::string_view id) {
 absl::Status CheckCustomerId(absl::string_view field, absl::string_view id) {
   if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
   if (!IsCustomerId(id)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": ", QuotePrefix(id), " is not a customer id (cu_ and 20 hex digits)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": ", QuotePrefix(id), " is not a customer id (cu_ and 20 hex digits)"));
   }
   return absl::OkStatus();
 }

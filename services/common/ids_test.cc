@@ -46,8 +46,8 @@ TEST(NormalizePhoneTest, AcceptsTheWaysPeopleWriteNumbers) {
   EXPECT_EQ(*NormalizePhone("0048 (12) 345.67.89"), "+48123456789");
   EXPECT_EQ(*NormalizePhone(" +90 532 000 11 22 "), "+905320001122");
   // The "(0)" of a UK number written for both domestic and foreign readers; the 00 prefix.
-  for (const char* uk : {"+44 (0) 20 7946 0958", "+44 20 7946 0958", "0044 20 7946 0958",
-                         "+44-20-7946-0958"}) {
+  for (const char* uk :
+       {"+44 (0) 20 7946 0958", "+44 20 7946 0958", "0044 20 7946 0958", "+44-20-7946-0958"}) {
     EXPECT_EQ(*NormalizePhone(uk), "+442079460958") << uk;
   }
   // National numbers only with a region.
@@ -91,7 +91,8 @@ TEST(LeadIdSchemeTest, KeyedIdsAreStableSecretAndDistinct) {
   EXPECT_NE(a.ForEmail("+48123456789"), a.ForPhone("+48123456789"));
   EXPECT_NE(a.ForEmail("ada@example.com", 1), a.ForEmail("ada@example.com"));
   // Pinned: ids are stored in the log forever; the derivation must never change.
-  EXPECT_EQ(a.ForEmail("ada@example.com"), LeadIdScheme("key-one-0123456789").ForEmail("ada@example.com"));
+  EXPECT_EQ(a.ForEmail("ada@example.com"),
+            LeadIdScheme("key-one-0123456789").ForEmail("ada@example.com"));
   const std::string k1 = NewIdKey(), k2 = NewIdKey();
   EXPECT_EQ(k1.size(), 64u);
   EXPECT_NE(k1, k2);

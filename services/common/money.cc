@@ -51,14 +51,17 @@ absl::StatusOr<int64_t> NarrowMicros(absl::int128 t, absl::string_view what) {
   if (t > std::numeric_limits<int64_t>::max() || t < std::numeric_limits<int64_t>::min()) {
     std::ostringstream total;
     total << t;
-    return absl::OutOfRangeError(absl::StrCat(
-        what, ": the total (", total.str(), " micros) is larger than the largest representable amount (",
-        std::numeric_limits<int64_t>::max(), " micros); narrow the query"));
+    return absl::OutOfRangeError(
+        absl::StrCat(what, ": the total (", total.str(),
+                     " micros) is larger than the largest representable amount (",
+                     std::numeric_limits<int64_t>::max(), " micros); narrow the query"));
   }
   return static_cast<int64_t>(t);
 }
 
-absl::StatusOr<int64_t> Total::Get(absl::string_view what) const { return NarrowMicros(sum_, what); }
+absl::StatusOr<int64_t> Total::Get(absl::string_view what) const {
+  return NarrowMicros(sum_, what);
+}
 
 absl::StatusOr<int64_t> Total::Scaled(int64_t numerator, int64_t denominator,
                                       absl::string_view what) const {

@@ -2,10 +2,10 @@
 // given, and releases them in reverse when it goes out of scope.
 //
 // Clang's thread-safety analysis names locks by expression, so it cannot follow a set chosen at
-// run time: this class (its constructor and destructor) is the one place in services/ and projections/ that turn the
-// analysis off (docs/architecture.md). Code that then reads a guarded field of one of the locked
-// partitions says which lock it relies on with `mu.AssertHeld()` (checked at run time, and from
-// there on known to the analysis).
+// run time: this class (its constructor and destructor) is the one place in services/ and
+// projections/ that turn the analysis off (docs/architecture.md). Code that then reads a guarded
+// field of one of the locked partitions says which lock it relies on with `mu.AssertHeld()`
+// (checked at run time, and from there on known to the analysis).
 #ifndef LEADFLOW_SERVICES_COMMON_MUTEX_SET_H_
 #define LEADFLOW_SERVICES_COMMON_MUTEX_SET_H_
 

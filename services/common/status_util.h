@@ -17,11 +17,11 @@ inline absl::Status FieldError(absl::string_view scope, absl::string_view field,
 }
 
 // Evaluates `expr` (an absl::Status or StatusOr) and returns it from the caller if not OK.
-#define LEADFLOW_RETURN_IF_ERROR(expr)                    \
-  do {                                                    \
-    if (absl::Status _lf_st = (expr); !_lf_st.ok()) {     \
-      return _lf_st;                                      \
-    }                                                     \
+#define LEADFLOW_RETURN_IF_ERROR(expr)                \
+  do {                                                \
+    if (absl::Status _lf_st = (expr); !_lf_st.ok()) { \
+      return _lf_st;                                  \
+    }                                                 \
   } while (0)
 
 #define LEADFLOW_CONCAT_INNER(a, b) a##b

@@ -41,10 +41,10 @@ size_t DecodeUtf8(absl::string_view s, size_t i, uint32_t* cp) {
 bool Refused(uint32_t cp, TextKind kind) {
   if (cp < 0x20) return !(kind == TextKind::kNote && (cp == '\n' || cp == '\r' || cp == '\t'));
   if (cp == 0x7f) return true;
-  if (cp >= 0x80 && cp <= 0x9f) return true;                 // C1
-  if (cp == 0x2028 || cp == 0x2029) return true;             // line / paragraph separator
-  if (cp >= 0x202a && cp <= 0x202e) return true;             // bidi embeddings, overrides
-  if (cp >= 0x2066 && cp <= 0x2069) return true;             // bidi isolates
+  if (cp >= 0x80 && cp <= 0x9f) return true;      // C1
+  if (cp == 0x2028 || cp == 0x2029) return true;  // line / paragraph separator
+  if (cp >= 0x202a && cp <= 0x202e) return true;  // bidi embeddings, overrides
+  if (cp >= 0x2066 && cp <= 0x2069) return true;  // bidi isolates
   return false;
 }
 
@@ -62,8 +62,7 @@ absl::Status CheckText(absl::string_view field, absl::string_view value, TextKin
     uint32_t cp = 0;
     const size_t n = DecodeUtf8(value, i, &cp);
     if (n == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": not valid UTF-8 (at byte ", i, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(field, ": not valid UTF-8 (at byte ", i, ")"));
     }
     if (Refused(cp, kind)) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -28,9 +28,9 @@ absl::StatusOr<int64_t> ParseInt(const std::string& key, const std::string& sour
                                  const std::string& value, int64_t min, int64_t max) {
   int64_t n = 0;
   if (!absl::SimpleAtoi(value, &n) || n < min || n > max) {
-    return Bad(key, source,
-               absl::StrCat("expected a whole number from ", min, " to ", max, ", got '", value,
-                            "'"));
+    return Bad(
+        key, source,
+        absl::StrCat("expected a whole number from ", min, " to ", max, ", got '", value, "'"));
   }
   return n;
 }
@@ -93,7 +93,9 @@ std::pair<std::string, std::string> SplitHostPort(const std::string& address) {
   return {absl::AsciiStrToLower(host), address.substr(colon + 1)};
 }
 
-bool IsWildcard(const std::string& host) { return host.empty() || host == "0.0.0.0" || host == "::"; }
+bool IsWildcard(const std::string& host) {
+  return host.empty() || host == "0.0.0.0" || host == "::";
+}
 
 bool IsLoopback(const std::string& host) {
   return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
@@ -202,7 +204,8 @@ ConfigLoader::ConfigLoader(std::vector<std::string> views) : views_(std::move(vi
   for (const std::string& view : views_) view_roles.push_back(ViewRole(view));
   add("role", OptionType::kString, "all",
       absl::StrCat("What this process runs: all (writer and every view, embedded log by default), "
-                   "writer, views (every view), one view (", absl::StrJoin(view_roles, ", "),
+                   "writer, views (every view), one view (",
+                   absl::StrJoin(view_roles, ", "),
                    "), or gateway (forwards each query to the process serving its view). Roles "
                    "other than all need a shared log: Kafka (--kafka-brokers or --kafka-mock)."),
       [this, &n](const std::string& v, const std::string& source) -> absl::Status {
@@ -248,7 +251,8 @@ ConfigLoader::ConfigLoader(std::vector<std::string> views) : views_(std::move(vi
         const std::string region = absl::AsciiStrToUpper(v);
         if (!region.empty() && !common::IsPhoneRegion(region)) {
           return Bad("phone_region", source,
-                     absl::StrCat("'", v.substr(0, 8), "' is not a region code libphonenumber "
+                     absl::StrCat("'", v.substr(0, 8),
+                                  "' is not a region code libphonenumber "
                                   "knows (two letters, e.g. GB, PL, US)"));
         }
         n.phone_region = region;
@@ -289,7 +293,8 @@ ConfigLoader::ConfigLoader(std::vector<std::string> views) : views_(std::move(vi
       "Prefix of the writer's transactional id (the owned partitions are appended), so a second "
       "writer for the same partitions fences the first.",
       text(&n.kafka_transactional_id));
-  add("kafka.properties", OptionType::kMap, "",
+  add(
+      "kafka.properties", OptionType::kMap, "",
       "Extra librdkafka properties passed through, e.g. security.protocol=ssl. YAML: a mapping; "
       "flag: KEY=VALUE, repeatable; environment: KEY=VALUE pairs separated by ';'.",
       [&n](const std::string& v, const std::string& source) -> absl::Status {
@@ -327,8 +332,8 @@ ConfigLoader::ConfigLoader(std::vector<std::string> views) : views_(std::move(vi
       "The one JWT algorithm accepted: HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384 "
       "or ES512 (never none).",
       text(&sec.token_algorithm));
-  add("auth.token_issuer", OptionType::kString, sec.token_issuer,
-      "The `iss` a token must carry.", text(&sec.token_issuer));
+  add("auth.token_issuer", OptionType::kString, sec.token_issuer, "The `iss` a token must carry.",
+      text(&sec.token_issuer));
   add("auth.token_audience", OptionType::kString, sec.token_audience,
       "The `aud` a token must carry.", text(&sec.token_audience));
   add("auth.policy_file", OptionType::kString, "",
@@ -395,9 +400,9 @@ ConfigLoader::ConfigLoader(std::vector<std::string> views) : views_(std::move(vi
                      absl::StrCat("expected 6 comma-separated percentages, got ", parts.size()));
         }
         for (size_t i = 0; i < parts.size(); ++i) {
-          absl::StatusOr<int64_t> p = ParseInt("funnel.stage_probability_percent", source,
-                                               std::string(absl::StripAsciiWhitespace(parts[i])),
-                                               0, 100);
+          absl::StatusOr<int64_t> p =
+              ParseInt("funnel.stage_probability_percent", source,
+                       std::string(absl::StripAsciiWhitespace(parts[i])), 0, 100);
           if (!p.ok()) return p.status();
           n.funnel.stage_probability_percent[i] = static_cast<int>(*p);
         }
@@ -487,8 +492,7 @@ absl::Status ConfigLoader::ApplyYaml(const std::string& text, const std::string&
       const std::string name = entry.first.as<std::string>();
       const std::string key = prefix.empty() ? name : absl::StrCat(prefix, ".", name);
       const YAML::Node& value = entry.second;
-      const std::string where =
-          absl::StrCat(source_name, " line ", entry.first.Mark().line + 1);
+      const std::string where = absl::StrCat(source_name, " line ", entry.first.Mark().line + 1);
       auto spec = by_key_.find(key);
       if (spec != by_key_.end() && options_[spec->second].type == OptionType::kMap) {
         if (!value.IsMap()) {
@@ -497,14 +501,13 @@ absl::Status ConfigLoader::ApplyYaml(const std::string& text, const std::string&
         }
         for (const auto& kv : value) {
           if (!kv.second.IsScalar()) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                key, " (", where, "): the value of '", kv.first.as<std::string>(),
-                "' must be a single value"));
+            return absl::InvalidArgumentError(absl::StrCat(key, " (", where, "): the value of '",
+                                                           kv.first.as<std::string>(),
+                                                           "' must be a single value"));
           }
-          if (absl::Status s = Set(key,
-                                   absl::StrCat(kv.first.as<std::string>(), "=",
-                                                kv.second.as<std::string>()),
-                                   where);
+          if (absl::Status s = Set(
+                  key, absl::StrCat(kv.first.as<std::string>(), "=", kv.second.as<std::string>()),
+                  where);
               !s.ok()) {
             return s;
           }
@@ -542,8 +545,7 @@ absl::Status ConfigLoader::ApplyYaml(const std::string& text, const std::string&
   return walk(root, "");
 }
 
-absl::Status ConfigLoader::ApplyEnvironment(
-    const std::function<const char*(const char*)>& getenv) {
+absl::Status ConfigLoader::ApplyEnvironment(const std::function<const char*(const char*)>& getenv) {
   for (const OptionSpec& spec : options_) {
     const char* value = getenv(spec.env.c_str());
     if (value == nullptr) continue;
@@ -610,9 +612,10 @@ std::string ConfigLoader::Markdown() const {
       "|---|---|---|---|---|\n";
   for (const OptionSpec& spec : options_) {
     std::string help = spec.help;
-    absl::StrAppend(&out, "| `", spec.key, "` | `", spec.flag, "` | `", spec.env, "` | ",
-                    spec.default_text.empty() ? "(empty)" : absl::StrCat("`", spec.default_text, "`"),
-                    " | ", help, " |\n");
+    absl::StrAppend(
+        &out, "| `", spec.key, "` | `", spec.flag, "` | `", spec.env, "` | ",
+        spec.default_text.empty() ? "(empty)" : absl::StrCat("`", spec.default_text, "`"), " | ",
+        help, " |\n");
   }
   return out;
 }

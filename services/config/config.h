@@ -39,9 +39,9 @@ struct ServeConfig {
 enum class OptionType { kString, kInt, kBool, kMap };
 
 struct OptionSpec {
-  std::string key;      // YAML path, e.g. "kafka.brokers"
-  std::string flag;     // e.g. "--kafka-brokers"
-  std::string env;      // e.g. "LEADFLOW_KAFKA_BROKERS"
+  std::string key;   // YAML path, e.g. "kafka.brokers"
+  std::string flag;  // e.g. "--kafka-brokers"
+  std::string env;   // e.g. "LEADFLOW_KAFKA_BROKERS"
   OptionType type = OptionType::kString;
   std::string default_text;  // as shown in --help and the docs
   std::string help;

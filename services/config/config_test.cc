@@ -66,7 +66,7 @@ log: {format: json, level: debug}
   auto c = loader.Finish();
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->node.role, Role::View("funnel"));
-  EXPECT_EQ(c->node.listen, "127.0.0.1:8000");   // flag over environment over file
+  EXPECT_EQ(c->node.listen, "127.0.0.1:8000");     // flag over environment over file
   EXPECT_EQ(c->node.kafka_topic, "sales.events");  // environment over default
   EXPECT_EQ(c->node.partitions, 12);
   EXPECT_EQ(c->node.kafka_brokers, "kafka-0:9092,kafka-1:9092");
@@ -87,8 +87,9 @@ struct BadCase {
 
 TEST(ConfigTest, BadFilesAreRefusedNamingTheOptionAndTheLine) {
   const std::vector<BadCase> cases = {
-      {"partitions: 0\n", "partitions (f.yaml line 1): expected a whole number from 1 to 4096, "
-                          "got '0'"},
+      {"partitions: 0\n",
+       "partitions (f.yaml line 1): expected a whole number from 1 to 4096, "
+       "got '0'"},
       {"listen: localhost\n",
        "listen (f.yaml line 1): expected HOST:PORT (e.g. 127.0.0.1:50051), got 'localhost'"},
       {"\nkafka:\n  broker: x:1\n",
@@ -105,8 +106,7 @@ TEST(ConfigTest, BadFilesAreRefusedNamingTheOptionAndTheLine) {
        "storage.memtable_mb (f.yaml line 2): expected a whole number from 4 to 1048576, got '1'"},
       {"kafka:\n  properties: [a]\n",
        "kafka.properties (f.yaml line 2): expected a mapping of KEY: VALUE"},
-      {"listen:\n  port: 1\n",
-       "listen (f.yaml line 1): expected a single value, got a mapping"},
+      {"listen:\n  port: 1\n", "listen (f.yaml line 1): expected a single value, got a mapping"},
       {"- a\n- b\n", "f.yaml: expected a mapping of options (key: value) at the top"},
       {"role: [\n", "f.yaml: line 2, column 1: not valid YAML"},
   };
@@ -173,12 +173,12 @@ TEST(ConfigTest, CrossOptionRulesAreCheckedAtTheEnd) {
 
 // A gateway forwarding to its own address would call itself forever, growing memory.
 TEST(ConfigTest, AGatewayThatForwardsToItselfIsRefused) {
-  for (const auto& [listen, upstream] : std::vector<std::pair<std::string, std::string>>{
-           {"127.0.0.1:7000", "127.0.0.1:7000"},
-           {"127.0.0.1:7000", "localhost:7000"},
-           {"0.0.0.0:7000", "127.0.0.1:7000"},
-           {"[::]:7000", "[::1]:7000"},
-           {"0.0.0.0:7000", "localhost:7000"}}) {
+  for (const auto& [listen, upstream] :
+       std::vector<std::pair<std::string, std::string>>{{"127.0.0.1:7000", "127.0.0.1:7000"},
+                                                        {"127.0.0.1:7000", "localhost:7000"},
+                                                        {"0.0.0.0:7000", "127.0.0.1:7000"},
+                                                        {"[::]:7000", "[::1]:7000"},
+                                                        {"0.0.0.0:7000", "localhost:7000"}}) {
     ConfigLoader loader(kViews);
     ASSERT_TRUE(loader.ApplyFlag("role", "gateway").ok());
     ASSERT_TRUE(loader.ApplyFlag("listen", listen).ok()) << listen;

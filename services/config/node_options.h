@@ -158,11 +158,16 @@ inline std::string ViewRole(const std::string& view) { return view + "-view"; }
 
 inline std::string Role::name() const {
   switch (kind) {
-    case Kind::kAll: return "all";
-    case Kind::kWriter: return "writer";
-    case Kind::kViews: return "views";
-    case Kind::kView: return ViewRole(view);
-    case Kind::kGateway: return "gateway";
+    case Kind::kAll:
+      return "all";
+    case Kind::kWriter:
+      return "writer";
+    case Kind::kViews:
+      return "views";
+    case Kind::kView:
+      return ViewRole(view);
+    case Kind::kGateway:
+      return "gateway";
   }
   return "?";
 }

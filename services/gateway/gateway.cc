@@ -57,8 +57,7 @@ class ForwardReactor final : public grpc::ServerGenericBidiReactor {
     // Each gateway counts itself in a header: a call that went round a loop of gateways (each
     // configured with the other's address) is refused instead of circling until its deadline.
     int hops = 0;
-    if (auto it = ctx_->client_metadata().find(kHopsHeader);
-        it != ctx_->client_metadata().end()) {
+    if (auto it = ctx_->client_metadata().find(kHopsHeader); it != ctx_->client_metadata().end()) {
       if (!absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &hops)) {
         hops = kMaxHops;
       }
@@ -86,7 +85,8 @@ class ForwardReactor final : public grpc::ServerGenericBidiReactor {
       call.context.AddMetadata(kHopsHeader, std::to_string(hops + 1));
       // The caller's credentials go with the call: each process verifies them itself.
       if (auth != ctx_->client_metadata().end()) {
-        call.context.AddMetadata("authorization", std::string(auth->second.data(), auth->second.size()));
+        call.context.AddMetadata("authorization",
+                                 std::string(auth->second.data(), auth->second.size()));
       }
       targets_[i]->stub->UnaryCall(&call.context, ctx_->method(), grpc::StubOptions(), &request_,
                                    &call.response,
@@ -184,18 +184,18 @@ grpc::ServerGenericBidiReactor* Gateway::CreateReactor(grpc::GenericCallbackServ
   const std::string service = ServiceOf(ctx->method());
   if (service == kViewAdminService) {
     if (view_routes_.empty()) {
-      return new RefuseReactor(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                                            "gateway: no view process configured"));
+      return new RefuseReactor(
+          grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "gateway: no view process configured"));
     }
     return new ForwardReactor(ctx, view_routes_);
   }
   auto it = routes_.find(service);
   if (it == routes_.end()) {
-    return new RefuseReactor(grpc::Status(
-        grpc::StatusCode::UNIMPLEMENTED,
-        absl::StrCat("gateway: no process configured for ",
-                     service.empty() ? ctx->method() : service,
-                     " (see gateway.* in docs/configuration.md)")));
+    return new RefuseReactor(
+        grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                     absl::StrCat("gateway: no process configured for ",
+                                  service.empty() ? ctx->method() : service,
+                                  " (see gateway.* in docs/configuration.md)")));
   }
   return new ForwardReactor(ctx, {&it->second});
 }

@@ -19,8 +19,8 @@ namespace leadflow::lead {
 namespace {
 
 using common::FieldError;
-using common::Rfc3339;
 using common::FromProto;
+using common::Rfc3339;
 using common::ToProto;
 
 // ---- Field checks ---------------------------------------------------------------------------
@@ -41,12 +41,12 @@ class Checker {
                     bool required) const {
     if (required && absl::StripAsciiWhitespace(value).empty()) return Error(field, "required");
     if (value.size() > max_bytes) {
-      return Error(field, absl::StrCat("too long: ", value.size(), " bytes, the limit is ",
-                                       max_bytes));
+      return Error(field,
+                   absl::StrCat("too long: ", value.size(), " bytes, the limit is ", max_bytes));
     }
-    return common::CheckText(absl::StrCat(scope_, ".", field), value,
-                             max_bytes <= kMaxShortBytes ? common::TextKind::kSingleLine
-                                                         : common::TextKind::kNote);
+    return common::CheckText(
+        absl::StrCat(scope_, ".", field), value,
+        max_bytes <= kMaxShortBytes ? common::TextKind::kSingleLine : common::TextKind::kNote);
   }
 
   template <typename IsValidFn>
@@ -57,8 +57,8 @@ class Checker {
   }
 
   // Money: `required` means it must be present; `positive` means amount must be > 0.
-  absl::Status MoneyField(absl::string_view field, bool present, const v1::Money& m,
-                          bool required, bool positive) const {
+  absl::Status MoneyField(absl::string_view field, bool present, const v1::Money& m, bool required,
+                          bool positive) const {
     if (!present) {
       return required ? Error(field, "required") : absl::OkStatus();
     }
@@ -73,10 +73,10 @@ class Checker {
                    absl::StrCat("must not be negative (got ", m.amount_micros(), ")"));
     }
     if (m.amount_micros() > common::kMaxAmountMicros) {
-      return Error(absl::StrCat(field, ".amount_micros"),
-                   absl::StrCat("more than the limit of ", common::kMaxAmountMicros,
-                                " micros (one billion units) for one amount (got ",
-                                m.amount_micros(), ")"));
+      return Error(
+          absl::StrCat(field, ".amount_micros"),
+          absl::StrCat("more than the limit of ", common::kMaxAmountMicros,
+                       " micros (one billion units) for one amount (got ", m.amount_micros(), ")"));
     }
     if (positive && m.amount_micros() == 0) {
       return Error(absl::StrCat(field, ".amount_micros"), "must be greater than zero");
@@ -113,14 +113,13 @@ bool IsPrintableAscii(absl::string_view s) {
 absl::Status CheckMeta(const Checker& c, const v1::CommandMeta& meta) {
   if (meta.command_id().empty()) return c.Error("meta.command_id", "required");
   if (meta.command_id().size() > kMaxCommandIdBytes || !IsPrintableAscii(meta.command_id())) {
-    return c.Error("meta.command_id",
-                   absl::StrCat("must be 1-", kMaxCommandIdBytes,
-                                " printable ASCII characters without spaces"));
+    return c.Error("meta.command_id", absl::StrCat("must be 1-", kMaxCommandIdBytes,
+                                                   " printable ASCII characters without spaces"));
   }
   LEADFLOW_RETURN_IF_ERROR(c.Text("meta.correlation_id", meta.correlation_id(), kMaxShortBytes,
                                   /*required=*/false));
-  LEADFLOW_RETURN_IF_ERROR(c.Enum("meta.actor.kind", meta.actor().kind(),
-                                  v1::Actor::Kind_IsValid, /*required=*/false));
+  LEADFLOW_RETURN_IF_ERROR(
+      c.Enum("meta.actor.kind", meta.actor().kind(), v1::Actor::Kind_IsValid, /*required=*/false));
   LEADFLOW_RETURN_IF_ERROR(
       c.Text("meta.actor.id", meta.actor().id(), kMaxShortBytes, /*required=*/true));
   LEADFLOW_RETURN_IF_ERROR(c.Text("meta.actor.on_behalf_of", meta.actor().on_behalf_of(),
@@ -149,17 +148,17 @@ std::string StatusList(std::initializer_list<v1::LeadStatus> statuses) {
 }
 
 absl::Status RequireExists(const Checker& c, const LeadState& lead, const std::string& lead_id) {
-  if (!lead.exists) return absl::NotFoundError(absl::StrCat(c.scope(), ": lead ", lead_id,
-                                                            " not found"));
+  if (!lead.exists)
+    return absl::NotFoundError(absl::StrCat(c.scope(), ": lead ", lead_id, " not found"));
   return absl::OkStatus();
 }
 
 absl::Status CheckExpectedVersion(const Checker& c, const v1::CommandMeta& meta,
                                   absl::string_view what, const std::string& id, int64_t version) {
   if (meta.has_expected_version() && meta.expected_version() != version) {
-    absl::Status st = absl::AbortedError(absl::StrCat(c.scope(), ": expected version ",
-                                                      meta.expected_version(), " but ", what,
-                                                      " ", id, " is at version ", version));
+    absl::Status st =
+        absl::AbortedError(absl::StrCat(c.scope(), ": expected version ", meta.expected_version(),
+                                        " but ", what, " ", id, " is at version ", version));
     v1::VersionConflict conflict;
     conflict.set_aggregate_id(id);
     conflict.set_expected_version(meta.expected_version());
@@ -174,8 +173,7 @@ absl::Status RefuseTerminal(const Checker& c, const LeadState& lead) {
   if (lead.status == v1::LEAD_STATUS_CONVERTED) {
     return absl::FailedPreconditionError(absl::StrCat(
         c.scope(), ": lead ", lead.lead_id,
-        " is CONVERTED, a terminal status; record later business on customer ",
-        lead.customer_id));
+        " is CONVERTED, a terminal status; record later business on customer ", lead.customer_id));
   }
   if (lead.status == v1::LEAD_STATUS_MERGED) {
     return absl::FailedPreconditionError(
@@ -189,20 +187,19 @@ absl::Status RequireStatus(const Checker& c, const LeadState& lead, absl::string
                            std::initializer_list<v1::LeadStatus> allowed) {
   LEADFLOW_RETURN_IF_ERROR(RefuseTerminal(c, lead));
   if (std::find(allowed.begin(), allowed.end(), lead.status) == allowed.end()) {
-    return absl::FailedPreconditionError(absl::StrCat(c.scope(), ": lead ", lead.lead_id, " is ",
-                                                      StatusName(lead.status), "; ", action,
-                                                      " is allowed only from ",
-                                                      StatusList(allowed)));
+    return absl::FailedPreconditionError(
+        absl::StrCat(c.scope(), ": lead ", lead.lead_id, " is ", StatusName(lead.status), "; ",
+                     action, " is allowed only from ", StatusList(allowed)));
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckNotTooFarAhead(const Checker& c, absl::Time occurred, absl::Time now) {
   if (occurred > now + kMaxFutureSkew) {
-    return c.Error("meta.occurred_at",
-                   absl::StrCat(Rfc3339(occurred),
-                                " is more than 5 minutes ahead of the server clock (",
-                                Rfc3339(now), ")"));
+    return c.Error(
+        "meta.occurred_at",
+        absl::StrCat(Rfc3339(occurred), " is more than 5 minutes ahead of the server clock (",
+                     Rfc3339(now), ")"));
   }
   return absl::OkStatus();
 }
@@ -218,16 +215,15 @@ absl::Status CheckLeadTime(const Checker& c, const LeadState& lead, absl::Time o
   }
   if (changes_status && occurred < lead.status_changed_at) {
     return c.Error("meta.occurred_at",
-                   absl::StrCat(Rfc3339(occurred), " is before ",
-                                Rfc3339(lead.status_changed_at), ", when the lead became ",
-                                StatusName(lead.status),
+                   absl::StrCat(Rfc3339(occurred), " is before ", Rfc3339(lead.status_changed_at),
+                                ", when the lead became ", StatusName(lead.status),
                                 "; a status change cannot go back in business time"));
   }
   return absl::OkStatus();
 }
 
-absl::Status CheckCustomerTime(const Checker& c, const CustomerState& customer,
-                               absl::Time occurred, absl::Time now) {
+absl::Status CheckCustomerTime(const Checker& c, const CustomerState& customer, absl::Time occurred,
+                               absl::Time now) {
   LEADFLOW_RETURN_IF_ERROR(CheckNotTooFarAhead(c, occurred, now));
   if (occurred < customer.converted_at) {
     return c.Error("meta.occurred_at",
@@ -297,10 +293,9 @@ Events Emit(v1::Event* first, v1::Event* second) { return Events{first, second};
 // inquiry's business time, else on the lead (in any status, even MERGED, so an inbound request
 // is never lost; the reply names the survivor).
 absl::StatusOr<Events> DecideInquiry(google::protobuf::Arena* arena, const Checker& c,
-                                     const LeadState& lead,
-                                     const CustomerState& customer, const v1::CommandMeta& meta,
-                                     absl::Time occurred, absl::Time now,
-                                     v1::InquiryReceived inquiry) {
+                                     const LeadState& lead, const CustomerState& customer,
+                                     const v1::CommandMeta& meta, absl::Time occurred,
+                                     absl::Time now, v1::InquiryReceived inquiry) {
   // An inquiry from before the conversion (a web form imported late) belongs to the lead's
   // history: it changes no status, so any business time after the capture is fine.
   if (lead.status == v1::LEAD_STATUS_CONVERTED && customer.exists &&
@@ -347,10 +342,9 @@ absl::StatusOr<Events> Capture(const Input& in, const v1::CaptureLead& cmd,
   }
   LEADFLOW_RETURN_IF_ERROR(c.Text("company", cmd.company(), kMaxShortBytes, false));
   LEADFLOW_RETURN_IF_ERROR(c.Text("title", cmd.title(), kMaxShortBytes, false));
-  LEADFLOW_RETURN_IF_ERROR(c.Enum("source_channel", cmd.source_channel(),
-                                  v1::SourceChannel_IsValid, /*required=*/true));
   LEADFLOW_RETURN_IF_ERROR(
-      c.Enum("origin_type", cmd.origin_type(), v1::OriginType_IsValid, false));
+      c.Enum("source_channel", cmd.source_channel(), v1::SourceChannel_IsValid, /*required=*/true));
+  LEADFLOW_RETURN_IF_ERROR(c.Enum("origin_type", cmd.origin_type(), v1::OriginType_IsValid, false));
   LEADFLOW_RETURN_IF_ERROR(c.Text("campaign", cmd.campaign(), kMaxShortBytes, false));
   LEADFLOW_RETURN_IF_ERROR(c.MoneyField("acquisition_cost", cmd.has_acquisition_cost(),
                                         cmd.acquisition_cost(), false, false));
@@ -417,8 +411,9 @@ absl::StatusOr<Events> UpdateContact(const Input& in, const v1::UpdateContactDet
   const Checker& c = in.c;
   if (!cmd.has_full_name() && !cmd.has_company() && !cmd.has_title() && !cmd.has_email() &&
       !cmd.has_phone()) {
-    return c.Error("full_name", "nothing to update: set at least one of full_name, company, "
-                                "title, email, phone");
+    return c.Error("full_name",
+                   "nothing to update: set at least one of full_name, company, "
+                   "title, email, phone");
   }
   std::string email, phone;
   if (cmd.has_full_name()) {
@@ -497,7 +492,8 @@ absl::StatusOr<Events> Assign(const Input& in, const v1::AssignLead& cmd) {
   LEADFLOW_RETURN_IF_ERROR(RefuseTerminal(c, in.lead));
   if (cmd.owner() == in.lead.owner && cmd.team() == in.lead.team) {
     return absl::FailedPreconditionError(absl::StrCat(c.scope(), ": lead ", in.lead.lead_id,
-                                                      " is already assigned to ", common::QuotePrefix(cmd.owner(), 32)));
+                                                      " is already assigned to ",
+                                                      common::QuotePrefix(cmd.owner(), 32)));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, false));
   v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
@@ -511,8 +507,7 @@ absl::StatusOr<Events> Assign(const Input& in, const v1::AssignLead& cmd) {
 
 absl::StatusOr<Events> Temperature(const Input& in, const v1::SetTemperature& cmd) {
   const Checker& c = in.c;
-  LEADFLOW_RETURN_IF_ERROR(
-      c.Enum("temperature", cmd.temperature(), v1::Temperature_IsValid, true));
+  LEADFLOW_RETURN_IF_ERROR(c.Enum("temperature", cmd.temperature(), v1::Temperature_IsValid, true));
   LEADFLOW_RETURN_IF_ERROR(c.Text("reason", cmd.reason(), kMaxNoteBytes, false));
   LEADFLOW_RETURN_IF_ERROR(ExistingLead(in, cmd.lead_id()));
   LEADFLOW_RETURN_IF_ERROR(RefuseTerminal(c, in.lead));
@@ -543,8 +538,8 @@ absl::StatusOr<Events> Interaction(const Input& in, const v1::LogInteraction& cm
   LEADFLOW_RETURN_IF_ERROR(c.Text("interaction_id", cmd.interaction_id(), kMaxShortBytes, false));
   LEADFLOW_RETURN_IF_ERROR(ExistingLead(in, cmd.lead_id()));
   LEADFLOW_RETURN_IF_ERROR(RefuseTerminal(c, in.lead));
-  const bool contacts = in.lead.status == v1::LEAD_STATUS_NEW &&
-                        cmd.direction() == v1::DIRECTION_OUTBOUND;
+  const bool contacts =
+      in.lead.status == v1::LEAD_STATUS_NEW && cmd.direction() == v1::DIRECTION_OUTBOUND;
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, contacts));
   v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   v1::InteractionLogged* b = e.mutable_interaction_logged();
@@ -553,8 +548,7 @@ absl::StatusOr<Events> Interaction(const Input& in, const v1::LogInteraction& cm
   b->set_outcome(cmd.outcome());
   b->set_duration_seconds(cmd.duration_seconds());
   b->set_notes(cmd.notes());
-  b->set_interaction_id(cmd.interaction_id().empty() ? in.meta.command_id()
-                                                     : cmd.interaction_id());
+  b->set_interaction_id(cmd.interaction_id().empty() ? in.meta.command_id() : cmd.interaction_id());
   return Emit(&e);
 }
 
@@ -574,9 +568,9 @@ absl::StatusOr<Events> ScheduleFollowUp(const Input& in, const v1::ScheduleFollo
   LEADFLOW_RETURN_IF_ERROR(RefuseTerminal(c, in.lead));
   const std::string id = cmd.follow_up_id().empty() ? in.meta.command_id() : cmd.follow_up_id();
   if (in.lead.open_follow_ups.contains(id)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        c.scope(), ": follow-up ", common::QuotePrefix(id, 32), " is already scheduled on lead ",
-        in.lead.lead_id));
+    return absl::FailedPreconditionError(
+        absl::StrCat(c.scope(), ": follow-up ", common::QuotePrefix(id, 32),
+                     " is already scheduled on lead ", in.lead.lead_id));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, false));
   v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
@@ -621,8 +615,8 @@ absl::StatusOr<Events> Qualify(const Input& in, const v1::QualifyLead& cmd) {
                                 " is before the qualification (", Rfc3339(in.occurred), ")"));
   }
   LEADFLOW_RETURN_IF_ERROR(ExistingLead(in, cmd.lead_id()));
-  LEADFLOW_RETURN_IF_ERROR(RequireStatus(c, in.lead, "qualify",
-                                         {v1::LEAD_STATUS_NEW, v1::LEAD_STATUS_CONTACTED}));
+  LEADFLOW_RETURN_IF_ERROR(
+      RequireStatus(c, in.lead, "qualify", {v1::LEAD_STATUS_NEW, v1::LEAD_STATUS_CONTACTED}));
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, true));
   v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   v1::LeadQualified* b = e.mutable_lead_qualified();
@@ -631,7 +625,7 @@ absl::StatusOr<Events> Qualify(const Input& in, const v1::QualifyLead& cmd) {
   b->set_need(cmd.need());
   *b->mutable_expected_decision_at() = cmd.expected_decision_at();
   b->set_stage(cmd.stage() == v1::SALES_STAGE_UNSPECIFIED ? v1::SALES_STAGE_QUALIFICATION
-                                                           : cmd.stage());
+                                                          : cmd.stage());
   return Emit(&e);
 }
 
@@ -642,9 +636,8 @@ absl::StatusOr<Events> Stage(const Input& in, const v1::ChangeStage& cmd) {
   LEADFLOW_RETURN_IF_ERROR(
       RequireStatus(c, in.lead, "a stage change", {v1::LEAD_STATUS_QUALIFIED}));
   if (cmd.stage() == in.lead.stage) {
-    return absl::FailedPreconditionError(absl::StrCat(c.scope(), ": lead ", in.lead.lead_id,
-                                                      " is already in stage ",
-                                                      StageName(cmd.stage())));
+    return absl::FailedPreconditionError(absl::StrCat(
+        c.scope(), ": lead ", in.lead.lead_id, " is already in stage ", StageName(cmd.stage())));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, false));
   v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
@@ -659,8 +652,8 @@ constexpr std::initializer_list<v1::LeadStatus> kOpenStatuses = {
 absl::StatusOr<Events> Reject(const Input& in, const v1::RejectLead& cmd) {
   const Checker& c = in.c;
   LEADFLOW_RETURN_IF_ERROR(c.Enum("reason", cmd.reason(), v1::RejectionReason_IsValid, true));
-  LEADFLOW_RETURN_IF_ERROR(c.Text("text", cmd.text(), kMaxNoteBytes,
-                                  cmd.reason() == v1::REJECTION_REASON_OTHER));
+  LEADFLOW_RETURN_IF_ERROR(
+      c.Text("text", cmd.text(), kMaxNoteBytes, cmd.reason() == v1::REJECTION_REASON_OTHER));
   LEADFLOW_RETURN_IF_ERROR(ExistingLead(in, cmd.lead_id()));
   LEADFLOW_RETURN_IF_ERROR(RequireStatus(c, in.lead, "reject", kOpenStatuses));
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, true));
@@ -676,9 +669,9 @@ absl::StatusOr<Events> Postpone(const Input& in, const v1::PostponeLead& cmd) {
   LEADFLOW_RETURN_IF_ERROR(c.Text("reason", cmd.reason(), kMaxNoteBytes, false));
   absl::Time revisit = FromProto(cmd.revisit_at());
   if (revisit <= in.occurred) {
-    return c.Error("revisit_at", absl::StrCat(Rfc3339(revisit),
-                                              " must be after the postponement itself (",
-                                              Rfc3339(in.occurred), ")"));
+    return c.Error("revisit_at",
+                   absl::StrCat(Rfc3339(revisit), " must be after the postponement itself (",
+                                Rfc3339(in.occurred), ")"));
   }
   if (revisit > in.occurred + kMaxPostponement) {
     return c.Error("revisit_at",
@@ -698,11 +691,11 @@ absl::StatusOr<Events> Disqualify(const Input& in, const v1::DisqualifyLead& cmd
   const Checker& c = in.c;
   LEADFLOW_RETURN_IF_ERROR(
       c.Enum("reason", cmd.reason(), v1::DisqualificationReason_IsValid, true));
-  LEADFLOW_RETURN_IF_ERROR(c.Text("text", cmd.text(), kMaxNoteBytes,
-                                  cmd.reason() == v1::DISQUALIFICATION_REASON_OTHER));
+  LEADFLOW_RETURN_IF_ERROR(
+      c.Text("text", cmd.text(), kMaxNoteBytes, cmd.reason() == v1::DISQUALIFICATION_REASON_OTHER));
   LEADFLOW_RETURN_IF_ERROR(ExistingLead(in, cmd.lead_id()));
-  LEADFLOW_RETURN_IF_ERROR(RequireStatus(c, in.lead, "disqualify",
-                                         {v1::LEAD_STATUS_NEW, v1::LEAD_STATUS_CONTACTED}));
+  LEADFLOW_RETURN_IF_ERROR(
+      RequireStatus(c, in.lead, "disqualify", {v1::LEAD_STATUS_NEW, v1::LEAD_STATUS_CONTACTED}));
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, true));
   v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   e.mutable_lead_disqualified()->set_reason(cmd.reason());
@@ -738,13 +731,13 @@ absl::StatusOr<Events> Merge(const Input& in, const v1::MergeLead& cmd) {
   LEADFLOW_RETURN_IF_ERROR(RefuseTerminal(c, in.lead));
   const LeadState* survivor = in.ctx.merge_survivor;
   if (survivor == nullptr || !survivor->exists) {
-    return absl::NotFoundError(absl::StrCat(c.scope(), ": survivor lead ",
-                                            cmd.survivor_lead_id(), " not found"));
+    return absl::NotFoundError(
+        absl::StrCat(c.scope(), ": survivor lead ", cmd.survivor_lead_id(), " not found"));
   }
   if (survivor->status == v1::LEAD_STATUS_MERGED) {
     return absl::FailedPreconditionError(absl::StrCat(
-        c.scope(), ": survivor lead ", cmd.survivor_lead_id(),
-        " is itself MERGED (into ", survivor->merged_into, "); merge into that lead instead"));
+        c.scope(), ": survivor lead ", cmd.survivor_lead_id(), " is itself MERGED (into ",
+        survivor->merged_into, "); merge into that lead instead"));
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, true));
   v1::Event& e = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
@@ -803,23 +796,24 @@ absl::StatusOr<Events> Convert(const Input& in, const v1::ConvertLead& cmd) {
 
 // Erasure (docs/security.md): records LeadErased; the writer destroys the data key in the same
 // append. Idempotent: an erased lead gives no events (OK, nothing written).
-absl::StatusOr<Events> Erase(const Input& in, const v1::EraseLead& cmd, const std::string& lead_id) {
+absl::StatusOr<Events> Erase(const Input& in, const v1::EraseLead& cmd,
+                             const std::string& lead_id) {
   (void)cmd;
   LEADFLOW_RETURN_IF_ERROR(ExistingLead(in, lead_id));
   if (in.lead.erased) return Events{};
-  v1::Event* e = NextLeadEvent(in.arena, in.meta, std::max(in.occurred, in.lead.captured_at),
-                               in.lead);
+  v1::Event* e =
+      NextLeadEvent(in.arena, in.meta, std::max(in.occurred, in.lead.captured_at), in.lead);
   e->mutable_lead_erased();
   return Emit(e);
 }
 
 absl::Status ExistingCustomer(const Input& in, const std::string& customer_id) {
   if (!in.customer.exists) {
-    return absl::NotFoundError(absl::StrCat(in.c.scope(), ": customer ", customer_id,
-                                            " not found"));
+    return absl::NotFoundError(
+        absl::StrCat(in.c.scope(), ": customer ", customer_id, " not found"));
   }
-  LEADFLOW_RETURN_IF_ERROR(CheckExpectedVersion(in.c, in.meta, "customer",
-                                                in.customer.customer_id, in.customer.version));
+  LEADFLOW_RETURN_IF_ERROR(CheckExpectedVersion(in.c, in.meta, "customer", in.customer.customer_id,
+                                                in.customer.version));
   return CheckCustomerTime(in.c, in.customer, in.occurred, in.ctx.now);
 }
 
@@ -827,15 +821,15 @@ absl::StatusOr<Events> UpdateProfile(const Input& in, const v1::UpdateCustomerPr
   const Checker& c = in.c;
   if (!cmd.has_legal_name() && !cmd.has_tax_id() && !cmd.has_registration_number() &&
       !cmd.has_billing_address() && !cmd.has_account_owner()) {
-    return c.Error("legal_name", "nothing to update: set at least one of legal_name, tax_id, "
-                                 "registration_number, billing_address, account_owner");
+    return c.Error("legal_name",
+                   "nothing to update: set at least one of legal_name, tax_id, "
+                   "registration_number, billing_address, account_owner");
   }
   LEADFLOW_RETURN_IF_ERROR(c.Text("legal_name", cmd.legal_name(), kMaxShortBytes, false));
   LEADFLOW_RETURN_IF_ERROR(c.Text("tax_id", cmd.tax_id(), kMaxShortBytes, false));
   LEADFLOW_RETURN_IF_ERROR(
       c.Text("registration_number", cmd.registration_number(), kMaxShortBytes, false));
-  LEADFLOW_RETURN_IF_ERROR(
-      c.Text("billing_address", cmd.billing_address(), kMaxNoteBytes, false));
+  LEADFLOW_RETURN_IF_ERROR(c.Text("billing_address", cmd.billing_address(), kMaxNoteBytes, false));
   if (cmd.has_account_owner()) {
     LEADFLOW_RETURN_IF_ERROR(c.Text("account_owner", cmd.account_owner(), kMaxShortBytes, true));
   }
@@ -897,8 +891,7 @@ absl::StatusOr<Events> Nps(const Input& in, const v1::RecordNps& cmd) {
 
 }  // namespace
 
-absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command,
-                                            const Identity& identity) {
+absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command, const Identity& identity) {
   Checker c(CommandName(command));
   const google::protobuf::Message* body = BodyOf(command);
   if (body == nullptr) return absl::InvalidArgumentError("command.body: no command set");
@@ -926,8 +919,10 @@ absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command,
     }
     std::string lead_id =
         !email.empty() ? identity.ids->ForEmail(email) : identity.ids->ForPhone(phone);
-    return CommandTarget{.lead_id = std::move(lead_id), .customer_id = "",
-                         .email = std::move(email), .phone = std::move(phone)};
+    return CommandTarget{.lead_id = std::move(lead_id),
+                         .customer_id = "",
+                         .email = std::move(email),
+                         .phone = std::move(phone)};
   }
 
   if (command.has_erase_lead()) {
@@ -981,10 +976,9 @@ absl::StatusOr<std::vector<v1::Event*>> DecideBody(const LeadState& lead,
   const Checker c(CommandName(command));
   CommandTarget resolved;
   if (context.target == nullptr) {
-    LEADFLOW_ASSIGN_OR_RETURN(resolved,
-                              ResolveTarget(command, context.identity != nullptr
-                                                         ? *context.identity
-                                                         : Identity{}));
+    LEADFLOW_ASSIGN_OR_RETURN(
+        resolved,
+        ResolveTarget(command, context.identity != nullptr ? *context.identity : Identity{}));
   }
   const CommandTarget& target = context.target != nullptr ? *context.target : resolved;
   const v1::CommandMeta& meta = MetaOf(command);
@@ -1063,8 +1057,7 @@ absl::StatusOr<std::vector<v1::Event*>> DecideOnArena(const LeadState& lead,
   return events;
 }
 
-absl::StatusOr<std::vector<v1::Event>> Decide(const LeadState& lead,
-                                              const CustomerState& customer,
+absl::StatusOr<std::vector<v1::Event>> Decide(const LeadState& lead, const CustomerState& customer,
                                               const v1::Command& command,
                                               const DecideContext& context) {
   google::protobuf::Arena arena;
@@ -1082,19 +1075,18 @@ namespace {
 absl::Status CheckEnvelope(const v1::Event& e, v1::AggregateType type, bool exists,
                            const std::string& id, int64_t version) {
   if (e.aggregate_type() != type) {
-    return absl::DataLossError(absl::StrCat("event ", e.event_id(), " on ", e.aggregate_id(),
-                                            " has aggregate type ",
-                                            v1::AggregateType_Name(e.aggregate_type()),
-                                            ", expected ", v1::AggregateType_Name(type)));
+    return absl::DataLossError(absl::StrCat(
+        "event ", e.event_id(), " on ", e.aggregate_id(), " has aggregate type ",
+        v1::AggregateType_Name(e.aggregate_type()), ", expected ", v1::AggregateType_Name(type)));
   }
   if (exists && e.aggregate_id() != id) {
-    return absl::DataLossError(absl::StrCat("event ", e.event_id(), " for ", e.aggregate_id(),
-                                            " applied to ", id));
+    return absl::DataLossError(
+        absl::StrCat("event ", e.event_id(), " for ", e.aggregate_id(), " applied to ", id));
   }
   if (e.aggregate_version() != version + 1) {
     return absl::DataLossError(absl::StrCat("event ", e.event_id(), " on ", e.aggregate_id(),
-                                            " has version ", e.aggregate_version(),
-                                            ", expected ", version + 1));
+                                            " has version ", e.aggregate_version(), ", expected ",
+                                            version + 1));
   }
   return absl::OkStatus();
 }
@@ -1134,6 +1126,35 @@ void Exit(LeadState& lead, v1::LeadStatus status, absl::Time at) {
 
 }  // namespace
 
+v1::LeadStatus StatusAfter(v1::LeadStatus before, const v1::Event& e) {
+  switch (e.payload_case()) {
+    case v1::Event::kLeadCaptured:
+      return v1::LEAD_STATUS_NEW;
+    case v1::Event::kInteractionLogged:
+      // The first outbound touch makes a new lead contacted.
+      return before == v1::LEAD_STATUS_NEW &&
+                     e.interaction_logged().direction() == v1::DIRECTION_OUTBOUND
+                 ? v1::LEAD_STATUS_CONTACTED
+                 : before;
+    case v1::Event::kLeadQualified:
+      return v1::LEAD_STATUS_QUALIFIED;
+    case v1::Event::kLeadRejected:
+      return v1::LEAD_STATUS_REJECTED;
+    case v1::Event::kLeadPostponed:
+      return v1::LEAD_STATUS_POSTPONED;
+    case v1::Event::kLeadDisqualified:
+      return v1::LEAD_STATUS_DISQUALIFIED;
+    case v1::Event::kLeadReactivated:
+      return e.lead_reactivated().restored_status();
+    case v1::Event::kLeadMerged:
+      return v1::LEAD_STATUS_MERGED;
+    case v1::Event::kLeadConverted:
+      return v1::LEAD_STATUS_CONVERTED;
+    default:
+      return before;  // the other events do not move the status
+  }
+}
+
 absl::Status EvolveLead(LeadState& lead, const v1::Event& e) {
   LEADFLOW_RETURN_IF_ERROR(
       CheckEnvelope(e, v1::AGGREGATE_TYPE_LEAD, lead.exists, lead.lead_id, lead.version));
@@ -1147,18 +1168,17 @@ absl::Status EvolveLead(LeadState& lead, const v1::Event& e) {
     return absl::DataLossError(absl::StrCat("lead ", lead.lead_id, " captured twice"));
   }
   if (!IsLeadEvent(e.payload_case())) {
-    return absl::DataLossError(absl::StrCat("event ", e.event_id(), " on lead ",
-                                            e.aggregate_id(), " has payload field ",
-                                            static_cast<int>(e.payload_case()),
-                                            ", which is not a lead event"));
+    return absl::DataLossError(
+        absl::StrCat("event ", e.event_id(), " on lead ", e.aggregate_id(), " has payload field ",
+                     static_cast<int>(e.payload_case()), ", which is not a lead event"));
   }
   LeadState& next = lead;
+  const v1::LeadStatus status = StatusAfter(lead.status, e);
   switch (e.payload_case()) {
     case v1::Event::kLeadCaptured: {
       const auto& b = e.lead_captured();
       next.exists = true;
       next.lead_id = e.aggregate_id();
-      next.status = v1::LEAD_STATUS_NEW;
       next.captured_at = at;
       next.status_changed_at = at;
       next.full_name = b.person().full_name();
@@ -1194,24 +1214,20 @@ absl::Status EvolveLead(LeadState& lead, const v1::Event& e) {
       break;
     case v1::Event::kInteractionLogged:
       next.interaction_count++;
-      if (next.status == v1::LEAD_STATUS_NEW &&
-          e.interaction_logged().direction() == v1::DIRECTION_OUTBOUND) {
-        next.status = v1::LEAD_STATUS_CONTACTED;
-        next.status_changed_at = at;
-      }
+      if (status != next.status) next.status_changed_at = at;
       break;
     case v1::Event::kFollowUpScheduled: {
       const auto& b = e.follow_up_scheduled();
-      next.open_follow_ups[b.follow_up_id()] = FollowUpState{
-          .due_at = FromProto(b.due_at()), .kind = b.kind(), .note = b.note(),
-          .assignee = b.assignee()};
+      next.open_follow_ups[b.follow_up_id()] = FollowUpState{.due_at = FromProto(b.due_at()),
+                                                             .kind = b.kind(),
+                                                             .note = b.note(),
+                                                             .assignee = b.assignee()};
       break;
     }
     case v1::Event::kFollowUpCompleted:
       next.open_follow_ups.erase(e.follow_up_completed().follow_up_id());
       break;
     case v1::Event::kLeadQualified:
-      next.status = v1::LEAD_STATUS_QUALIFIED;
       next.stage = e.lead_qualified().stage();
       next.status_changed_at = at;
       break;
@@ -1219,17 +1235,16 @@ absl::Status EvolveLead(LeadState& lead, const v1::Event& e) {
       next.stage = e.stage_changed().stage();
       break;
     case v1::Event::kLeadRejected:
-      Exit(next, v1::LEAD_STATUS_REJECTED, at);
+      Exit(next, status, at);
       break;
     case v1::Event::kLeadPostponed:
-      Exit(next, v1::LEAD_STATUS_POSTPONED, at);
+      Exit(next, status, at);
       next.revisit_at = FromProto(e.lead_postponed().revisit_at());
       break;
     case v1::Event::kLeadDisqualified:
-      Exit(next, v1::LEAD_STATUS_DISQUALIFIED, at);
+      Exit(next, status, at);
       break;
     case v1::Event::kLeadReactivated:
-      next.status = e.lead_reactivated().restored_status();
       next.stage = e.lead_reactivated().restored_stage();
       next.status_before_exit = v1::LEAD_STATUS_UNSPECIFIED;
       next.stage_before_exit = v1::SALES_STAGE_UNSPECIFIED;
@@ -1237,12 +1252,10 @@ absl::Status EvolveLead(LeadState& lead, const v1::Event& e) {
       next.status_changed_at = at;
       break;
     case v1::Event::kLeadMerged:
-      next.status = v1::LEAD_STATUS_MERGED;
       next.merged_into = e.lead_merged().survivor_lead_id();
       next.status_changed_at = at;
       break;
     case v1::Event::kLeadConverted:
-      next.status = v1::LEAD_STATUS_CONVERTED;
       next.customer_id = e.lead_converted().customer_id();
       next.status_changed_at = at;
       break;
@@ -1259,6 +1272,7 @@ absl::Status EvolveLead(LeadState& lead, const v1::Event& e) {
     default:
       break;  // excluded above
   }
+  next.status = status;
   next.version = e.aggregate_version();
   return absl::OkStatus();
 }
@@ -1295,10 +1309,9 @@ absl::Status EvolveCustomer(CustomerState& customer, const v1::Event& e) {
     case v1::Event::kInquiryReceived:
       break;
     default:
-      return absl::DataLossError(absl::StrCat("event ", e.event_id(), " on customer ",
-                                              e.aggregate_id(), " has payload field ",
-                                              static_cast<int>(e.payload_case()),
-                                              ", which is not a customer event"));
+      return absl::DataLossError(absl::StrCat(
+          "event ", e.event_id(), " on customer ", e.aggregate_id(), " has payload field ",
+          static_cast<int>(e.payload_case()), ", which is not a customer event"));
   }
   next.version = e.aggregate_version();
   customer = std::move(next);

@@ -25,8 +25,8 @@
 namespace leadflow::lead {
 
 // Limits on free text, in bytes. Larger input is refused with INVALID_ARGUMENT.
-inline constexpr size_t kMaxNoteBytes = 4096;   // notes, interest notes, reasons, free text
-inline constexpr size_t kMaxShortBytes = 256;   // names, titles, campaign, refs, owners
+inline constexpr size_t kMaxNoteBytes = 4096;  // notes, interest notes, reasons, free text
+inline constexpr size_t kMaxShortBytes = 256;  // names, titles, campaign, refs, owners
 inline constexpr size_t kMaxCommandIdBytes = 128;
 // How far ahead of the server clock a business time may be.
 inline constexpr absl::Duration kMaxFutureSkew = absl::Minutes(5);
@@ -34,8 +34,7 @@ inline constexpr absl::Duration kMaxFutureSkew = absl::Minutes(5);
 inline constexpr absl::Duration kMaxPostponement = absl::Hours(24 * 3653);  // 10 years
 inline constexpr uint32_t kCurrentSchemaVersion = common::kEventSchemaVersion;
 // Payload type URL of an ABORTED status: a serialized leadflow.v1.VersionConflict.
-inline constexpr char kVersionConflictTypeUrl[] =
-    "type.googleapis.com/leadflow.v1.VersionConflict";
+inline constexpr char kVersionConflictTypeUrl[] = "type.googleapis.com/leadflow.v1.VersionConflict";
 
 struct CommandTarget;
 
@@ -80,8 +79,7 @@ using common::MutableMetaOf;
 // `lead` is the state of ResolveTarget(command).lead_id (exists=false if unknown); `customer`
 // the state of that lead's customer (exists=false if none). Returned events carry every envelope
 // field except event_id, recorded_at and command_fingerprint, which the writer stamps.
-absl::StatusOr<std::vector<v1::Event>> Decide(const LeadState& lead,
-                                              const CustomerState& customer,
+absl::StatusOr<std::vector<v1::Event>> Decide(const LeadState& lead, const CustomerState& customer,
                                               const v1::Command& command,
                                               const DecideContext& context);
 // The same decision with its events made on `arena`, which owns them (they live as long as
@@ -96,6 +94,10 @@ absl::StatusOr<std::vector<v1::Event*>> DecideOnArena(const LeadState& lead,
 // Applies one event. Fails (and leaves the state unchanged) if the event does not fit: wrong
 // aggregate, a version gap, a capture of an existing lead. Those indicate a corrupt log.
 absl::Status EvolveLead(LeadState& lead, const v1::Event& event);
+// The status a lead has after `event` (a lead event), given its status before: the status rules
+// of the lifecycle, stated once. EvolveLead applies them, and so does every view that keeps a
+// lead's status in its rows (funnel, reprocessing), so no view re-implements them.
+v1::LeadStatus StatusAfter(v1::LeadStatus before, const v1::Event& event);
 absl::Status EvolveCustomer(CustomerState& customer, const v1::Event& event);
 
 }  // namespace leadflow::lead

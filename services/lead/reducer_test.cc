@@ -16,13 +16,12 @@
 namespace leadflow::lead {
 namespace {
 
+using common::ToProto;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using common::ToProto;
 
-const absl::Time kT0 =
-    absl::FromCivil(absl::CivilSecond(2026, 3, 2, 9, 0, 0), absl::UTCTimeZone());
+const absl::Time kT0 = absl::FromCivil(absl::CivilSecond(2026, 3, 2, 9, 0, 0), absl::UTCTimeZone());
 const common::LeadIdScheme kIds("reducer-test-key");
 const Identity kIdentity{.ids = &kIds, .phone_region = ""};
 const std::string kAdaEmail = "ada@example.com";
@@ -286,9 +285,8 @@ using v1::LEAD_STATUS_QUALIFIED;
 using v1::LEAD_STATUS_REJECTED;
 
 const std::vector<v1::LeadStatus> kAllStatuses = {
-    LEAD_STATUS_NEW,      LEAD_STATUS_CONTACTED, LEAD_STATUS_QUALIFIED,
-    LEAD_STATUS_CONVERTED, LEAD_STATUS_REJECTED, LEAD_STATUS_POSTPONED,
-    LEAD_STATUS_DISQUALIFIED, LEAD_STATUS_MERGED};
+    LEAD_STATUS_NEW,      LEAD_STATUS_CONTACTED, LEAD_STATUS_QUALIFIED,    LEAD_STATUS_CONVERTED,
+    LEAD_STATUS_REJECTED, LEAD_STATUS_POSTPONED, LEAD_STATUS_DISQUALIFIED, LEAD_STATUS_MERGED};
 
 struct Row {
   std::string name;
@@ -298,10 +296,9 @@ struct Row {
   std::string rule;
 };
 
-const std::vector<v1::LeadStatus> kNonTerminal = {LEAD_STATUS_NEW,      LEAD_STATUS_CONTACTED,
+const std::vector<v1::LeadStatus> kNonTerminal = {LEAD_STATUS_NEW,       LEAD_STATUS_CONTACTED,
                                                   LEAD_STATUS_QUALIFIED, LEAD_STATUS_REJECTED,
-                                                  LEAD_STATUS_POSTPONED,
-                                                  LEAD_STATUS_DISQUALIFIED};
+                                                  LEAD_STATUS_POSTPONED, LEAD_STATUS_DISQUALIFIED};
 
 std::vector<Row> Table() {
   return {
@@ -311,23 +308,32 @@ std::vector<Row> Table() {
       {"set_temperature", SetTemp, kNonTerminal, ""},
       {"log_interaction", [](absl::Time t) { return Interaction(t); }, kNonTerminal, ""},
       {"schedule_follow_up", [](absl::Time t) { return Schedule(t); }, kNonTerminal, ""},
-      {"qualify_lead", Qualify, {LEAD_STATUS_NEW, LEAD_STATUS_CONTACTED},
+      {"qualify_lead",
+       Qualify,
+       {LEAD_STATUS_NEW, LEAD_STATUS_CONTACTED},
        "qualify is allowed only from NEW or CONTACTED"},
-      {"change_stage", [](absl::Time t) { return Stage(t); }, {LEAD_STATUS_QUALIFIED},
+      {"change_stage",
+       [](absl::Time t) { return Stage(t); },
+       {LEAD_STATUS_QUALIFIED},
        "a stage change is allowed only from QUALIFIED"},
-      {"reject_lead", Reject, {LEAD_STATUS_NEW, LEAD_STATUS_CONTACTED, LEAD_STATUS_QUALIFIED},
+      {"reject_lead",
+       Reject,
+       {LEAD_STATUS_NEW, LEAD_STATUS_CONTACTED, LEAD_STATUS_QUALIFIED},
        "reject is allowed only from NEW, CONTACTED or QUALIFIED"},
-      {"postpone_lead", Postpone,
+      {"postpone_lead",
+       Postpone,
        {LEAD_STATUS_NEW, LEAD_STATUS_CONTACTED, LEAD_STATUS_QUALIFIED},
        "postpone is allowed only from NEW, CONTACTED or QUALIFIED"},
-      {"disqualify_lead", Disqualify, {LEAD_STATUS_NEW, LEAD_STATUS_CONTACTED},
+      {"disqualify_lead",
+       Disqualify,
+       {LEAD_STATUS_NEW, LEAD_STATUS_CONTACTED},
        "disqualify is allowed only from NEW or CONTACTED"},
-      {"reactivate_lead", Reactivate,
+      {"reactivate_lead",
+       Reactivate,
        {LEAD_STATUS_REJECTED, LEAD_STATUS_POSTPONED, LEAD_STATUS_DISQUALIFIED},
        "reactivate is allowed only from REJECTED, POSTPONED or DISQUALIFIED"},
       {"merge_lead", Merge, kNonTerminal, ""},
-      {"convert_lead", Convert, {LEAD_STATUS_QUALIFIED},
-       "convert is allowed only from QUALIFIED"},
+      {"convert_lead", Convert, {LEAD_STATUS_QUALIFIED}, "convert is allowed only from QUALIFIED"},
   };
 }
 
@@ -379,8 +385,8 @@ TEST(LifecycleTableTest, EveryStatusTimesEveryCommand) {
         expected = absl::StrCat(row.name, ": lead ", kAda,
                                 " is MERGED, a terminal status; it was folded into lead ", kBob);
       } else {
-        expected = absl::StrCat(row.name, ": lead ", kAda, " is ", StatusName(status), "; ",
-                                row.rule);
+        expected =
+            absl::StrCat(row.name, ": lead ", kAda, " is ", StatusName(status), "; ", row.rule);
       }
       EXPECT_EQ(events.status().message(), expected);
       EXPECT_EQ(a.lead.version, version);
@@ -449,8 +455,7 @@ TEST(CaptureTest, PhoneOnlyLeadGetsPhoneId) {
 }
 
 TEST(CaptureTest, OriginDefaultsFollowTheChannel) {
-  for (auto [channel, origin] :
-       std::vector<std::pair<v1::SourceChannel, v1::OriginType>>{
+  for (auto [channel, origin] : std::vector<std::pair<v1::SourceChannel, v1::OriginType>>{
            {v1::SOURCE_CHANNEL_REFERRAL, v1::ORIGIN_TYPE_SEED},
            {v1::SOURCE_CHANNEL_COLD_CALL, v1::ORIGIN_TYPE_SPEAR},
            {v1::SOURCE_CHANNEL_EVENT, v1::ORIGIN_TYPE_SPEAR},
@@ -526,32 +531,23 @@ TEST(CaptureTest, RefusesBadInputNamingTheField) {
            C::kInvalidArgument,
            "capture_lead.person.full_name: required: a lead is a specific person (a company "
            "name alone is not a lead)"},
-          {"switchboard only",
-           [&](v1::Command& c) { cap(c)->clear_email(); },
-           C::kInvalidArgument,
+          {"switchboard only", [&](v1::Command& c) { cap(c)->clear_email(); }, C::kInvalidArgument,
            "capture_lead.email: a lead needs a personal channel: set email or phone (a company "
            "switchboard alone is not a lead)"},
-          {"bad email", [&](v1::Command& c) { cap(c)->set_email("ada@"); },
-           C::kInvalidArgument,
+          {"bad email", [&](v1::Command& c) { cap(c)->set_email("ada@"); }, C::kInvalidArgument,
            "capture_lead.email: not a valid email address (the domain has no '.')"},
-          {"bad phone", [&](v1::Command& c) { cap(c)->set_phone("555-0100"); },
-           C::kInvalidArgument,
+          {"bad phone", [&](v1::Command& c) { cap(c)->set_phone("555-0100"); }, C::kInvalidArgument,
            "capture_lead.phone: not a valid phone number (must start with '+' or '00' and a "
            "country code (no default region is set))"},
           {"no source", [&](v1::Command& c) { cap(c)->clear_source_channel(); },
            C::kInvalidArgument, "capture_lead.source_channel: required"},
           {"unknown source",
-           [&](v1::Command& c) {
-             cap(c)->set_source_channel(static_cast<v1::SourceChannel>(99));
-           },
+           [&](v1::Command& c) { cap(c)->set_source_channel(static_cast<v1::SourceChannel>(99)); },
            C::kInvalidArgument, "capture_lead.source_channel: unknown value 99"},
           {"unknown temperature",
            [&](v1::Command& c) { cap(c)->set_temperature(static_cast<v1::Temperature>(7)); },
            C::kInvalidArgument, "capture_lead.temperature: unknown value 7"},
-          {"negative cost",
-           [&](v1::Command& c) {
-             *cap(c)->mutable_acquisition_cost() = Eur(-5);
-           },
+          {"negative cost", [&](v1::Command& c) { *cap(c)->mutable_acquisition_cost() = Eur(-5); },
            C::kInvalidArgument,
            "capture_lead.acquisition_cost.amount_micros: must not be negative (got -5000000)"},
           {"bad currency",
@@ -566,8 +562,7 @@ TEST(CaptureTest, RefusesBadInputNamingTheField) {
            [&](v1::Command& c) { cap(c)->set_interest_note(std::string(5000, 'x')); },
            C::kInvalidArgument,
            "capture_lead.interest_note: too long: 5000 bytes, the limit is 4096"},
-          {"no command id",
-           [&](v1::Command& c) { cap(c)->mutable_meta()->clear_command_id(); },
+          {"no command id", [&](v1::Command& c) { cap(c)->mutable_meta()->clear_command_id(); },
            C::kInvalidArgument, "capture_lead.meta.command_id: required"},
           {"command id with space",
            [&](v1::Command& c) { cap(c)->mutable_meta()->set_command_id("a b"); },
@@ -577,16 +572,12 @@ TEST(CaptureTest, RefusesBadInputNamingTheField) {
           {"no actor", [&](v1::Command& c) { cap(c)->mutable_meta()->clear_actor(); },
            C::kInvalidArgument, "capture_lead.meta.actor.id: required"},
           {"invalid timestamp",
-           [&](v1::Command& c) {
-             cap(c)->mutable_meta()->mutable_occurred_at()->set_nanos(-1);
-           },
+           [&](v1::Command& c) { cap(c)->mutable_meta()->mutable_occurred_at()->set_nanos(-1); },
            C::kInvalidArgument,
            "capture_lead.meta.occurred_at: invalid timestamp (seconds=1772442000, nanos=-1)"},
           {"expected version of a new lead",
-           [&](v1::Command& c) { cap(c)->mutable_meta()->set_expected_version(3); },
-           C::kAborted,
-           absl::StrCat("capture_lead: expected version 3 but lead ", kAda,
-                        " is at version 0")},
+           [&](v1::Command& c) { cap(c)->mutable_meta()->set_expected_version(3); }, C::kAborted,
+           absl::StrCat("capture_lead: expected version 3 but lead ", kAda, " is at version 0")},
           {"empty command", [&](v1::Command& c) { c.Clear(); }, C::kInvalidArgument,
            "command.body: no command set"},
       });
@@ -703,24 +694,23 @@ TEST(RefusalTest, QualificationNeedsBant) {
   Aggregate a = InStatus(LEAD_STATUS_CONTACTED);
   using C = absl::StatusCode;
   auto q = [](v1::Command& c) { return c.mutable_qualify_lead(); };
-  ExpectRefusals(
-      a, [] { return Qualify(kT0 + absl::Hours(9)); },
-      {
-          {"no budget", [&](v1::Command& c) { q(c)->clear_budget(); }, C::kInvalidArgument,
-           "qualify_lead.budget: required"},
-          {"negative budget",
-           [&](v1::Command& c) { *q(c)->mutable_budget() = Eur(-1); }, C::kInvalidArgument,
-           "qualify_lead.budget.amount_micros: must not be negative (got -1000000)"},
-          {"no authority", [&](v1::Command& c) { q(c)->clear_decision_maker(); },
-           C::kInvalidArgument, "qualify_lead.decision_maker: required"},
-          {"no need", [&](v1::Command& c) { q(c)->clear_need(); }, C::kInvalidArgument,
-           "qualify_lead.need: required"},
-          {"no timeline", [&](v1::Command& c) { q(c)->clear_expected_decision_at(); },
-           C::kInvalidArgument, "qualify_lead.expected_decision_at: required"},
-          {"unknown stage",
-           [&](v1::Command& c) { q(c)->set_stage(static_cast<v1::SalesStage>(42)); },
-           C::kInvalidArgument, "qualify_lead.stage: unknown value 42"},
-      });
+  ExpectRefusals(a, [] { return Qualify(kT0 + absl::Hours(9)); },
+                 {
+                     {"no budget", [&](v1::Command& c) { q(c)->clear_budget(); },
+                      C::kInvalidArgument, "qualify_lead.budget: required"},
+                     {"negative budget", [&](v1::Command& c) { *q(c)->mutable_budget() = Eur(-1); },
+                      C::kInvalidArgument,
+                      "qualify_lead.budget.amount_micros: must not be negative (got -1000000)"},
+                     {"no authority", [&](v1::Command& c) { q(c)->clear_decision_maker(); },
+                      C::kInvalidArgument, "qualify_lead.decision_maker: required"},
+                     {"no need", [&](v1::Command& c) { q(c)->clear_need(); }, C::kInvalidArgument,
+                      "qualify_lead.need: required"},
+                     {"no timeline", [&](v1::Command& c) { q(c)->clear_expected_decision_at(); },
+                      C::kInvalidArgument, "qualify_lead.expected_decision_at: required"},
+                     {"unknown stage",
+                      [&](v1::Command& c) { q(c)->set_stage(static_cast<v1::SalesStage>(42)); },
+                      C::kInvalidArgument, "qualify_lead.stage: unknown value 42"},
+                 });
 }
 
 TEST(RefusalTest, ConversionNeedsContractOrInvoiceAndAnOwner) {
@@ -730,8 +720,7 @@ TEST(RefusalTest, ConversionNeedsContractOrInvoiceAndAnOwner) {
   ExpectRefusals(
       a, [] { return Convert(kT0 + absl::Hours(9)); },
       {
-          {"no paper", [&](v1::Command& c) { cv(c)->clear_contract_ref(); },
-           C::kInvalidArgument,
+          {"no paper", [&](v1::Command& c) { cv(c)->clear_contract_ref(); }, C::kInvalidArgument,
            "convert_lead.contract_ref: a conversion needs a signed contract or an invoice: set "
            "contract_ref or invoice_ref"},
           {"negative deal", [&](v1::Command& c) { *cv(c)->mutable_deal_value() = Eur(-3); },
@@ -753,8 +742,7 @@ TEST(RefusalTest, MergeChecksTheSurvivor) {
   unknown_survivor.survivor = LeadState{};
   auto nf = unknown_survivor.When(Merge(kT0 + absl::Hours(3)));
   EXPECT_EQ(nf.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(nf.status().message(),
-            absl::StrCat("merge_lead: survivor lead ", kBob, " not found"));
+  EXPECT_EQ(nf.status().message(), absl::StrCat("merge_lead: survivor lead ", kBob, " not found"));
 }
 
 TEST(RefusalTest, NoOpChangesAreRefused) {
@@ -762,9 +750,7 @@ TEST(RefusalTest, NoOpChangesAreRefused) {
   a.Given(Assign(kT0 + absl::Hours(10), "bob"));
   EXPECT_EQ(a.When(Assign(kT0 + absl::Hours(11), "bob")).status().message(),
             absl::StrCat("assign_lead: lead ", kAda, " is already assigned to 'bob'"));
-  EXPECT_EQ(a.When(Stage(kT0 + absl::Hours(11), v1::SALES_STAGE_QUALIFICATION))
-                .status()
-                .message(),
+  EXPECT_EQ(a.When(Stage(kT0 + absl::Hours(11), v1::SALES_STAGE_QUALIFICATION)).status().message(),
             absl::StrCat("change_stage: lead ", kAda, " is already in stage QUALIFICATION"));
 }
 
@@ -814,12 +800,10 @@ TEST(PathTest, CaptureToCustomerWithPurchasesAndNps) {
 
 TEST(PathTest, NpsCategoriesFollowTheStandardBands) {
   Aggregate a = InStatus(LEAD_STATUS_CONVERTED);
-  std::map<int, v1::NpsCategory> expected = {{0, v1::NPS_CATEGORY_DETRACTOR},
-                                             {6, v1::NPS_CATEGORY_DETRACTOR},
-                                             {7, v1::NPS_CATEGORY_PASSIVE},
-                                             {8, v1::NPS_CATEGORY_PASSIVE},
-                                             {9, v1::NPS_CATEGORY_PROMOTER},
-                                             {10, v1::NPS_CATEGORY_PROMOTER}};
+  std::map<int, v1::NpsCategory> expected = {
+      {0, v1::NPS_CATEGORY_DETRACTOR}, {6, v1::NPS_CATEGORY_DETRACTOR},
+      {7, v1::NPS_CATEGORY_PASSIVE},   {8, v1::NPS_CATEGORY_PASSIVE},
+      {9, v1::NPS_CATEGORY_PROMOTER},  {10, v1::NPS_CATEGORY_PROMOTER}};
   for (auto [score, category] : expected) {
     auto e = a.When(Nps(kT0 + absl::Hours(50), score));
     ASSERT_TRUE(e.ok());
@@ -937,13 +921,17 @@ TEST(HostileInputTest, AmountsAreBoundedAtTenToTheFifteenMicros) {
 
 TEST(HostileInputTest, CurrencyCodesMustBeIso4217) {
   for (const char* ok : {"EUR", "USD", "PLN", "MYR", "TRY", "JPY", "CHF"}) {
-    auto r = CaptureWith([ok](v1::CaptureLead* b) { *b->mutable_acquisition_cost() = Eur(5);
-                                                    b->mutable_acquisition_cost()->set_currency_code(ok); });
+    auto r = CaptureWith([ok](v1::CaptureLead* b) {
+      *b->mutable_acquisition_cost() = Eur(5);
+      b->mutable_acquisition_cost()->set_currency_code(ok);
+    });
     EXPECT_TRUE(r.ok()) << ok << ": " << r.status();
   }
   for (const char* bad : {"XYZ", "ABC", "EUX", "eur", "EURO", ""}) {
-    auto r = CaptureWith([bad](v1::CaptureLead* b) { *b->mutable_acquisition_cost() = Eur(5);
-                                                     b->mutable_acquisition_cost()->set_currency_code(bad); });
+    auto r = CaptureWith([bad](v1::CaptureLead* b) {
+      *b->mutable_acquisition_cost() = Eur(5);
+      b->mutable_acquisition_cost()->set_currency_code(bad);
+    });
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_THAT(std::string(r.status().message()),
                 HasSubstr("capture_lead.acquisition_cost.currency_code:"));
@@ -962,8 +950,7 @@ TEST(HostileInputTest, ARevisitMoreThanTenYearsAheadIsRefused) {
   auto refused = a.When(far);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(refused.status().message()),
-              HasSubstr("postpone_lead.revisit_at: "));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("postpone_lead.revisit_at: "));
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("more than 10 years after"));
 }
 
@@ -976,11 +963,11 @@ TEST(HostileInputTest, ControlCharactersAreRefusedInIdentifiersAndSingleLineText
     std::string field;
   };
   std::vector<Case> cases;
-  for (const std::string& bad : {std::string("Qz\0Qz", 5), std::string("Qz\x01Qz"),
-                                 std::string("Qz\tQz"), std::string("Qz\nQz"),
-                                 std::string("Qz\x7fQz"), std::string("Qz\xc2\x85Qz"),  // U+0085
-                                 std::string("Qz\xe2\x80\xaeQz"),   // U+202E RLO
-                                 std::string("Qz\xe2\x81\xa6Qz")}) {  // U+2066 LRI
+  for (const std::string& bad :
+       {std::string("Qz\0Qz", 5), std::string("Qz\x01Qz"), std::string("Qz\tQz"),
+        std::string("Qz\nQz"), std::string("Qz\x7fQz"), std::string("Qz\xc2\x85Qz"),  // U+0085
+        std::string("Qz\xe2\x80\xaeQz"),                                              // U+202E RLO
+        std::string("Qz\xe2\x81\xa6Qz")}) {                                           // U+2066 LRI
     v1::Command assign = Assign(at, bad);
     cases.push_back({"owner", assign, "assign_lead.owner"});
     v1::Command team = Assign(at, "bob");
@@ -1015,7 +1002,8 @@ TEST(HostileInputTest, NotesKeepNewlinesAndTabsButNoOtherControls) {
   ok.mutable_log_interaction()->set_notes("line one\nline two\r\n\tindented");
   EXPECT_TRUE(a.When(ok).ok());
   for (const std::string& bad : {std::string("a\0b", 3), std::string("a\x1b[31mb"),
-                                 std::string("a\xe2\x80\xae" "b")}) {
+                                 std::string("a\xe2\x80\xae"
+                                             "b")}) {
     v1::Command note = Interaction(at);
     note.mutable_log_interaction()->set_notes(bad);
     auto refused = a.When(note);

@@ -148,8 +148,7 @@ absl::StatusOr<std::unique_ptr<rocksdb::DB>> EmbeddedLog::Impl::OpenDb(bool for_
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions(db_options)}};
   {
     std::vector<std::string> existing;
-    const bool listed =
-        rocksdb::DB::ListColumnFamilies(db_options, options.dir, &existing).ok();
+    const bool listed = rocksdb::DB::ListColumnFamilies(db_options, options.dir, &existing).ok();
     if (!for_reading_only ||
         (listed && std::find(existing.begin(), existing.end(), kKeysFamily) != existing.end())) {
       families.push_back({kKeysFamily, rocksdb::ColumnFamilyOptions(db_options)});
@@ -167,9 +166,11 @@ absl::StatusOr<std::unique_ptr<rocksdb::DB>> EmbeddedLog::Impl::OpenDb(bool for_
     if (handles[0] != nullptr) raw->DestroyColumnFamilyHandle(handles[0]).PermitUncheckedError();
   }
   if (storage::IsLockHeld(opened)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "embedded log ", options.dir, " is in use by another process (is leadflow serve "
-        "running on this data directory? stop it first): ", opened.ToString()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("embedded log ", options.dir,
+                     " is in use by another process (is leadflow serve "
+                     "running on this data directory? stop it first): ",
+                     opened.ToString()));
   }
   LEADFLOW_RETURN_IF_ERROR(FromRocks(opened, absl::StrCat("open ", options.dir)));
   std::unique_ptr<rocksdb::DB> db(raw);
@@ -193,10 +194,10 @@ absl::Status EmbeddedLog::Impl::CheckPartitions(rocksdb::DB& db_ref, bool for_re
     if ((options.partitions == 0 && for_reading_only) || options.adopt_stored_partitions) {
       options.partitions = partitions;  // a read-only open (or a default count) adopts it
     } else if (partitions != options.partitions) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "embedded log: ", options.dir, " was created with ", partitions,
-          " partitions; opening it with ", options.partitions,
-          " would move leads between partitions. Use --partitions=", partitions, "."));
+      return absl::FailedPreconditionError(
+          absl::StrCat("embedded log: ", options.dir, " was created with ", partitions,
+                       " partitions; opening it with ", options.partitions,
+                       " would move leads between partitions. Use --partitions=", partitions, "."));
     }
   } else if (s.IsNotFound() && !for_reading_only) {
     std::string value(4, '\0');
@@ -249,24 +250,21 @@ class EmbeddedReader final : public LogReader {
          it->Next()) {
       const rocksdb::Slice k = it->key();
       const rocksdb::Slice v = it->value();
-      const int64_t offset = k.size() == kKeySize
-                                 ? static_cast<int64_t>(absl::big_endian::Load64(k.data() + 5))
-                                 : -1;
+      const int64_t offset =
+          k.size() == kKeySize ? static_cast<int64_t>(absl::big_endian::Load64(k.data() + 5)) : -1;
       if (offset != position_ || v.size() < kHeaderSize) {
-        return absl::DataLossError(absl::StrCat("embedded log partition ", partition_,
-                                                " offset ", position_,
-                                                ": record missing or corrupt"));
+        return absl::DataLossError(absl::StrCat("embedded log partition ", partition_, " offset ",
+                                                position_, ": record missing or corrupt"));
       }
       const uint32_t key_len = absl::big_endian::Load32(v.data() + 8);
       if (v.size() < kHeaderSize + key_len) {
-        return absl::DataLossError(absl::StrCat("embedded log partition ", partition_,
-                                                " offset ", offset, ": truncated record"));
+        return absl::DataLossError(absl::StrCat("embedded log partition ", partition_, " offset ",
+                                                offset, ": truncated record"));
       }
       Record r;
       r.partition = partition_;
       r.offset = offset;
-      r.timestamp =
-          absl::FromUnixMicros(static_cast<int64_t>(absl::big_endian::Load64(v.data())));
+      r.timestamp = absl::FromUnixMicros(static_cast<int64_t>(absl::big_endian::Load64(v.data())));
       r.key.assign(v.data() + kHeaderSize, key_len);
       r.value.assign(v.data() + kHeaderSize + key_len, v.size() - kHeaderSize - key_len);
       out.push_back(std::move(r));
@@ -302,8 +300,7 @@ EmbeddedLog::~EmbeddedLog() {
   impl_->CloseDb();
 }
 
-absl::StatusOr<std::unique_ptr<EmbeddedLog>> EmbeddedLog::Open(
-    const EmbeddedLogOptions& options) {
+absl::StatusOr<std::unique_ptr<EmbeddedLog>> EmbeddedLog::Open(const EmbeddedLogOptions& options) {
   if (options.dir.empty()) return absl::InvalidArgumentError("log dir: required");
   if ((options.partitions < 1 && !(options.read_only && options.partitions == 0)) ||
       options.partitions > 4096) {
@@ -386,8 +383,8 @@ absl::Status EmbeddedLog::Sync() {
   if (impl_->options.sync) {
     absl::Status synced = FromRocks(impl_->db->SyncWAL(), "sync");
     if (!synced.ok()) {
-      impl_->Fail(absl::UnavailableError(absl::StrCat(
-          synced.message(), "; the last appends may or may not be on disk")));
+      impl_->Fail(absl::UnavailableError(
+          absl::StrCat(synced.message(), "; the last appends may or may not be on disk")));
       return impl_->Failed();
     }
   }
@@ -433,8 +430,8 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::Write(
       const std::string key = RecordKey(a.partition, first + static_cast<int64_t>(j));
       const rocksdb::Slice key_slice(key);
       const rocksdb::Slice value_parts[] = {rocksdb::Slice(header, kHeaderSize), m.key, m.value};
-      rocksdb::Status s = wb.Put(rocksdb::SliceParts(&key_slice, 1),
-                                 rocksdb::SliceParts(value_parts, 3));
+      rocksdb::Status s =
+          wb.Put(rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(value_parts, 3));
       if (!s.ok()) {
         return FromRocks(s, "build batch");
       }
@@ -517,8 +514,8 @@ absl::Status EmbeddedLog::Checkpoint(const std::string& dir) {
   absl::ReaderMutexLock db_lock(&impl_->db_mu);
   if (impl_->db == nullptr) return absl::UnavailableError("embedded log: not open");
   rocksdb::Checkpoint* raw = nullptr;
-  LEADFLOW_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(impl_->db.get(), &raw),
-                                     "checkpoint"));
+  LEADFLOW_RETURN_IF_ERROR(
+      FromRocks(rocksdb::Checkpoint::Create(impl_->db.get(), &raw), "checkpoint"));
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   return FromRocks(checkpoint->CreateCheckpoint(dir, std::numeric_limits<uint64_t>::max()),
                    absl::StrCat("checkpoint into ", dir));
@@ -543,8 +540,8 @@ absl::Status EmbeddedLog::PurgeDestroyedKeys() {
   // Flush both families (so no write-ahead log file still holds a destroyed key once RocksDB
   // deletes the obsolete ones), then rewrite the key store's files without the deleted keys.
   rocksdb::FlushOptions flush;
-  LEADFLOW_RETURN_IF_ERROR(FromRocks(
-      impl_->db->Flush(flush, {impl_->db->DefaultColumnFamily(), impl_->keys}), "flush"));
+  LEADFLOW_RETURN_IF_ERROR(
+      FromRocks(impl_->db->Flush(flush, {impl_->db->DefaultColumnFamily(), impl_->keys}), "flush"));
   rocksdb::CompactRangeOptions compact;
   compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   return FromRocks(impl_->db->CompactRange(compact, impl_->keys, nullptr, nullptr),
@@ -574,9 +571,8 @@ absl::StatusOr<std::unique_ptr<LogReader>> EmbeddedLog::OpenReader(int32_t parti
         absl::StrCat("from_offset: must not be negative (got ", from_offset, ")"));
   }
   if (from_offset > end) {
-    return absl::OutOfRangeError(absl::StrCat("from_offset: ", from_offset,
-                                              " is past the end of partition ", partition,
-                                              " (", end, ")"));
+    return absl::OutOfRangeError(absl::StrCat(
+        "from_offset: ", from_offset, " is past the end of partition ", partition, " (", end, ")"));
   }
   return std::unique_ptr<LogReader>(new EmbeddedReader(impl_.get(), partition, from_offset));
 }

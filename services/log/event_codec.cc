@@ -19,8 +19,7 @@ absl::StatusOr<Message> EncodeEvent(const v1::Event& event) {
 }
 
 absl::StatusOr<v1::Event> DecodeEvent(const Record& record) {
-  const std::string where = absl::StrCat("partition ", record.partition, " offset ",
-                                         record.offset);
+  const std::string where = absl::StrCat("partition ", record.partition, " offset ", record.offset);
   v1::Event event;
   if (!event.ParseFromString(record.value)) {
     return absl::DataLossError(absl::StrCat(where, ": undecodable event (", record.value.size(),
@@ -31,14 +30,14 @@ absl::StatusOr<v1::Event> DecodeEvent(const Record& record) {
         absl::StrCat(where, ": not a leadflow event (no envelope schema_version)"));
   }
   if (event.schema_version() > common::kEventSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        where, ": event schema_version ", event.schema_version(),
-        " is newer than this build reads (", common::kEventSchemaVersion,
-        "); upgrade leadflow before reading this log"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(where, ": event schema_version ", event.schema_version(),
+                     " is newer than this build reads (", common::kEventSchemaVersion,
+                     "); upgrade leadflow before reading this log"));
   }
   if (event.payload_case() == v1::Event::PAYLOAD_NOT_SET) {
-    return absl::DataLossError(absl::StrCat(where, ": event ", event.event_id(),
-                                            " has no payload this build knows"));
+    return absl::DataLossError(
+        absl::StrCat(where, ": event ", event.event_id(), " has no payload this build knows"));
   }
   if (record.key != event.partition_key()) {
     return absl::DataLossError(absl::StrCat(where, ": record key '", record.key,

@@ -59,7 +59,8 @@ TEST(EventCodecTest, ForeignProtobufIsRefused) {
   auto e = DecodeEvent(AsRecord(*EncodeEvent(other)));
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(std::string(e.status().message()), ::testing::HasSubstr("no envelope schema_version"));
+  EXPECT_THAT(std::string(e.status().message()),
+              ::testing::HasSubstr("no envelope schema_version"));
 }
 
 TEST(EventCodecTest, KeyMustMatchPartitionKey) {

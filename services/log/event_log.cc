@@ -43,8 +43,7 @@ uint32_t Murmur2(absl::string_view data) {
 }
 
 int32_t PartitionForKey(absl::string_view key, int32_t partition_count) {
-  return static_cast<int32_t>((Murmur2(key) & 0x7fffffff) %
-                              static_cast<uint32_t>(partition_count));
+  return static_cast<int32_t>((Murmur2(key) & 0x7fffffff) % static_cast<uint32_t>(partition_count));
 }
 
 absl::Status CheckPartition(absl::string_view field, int32_t partition, int32_t count) {
@@ -79,8 +78,8 @@ absl::Status ValidateAppend(int32_t partition, int32_t partition_count,
   return absl::OkStatus();
 }
 
-absl::Status ValidateAppendMany(absl::Span<const PartitionAppend> appends,
-                                int32_t partition_count, size_t max_message_bytes) {
+absl::Status ValidateAppendMany(absl::Span<const PartitionAppend> appends, int32_t partition_count,
+                                size_t max_message_bytes) {
   if (appends.empty()) return absl::InvalidArgumentError("appends: empty; nothing to append");
   std::vector<bool> seen(partition_count > 0 ? partition_count : 0, false);
   for (const PartitionAppend& a : appends) {
@@ -122,8 +121,8 @@ absl::StatusOr<int64_t> ReadToEnd(
     if (!records.ok()) return records.status();
     if (records->empty() && (*reader)->position() == before) {
       return absl::UnavailableError(absl::StrCat(
-          "partition ", partition, ": the log stopped at offset ", before, " before its end ",
-          end, " (nothing arrived for ", absl::FormatDuration(stall), ")"));
+          "partition ", partition, ": the log stopped at offset ", before, " before its end ", end,
+          " (nothing arrived for ", absl::FormatDuration(stall), ")"));
     }
     position = (*reader)->position();
     // Offsets with gaps (Kafka's transaction markers) can still reach past `end`.
@@ -140,8 +139,7 @@ absl::StatusOr<int64_t> ReadToEnd(
   return std::min(position, end);
 }
 
-absl::StatusOr<AppendResult> EventLog::Append(int32_t partition,
-                                              absl::Span<const Message> batch) {
+absl::StatusOr<AppendResult> EventLog::Append(int32_t partition, absl::Span<const Message> batch) {
   PartitionAppend one{partition, batch};
   absl::StatusOr<std::vector<AppendResult>> r = AppendMany(absl::MakeConstSpan(&one, 1));
   if (!r.ok()) return r.status();
@@ -150,9 +148,8 @@ absl::StatusOr<AppendResult> EventLog::Append(int32_t partition,
 
 // `done` by value, as in the overrides that keep it until the ends are known.
 void EventLog::FreshEndOffsets(
-    absl::Duration,
-    std::function<void(const std::vector<int64_t>& ends, bool inline_call)>
-        done) {  // NOLINT(performance-unnecessary-value-param)
+    absl::Duration, std::function<void(const std::vector<int64_t>& ends, bool inline_call)>
+                        done) {  // NOLINT(performance-unnecessary-value-param)
   std::vector<int64_t> ends(partition_count(), -1);
   for (int32_t p = 0; p < partition_count(); ++p) {
     absl::StatusOr<int64_t> end = KnownEndOffset(p);

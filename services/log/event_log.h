@@ -63,8 +63,7 @@ class LogReader {
   // Up to `max_records` records at or after position(). Blocks up to `timeout` for the first
   // one (without sleep-polling: woken by the append, or by the broker's long poll); returns an
   // empty vector if none arrived in time.
-  virtual absl::StatusOr<std::vector<Record>> Read(size_t max_records,
-                                                   absl::Duration timeout) = 0;
+  virtual absl::StatusOr<std::vector<Record>> Read(size_t max_records, absl::Duration timeout) = 0;
   // The next offset this reader will return a record at or after.
   virtual int64_t position() const = 0;
 };
@@ -136,8 +135,9 @@ class EventLog {
   // ends are exact). Kafka: one ListOffsets request for all partitions on a thread of the log's,
   // shared by the callers that ask meanwhile and bounded by `timeout` (never the watermark
   // query, which can hang while a broker is away: librdkafka #2588).
-  virtual void FreshEndOffsets(absl::Duration timeout,
-                               std::function<void(const std::vector<int64_t>& ends, bool inline_call)> done);
+  virtual void FreshEndOffsets(
+      absl::Duration timeout,
+      std::function<void(const std::vector<int64_t>& ends, bool inline_call)> done);
   virtual absl::StatusOr<std::unique_ptr<LogReader>> OpenReader(int32_t partition,
                                                                 int64_t from_offset) = 0;
 
@@ -175,15 +175,16 @@ absl::StatusOr<int64_t> ReadToEnd(
 int32_t PartitionForKey(absl::string_view key, int32_t partition_count);
 uint32_t Murmur2(absl::string_view data);
 
-// INVALID_ARGUMENT "<field>: <partition> is out of range [0, <count>)" unless 0 <= partition < count.
+// INVALID_ARGUMENT "<field>: <partition> is out of range [0, <count>)" unless 0 <= partition <
+// count.
 absl::Status CheckPartition(absl::string_view field, int32_t partition, int32_t count);
 
 // Shared validation of Append arguments; the error names the offending batch element.
 absl::Status ValidateAppend(int32_t partition, int32_t partition_count,
                             absl::Span<const Message> batch, size_t max_message_bytes);
 // Validation of AppendMany: every element as above, and no partition twice.
-absl::Status ValidateAppendMany(absl::Span<const PartitionAppend> appends,
-                                int32_t partition_count, size_t max_message_bytes);
+absl::Status ValidateAppendMany(absl::Span<const PartitionAppend> appends, int32_t partition_count,
+                                size_t max_message_bytes);
 
 }  // namespace leadflow::log
 

@@ -38,12 +38,13 @@ absl::Status Set(RdKafka::Conf* conf, const std::string& key, const std::string&
   if (conf->set(key, value, err) != RdKafka::Conf::CONF_OK) {
     if (IsSecretProperty(key)) {
       // librdkafka's message may quote the value: say only which property and that it failed.
-      return absl::InvalidArgumentError(absl::StrCat(
-          "kafka property ", key, " (value not shown): refused by librdkafka; check the name "
-          "and whether this librdkafka build supports it"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("kafka property ", key,
+                       " (value not shown): refused by librdkafka; check the name "
+                       "and whether this librdkafka build supports it"));
     }
-    return absl::InvalidArgumentError(absl::StrCat("kafka property ", key, "=",
-                                                   common::QuotePrefix(value, 64), ": ", err));
+    return absl::InvalidArgumentError(
+        absl::StrCat("kafka property ", key, "=", common::QuotePrefix(value, 64), ": ", err));
   }
   return absl::OkStatus();
 }
@@ -102,7 +103,7 @@ struct KafkaLog::Impl {
   int32_t partitions = 0;
   DeliveryCallback delivery;  // outlives `producer`, declared first
   std::unique_ptr<RdKafka::Producer> producer;
-  absl::Mutex append_mu;  // one append (one transaction) at a time
+  absl::Mutex append_mu;                         // one append (one transaction) at a time
   std::string fatal ABSL_GUARDED_BY(append_mu);  // non-empty: producer unusable
   // A commit that timed out (brokers unreachable): its outcome is unknown until a retry of the
   // commit succeeds or the transaction is aborted. The next Append resolves it first.
@@ -232,13 +233,13 @@ class KafkaReader final : public LogReader {
           return out;
         case RdKafka::ERR__AUTO_OFFSET_RESET:
         case RdKafka::ERR_OFFSET_OUT_OF_RANGE:
-          return absl::DataLossError(absl::StrCat(
-              "kafka log partition ", partition_, " offset ", position_,
-              ": no longer available on the broker (retention?): ", m->errstr()));
+          return absl::DataLossError(
+              absl::StrCat("kafka log partition ", partition_, " offset ", position_,
+                           ": no longer available on the broker (retention?): ", m->errstr()));
         default:
           if (!out.empty()) return out;
-          return absl::UnavailableError(absl::StrCat("kafka log partition ", partition_,
-                                                     ": read failed: ", m->errstr()));
+          return absl::UnavailableError(
+              absl::StrCat("kafka log partition ", partition_, ": read failed: ", m->errstr()));
       }
     }
     return out;
@@ -250,7 +251,8 @@ class KafkaReader final : public LogReader {
   // The high watermark from the last fetch response (librdkafka's cache; no request).
   void NoteEnd() {
     int64_t low = -1, high = -1;
-    if (consumer_->get_watermark_offsets(topic_, partition_, &low, &high) != RdKafka::ERR_NO_ERROR ||
+    if (consumer_->get_watermark_offsets(topic_, partition_, &low, &high) !=
+            RdKafka::ERR_NO_ERROR ||
         high < 0) {
       return;
     }
@@ -347,34 +349,31 @@ absl::StatusOr<std::unique_ptr<KafkaLog>> KafkaLog::Open(const KafkaLogOptions& 
   }
   if (md->topics()->empty() || md->topics()->at(0)->err() != RdKafka::ERR_NO_ERROR ||
       md->topics()->at(0)->partitions()->empty()) {
-    std::string why = md->topics()->empty() ? "not in metadata"
-                                            : RdKafka::err2str(md->topics()->at(0)->err());
+    std::string why =
+        md->topics()->empty() ? "not in metadata" : RdKafka::err2str(md->topics()->at(0)->err());
     return absl::FailedPreconditionError(
-        absl::StrCat("kafka topic ", options.topic, " is not usable on ",
-                     options.bootstrap_servers, " (", why,
-                     "); create it first, e.g. deploy/kafka/create-topics.sh"));
+        absl::StrCat("kafka topic ", options.topic, " is not usable on ", options.bootstrap_servers,
+                     " (", why, "); create it first, e.g. deploy/kafka/create-topics.sh"));
   }
   impl->partitions = static_cast<int32_t>(md->topics()->at(0)->partitions()->size());
   impl->known_end = std::make_unique<std::atomic<int64_t>[]>(impl->partitions);
   for (int32_t p = 0; p < impl->partitions; ++p) impl->known_end[p] = -1;
   if (options.expected_partitions > 0 && impl->partitions != options.expected_partitions) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "kafka topic ", options.topic, " has ", impl->partitions, " partitions, expected ",
-        options.expected_partitions,
-        "; a different count would move leads between partitions and writers"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("kafka topic ", options.topic, " has ", impl->partitions,
+                     " partitions, expected ", options.expected_partitions,
+                     "; a different count would move leads between partitions and writers"));
   }
 
   if (!options.keys_topic.empty()) {
     std::unique_ptr<RdKafka::Topic> keys(
         RdKafka::Topic::create(impl->producer.get(), options.keys_topic, nullptr, err));
     RdKafka::Metadata* raw_keys = nullptr;
-    if (keys && impl->producer->metadata(false, keys.get(), &raw_keys,
-                                         ToMillis(options.timeout)) == RdKafka::ERR_NO_ERROR) {
+    if (keys && impl->producer->metadata(false, keys.get(), &raw_keys, ToMillis(options.timeout)) ==
+                    RdKafka::ERR_NO_ERROR) {
       std::unique_ptr<RdKafka::Metadata> keys_md(raw_keys);
-      if (!keys_md->topics()->empty() &&
-          keys_md->topics()->at(0)->err() == RdKafka::ERR_NO_ERROR) {
-        impl->key_partitions =
-            static_cast<int32_t>(keys_md->topics()->at(0)->partitions()->size());
+      if (!keys_md->topics()->empty() && keys_md->topics()->at(0)->err() == RdKafka::ERR_NO_ERROR) {
+        impl->key_partitions = static_cast<int32_t>(keys_md->topics()->at(0)->partitions()->size());
       }
     } else {
       delete raw_keys;
@@ -413,9 +412,9 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
     key_records += a.keys.size();
   }
   if (key_records > 0 && impl_->key_partitions == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "kafka log: no keys topic ", impl_->options.keys_topic,
-        " (deploy/kafka/create-topics.sh creates it); data keys cannot be written"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("kafka log: no keys topic ", impl_->options.keys_topic,
+                     " (deploy/kafka/create-topics.sh creates it); data keys cannot be written"));
   }
   if (key_records > 0 && impl_->options.transactional_id.empty()) {
     return absl::FailedPreconditionError(
@@ -436,8 +435,8 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
     impl_->append_mu.AssertHeld();
     std::string reason;
     if (producer->fatal_error(reason) != RdKafka::ERR_NO_ERROR) {
-      impl_->fatal = absl::StrCat("kafka log: producer failed permanently: ", reason,
-                                  " (restart the writer)");
+      impl_->fatal =
+          absl::StrCat("kafka log: producer failed permanently: ", reason, " (restart the writer)");
       return absl::UnavailableError(impl_->fatal);
     }
     return st;
@@ -485,10 +484,10 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
           delete e;
           continue;
         }
-        return check_fatal(FromTxnError(
-            e, absl::StrCat(what, " (the brokers did not answer within ",
-                            absl::FormatDuration(impl_->options.timeout),
-                            "; outcome unknown, the next append completes it)")));
+        return check_fatal(
+            FromTxnError(e, absl::StrCat(what, " (the brokers did not answer within ",
+                                         absl::FormatDuration(impl_->options.timeout),
+                                         "; outcome unknown, the next append completes it)")));
       }
       return check_fatal(FromTxnError(e, what));
     }
@@ -516,10 +515,10 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
       const Message& m = a.batch[i];
       auto ref = std::make_unique<SlotRef>(SlotRef{state, produced});
       while (true) {
-        RdKafka::ErrorCode ec = producer->produce(
-            impl_->options.topic, a.partition, RdKafka::Producer::RK_MSG_COPY,
-            const_cast<char*>(m.value.data()), m.value.size(), m.key.data(), m.key.size(),
-            now_ms, ref.get());
+        RdKafka::ErrorCode ec =
+            producer->produce(impl_->options.topic, a.partition, RdKafka::Producer::RK_MSG_COPY,
+                              const_cast<char*>(m.value.data()), m.value.size(), m.key.data(),
+                              m.key.size(), now_ms, ref.get());
         if (ec == RdKafka::ERR_NO_ERROR) {
           (void)ref.release();  // the delivery report owns it now
           break;
@@ -531,9 +530,9 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
         // Records already queued are aborted with the transaction; without a transaction they
         // may still be delivered (documented).
         pending.fetch_sub(total - produced);
-        absl::Status cause = absl::UnavailableError(
-            absl::StrCat("kafka log: produce to partition ", a.partition, " batch[", i,
-                         "] failed: ", RdKafka::err2str(ec)));
+        absl::Status cause =
+            absl::UnavailableError(absl::StrCat("kafka log: produce to partition ", a.partition,
+                                                " batch[", i, "] failed: ", RdKafka::err2str(ec)));
         absl::Status st = abort_txn(cause);
         while (pending.load() > 0 && absl::Now() < deadline) producer->poll(10);
         return st;
@@ -560,8 +559,8 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
           continue;
         }
         pending.fetch_sub(total - produced + 1);
-        absl::Status st = abort_txn(absl::UnavailableError(absl::StrCat(
-            "kafka log: produce to the keys topic failed: ", RdKafka::err2str(ec))));
+        absl::Status st = abort_txn(absl::UnavailableError(
+            absl::StrCat("kafka log: produce to the keys topic failed: ", RdKafka::err2str(ec))));
         while (pending.load() > 0 && absl::Now() < deadline) producer->poll(10);
         return st;
       }
@@ -572,8 +571,8 @@ absl::StatusOr<std::vector<AppendResult>> KafkaLog::AppendMany(
   while (pending.load() > 0 && absl::Now() < deadline) producer->poll(10);
   if (pending.load() > 0) {
     return check_fatal(absl::UnavailableError(absl::StrCat(
-        "kafka log: ", pending.load(), " of ", total,
-        " records not acknowledged within ", absl::FormatDuration(impl_->options.timeout))));
+        "kafka log: ", pending.load(), " of ", total, " records not acknowledged within ",
+        absl::FormatDuration(impl_->options.timeout))));
   }
   for (size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].err != RdKafka::ERR_NO_ERROR) {
@@ -603,8 +602,8 @@ absl::StatusOr<int64_t> KafkaLog::KnownEndOffset(int32_t partition) {
   LEADFLOW_RETURN_IF_ERROR(CheckPartition("partition", partition, impl_->partitions));
   const int64_t end = impl_->known_end[partition].load(std::memory_order_relaxed);
   if (end < 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "kafka log partition ", partition, ": end offset not known yet (no fetch answered)"));
+    return absl::UnavailableError(absl::StrCat("kafka log partition ", partition,
+                                               ": end offset not known yet (no fetch answered)"));
   }
   return end;
 }
@@ -615,9 +614,8 @@ absl::StatusOr<int64_t> KafkaLog::EndOffset(int32_t partition) {
   RdKafka::ErrorCode ec = impl_->producer->query_watermark_offsets(
       impl_->options.topic, partition, &low, &high, ToMillis(impl_->options.timeout));
   if (ec != RdKafka::ERR_NO_ERROR) {
-    return absl::UnavailableError(absl::StrCat("kafka log partition ", partition,
-                                               ": cannot query end offset: ",
-                                               RdKafka::err2str(ec)));
+    return absl::UnavailableError(absl::StrCat(
+        "kafka log partition ", partition, ": cannot query end offset: ", RdKafka::err2str(ec)));
   }
   return high;
 }
@@ -654,8 +652,7 @@ absl::StatusOr<std::unique_ptr<LogReader>> KafkaLog::OpenReader(int32_t partitio
   std::vector<RdKafka::TopicPartition*> assignment{tp.get()};
   if (RdKafka::ErrorCode ec = consumer->assign(assignment); ec != RdKafka::ERR_NO_ERROR) {
     return absl::UnavailableError(
-        absl::StrCat("kafka log partition ", partition, ": assign failed: ",
-                     RdKafka::err2str(ec)));
+        absl::StrCat("kafka log partition ", partition, ": assign failed: ", RdKafka::err2str(ec)));
   }
   return std::unique_ptr<LogReader>(new KafkaReader(std::move(consumer), impl_->options.topic,
                                                     partition, from_offset,
@@ -686,15 +683,15 @@ absl::Status KafkaLog::Impl::OpenKeysConsumer() {
   std::vector<RdKafka::TopicPartition*> assignment;
   assignment.reserve(key_partitions);
   for (int32_t p = 0; p < key_partitions; ++p) {
-    assignment.push_back(RdKafka::TopicPartition::create(options.keys_topic, p,
-                                                         RdKafka::Topic::OFFSET_BEGINNING));
+    assignment.push_back(
+        RdKafka::TopicPartition::create(options.keys_topic, p, RdKafka::Topic::OFFSET_BEGINNING));
   }
   RdKafka::ErrorCode ec = keys_consumer->assign(assignment);
   RdKafka::TopicPartition::destroy(assignment);
   if (ec != RdKafka::ERR_NO_ERROR) {
     keys_consumer.reset();
-    return absl::UnavailableError(absl::StrCat("kafka keys topic: assign failed: ",
-                                               RdKafka::err2str(ec)));
+    return absl::UnavailableError(
+        absl::StrCat("kafka keys topic: assign failed: ", RdKafka::err2str(ec)));
   }
   keys_position.assign(key_partitions, 0);
   return absl::OkStatus();
@@ -720,8 +717,8 @@ absl::Status KafkaLog::Impl::CatchUpKeys() {
   }
   RdKafka::TopicPartition::destroy(tps);
   if (listed != RdKafka::ERR_NO_ERROR) {
-    return absl::UnavailableError(absl::StrCat("kafka keys topic: cannot learn its end: ",
-                                               RdKafka::err2str(listed)));
+    return absl::UnavailableError(
+        absl::StrCat("kafka keys topic: cannot learn its end: ", RdKafka::err2str(listed)));
   }
   // Done with a partition once its position reaches the end as listed (the high watermark):
   // a read_committed consumer gets there only when every transaction before it is resolved, so
@@ -737,8 +734,8 @@ absl::Status KafkaLog::Impl::CatchUpKeys() {
   };
   while (!all_done()) {
     if (absl::Now() >= deadline) {
-      return absl::UnavailableError(absl::StrCat(
-          "kafka keys topic: not read to its end within ", absl::FormatDuration(bound)));
+      return absl::UnavailableError(absl::StrCat("kafka keys topic: not read to its end within ",
+                                                 absl::FormatDuration(bound)));
     }
     std::unique_ptr<RdKafka::Message> m(keys_consumer->consume(50));
     switch (m->err()) {
@@ -763,8 +760,7 @@ absl::Status KafkaLog::Impl::CatchUpKeys() {
       case RdKafka::ERR__TIMED_OUT:
         break;
       default:
-        return absl::UnavailableError(absl::StrCat("kafka keys topic: read failed: ",
-                                                   m->errstr()));
+        return absl::UnavailableError(absl::StrCat("kafka keys topic: read failed: ", m->errstr()));
     }
   }
   return absl::OkStatus();
@@ -831,7 +827,8 @@ std::string MockKafkaCluster::bootstrap_servers() const {
 }
 
 absl::Status MockKafkaCluster::CreateTopic(const std::string& topic, int partitions) {
-  rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(impl_->cluster, topic.c_str(), partitions, 1);
+  rd_kafka_resp_err_t err =
+      rd_kafka_mock_topic_create(impl_->cluster, topic.c_str(), partitions, 1);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return absl::InternalError(
         absl::StrCat("mock kafka: create topic ", topic, ": ", rd_kafka_err2str(err)));
@@ -843,8 +840,8 @@ absl::Status MockKafkaCluster::SetBrokerDown(int32_t broker_id, bool down) {
   rd_kafka_resp_err_t err = down ? rd_kafka_mock_broker_set_down(impl_->cluster, broker_id)
                                  : rd_kafka_mock_broker_set_up(impl_->cluster, broker_id);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::InternalError(absl::StrCat("mock kafka: broker ", broker_id, ": ",
-                                            rd_kafka_err2str(err)));
+    return absl::InternalError(
+        absl::StrCat("mock kafka: broker ", broker_id, ": ", rd_kafka_err2str(err)));
   }
   return absl::OkStatus();
 }
@@ -860,8 +857,8 @@ absl::Status MockKafkaCluster::SetRoundTripTime(int32_t broker_id, absl::Duratio
   rd_kafka_resp_err_t err = rd_kafka_mock_broker_set_rtt(
       impl_->cluster, broker_id, static_cast<int>(absl::ToInt64Milliseconds(rtt)));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::InternalError(absl::StrCat("mock kafka: rtt of broker ", broker_id, ": ",
-                                            rd_kafka_err2str(err)));
+    return absl::InternalError(
+        absl::StrCat("mock kafka: rtt of broker ", broker_id, ": ", rd_kafka_err2str(err)));
   }
   return absl::OkStatus();
 }

@@ -195,8 +195,7 @@ TEST_P(LogConformanceTest, InvalidInputWritesNothing) {
   auto bad_partition = log_->Append(kPartitions, Batch("x", 1));
   EXPECT_EQ(bad_partition.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(bad_partition.status().message(), "partition: 4 is out of range [0, 4)");
-  EXPECT_EQ(log_->Append(-1, Batch("x", 1)).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(log_->Append(-1, Batch("x", 1)).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(log_->EndOffset(kPartitions).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(log_->OpenReader(0, -1).status().code(), absl::StatusCode::kInvalidArgument);
 
@@ -418,8 +417,8 @@ TEST_P(LogConformanceTest, SurvivesReopen) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_GE(r->first_offset, end);
   EXPECT_THAT(Values(ReadAll(1)),
-              ::testing::ElementsAre("first-life-0", "first-life-1", "first-life-2",
-                                     "first-life-3", "first-life-4", "second-life-0"));
+              ::testing::ElementsAre("first-life-0", "first-life-1", "first-life-2", "first-life-3",
+                                     "first-life-4", "second-life-0"));
 }
 
 // Deferred appends take their offsets in order with durable ones, and after Sync() every one of
@@ -549,7 +548,8 @@ TEST(KafkaLogTest, BadClientPropertyNamesTheProperty) {
   o.properties = {{"no.such.property", "1"}};
   auto log = KafkaLog::Open(o);
   EXPECT_EQ(log.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(log.status().message()), HasSubstr("kafka property no.such.property='1'"));
+  EXPECT_THAT(std::string(log.status().message()),
+              HasSubstr("kafka property no.such.property='1'"));
 }
 
 // Security settings pass through kafka.properties to librdkafka: a TLS CA file that does not
@@ -563,7 +563,8 @@ TEST(KafkaLogTest, SecurityPropertiesReachLibrdkafkaAndSecretsAreNeverQuoted) {
   auto log = KafkaLog::Open(o);
   ASSERT_FALSE(log.ok());
   EXPECT_THAT(std::string(log.status().message()), HasSubstr("ssl.ca.location"));
-  o.properties = {{"security.protocol", "SASL_SSL"}, {"sasl.mechanisms", "NO-SUCH-MECH"},
+  o.properties = {{"security.protocol", "SASL_SSL"},
+                  {"sasl.mechanisms", "NO-SUCH-MECH"},
                   {"sasl.password", "hunter2-very-secret"}};
   log = KafkaLog::Open(o);
   ASSERT_FALSE(log.ok());
@@ -677,8 +678,7 @@ TEST(KeyStoreTest, KafkaKeysCommitWithTheirEventsAndAnotherProcessFindsThem) {
     const std::vector<Message> batch = OneEvent("ld_z");
     const KeyRecord put[] = {{"ld_z", "wrapped-z"}};
     PartitionAppend a{PartitionForKey("ld_z", 2), batch, put};
-    EXPECT_EQ((*view)->AppendMany({&a, 1}).status().code(),
-              absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ((*view)->AppendMany({&a, 1}).status().code(), absl::StatusCode::kFailedPrecondition);
   }
   for (const std::string lead : {"ld_a", "ld_b", "ld_c"}) {
     const std::vector<Message> batch = OneEvent(lead);

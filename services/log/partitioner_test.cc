@@ -28,9 +28,8 @@ TEST(PartitionerTest, AgreesWithLibrdkafka) {
     std::string key(len(rng), '\0');
     for (char& c : key) c = static_cast<char>(byte(rng));
     int32_t n = parts(rng);
-    ASSERT_EQ(PartitionForKey(key, n),
-              rd_kafka_msg_partitioner_murmur2(nullptr, key.data(), key.size(), n, nullptr,
-                                               nullptr))
+    ASSERT_EQ(PartitionForKey(key, n), rd_kafka_msg_partitioner_murmur2(
+                                           nullptr, key.data(), key.size(), n, nullptr, nullptr))
         << "key of " << key.size() << " bytes, " << n << " partitions";
   }
 }

@@ -69,9 +69,7 @@ bool Decode(absl::string_view slot, int32_t partitions, uint64_t* sequence,
 
 }  // namespace
 
-std::string RecordDigest(absl::string_view value) {
-  return common::Sha256Hex(value, kDigestBytes);
-}
+std::string RecordDigest(absl::string_view value) { return common::Sha256Hex(value, kDigestBytes); }
 
 absl::Status CheckMark(EventLog& log, int32_t partition, const PartitionMark& mark,
                        const std::string& witness) {
@@ -79,8 +77,8 @@ absl::Status CheckMark(EventLog& log, int32_t partition, const PartitionMark& ma
   LEADFLOW_ASSIGN_OR_RETURN(const int64_t end, log.EndOffset(partition));
   if (end < mark.end) {
     return absl::DataLossError(absl::StrCat(
-        "log partition ", partition, " ends at offset ", end - 1, " (", end,
-        " events) but ", witness, " had seen it up to offset ", mark.end - 1,
+        "log partition ", partition, " ends at offset ", end - 1, " (", end, " events) but ",
+        witness, " had seen it up to offset ", mark.end - 1,
         ": acknowledged events are missing (a damaged or replaced log). Restore the log from "
         "a backup (leadflow restore), or start with --accept-data-loss to go on without them"));
   }
@@ -94,14 +92,15 @@ absl::Status CheckMark(EventLog& log, int32_t partition, const PartitionMark& ma
       RecordDigest(records->front().value) != mark.digest) {
     return absl::DataLossError(absl::StrCat(
         "log partition ", partition, " holds another record at offset ", mark.record_offset,
-        " than the one ", witness, " saw there: the log was replaced or rewritten. Restore it "
+        " than the one ", witness,
+        " saw there: the log was replaced or rewritten. Restore it "
         "from a backup (leadflow restore), or start with --accept-data-loss to go on with it"));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<WitnessFile>> WitnessFile::Open(const std::string& path,
-                                                              int32_t partitions) {
+                                                               int32_t partitions) {
   std::unique_ptr<WitnessFile> w(new WitnessFile());
   w->path_ = path;
   std::error_code ec;
@@ -144,7 +143,7 @@ absl::StatusOr<std::unique_ptr<WitnessFile>> WitnessFile::Open(const std::string
 }
 
 absl::StatusOr<std::vector<PartitionMark>> WitnessFile::Read(const std::string& path,
-                                                            int32_t partitions) {
+                                                             int32_t partitions) {
   std::vector<PartitionMark> marks(partitions);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

@@ -46,10 +46,10 @@ class WitnessFile {
   // Reads `path` (a missing file: no marks yet; a file with no whole slot: no marks, and
   // `damaged()` says so).
   static absl::StatusOr<std::unique_ptr<WitnessFile>> Open(const std::string& path,
-                                                          int32_t partitions);
+                                                           int32_t partitions);
   // The marks in `path` without opening it for writing (leadflow verify); no file: none.
   static absl::StatusOr<std::vector<PartitionMark>> Read(const std::string& path,
-                                                        int32_t partitions);
+                                                         int32_t partitions);
   ~WitnessFile();
   // The marks read at Open and advanced since.
   std::vector<PartitionMark> marks() const;

@@ -76,7 +76,8 @@ TEST_F(WitnessTest, CheckMarkFindsATruncatedOrReplacedLog) {
   ASSERT_TRUE(log.ok());
   ASSERT_TRUE((*log)->Append(1, {{"k", "one"}, {"k", "two"}}).ok());
   EXPECT_TRUE(CheckMark(**log, 1, {2, 1, RecordDigest("two")}, "the writer").ok());
-  EXPECT_TRUE(CheckMark(**log, 1, {1, 0, RecordDigest("one")}, "the writer").ok()) << "behind is fine";
+  EXPECT_TRUE(CheckMark(**log, 1, {1, 0, RecordDigest("one")}, "the writer").ok())
+      << "behind is fine";
   EXPECT_TRUE(CheckMark(**log, 0, {0, -1, ""}, "the writer").ok());
   absl::Status shorter = CheckMark(**log, 1, {3, 2, RecordDigest("three")}, "view lead");
   EXPECT_EQ(shorter.code(), absl::StatusCode::kDataLoss);

@@ -9,14 +9,16 @@ namespace {
 
 TEST(LoggingTest, TextLinesCarryKeyValueFieldsQuotedOnlyWhenNeeded) {
   EXPECT_EQ(Format(false, "command refused",
-                   {{"lead_id", "L-abc"}, {"partition", int32_t{3}}, {"offset", int64_t{42}},
+                   {{"lead_id", "L-abc"},
+                    {"partition", int32_t{3}},
+                    {"offset", int64_t{42}},
                     {"reason", "status is REJECTED"}}),
             "command refused lead_id=L-abc partition=3 offset=42 reason=\"status is REJECTED\"");
 }
 
 TEST(LoggingTest, JsonLinesAreValidJsonWithTypedFields) {
-  const std::string body = Format(true, "view failed \"lead\"",
-                                  {{"view", "lead"}, {"offset", int64_t{7}}});
+  const std::string body =
+      Format(true, "view failed \"lead\"", {{"view", "lead"}, {"offset", int64_t{7}}});
   // The pattern wraps the body in braces with the time and level.
   nlohmann::json j = nlohmann::json::parse("{\"ts\":\"t\",\"level\":\"error\"," + body + "}");
   EXPECT_EQ(j["msg"], "view failed \"lead\"");

@@ -19,8 +19,8 @@ namespace {
 // Latency buckets, seconds: 50 us to 10 s.
 const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
   static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
-      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-      0.025,   0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+      0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10};
   return *buckets;
 }
 
@@ -93,8 +93,9 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& liste
   prometheus::Registry& r = *impl->registry;
   impl->commands = &prometheus::BuildCounter()
                         .Name("leadflow_commands_total")
-                        .Help("Commands handled, by type and result (ok, replayed, "
-                              "deduplicated, or the gRPC code of the refusal)")
+                        .Help(
+                            "Commands handled, by type and result (ok, replayed, "
+                            "deduplicated, or the gRPC code of the refusal)")
                         .Register(r);
   impl->command_seconds = &prometheus::BuildHistogram()
                                .Name("leadflow_command_seconds")
@@ -102,14 +103,16 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& liste
                                .Register(r);
   impl->append_seconds = &prometheus::BuildHistogram()
                               .Name("leadflow_append_seconds")
-                              .Help("Duration of one append to the log (a group of "
-                                    "commands), before its sync")
+                              .Help(
+                                  "Duration of one append to the log (a group of "
+                                  "commands), before its sync")
                               .Register(r)
                               .Add({}, LatencyBuckets());
   impl->sync_seconds = &prometheus::BuildHistogram()
                             .Name("leadflow_log_sync_seconds")
-                            .Help("Duration of one log sync (fsync) that makes the appends "
-                                  "before it durable; commands are answered after it")
+                            .Help(
+                                "Duration of one log sync (fsync) that makes the appends "
+                                "before it durable; commands are answered after it")
                             .Register(r)
                             .Add({}, LatencyBuckets());
   impl->appended_records = &prometheus::BuildCounter()
@@ -134,15 +137,16 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& liste
   return std::unique_ptr<Metrics>(new Metrics(std::move(impl)));
 }
 
-void Metrics::CommandDone(absl::string_view type, absl::string_view result,
-                          absl::Duration latency, int64_t count) {
+void Metrics::CommandDone(absl::string_view type, absl::string_view result, absl::Duration latency,
+                          int64_t count) {
   std::pair<prometheus::Counter*, prometheus::Histogram*> metrics;
   {
     const std::string key = absl::StrCat(type, "\n", result);
     absl::MutexLock lock(&impl_->mu);
     auto& m = impl_->commands_by_key[key];
     if (m.first == nullptr) {
-      m.first = &impl_->commands->Add({{"type", std::string(type)}, {"result", std::string(result)}});
+      m.first =
+          &impl_->commands->Add({{"type", std::string(type)}, {"result", std::string(result)}});
       m.second = &impl_->command_seconds->Add({{"type", std::string(type)}}, LatencyBuckets());
     }
     metrics = m;

@@ -19,8 +19,9 @@ TEST(MetricsTest, CountsCommandsAppendsAndCallsByLabel) {
   (*m)->RpcDone("/leadflow.v1.LeadQueryService/GetLead", "OK", absl::Microseconds(300));
   const std::string text = (*m)->Render();
   EXPECT_THAT(text, HasSubstr("leadflow_commands_total{result=\"ok\",type=\"capture_lead\"} 2"));
-  EXPECT_THAT(text, HasSubstr(
-                        "leadflow_commands_total{result=\"failed_precondition\",type=\"reject_lead\"} 1"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("leadflow_commands_total{result=\"failed_precondition\",type=\"reject_lead\"} 1"));
   EXPECT_THAT(text, HasSubstr("leadflow_appended_records_total 3"));
   EXPECT_THAT(text, HasSubstr("leadflow_append_seconds_count 1"));
   // 700 us falls in the 1 ms bucket, not in the 500 us one.
@@ -56,9 +57,9 @@ TEST(MetricsTest, ServesOnAFreePortAndRefusesABusyOne) {
   auto second = Metrics::Start("127.0.0.1:" + std::to_string(port));
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(std::string(second.status().message()),
-              HasSubstr("metrics.listen: cannot serve metrics on 127.0.0.1:" +
-                        std::to_string(port)));
+  EXPECT_THAT(
+      std::string(second.status().message()),
+      HasSubstr("metrics.listen: cannot serve metrics on 127.0.0.1:" + std::to_string(port)));
 }
 
 }  // namespace

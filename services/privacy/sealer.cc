@@ -217,8 +217,8 @@ absl::Status Seal(v1::Event* event, const std::string& key) {
   if (!MovePersonal(event, &personal)) {
     // Put back what was moved: the event is left as it was.
     event->MergeFrom(personal);
-    return absl::InternalError(absl::StrCat(
-        "event ", event->command_type(), ": a repeated message holds personal data"));
+    return absl::InternalError(
+        absl::StrCat("event ", event->command_type(), ": a repeated message holds personal data"));
   }
   const std::string plain = personal.SerializeAsString();
   const std::string ad = AssociatedData(*event);
@@ -241,8 +241,8 @@ absl::Status Open(v1::Event* event, const std::string& key) {
   if (key.size() != kDataKeyBytes) return absl::InvalidArgumentError("data key: wrong size");
   if (!SodiumReady()) return absl::InternalError("libsodium could not be initialised");
   if (sealed.size() < kNonceBytes + kTagBytes) {
-    return absl::DataLossError(absl::StrCat("event ", event->event_id(),
-                                            ": sealed personal data too short"));
+    return absl::DataLossError(
+        absl::StrCat("event ", event->event_id(), ": sealed personal data too short"));
   }
   const std::string ad = AssociatedData(*event);
   std::string plain(sealed.size() - kNonceBytes - kTagBytes, '\0');
@@ -250,8 +250,8 @@ absl::Status Open(v1::Event* event, const std::string& key) {
   const auto* in = reinterpret_cast<const unsigned char*>(sealed.data());
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(
           reinterpret_cast<unsigned char*>(plain.data()), &n, nullptr, in + kNonceBytes,
-          sealed.size() - kNonceBytes, reinterpret_cast<const unsigned char*>(ad.data()),
-          ad.size(), in, reinterpret_cast<const unsigned char*>(key.data())) != 0) {
+          sealed.size() - kNonceBytes, reinterpret_cast<const unsigned char*>(ad.data()), ad.size(),
+          in, reinterpret_cast<const unsigned char*>(key.data())) != 0) {
     return absl::DataLossError(absl::StrCat(
         "event ", event->event_id(),
         ": sealed personal data does not open with its lead's key (damaged, or not this "
@@ -260,8 +260,8 @@ absl::Status Open(v1::Event* event, const std::string& key) {
   plain.resize(n);
   v1::Event personal;
   if (!personal.ParseFromString(plain)) {
-    return absl::DataLossError(absl::StrCat("event ", event->event_id(),
-                                            ": sealed personal data is not an event"));
+    return absl::DataLossError(
+        absl::StrCat("event ", event->event_id(), ": sealed personal data is not an event"));
   }
   event->clear_sealed_personal();
   event->MergeFrom(personal);

@@ -35,8 +35,8 @@ TEST(SealerTest, PersonalFieldsLeaveTheBytesAndComeBackWithTheKey) {
   v1::Event e = original;
   ASSERT_TRUE(Seal(&e, key).ok());
   const std::string bytes = e.SerializeAsString();
-  for (const char* secret : {"Ada Lovelace", "ada@example.com", "+441234567890", "Countess",
-                             "difference engines"}) {
+  for (const char* secret :
+       {"Ada Lovelace", "ada@example.com", "+441234567890", "Countess", "difference engines"}) {
     EXPECT_THAT(bytes, Not(HasSubstr(secret))) << secret;
   }
   // What analytics needs stays in clear.
@@ -95,7 +95,8 @@ TEST(SealerTest, EveryPayloadKindSealsWithoutLoss) {
     const auto* d = body->GetDescriptor();
     for (int f = 0; f < d->field_count(); ++f) {
       const auto* field = d->field(f);
-      if (field->type() == google::protobuf::FieldDescriptor::TYPE_STRING && !field->is_repeated()) {
+      if (field->type() == google::protobuf::FieldDescriptor::TYPE_STRING &&
+          !field->is_repeated()) {
         body->GetReflection()->SetString(body, field, "value-of-" + field->name());
       }
     }

@@ -113,10 +113,9 @@ std::string Vault::Wrap(const std::string& lead_id, const std::string& key) cons
 
 absl::StatusOr<std::string> Vault::Unwrap(const std::string& lead_id,
                                           const std::string& wrapped) const {
-  if (wrapped.size() != 1 + kNonceBytes + kDataKeyBytes + kTagBytes ||
-      wrapped[0] != kWrapVersion) {
-    return absl::DataLossError(absl::StrCat("key store: the data key of lead ", lead_id,
-                                            " is malformed"));
+  if (wrapped.size() != 1 + kNonceBytes + kDataKeyBytes + kTagBytes || wrapped[0] != kWrapVersion) {
+    return absl::DataLossError(
+        absl::StrCat("key store: the data key of lead ", lead_id, " is malformed"));
   }
   const std::string ad = WrapAd(lead_id);
   std::string key(kDataKeyBytes, '\0');

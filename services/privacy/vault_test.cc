@@ -132,8 +132,7 @@ TEST_F(VaultTest, TheKekFileIsMadeOncePrivateAndABadOneIsRefusedWithoutQuotingIt
   EXPECT_EQ(bad.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(bad.message()), HasSubstr("64 hex digits"));
   EXPECT_THAT(std::string(bad.message()), Not(HasSubstr("secretsecret")));
-  EXPECT_EQ(Vault::Make(log_.get(), "short").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Vault::Make(log_.get(), "short").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -20,8 +20,7 @@ namespace leadflow::server {
 class AuthGuard {
  public:
   // `tokens` may be null (no bearer tokens: client certificates only).
-  AuthGuard(std::unique_ptr<auth::TokenVerifier> tokens,
-            std::shared_ptr<auth::PolicyStore> policy);
+  AuthGuard(std::unique_ptr<auth::TokenVerifier> tokens, std::shared_ptr<auth::PolicyStore> policy);
 
   // The caller of `ctx`: the bearer token in the `authorization` metadata ("Bearer <jwt>"), else
   // a client certificate verified by the TLS handshake whose common name the policy maps to a

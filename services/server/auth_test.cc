@@ -61,8 +61,8 @@ const std::map<std::string, std::set<std::string>>& MethodRoles() {
     for (const char* m : {"ListExits", "GetExitSummary", "GetRecontactQueue", "GetWinBackList"}) {
       (*t)[std::string("leadflow.v1.ReprocessingQueryService/") + m] = analysts;
     }
-    (*t)["leadflow.v1.ViewAdminService/GetViewStatus"] = {"admin", "sales", "import", "analyst",
-                                                          "downstream", "auditor"};
+    (*t)["leadflow.v1.ViewAdminService/GetViewStatus"] = {"admin",   "sales",      "import",
+                                                          "analyst", "downstream", "auditor"};
     (*t)["leadflow.v1.AdminService/Backup"] = {"admin"};
     (*t)["leadflow.v1.EventStreamService/StreamEvents"] = {"admin", "downstream"};
     return t;
@@ -77,9 +77,9 @@ const std::map<std::string, std::set<std::string>>& CommandRoles() {
     auto* t = new std::map<std::string, std::set<std::string>>;
     for (const char* kind :
          {"update_contact_details", "assign_lead", "set_temperature", "log_interaction",
-          "schedule_follow_up", "complete_follow_up", "qualify_lead", "change_stage",
-          "reject_lead", "postpone_lead", "disqualify_lead", "reactivate_lead", "merge_lead",
-          "convert_lead", "update_customer_profile", "record_purchase", "record_nps"}) {
+          "schedule_follow_up", "complete_follow_up", "qualify_lead", "change_stage", "reject_lead",
+          "postpone_lead", "disqualify_lead", "reactivate_lead", "merge_lead", "convert_lead",
+          "update_customer_profile", "record_purchase", "record_nps"}) {
       (*t)[kind] = lifecycle;
     }
     (*t)["capture_lead"] = {"admin", "sales", "import", "intake"};
@@ -228,9 +228,8 @@ TEST_F(AuthTest, EveryRoleAgainstEveryCommandKindInsideExecute) {
     command.GetReflection()->MutableMessage(&command, body->field(i));  // an empty command
     for (const std::string& role : kRoles) {
       grpc::Status st = Call("leadflow.v1.LeadCommandService/Execute", Token(role), command);
-      const bool may_run_commands = MethodRoles()
-                                        .at("leadflow.v1.LeadCommandService/Execute")
-                                        .contains(role);
+      const bool may_run_commands =
+          MethodRoles().at("leadflow.v1.LeadCommandService/Execute").contains(role);
       if (CommandRoles().at(kind).contains(role)) {
         EXPECT_NE(st.error_code(), grpc::StatusCode::PERMISSION_DENIED)
             << role << " " << kind << ": " << st.error_message();
@@ -254,7 +253,8 @@ TEST_F(AuthTest, ABatchRefusesOnlyTheCommandsTheRoleMayNotRun) {
   assign.mutable_assign_lead()->set_owner("bob");
   *batch.add_commands() = assign;
   grpc::ByteBuffer out;
-  grpc::Status st = Call("leadflow.v1.LeadCommandService/ExecuteBatch", Token("intake"), batch, &out);
+  grpc::Status st =
+      Call("leadflow.v1.LeadCommandService/ExecuteBatch", Token("intake"), batch, &out);
   ASSERT_TRUE(st.ok()) << st.error_message();
   auto reply = Parse<v1::CommandBatchReply>(out);
   ASSERT_EQ(reply.results_size(), 2);
@@ -275,9 +275,9 @@ TEST_F(AuthTest, NoOrBadCredentialsAreUnauthenticatedAndHealthStaysOpen) {
   EXPECT_THAT(bad.error_message(), ::testing::Not(HasSubstr("c2lnbmF0dXJl")));
   auth::TokenOptions other;
   other.key = "another-deployment-secret-0123456789abcdef";
-  grpc::Status foreign = Call("leadflow.v1.LeadQueryService/GetLead",
-                              *auth::IssueToken(other, "x", "admin", absl::Hours(1), absl::Now()),
-                              req);
+  grpc::Status foreign =
+      Call("leadflow.v1.LeadQueryService/GetLead",
+           *auth::IssueToken(other, "x", "admin", absl::Hours(1), absl::Now()), req);
   EXPECT_EQ(foreign.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   {
     grpc::GenericStub stub(channel_);
@@ -316,12 +316,13 @@ TEST_F(AuthTest, TheActorIsTheCallerAndAClaimedActorIsOnlyANote) {
 
 TEST_F(AuthTest, AnalystsSeeLeadsWithoutPersonalFields) {
   grpc::ByteBuffer out;
-  ASSERT_TRUE(Call("leadflow.v1.LeadCommandService/Execute", Token("sales"), Capture("c3"), &out)
-                  .ok());
+  ASSERT_TRUE(
+      Call("leadflow.v1.LeadCommandService/Execute", Token("sales"), Capture("c3"), &out).ok());
   v1::GetLeadRequest req;
   req.set_lead_id(Parse<v1::CommandReply>(out).lead_id());
   grpc::ByteBuffer as_analyst, as_sales;
-  ASSERT_TRUE(Call("leadflow.v1.LeadQueryService/GetLead", Token("analyst"), req, &as_analyst).ok());
+  ASSERT_TRUE(
+      Call("leadflow.v1.LeadQueryService/GetLead", Token("analyst"), req, &as_analyst).ok());
   ASSERT_TRUE(Call("leadflow.v1.LeadQueryService/GetLead", Token("sales"), req, &as_sales).ok());
   auto redacted = Parse<v1::LeadView>(as_analyst);
   auto full = Parse<v1::LeadView>(as_sales);

@@ -130,7 +130,6 @@ absl::StatusOr<std::unique_ptr<log::EventLog>> OpenLogForReading(const NodeOptio
   return std::unique_ptr<log::EventLog>(std::move(embedded));
 }
 
-
 // Checks one view of the data directory; `scratch` is where its rebuild goes.
 absl::Status VerifyView(const NodeOptions& o, log::EventLog& log, privacy::Vault* vault,
                         const std::string& name, const fs::path& scratch,
@@ -156,8 +155,8 @@ absl::Status VerifyView(const NodeOptions& o, log::EventLog& log, privacy::Vault
     return absl::OkStatus();
   }
   if (!live.ok()) {
-    return absl::DataLossError(absl::StrCat("view ", name, ": cannot be opened: ",
-                                            live.status().message()));
+    return absl::DataLossError(
+        absl::StrCat("view ", name, ": cannot be opened: ", live.status().message()));
   }
   LEADFLOW_RETURN_IF_ERROR(projections::CheckViewAgainstLog(log, **live, name));
   LEADFLOW_ASSIGN_OR_RETURN(const std::vector<int64_t> applied,
@@ -177,22 +176,21 @@ absl::Status VerifyView(const NodeOptions& o, log::EventLog& log, privacy::Vault
     rebuild_options.vault = vault;
     projections::ProjectionRunner runner(&log, rebuilt.get(), projection, rebuild_options);
     projections::ProjectionRunner* runners[] = {&runner};
-    LEADFLOW_RETURN_IF_ERROR(
-        projections::ProjectionRunner::CatchUpAll(runners, nullptr, &applied));
+    LEADFLOW_RETURN_IF_ERROR(projections::ProjectionRunner::CatchUpAll(runners, nullptr, &applied));
     LEADFLOW_ASSIGN_OR_RETURN(const std::vector<int64_t> reached,
                               AppliedOffsets(*rebuilt, log.partition_count()));
     if (reached != applied) {
-      return absl::DataLossError(absl::StrCat(
-          "view ", name, ": applied the log up to ", absl::StrJoin(applied, ","),
-          " but the log can be read only up to ", absl::StrJoin(reached, ",")));
+      return absl::DataLossError(
+          absl::StrCat("view ", name, ": applied the log up to ", absl::StrJoin(applied, ","),
+                       " but the log can be read only up to ", absl::StrJoin(reached, ",")));
     }
     LEADFLOW_ASSIGN_OR_RETURN(rows, CompareStores(**live, *rebuilt, name));
   }
   fs::remove_all(rebuild_dir, ec);
   int64_t events = 0;
   for (int64_t a : applied) events += a;
-  say(absl::StrCat("view ", name, ": ", rows, " rows identical to a rebuild from the log (",
-                   events, " events applied, offsets ", absl::StrJoin(applied, ","), ")"));
+  say(absl::StrCat("view ", name, ": ", rows, " rows identical to a rebuild from the log (", events,
+                   " events applied, offsets ", absl::StrJoin(applied, ","), ")"));
   return absl::OkStatus();
 }
 
@@ -239,7 +237,8 @@ absl::StatusOr<v1::BackupReply> WriteBackup(const BackupSources& sources, const 
     const fs::path to = partial / "views" / name;
     fs::create_directories(to.parent_path(), ec);
     if (absl::Status st = store->Checkpoint(to.string()); !st.ok()) {
-      return fail(absl::Status(st.code(), absl::StrCat("backup of view ", name, ": ", st.message())));
+      return fail(
+          absl::Status(st.code(), absl::StrCat("backup of view ", name, ": ", st.message())));
     }
   }
   const fs::path data(sources.data_dir);
@@ -298,8 +297,8 @@ absl::StatusOr<v1::BackupReply> WriteBackup(const BackupSources& sources, const 
     if (!copy.ok()) return fail(copy.status());
     v1::ViewBackup* view = reply.add_views();
     view->set_view(name);
-    const int32_t partitions =
-        reply.log_ends_size() > 0 ? reply.log_ends_size() : static_cast<int32_t>(sources.partitions);
+    const int32_t partitions = reply.log_ends_size() > 0 ? reply.log_ends_size()
+                                                         : static_cast<int32_t>(sources.partitions);
     absl::StatusOr<std::vector<int64_t>> applied = AppliedOffsets(**copy, partitions);
     if (!applied.ok()) return fail(applied.status());
     for (int64_t a : *applied) view->add_applied(a);
@@ -314,8 +313,8 @@ absl::StatusOr<v1::BackupReply> WriteBackup(const BackupSources& sources, const 
   ::sync();  // the backup is on disk before it is named and reported
   fs::rename(partial, root, ec);
   if (ec) {
-    return fail(absl::UnavailableError(absl::StrCat("backup: cannot rename ", partial.string(),
-                                                    " to ", dir, ": ", ec.message())));
+    return fail(absl::UnavailableError(
+        absl::StrCat("backup: cannot rename ", partial.string(), " to ", dir, ": ", ec.message())));
   }
   return reply;
 }
@@ -361,8 +360,8 @@ std::string DescribeBackup(const v1::BackupReply& reply) {
   std::ostringstream out;
   int64_t events = 0;
   for (int64_t e : reply.log_ends()) events += e;
-  out << "backup written to " << reply.dir() << " ("
-      << absl::StrCat(reply.bytes() / (1 << 20)) << " MiB on disk)\n";
+  out << "backup written to " << reply.dir() << " (" << absl::StrCat(reply.bytes() / (1 << 20))
+      << " MiB on disk)\n";
   if (reply.log_ends_size() > 0) {
     out << "  log position: " << absl::StrJoin(reply.log_ends(), ",") << " (" << events
         << " events in " << reply.log_ends_size() << " partitions)\n";
@@ -394,7 +393,8 @@ absl::Status Verify(const NodeOptions& options,
     if (absl::IsUnavailable(opened.status()) || absl::IsFailedPrecondition(opened.status())) {
       return opened.status();
     }
-    return absl::DataLossError(absl::StrCat("the log cannot be opened: ", opened.status().message()));
+    return absl::DataLossError(
+        absl::StrCat("the log cannot be opened: ", opened.status().message()));
   }
   log::EventLog& log = **opened;
   // The data keys, to rebuild the views as the server does (personal fields opened).
@@ -444,9 +444,8 @@ absl::Status Verify(const NodeOptions& options,
   }
 
   const fs::path scratch =
-      scratch_dir.empty()
-          ? fs::temp_directory_path() / absl::StrCat("leadflow-verify-", ::getpid())
-          : fs::path(scratch_dir) / absl::StrCat("leadflow-verify-", ::getpid());
+      scratch_dir.empty() ? fs::temp_directory_path() / absl::StrCat("leadflow-verify-", ::getpid())
+                          : fs::path(scratch_dir) / absl::StrCat("leadflow-verify-", ::getpid());
   fs::create_directories(scratch, ec);
   for (const std::string& name : ViewNames()) {
     absl::Status checked = VerifyView(options, log, vault.get(), name, scratch, say);
@@ -459,8 +458,8 @@ absl::Status Verify(const NodeOptions& options,
   if (damage.empty()) return absl::OkStatus();
   for (const absl::Status& d : damage) {
     if (absl::IsDataLoss(d)) {
-      return absl::DataLossError(absl::StrCat(damage.size(), " check(s) failed; first: ",
-                                              d.message()));
+      return absl::DataLossError(
+          absl::StrCat(damage.size(), " check(s) failed; first: ", d.message()));
     }
   }
   return damage.front();
@@ -479,9 +478,10 @@ absl::Status Restore(const std::string& backup_dir, const NodeOptions& options,
   }
   const fs::path to(options.data_dir);
   if (fs::exists(to, ec) && !fs::is_empty(to, ec)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "restore: ", options.data_dir, " is not empty; restore into a new or empty directory "
-        "(move the old one aside first)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("restore: ", options.data_dir,
+                     " is not empty; restore into a new or empty directory "
+                     "(move the old one aside first)"));
   }
   NodeOptions check = options;
   check.data_dir = backup_dir;
@@ -508,8 +508,8 @@ absl::Status Restore(const std::string& backup_dir, const NodeOptions& options,
   if (fs::exists(to, ec)) fs::remove(to, ec);  // empty
   fs::rename(partial, to, ec);
   if (ec) {
-    return absl::UnavailableError(absl::StrCat("restore: cannot rename ", partial.string(),
-                                               " to ", options.data_dir, ": ", ec.message()));
+    return absl::UnavailableError(absl::StrCat("restore: cannot rename ", partial.string(), " to ",
+                                               options.data_dir, ": ", ec.message()));
   }
   say(absl::StrCat("restored ", backup_dir, " into ", options.data_dir,
                    "; start it with: leadflow serve --data-dir ", options.data_dir));

@@ -52,8 +52,7 @@ std::string DescribeBackup(const v1::BackupReply& reply);
 // DATA_LOSS naming the first damage otherwise.
 // The rebuilds go to a directory under `scratch_dir` (empty: the system's temporary directory),
 // removed at the end.
-absl::Status Verify(const NodeOptions& options,
-                    const std::function<void(const std::string&)>& say,
+absl::Status Verify(const NodeOptions& options, const std::function<void(const std::string&)>& say,
                     const std::string& scratch_dir = "");
 
 // Verifies the backup in `backup_dir`, then copies it into options.data_dir, which must not

@@ -92,8 +92,8 @@ class BackupTest : public ::testing::Test {
   }
   // Verify's verdict and everything it said.
   absl::Status VerifyDir(const std::string& dir, std::string* said) {
-    return Verify(Options(dir), [said](const std::string& line) { *said += line + "\n"; },
-                  root_);
+    return Verify(
+        Options(dir), [said](const std::string& line) { *said += line + "\n"; }, root_);
   }
   // Opens the lead view of a data directory for writing (to damage it).
   std::unique_ptr<projections::ViewStore> LeadStore(const std::string& data_dir) {
@@ -238,7 +238,8 @@ TEST_F(BackupTest, VerifyFindsAnExtraAndAMissingRow) {
   {
     auto store = LeadStore(root_ + "/extra");
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->db()->Put(rocksdb::WriteOptions(), store->cf(0), "zzzz-not-a-lead", "x").ok());
+    ASSERT_TRUE(
+        store->db()->Put(rocksdb::WriteOptions(), store->cf(0), "zzzz-not-a-lead", "x").ok());
   }
   {
     auto store = LeadStore(root_ + "/missing");

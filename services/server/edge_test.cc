@@ -64,17 +64,17 @@ class EdgeTest : public ::testing::TestWithParam<bool> {
     grpc::ByteBuffer request(&slice, 1), response;
     grpc::Status status;
     absl::Notification done;
-    stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
-                   [&](grpc::Status s) {
-                     status = std::move(s);
-                     done.Notify();
-                   });
+    stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+      status = std::move(s);
+      done.Notify();
+    });
     done.WaitForNotification();
     if (reply != nullptr && status.ok()) {
       std::vector<grpc::Slice> slices;
       (void)response.Dump(&slices);
       reply->clear();
-      for (const grpc::Slice& s : slices) reply->append(reinterpret_cast<const char*>(s.begin()), s.size());
+      for (const grpc::Slice& s : slices)
+        reply->append(reinterpret_cast<const char*>(s.begin()), s.size());
     }
     return status;
   }
@@ -114,11 +114,13 @@ TEST_P(EdgeTest, EveryMethodAnswersGarbageBytesWithInvalidArgumentAndNoLogLine) 
             absl::StrCat("leadflow.v1.", name));
     ASSERT_NE(service, nullptr) << name;
     for (int m = 0; m < service->method_count(); ++m) {
-      const std::string path = absl::StrCat("/", service->full_name(), "/", service->method(m)->name());
+      const std::string path =
+          absl::StrCat("/", service->full_name(), "/", service->method(m)->name());
       SCOPED_TRACE(path);
       ++methods;
       for (const std::string& bytes : {garbage, bad_utf8_bytes}) {
-        if (bytes == bad_utf8_bytes && service->method(m)->input_type() != v1::CaptureLead::descriptor()) {
+        if (bytes == bad_utf8_bytes &&
+            service->method(m)->input_type() != v1::CaptureLead::descriptor()) {
           continue;
         }
         grpc::Status st = RawCall(path, bytes);
@@ -182,7 +184,8 @@ TEST_P(EdgeTest, AHugeUnknownSplitIsASmallInvalidArgument) {
   grpc::ClientContext ctx;
   v1::PipelineReport reply;
   grpc::Status st = funnel->GetPipeline(&ctx, request, &reply);
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message().substr(0, 200);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << st.error_message().substr(0, 200);
   EXPECT_THAT(st.error_message(), HasSubstr("split: unknown split"));
   EXPECT_LT(st.error_message().size(), 300u);
 }

@@ -25,7 +25,11 @@ class Stream final : public grpc::ServerWriteReactor<v1::StreamedEvent> {
  public:
   Stream(log::EventLog* log, privacy::Vault* vault, std::vector<int64_t> from, bool stop_at_end,
          std::shared_ptr<std::atomic<int>> open)
-      : log_(log), vault_(vault), from_(std::move(from)), stop_at_end_(stop_at_end), open_(std::move(open)) {
+      : log_(log),
+        vault_(vault),
+        from_(std::move(from)),
+        stop_at_end_(stop_at_end),
+        open_(std::move(open)) {
     thread_ = std::thread([this] { Run(); });
   }
 
@@ -84,9 +88,8 @@ class Stream final : public grpc::ServerWriteReactor<v1::StreamedEvent> {
       if (done[p]) continue;
       absl::StatusOr<std::unique_ptr<log::LogReader>> reader = log_->OpenReader(p, from_[p]);
       if (!reader.ok()) {
-        return Done(absl::Status(reader.status().code(),
-                                 absl::StrCat("from (partition ", p, "): ",
-                                              reader.status().message())));
+        return Done(absl::Status(reader.status().code(), absl::StrCat("from (partition ", p, "): ",
+                                                                      reader.status().message())));
       }
       readers[p] = *std::move(reader);
     }
@@ -157,9 +160,9 @@ grpc::ServerWriteReactor<v1::StreamedEvent>* EventStreamServiceImpl::StreamEvent
   for (int i = 0; i < request->from_size(); ++i) {
     const v1::LogPosition& at = request->from(i);
     if (at.partition() < 0 || at.partition() >= partitions) {
-      return new Refused(absl::InvalidArgumentError(absl::StrCat(
-          "from[", i, "].partition: ", at.partition(), " is not a partition (0 to ",
-          partitions - 1, ")")));
+      return new Refused(absl::InvalidArgumentError(
+          absl::StrCat("from[", i, "].partition: ", at.partition(), " is not a partition (0 to ",
+                       partitions - 1, ")")));
     }
     if (at.offset() < 0) {
       return new Refused(absl::InvalidArgumentError(
@@ -173,8 +176,8 @@ grpc::ServerWriteReactor<v1::StreamedEvent>* EventStreamServiceImpl::StreamEvent
   }
   if (++*open_ > kMaxStreams) {
     --*open_;
-    return new Refused(absl::ResourceExhaustedError(absl::StrCat(
-        "event streams: ", kMaxStreams, " are open on this process; retry later")));
+    return new Refused(absl::ResourceExhaustedError(
+        absl::StrCat("event streams: ", kMaxStreams, " are open on this process; retry later")));
   }
   return new Stream(log_, vault_, std::move(from), request->stop_at_end(), open_);
 }

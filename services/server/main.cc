@@ -76,15 +76,14 @@ int Serve(leadflow::config::ServeConfig config) {
   }
   leadflow::logging::Log(
       leadflow::logging::Level::kInfo,
-      absl::StrCat("serving gRPC on ", options.listen.substr(0, options.listen.rfind(':')), ":",
-                   (*node)->port(),
-                   options.security.tls_cert_file.empty() ? " (plaintext" : " (TLS",
-                   !options.security.tls_client_ca_file.empty() ? ", client certificates required" : "",
-                   options.role.is_gateway()
-                       ? ", callers' credentials forwarded"
-                       : options.security.auth ? ", authentication on" : ", AUTHENTICATION OFF",
-                   options.security.reflection ? ", reflection on" : "",
-                   "); Ctrl-C to stop"),
+      absl::StrCat(
+          "serving gRPC on ", options.listen.substr(0, options.listen.rfind(':')), ":",
+          (*node)->port(), options.security.tls_cert_file.empty() ? " (plaintext" : " (TLS",
+          !options.security.tls_client_ca_file.empty() ? ", client certificates required" : "",
+          options.role.is_gateway() ? ", callers' credentials forwarded"
+          : options.security.auth   ? ", authentication on"
+                                    : ", AUTHENTICATION OFF",
+          options.security.reflection ? ", reflection on" : "", "); Ctrl-C to stop"),
       {{"role", options.role.name()}});
   const absl::Duration grace = config.shutdown_grace;
   std::thread waiter([&] {
@@ -188,7 +187,8 @@ absl::StatusOr<leadflow::config::ServeConfig> Resolve(leadflow::config::ConfigLo
     config_file = std::getenv("LEADFLOW_CONFIG");
   }
   if (!config_file.empty()) LEADFLOW_RETURN_IF_ERROR(loader.ApplyFile(config_file));
-  LEADFLOW_RETURN_IF_ERROR(loader.ApplyEnvironment([](const char* name) { return std::getenv(name); }));
+  LEADFLOW_RETURN_IF_ERROR(
+      loader.ApplyEnvironment([](const char* name) { return std::getenv(name); }));
   LEADFLOW_RETURN_IF_ERROR(ApplyFlags(loader, flags));
   return loader.Finish();
 }
@@ -205,9 +205,10 @@ void QuietRocksDb() {
 // directory (written by `leadflow serve`).
 std::string LocalToken(const leadflow::server::NodeOptions& n) {
   if (const char* t = std::getenv("LEADFLOW_TOKEN"); t != nullptr && *t != '\0') return t;
-  const std::string path = n.security.admin_token_file.empty()
-                               ? (std::filesystem::path(n.data_dir) / "auth" / "admin.token").string()
-                               : n.security.admin_token_file;
+  const std::string path =
+      n.security.admin_token_file.empty()
+          ? (std::filesystem::path(n.data_dir) / "auth" / "admin.token").string()
+          : n.security.admin_token_file;
   std::ifstream in(path);
   std::string token;
   std::getline(in, token);
@@ -217,8 +218,8 @@ std::string LocalToken(const leadflow::server::NodeOptions& n) {
 // Asks the leadflow at `server` for a backup into `dir` (on its machine), as the admin of the
 // local data directory (or $LEADFLOW_TOKEN), over TLS when tls.ca_file is set.
 absl::StatusOr<leadflow::v1::BackupReply> BackupThrough(const std::string& server,
-                                                       const std::string& dir,
-                                                       const leadflow::server::NodeOptions& n) {
+                                                        const std::string& dir,
+                                                        const leadflow::server::NodeOptions& n) {
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       leadflow::server::UpstreamCredentials(n.security);
   if (!credentials.ok()) return credentials.status();
@@ -235,12 +236,12 @@ absl::StatusOr<leadflow::v1::BackupReply> BackupThrough(const std::string& serve
   leadflow::v1::BackupReply reply;
   const grpc::Status st = stub->Backup(&context, request, &reply);
   if (!st.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(st.error_code()),
-                        st.error_code() == grpc::StatusCode::UNAVAILABLE &&
-                                st.error_message().find("backup") == std::string::npos
-                            ? absl::StrCat("cannot reach leadflow at ", server, ": ",
-                                           st.error_message())
-                            : st.error_message());
+    return absl::Status(
+        static_cast<absl::StatusCode>(st.error_code()),
+        st.error_code() == grpc::StatusCode::UNAVAILABLE &&
+                st.error_message().find("backup") == std::string::npos
+            ? absl::StrCat("cannot reach leadflow at ", server, ": ", st.error_message())
+            : st.error_message());
   }
   return reply;
 }
@@ -256,8 +257,9 @@ int main(int argc, char** argv) {
   FlagValues serve_flags;
   std::string serve_config;
   CLI::App* serve = app.add_subcommand(
-      "serve", "Run the service. Options come from defaults < --config FILE (YAML) < LEADFLOW_* "
-               "environment variables < flags; see docs/configuration.md");
+      "serve",
+      "Run the service. Options come from defaults < --config FILE (YAML) < LEADFLOW_* "
+      "environment variables < flags; see docs/configuration.md");
   serve->add_option("--config", serve_config,
                     "YAML configuration file (also $LEADFLOW_CONFIG); keys as in "
                     "docs/configuration.md");
@@ -266,11 +268,14 @@ int main(int argc, char** argv) {
   leadflow::config::ConfigLoader rebuild_loader(leadflow::server::ViewNames());
   FlagValues rebuild_flags;
   std::string rebuild_config;
-  CLI::App* rebuild = app.add_subcommand(
-      "rebuild", "Rebuild views from offset zero into fresh stores and swap them in (stop "
-                 "the process serving them first)");
+  CLI::App* rebuild =
+      app.add_subcommand("rebuild",
+                         "Rebuild views from offset zero into fresh stores and swap them in (stop "
+                         "the process serving them first)");
   std::string rebuild_view = "all";
-  rebuild->add_option("--view", rebuild_view, absl::StrCat(absl::StrJoin(leadflow::server::ViewNames(), ", "), " or all"))
+  rebuild
+      ->add_option("--view", rebuild_view,
+                   absl::StrCat(absl::StrJoin(leadflow::server::ViewNames(), ", "), " or all"))
       ->capture_default_str();
   rebuild->add_option("--config", rebuild_config, "YAML configuration file (as for serve)");
   AddConfigFlags(rebuild, rebuild_loader, rebuild_flags);
@@ -279,9 +284,10 @@ int main(int argc, char** argv) {
   FlagValues backup_flags;
   std::string backup_config, backup_dir, backup_server;
   CLI::App* backup = app.add_subcommand(
-      "backup", "Write a consistent backup of the log, the views and the writer's key into a new "
-                "directory: through a running leadflow (--server, the directory is on its "
-                "machine) or of a stopped data directory (--data-dir)");
+      "backup",
+      "Write a consistent backup of the log, the views and the writer's key into a new "
+      "directory: through a running leadflow (--server, the directory is on its "
+      "machine) or of a stopped data directory (--data-dir)");
   backup->add_option("dir", backup_dir, "Backup directory (must not exist)")->required();
   backup->add_option("--server", backup_server,
                      "HOST:PORT of the leadflow serving the data (backup while it serves)");
@@ -292,9 +298,10 @@ int main(int argc, char** argv) {
   FlagValues verify_flags;
   std::string verify_config, verify_scratch;
   CLI::App* verify = app.add_subcommand(
-      "verify", "Check a data directory or a backup: the log against its witnesses, every view "
-                "against a rebuild from the log, row by row. Read-only; may run beside a serving "
-                "leadflow. Exit 0 if all is well, 1 on damage (DATA_LOSS ...)");
+      "verify",
+      "Check a data directory or a backup: the log against its witnesses, every view "
+      "against a rebuild from the log, row by row. Read-only; may run beside a serving "
+      "leadflow. Exit 0 if all is well, 1 on damage (DATA_LOSS ...)");
   verify->add_option("--scratch-dir", verify_scratch,
                      "Where the rebuilds go while they are compared (default: the system's "
                      "temporary directory); needs about the views' size");
@@ -304,9 +311,10 @@ int main(int argc, char** argv) {
   leadflow::config::ConfigLoader restore_loader(leadflow::server::ViewNames());
   FlagValues restore_flags;
   std::string restore_config, restore_from;
-  CLI::App* restore = app.add_subcommand(
-      "restore", "Verify a backup, then copy it into --data-dir (new or empty); then start "
-                 "leadflow serve on it");
+  CLI::App* restore =
+      app.add_subcommand("restore",
+                         "Verify a backup, then copy it into --data-dir (new or empty); then start "
+                         "leadflow serve on it");
   restore->add_option("backup", restore_from, "Backup directory (written by leadflow backup)")
       ->required();
   restore->add_option("--config", restore_config, "YAML configuration file (as for serve)");
@@ -316,8 +324,9 @@ int main(int argc, char** argv) {
   FlagValues compact_flags;
   std::string compact_config;
   CLI::App* compact = app.add_subcommand(
-      "compact", "Rewrite every store of a stopped data directory so nothing deleted is left in "
-                 "its files (after an erasure: the scrubbed rows are then physically gone)");
+      "compact",
+      "Rewrite every store of a stopped data directory so nothing deleted is left in "
+      "its files (after an erasure: the scrubbed rows are then physically gone)");
   compact->add_option("--config", compact_config, "YAML configuration file (as for serve)");
   AddConfigFlags(compact, compact_loader, compact_flags, {"data_dir"});
 
@@ -327,14 +336,17 @@ int main(int argc, char** argv) {
   CLI::App* token_cmd = app.add_subcommand("token", "Bearer tokens");
   token_cmd->require_subcommand(1);
   CLI::App* token_issue = token_cmd->add_subcommand(
-      "issue", "Print a token for --subject with --role, signed with the configured key "
-               "(auth.token_key_file, or the one leadflow serve created under --data-dir)");
-  token_issue->add_option("--role", token_role,
-                          "Role in the authorization policy (admin, sales, intake, import, "
-                          "analyst, downstream, auditor, or one of the policy file)")
+      "issue",
+      "Print a token for --subject with --role, signed with the configured key "
+      "(auth.token_key_file, or the one leadflow serve created under --data-dir)");
+  token_issue
+      ->add_option("--role", token_role,
+                   "Role in the authorization policy (admin, sales, intake, import, "
+                   "analyst, downstream, auditor, or one of the policy file)")
       ->required();
-  token_issue->add_option("--subject", token_subject,
-                          "Who the token is for (becomes the actor of their events)")
+  token_issue
+      ->add_option("--subject", token_subject,
+                   "Who the token is for (becomes the actor of their events)")
       ->required();
   token_issue->add_option("--ttl", token_ttl, "Validity: 90s, 30m, 12h, 7d, ...")
       ->capture_default_str();
@@ -379,9 +391,9 @@ int main(int argc, char** argv) {
     absl::StatusOr<leadflow::auth::TokenOptions> options =
         leadflow::server::TokenOptionsOf(config->node);
     absl::StatusOr<std::string> token =
-        options.ok() ? leadflow::auth::IssueToken(*options, token_subject, token_role, ttl,
-                                                  absl::Now())
-                     : absl::StatusOr<std::string>(options.status());
+        options.ok()
+            ? leadflow::auth::IssueToken(*options, token_subject, token_role, ttl, absl::Now())
+            : absl::StatusOr<std::string>(options.status());
     if (!token.ok()) {
       std::cerr << "leadflow: token issue: " << token.status().message() << std::endl;
       return 2;
@@ -408,19 +420,20 @@ int main(int argc, char** argv) {
     if (absl::Status exposed = leadflow::server::CheckExposure(n); !exposed.ok()) {
       return Refused(exposed, 1);
     }
-    std::cout << "configuration ok: role=" << n.role.name()
-              << " listen=" << n.listen << " log="
+    std::cout << "configuration ok: role=" << n.role.name() << " listen=" << n.listen << " log="
               << (n.role.is_gateway() ? "none (forwards calls)"
-                  : n.kafka_mock ? "kafka mock"
-                  : n.kafka_brokers.empty() ? "embedded (" + n.data_dir + "/log)"
-                                            : "kafka " + n.kafka_brokers + " topic " + n.kafka_topic)
-              << " metrics=" << (n.metrics_listen.empty() ? "off" : n.metrics_listen)
-              << " tls=" << (n.security.tls_cert_file.empty() ? "off"
-                             : n.security.tls_client_ca_file.empty() ? "on"
-                                                                      : "on, client certificates required")
-              << " auth=" << (n.role.is_gateway()
-                                  ? "forwarded"
-                                  : n.security.auth ? "on" : "OFF")
+                  : n.kafka_mock      ? "kafka mock"
+                  : n.kafka_brokers.empty()
+                      ? "embedded (" + n.data_dir + "/log)"
+                      : "kafka " + n.kafka_brokers + " topic " + n.kafka_topic)
+              << " metrics=" << (n.metrics_listen.empty() ? "off" : n.metrics_listen) << " tls="
+              << (n.security.tls_cert_file.empty()        ? "off"
+                  : n.security.tls_client_ca_file.empty() ? "on"
+                                                          : "on, client certificates required")
+              << " auth="
+              << (n.role.is_gateway() ? "forwarded"
+                  : n.security.auth   ? "on"
+                                      : "OFF")
               << std::endl;
     return 0;
   }
@@ -443,9 +456,8 @@ int main(int argc, char** argv) {
       reply = leadflow::server::BackupStopped(config->node, dir);
     }
     if (!reply.ok()) {
-      std::cerr << "leadflow: backup failed: "
-                << absl::StatusCodeToString(reply.status().code()) << ": "
-                << reply.status().message() << std::endl;
+      std::cerr << "leadflow: backup failed: " << absl::StatusCodeToString(reply.status().code())
+                << ": " << reply.status().message() << std::endl;
       return 1;
     }
     std::cout << leadflow::server::DescribeBackup(*reply) << std::flush;
@@ -485,8 +497,9 @@ int main(int argc, char** argv) {
     auto config = Resolve(restore_loader, restore_config, restore_flags);
     if (!config.ok()) return Refused(config.status(), 2);
     QuietRocksDb();
-    absl::Status st = leadflow::server::Restore(
-        restore_from, config->node, [](const std::string& line) { std::cout << line << std::endl; });
+    absl::Status st =
+        leadflow::server::Restore(restore_from, config->node,
+                                  [](const std::string& line) { std::cout << line << std::endl; });
     if (!st.ok()) {
       std::cout << "leadflow: restore failed: " << absl::StatusCodeToString(st.code()) << ": "
                 << st.message() << std::endl;

@@ -60,7 +60,7 @@ struct Node::Impl {
   };
   std::vector<View> views;
   // Reads waiting for a view are parked here (services.h); shared with the waits themselves.
-  std::shared_ptr<ViewWaits> view_waits;
+  std::shared_ptr<TaskPool> view_waits;
   std::unique_ptr<LeadCommandServiceImpl> command_service;
   std::unique_ptr<ViewAdminServiceImpl> admin_service;
   std::unique_ptr<AdminServiceImpl> backup_service;
@@ -244,7 +244,8 @@ std::vector<metrics::Family> CollectNodeMetrics(Node::Impl& impl) {
       partitions = impl.snapshot[view];
     }
     for (const v1::ViewPartitionStatus& p : partitions) {
-      const int64_t l = p.end_offset() < 0 ? 0 : std::max<int64_t>(0, p.end_offset() - p.applied_offset());
+      const int64_t l =
+          p.end_offset() < 0 ? 0 : std::max<int64_t>(0, p.end_offset() - p.applied_offset());
       lag.samples.push_back(
           {.labels = {{"view", view}, {"partition", std::to_string(p.partition())}},
            .value = static_cast<double>(l)});
@@ -297,15 +298,16 @@ std::vector<metrics::Family> CollectNodeMetrics(Node::Impl& impl) {
 // a new random key if it does not exist yet).
 absl::StatusOr<std::string> IdKey(const NodeOptions& o) {
   if (!o.id_key.empty()) return o.id_key;
-  const std::filesystem::path path =
-      o.id_key_file.empty() ? std::filesystem::path(o.data_dir) / "writer" / "ids.key"
-                            : std::filesystem::path(o.id_key_file);
+  const std::filesystem::path path = o.id_key_file.empty()
+                                         ? std::filesystem::path(o.data_dir) / "writer" / "ids.key"
+                                         : std::filesystem::path(o.id_key_file);
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     if (!o.id_key_file.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "ids.key_file: ", path.string(), " does not exist (leave the option unset to keep a "
-          "generated key with the data)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("ids.key_file: ", path.string(),
+                       " does not exist (leave the option unset to keep a "
+                       "generated key with the data)"));
     }
     std::filesystem::create_directories(path.parent_path(), ec);
     const std::filesystem::path tmp = path.string() + ".tmp";
@@ -317,8 +319,8 @@ absl::StatusOr<std::string> IdKey(const NodeOptions& o) {
         return absl::UnavailableError(absl::StrCat("cannot write the lead id key ", tmp.string()));
       }
     }
-    std::filesystem::permissions(tmp, std::filesystem::perms::owner_read |
-                                          std::filesystem::perms::owner_write, ec);
+    std::filesystem::permissions(
+        tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
     std::filesystem::rename(tmp, path, ec);
     if (ec) {
       return absl::UnavailableError(
@@ -332,9 +334,10 @@ absl::StatusOr<std::string> IdKey(const NodeOptions& o) {
     return absl::UnavailableError(absl::StrCat("cannot read the lead id key ", path.string()));
   }
   if (key.size() < 16) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the lead id key in ", path.string(), " is shorter than 16 characters; use a long "
-        "random key (a new deployment gets 64 hex digits)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the lead id key in ", path.string(),
+                     " is shorter than 16 characters; use a long "
+                     "random key (a new deployment gets 64 hex digits)"));
   }
   return key;
 }
@@ -449,17 +452,16 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     const std::string dir = view_dir(*slot.projection);
     const std::string aside = dir + ".damaged-store";
     logging::Log(logging::Level::kError,
-                 absl::StrCat("view ", name, ": its store is damaged (", why, "); moved to ",
-                              aside, " and rebuilding view ", name, " from the log"));
+                 absl::StrCat("view ", name, ": its store is damaged (", why, "); moved to ", aside,
+                              " and rebuilding view ", name, " from the log"));
     slot.store.reset();
     std::error_code ec;
     std::filesystem::remove_all(aside, ec);
     std::filesystem::rename(dir, aside, ec);
     if (ec) std::filesystem::remove_all(dir, ec);
     std::filesystem::remove(damaged_marker(*slot.projection), ec);
-    LEADFLOW_ASSIGN_OR_RETURN(slot.store,
-                              projections::OpenProjectionStore(dir, *slot.projection,
-                                                               StoreOptions(impl->budget)));
+    LEADFLOW_ASSIGN_OR_RETURN(slot.store, projections::OpenProjectionStore(
+                                              dir, *slot.projection, StoreOptions(impl->budget)));
     return absl::OkStatus();
   };
   std::vector<std::pair<std::string, std::vector<log::PartitionMark>>> view_marks;
@@ -498,13 +500,12 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
       slot.store.reset();
       std::error_code ec;
       std::filesystem::remove_all(view_dir(*slot.projection), ec);
-      LEADFLOW_ASSIGN_OR_RETURN(slot.store,
-                                projections::OpenProjectionStore(view_dir(*slot.projection),
-                                                                 *slot.projection,
-                                                                 StoreOptions(impl->budget)));
+      LEADFLOW_ASSIGN_OR_RETURN(
+          slot.store, projections::OpenProjectionStore(view_dir(*slot.projection), *slot.projection,
+                                                       StoreOptions(impl->budget)));
     } else if (!damage.ok()) {
-      Say(o, absl::StrCat("WARNING: view ", name, ": could not check it against the log: ",
-                          damage.message()));
+      Say(o, absl::StrCat("WARNING: view ", name,
+                          ": could not check it against the log: ", damage.message()));
     }
     const absl::Time load_start = absl::Now();
     absl::Status loaded = slot.projection->Load(*slot.store);
@@ -520,7 +521,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     projections::RunnerOptions ro;
     ro.disk = impl->disk.get();
     ro.vault = impl->vault.get();
-    ro.on_store_damage = [name, marker = damaged_marker(*slot.projection)](const absl::Status& why) {
+    ro.on_store_damage = [name,
+                          marker = damaged_marker(*slot.projection)](const absl::Status& why) {
       // Found while serving: the partition has stopped (health says so); the next start
       // rebuilds the view. Written down so a restart knows.
       std::ofstream out(marker, std::ios::trunc);
@@ -530,8 +532,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
                                 "); restart leadflow to rebuild view ", name,
                                 " from the log (or run leadflow rebuild --view ", name, ")"));
     };
-    slot.runner = std::make_unique<projections::ProjectionRunner>(
-        impl->log.get(), slot.store.get(), slot.projection.get(), ro);
+    slot.runner = std::make_unique<projections::ProjectionRunner>(impl->log.get(), slot.store.get(),
+                                                                  slot.projection.get(), ro);
     slot.runner->Start();
   }
   if (!run_gateway) {
@@ -545,14 +547,16 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
                           " (leadctl finds it under --data-dir, default ./leadflow-data)"));
     }
     if (impl->guard == nullptr) {
-      Say(o, "WARNING: authentication is off: anyone who reaches the port may read and write "
-             "every lead (auth.enabled)");
+      Say(o,
+          "WARNING: authentication is off: anyone who reaches the port may read and write "
+          "every lead (auth.enabled)");
     }
   }
   if (!run_gateway && o.role.kind != Role::Kind::kWriter) {
-    impl->view_waits = std::make_shared<ViewWaits>();
+    impl->view_waits = std::make_shared<TaskPool>();
     for (View& v : impl->views) {
-      v.edge = ViewEdge{.runner = v.runner.get(), .log = impl->log.get(), .waits = impl->view_waits};
+      v.edge =
+          ViewEdge{.runner = v.runner.get(), .log = impl->log.get(), .waits = impl->view_waits};
       v.service = v.spec->serve(ViewServing{.options = &impl->options,
                                             .projection = v.projection.get(),
                                             .store = v.store.get(),
@@ -580,13 +584,12 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
       sources.log = raw->log.get();
       sources.partitions = raw->log->partition_count();
       sources.data_dir = raw->options.data_dir;
-      sources.id_key_file = raw->options.id_key_file.empty()
-                                ? (std::filesystem::path(raw->options.data_dir) / "writer" /
-                                   "ids.key").string()
-                                : raw->options.id_key_file;
+      sources.id_key_file =
+          raw->options.id_key_file.empty()
+              ? (std::filesystem::path(raw->options.data_dir) / "writer" / "ids.key").string()
+              : raw->options.id_key_file;
       if (raw->options.kek_file.empty()) {
-        sources.kek_file =
-            (std::filesystem::path(raw->options.data_dir) / "keys" / "kek").string();
+        sources.kek_file = (std::filesystem::path(raw->options.data_dir) / "keys" / "kek").string();
       }
       for (const View& v : raw->views) sources.views.emplace_back(v.spec->name, v.store.get());
       absl::StatusOr<v1::BackupReply> reply = WriteBackup(sources, dir);
@@ -651,15 +654,15 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   if (impl->gateway) builder.RegisterCallbackGenericService(impl->gateway.get());
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", o.listen,
-                                               " (address in use or not local?)"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", o.listen, " (address in use or not local?)"));
   }
   Impl* raw = impl.get();
   impl->metrics->AddCollector([raw] { return CollectNodeMetrics(*raw); });
   if (!o.metrics_listen.empty()) {
-    Say(o, absl::StrCat("metrics on http://",
-                        o.metrics_listen.substr(0, o.metrics_listen.rfind(':')), ":",
-                        impl->metrics->port(), "/metrics"));
+    Say(o,
+        absl::StrCat("metrics on http://", o.metrics_listen.substr(0, o.metrics_listen.rfind(':')),
+                     ":", impl->metrics->port(), "/metrics"));
   }
   auto* health = impl->server->GetHealthCheckService();
   auto update_health = [raw, health] {
@@ -779,8 +782,9 @@ Node::StorageUsage Node::storage_usage() const {
           .block_cache_bytes = impl_->budget.block_cache_usage()};
 }
 
-absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::string>& views,
-                          const std::function<void(const std::string&, int64_t, int64_t)>& progress) {
+absl::Status RebuildViews(
+    const NodeOptions& options, const std::vector<std::string>& views,
+    const std::function<void(const std::string&, int64_t, int64_t)>& progress) {
   Node::Impl impl;
   impl.options = options;
   if (options.kafka_mock) {
@@ -797,9 +801,8 @@ absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::str
   for (const std::string& name : views) {
     const ViewSpec* spec = FindView(name);
     if (spec == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("--view: unknown view '", name,
-                                                     "'; one of: ", absl::StrJoin(ViewNames(), ", "),
-                                                     ", all"));
+      return absl::InvalidArgumentError(absl::StrCat("--view: unknown view '", name, "'; one of: ",
+                                                     absl::StrJoin(ViewNames(), ", "), ", all"));
     }
     projections.push_back(owned.emplace_back(spec->projection(options)).get());
   }
@@ -821,8 +824,8 @@ absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::str
       raw.push_back(runners.back().get());
     }
     const std::string names = absl::StrJoin(views, ", ");
-    LEADFLOW_RETURN_IF_ERROR(projections::ProjectionRunner::CatchUpAll(
-        raw, [&](int64_t applied, int64_t total) {
+    LEADFLOW_RETURN_IF_ERROR(
+        projections::ProjectionRunner::CatchUpAll(raw, [&](int64_t applied, int64_t total) {
           if (progress) progress(names, applied, total);
         }));
     // Written without the WAL (a failed rebuild is discarded): on disk before the swap.
@@ -837,11 +840,13 @@ absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::str
     std::error_code ec;
     std::filesystem::remove_all(old, ec);
     if (std::filesystem::exists(live)) std::filesystem::rename(live, old, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("rebuild: cannot move ", live.string(),
-                                                       " aside: ", ec.message()));
+    if (ec)
+      return absl::UnavailableError(
+          absl::StrCat("rebuild: cannot move ", live.string(), " aside: ", ec.message()));
     std::filesystem::rename(fresh, live, ec);
-    if (ec) return absl::UnavailableError(absl::StrCat("rebuild: cannot move ", fresh.string(),
-                                                       " into place: ", ec.message()));
+    if (ec)
+      return absl::UnavailableError(
+          absl::StrCat("rebuild: cannot move ", fresh.string(), " into place: ", ec.message()));
     std::filesystem::remove_all(old, ec);
     // A store a previous run found damaged is replaced now: its marker goes with it.
     std::filesystem::remove(dir / (name + ".damaged"), ec);

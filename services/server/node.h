@@ -52,11 +52,12 @@ class Node {
 };
 
 // Rebuilds the named views (names of the registry, views.h) from offset zero into fresh
-// stores and swaps them in (rename), while leadflow is stopped. The log is opened read-only (on Kafka: without the
-// writer's transactional id, so the running writer is never fenced). `progress(view, applied,
-// total)` is called as events are applied.
-absl::Status RebuildViews(const NodeOptions& options, const std::vector<std::string>& views,
-                          const std::function<void(const std::string&, int64_t, int64_t)>& progress);
+// stores and swaps them in (rename), while leadflow is stopped. The log is opened read-only (on
+// Kafka: without the writer's transactional id, so the running writer is never fenced).
+// `progress(view, applied, total)` is called as events are applied.
+absl::Status RebuildViews(
+    const NodeOptions& options, const std::vector<std::string>& views,
+    const std::function<void(const std::string&, int64_t, int64_t)>& progress);
 
 }  // namespace leadflow::server
 

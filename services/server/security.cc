@@ -56,8 +56,8 @@ absl::StatusOr<std::string> ReadOrCreateSecret(const fs::path& path, bool create
   std::error_code ec;
   if (!fs::exists(path, ec)) {
     if (!create) {
-      return absl::FailedPreconditionError(absl::StrCat(option, ": ", path.string(),
-                                                        " does not exist"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(option, ": ", path.string(), " does not exist"));
     }
     LEADFLOW_RETURN_IF_ERROR(WritePrivate(path, common::NewIdKey() + "\n", option));
   }
@@ -78,17 +78,17 @@ absl::StatusOr<auth::TokenOptions> TokenOptionsOf(const NodeOptions& o) {
     absl::StatusOr<std::string> key = ReadFile(s.token_key_file, "auth.token_key_file");
     if (!key.ok()) return key.status();
     // A secret is used as written (trailing newline aside); a PEM key as the whole text.
-    t.key = absl::StartsWith(*key, "-----BEGIN") ? *key
-                                                  : std::string(absl::StripTrailingAsciiWhitespace(*key));
+    t.key = absl::StartsWith(*key, "-----BEGIN")
+                ? *key
+                : std::string(absl::StripTrailingAsciiWhitespace(*key));
   } else {
     if (!absl::StartsWith(s.token_algorithm, "HS")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "auth.token_key_file: required with auth.token_algorithm ", s.token_algorithm,
-          " (the public key in PEM)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("auth.token_key_file: required with auth.token_algorithm ",
+                       s.token_algorithm, " (the public key in PEM)"));
     }
-    absl::StatusOr<std::string> key =
-        ReadOrCreateSecret(fs::path(o.data_dir) / "auth" / "token.key", /*create=*/true,
-                           "auth.token_key_file");
+    absl::StatusOr<std::string> key = ReadOrCreateSecret(
+        fs::path(o.data_dir) / "auth" / "token.key", /*create=*/true, "auth.token_key_file");
     if (!key.ok()) return key.status();
     t.key = *key;
   }
@@ -98,7 +98,8 @@ absl::StatusOr<auth::TokenOptions> TokenOptionsOf(const NodeOptions& o) {
 
 bool IsLoopback(const std::string& listen) {
   std::string host = listen.substr(0, listen.rfind(':'));
-  if (absl::StartsWith(host, "[") && absl::EndsWith(host, "]")) host = host.substr(1, host.size() - 2);
+  if (absl::StartsWith(host, "[") && absl::EndsWith(host, "]"))
+    host = host.substr(1, host.size() - 2);
   if (absl::StartsWith(host, "ipv4:")) host = host.substr(5);
   if (host == "localhost" || host == "::1") return true;
   std::vector<std::string> parts = absl::StrSplit(host, '.');
@@ -111,9 +112,10 @@ absl::Status CheckExposure(const NodeOptions& o) {
   const bool tls = !s.tls_cert_file.empty() && !s.tls_key_file.empty();
   if (IsLoopback(o.listen) || s.insecure || (tls && s.auth)) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
-      "listen: ", o.listen, " is not a loopback address and this configuration would serve "
-      "personal data there ", !tls ? "in clear (set tls.cert_file and tls.key_file)" : "",
-      !tls && !s.auth ? " and " : "",
+      "listen: ", o.listen,
+      " is not a loopback address and this configuration would serve "
+      "personal data there ",
+      !tls ? "in clear (set tls.cert_file and tls.key_file)" : "", !tls && !s.auth ? " and " : "",
       !s.auth ? "to anyone (turn auth.enabled on)" : "",
       "; or give --insecure to do it anyway (docs/security.md)"));
 }
@@ -140,8 +142,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenerCredentials(
     absl::StatusOr<std::string> ca = ReadFile(s.tls_client_ca_file, "tls.client_ca_file");
     if (!ca.ok()) return ca.status();
     options.pem_root_certs = *ca;
-    options.client_certificate_request =
-        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   options.pem_key_cert_pairs.push_back({*key, *cert});
   return grpc::SslServerCredentials(options);
@@ -166,7 +167,7 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> UpstreamCredentials(
 }
 
 absl::StatusOr<std::shared_ptr<const AuthGuard>> MakeAuthGuard(const NodeOptions& o,
-                                                              std::string* admin_token_path) {
+                                                               std::string* admin_token_path) {
   if (!o.security.auth) return std::shared_ptr<const AuthGuard>();
   absl::StatusOr<std::shared_ptr<auth::PolicyStore>> policy =
       auth::PolicyStore::Open(o.security.policy_file);

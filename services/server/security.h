@@ -44,7 +44,7 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> UpstreamCredentials(
 // (SecurityOptions::admin_token_file) when the node holds the signing secret and sets
 // `admin_token_path` to where (or to a warning starting "WARNING:" if it could not).
 absl::StatusOr<std::shared_ptr<const AuthGuard>> MakeAuthGuard(const NodeOptions& o,
-                                                              std::string* admin_token_path);
+                                                               std::string* admin_token_path);
 
 }  // namespace leadflow::server
 

@@ -111,8 +111,7 @@ TEST_P(ServerTest, ErrorsKeepTheirCodeAndMessageAtTheEdge) {
     grpc::ClientContext ctx;
     st = commands_->ConvertLead(&ctx, convert, &reply);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-    EXPECT_THAT(st.error_message(),
-                HasSubstr("is NEW; convert is allowed only from QUALIFIED"));
+    EXPECT_THAT(st.error_message(), HasSubstr("is NEW; convert is allowed only from QUALIFIED"));
   }
   {
     v1::CaptureLead stale = Ada("c2");

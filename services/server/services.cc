@@ -77,9 +77,9 @@ LeadCommandServiceImpl::LeadCommandServiceImpl(command::CommandWriter* writer,
                                                metrics::Metrics* metrics)
     : writer_(writer), metrics_(metrics) {
   auto run = [this](CommandCall* call) { Run(call); };
-#define LEADFLOW_COMMAND_RPC(Method, field)                                     \
-  Serve<v1::Command, v1::CommandReply>(                                       \
-      kCommandService, #Method, run,                                          \
+#define LEADFLOW_COMMAND_RPC(Method, field) \
+  Serve<v1::Command, v1::CommandReply>(     \
+      kCommandService, #Method, run,        \
       [](v1::Command* c) -> google::protobuf::Message* { return c->mutable_##field(); });
   LEADFLOW_COMMAND_RPC(CaptureLead, capture_lead)
   LEADFLOW_COMMAND_RPC(RecordInquiry, record_inquiry)
@@ -151,6 +151,10 @@ void LeadCommandServiceImpl::Run(CommandCall* call) {
 }
 
 void LeadCommandServiceImpl::Batch(UnaryCall<v1::CommandBatch, v1::CommandBatchReply>* call) {
+  batches_.Run([this, call] { RunBatch(call); });
+}
+
+void LeadCommandServiceImpl::RunBatch(UnaryCall<v1::CommandBatch, v1::CommandBatchReply>* call) {
   const v1::CommandBatch& req = call->request();
   v1::CommandBatchReply* reply = call->response();
   if (req.commands_size() > static_cast<int>(command::CommandWriter::kMaxBatch)) {
@@ -215,11 +219,11 @@ void LeadCommandServiceImpl::Batch(UnaryCall<v1::CommandBatch, v1::CommandBatchR
 
 // ---- Waiting for views --------------------------------------------------------------------------
 
-ViewWaits::ViewWaits(int threads) {
+TaskPool::TaskPool(int threads) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
 
-ViewWaits::~ViewWaits() {
+TaskPool::~TaskPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
@@ -231,7 +235,7 @@ ViewWaits::~ViewWaits() {
   for (auto& t : threads_) t.join();
 }
 
-void ViewWaits::Run(std::function<void()> task) {
+void TaskPool::Run(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     ready_.push_back(std::move(task));
@@ -239,7 +243,7 @@ void ViewWaits::Run(std::function<void()> task) {
   wake_.notify_one();
 }
 
-void ViewWaits::At(absl::Time when, std::function<void()> task) {
+void TaskPool::At(absl::Time when, std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) {
@@ -251,7 +255,7 @@ void ViewWaits::At(absl::Time when, std::function<void()> task) {
   wake_.notify_one();
 }
 
-void ViewWaits::Loop() {
+void TaskPool::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     const absl::Time now = absl::Now();
@@ -282,10 +286,10 @@ namespace {
 using Targets = std::vector<std::pair<int32_t, int64_t>>;
 
 absl::Status PositionPastTheEnd(const v1::LogPosition& position, int64_t end) {
-  return absl::OutOfRangeError(absl::StrCat(
-      "min_position: partition ", position.partition(), " offset ", position.offset(),
-      " is past the end of the log (partition ", position.partition(), " has ", end,
-      " events); pass the last_position of a reply"));
+  return absl::OutOfRangeError(
+      absl::StrCat("min_position: partition ", position.partition(), " offset ", position.offset(),
+                   " is past the end of the log (partition ", position.partition(), " has ", end,
+                   " events); pass the last_position of a reply"));
 }
 
 // The targets of a read given the log's `ends`: the position it names (OUT_OF_RANGE if past
@@ -297,17 +301,17 @@ absl::StatusOr<Targets> TargetsAt(const std::vector<int64_t>& ends,
   if (min_position != nullptr) {
     const int64_t end = ends[min_position->partition()];
     if (end < 0) {
-      return absl::UnavailableError(absl::StrCat(
-          "the end of log partition ", min_position->partition(),
-          " is not known (is the log reachable?); retry"));
+      return absl::UnavailableError(absl::StrCat("the end of log partition ",
+                                                 min_position->partition(),
+                                                 " is not known (is the log reachable?); retry"));
     }
     if (min_position->offset() >= end) return PositionPastTheEnd(*min_position, end);
     t.emplace_back(min_position->partition(), min_position->offset());
     return t;
   }
   for (int32_t p = 0; p < static_cast<int32_t>(ends.size()); ++p) {
-    const bool listed =
-        partitions.empty() || std::find(partitions.begin(), partitions.end(), p) != partitions.end();
+    const bool listed = partitions.empty() ||
+                        std::find(partitions.begin(), partitions.end(), p) != partitions.end();
     if (listed && ends[p] > 0) t.emplace_back(p, ends[p] - 1);
   }
   return t;
@@ -391,8 +395,8 @@ void Serve(UnaryCall<Req, Resp>* call, const ViewEdge& edge, const v1::LogPositi
     // Usually the log is known to hold the position already: no need to ask for its end.
     absl::StatusOr<int64_t> known = edge.log->KnownEndOffset(min_position->partition());
     if (known.ok() && *known > min_position->offset()) {
-      return ServeView(call, edge, {{min_position->partition(), min_position->offset()}},
-                       deadline, std::move(query));
+      return ServeView(call, edge, {{min_position->partition(), min_position->offset()}}, deadline,
+                       std::move(query));
     }
   } else if (!partitions.empty() && partitions.front() < 0) {
     return ServeView(call, edge, {}, deadline, std::move(query));
@@ -432,7 +436,9 @@ const std::vector<int32_t> kAllPartitions = {};
 LeadQueryServiceImpl::LeadQueryServiceImpl(const projections::ViewStore* store, ViewEdge edge,
                                            int32_t partitions, std::string phone_region,
                                            privacy::Vault* vault)
-    : queries_(store, std::move(phone_region), vault), edge_(std::move(edge)), partitions_(partitions) {
+    : queries_(store, std::move(phone_region), vault),
+      edge_(std::move(edge)),
+      partitions_(partitions) {
   Serve<v1::GetLeadRequest, v1::LeadView>(
       kLeadQueries, "GetLead", [this](UnaryCall<v1::GetLeadRequest, v1::LeadView>* call) {
         const auto& req = call->request();
@@ -557,7 +563,8 @@ ViewAdminServiceImpl::ViewAdminServiceImpl(
     std::vector<const projections::ProjectionRunner*> runners)
     : runners_(std::move(runners)) {
   Serve<v1::GetViewStatusRequest, v1::ViewStatus>(
-      kViewAdmin, "GetViewStatus", [this](UnaryCall<v1::GetViewStatusRequest, v1::ViewStatus>* call) {
+      kViewAdmin, "GetViewStatus",
+      [this](UnaryCall<v1::GetViewStatusRequest, v1::ViewStatus>* call) {
         for (const auto* r : runners_) {
           for (auto& p : r->Status()) *call->response()->add_partitions() = std::move(p);
         }

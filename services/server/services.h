@@ -31,31 +31,15 @@ namespace leadflow::server {
 // The writer's service (the views' services are in the view registry, views.h).
 inline constexpr char kCommandService[] = "leadflow.v1.LeadCommandService";
 
-class LeadCommandServiceImpl final : public RawService<v1::LeadCommandService::Service> {
+// A few threads that run tasks now or at a given time, so no gRPC handler waits. Reads that must
+// wait for a view (a min_position, or a fresh read while the view catches up) are parked on one:
+// the view's runner wakes them, a timer finishes those whose deadline passes first, and their
+// queries then run on its threads. Command batches (a decide, an append and an fsync) run on
+// another.
+class TaskPool {
  public:
-  // `metrics` may be null (no metrics).
-  LeadCommandServiceImpl(command::CommandWriter* writer, metrics::Metrics* metrics);
-
- private:
-  using CommandCall = UnaryCall<v1::Command, v1::CommandReply>;
-  // Submits the call's command; the writer's sync thread finishes the call once the command is
-  // durable (or refused), so no gRPC thread waits on a disk.
-  void Run(CommandCall* call);
-  void Batch(UnaryCall<v1::CommandBatch, v1::CommandBatchReply>* call);
-  // Counts the command's outcome (metrics) and logs it at debug level.
-  void Observe(const v1::Command& command, const absl::StatusOr<v1::CommandReply>& result,
-               absl::Duration latency, bool count = true);
-  command::CommandWriter* writer_;
-  metrics::Metrics* metrics_;
-};
-
-// Reads that must wait for a view (a min_position, or a fresh read while the view catches up)
-// are parked here instead of on a server thread: the view's runner wakes them, a timer finishes
-// those whose deadline passes first, and their queries then run on this pool's threads.
-class ViewWaits {
- public:
-  explicit ViewWaits(int threads = 2);
-  ~ViewWaits();  // runs what is queued (finishing the calls), then stops
+  explicit TaskPool(int threads = 2);
+  ~TaskPool();  // runs what is queued (finishing the calls), then stops
   // Runs `task` on a pool thread.
   void Run(std::function<void()> task);
   // Runs `task` on a pool thread at `when`.
@@ -70,12 +54,32 @@ class ViewWaits {
   bool stop_ = false;
   std::vector<std::thread> threads_;
 };
+class LeadCommandServiceImpl final : public RawService<v1::LeadCommandService::Service> {
+ public:
+  // `metrics` may be null (no metrics).
+  LeadCommandServiceImpl(command::CommandWriter* writer, metrics::Metrics* metrics);
+
+ private:
+  using CommandCall = UnaryCall<v1::Command, v1::CommandReply>;
+  // Submits the call's command; the writer's sync thread finishes the call once the command is
+  // durable (or refused), so no gRPC thread waits on a disk.
+  void Run(CommandCall* call);
+  // Queues the batch on batches_ (its decide, append and fsync never run on a gRPC thread).
+  void Batch(UnaryCall<v1::CommandBatch, v1::CommandBatchReply>* call);
+  void RunBatch(UnaryCall<v1::CommandBatch, v1::CommandBatchReply>* call);
+  // Counts the command's outcome (metrics) and logs it at debug level.
+  void Observe(const v1::Command& command, const absl::StatusOr<v1::CommandReply>& result,
+               absl::Duration latency, bool count = true);
+  command::CommandWriter* writer_;
+  metrics::Metrics* metrics_;
+  TaskPool batches_{2};  // last: destroyed (finishing queued batches) before the rest
+};
 
 // What a query service needs to serve a view: its store's queries run after the wait.
 struct ViewEdge {
   const projections::ProjectionRunner* runner = nullptr;
   log::EventLog* log = nullptr;  // for the end of each partition (never a blocking request)
-  std::shared_ptr<ViewWaits> waits;
+  std::shared_ptr<TaskPool> waits;
 };
 
 // Read-side services over the views. A query with min_position waits until its view applied
@@ -95,8 +99,7 @@ class LeadQueryServiceImpl final : public RawService<v1::LeadQueryService::Servi
 
 class CustomerQueryServiceImpl final : public RawService<v1::CustomerQueryService::Service> {
  public:
-  CustomerQueryServiceImpl(const projections::ViewStore* store, ViewEdge edge,
-                           int32_t partitions);
+  CustomerQueryServiceImpl(const projections::ViewStore* store, ViewEdge edge, int32_t partitions);
 
  private:
   projections::CustomerQueries queries_;

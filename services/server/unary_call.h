@@ -168,10 +168,9 @@ class RawService : public Base {
     this->MarkMethodRawCallback(
         MethodIndex(service, method),
         new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
-            [this, handler = std::move(handler), target,
-             full = absl::StrCat(service, "/", method)](grpc::CallbackServerContext* ctx,
-                                                        const grpc::ByteBuffer* in,
-                                                        grpc::ByteBuffer* out) {
+            [this, handler = std::move(handler), target, full = absl::StrCat(service, "/", method)](
+                grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* in,
+                grpc::ByteBuffer* out) {
               auto* call = new UnaryCall<Req, Resp>(ctx, out);
               if (call->Admit(guard_.get(), full) && call->Parse(in, target)) handler(call);
               return call;
@@ -192,7 +191,8 @@ const google::protobuf::ServiceDescriptor* FindServiceDescriptor(const std::stri
 template <typename Base>
 int RawService<Base>::MethodIndex(const char* service, const char* method) {
   const google::protobuf::ServiceDescriptor* s = FindServiceDescriptor(service);
-  const google::protobuf::MethodDescriptor* m = s != nullptr ? s->FindMethodByName(method) : nullptr;
+  const google::protobuf::MethodDescriptor* m =
+      s != nullptr ? s->FindMethodByName(method) : nullptr;
   if (m == nullptr) {
     // A programming error (a misspelt name), caught by the edge tests at once.
     std::fprintf(stderr, "leadflow: no method %s/%s\n", service, method);

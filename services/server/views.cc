@@ -21,42 +21,50 @@ std::vector<ViewSpec>* Registry() {
   static auto* views = new std::vector<ViewSpec>{
       {.name = "lead",
        .service = "leadflow.v1.LeadQueryService",
-       .projection = [](const config::NodeOptions&) {
-         return std::make_unique<projections::LeadProjection>();
-       },
-       .serve = [](const ViewServing& v) {
-         return Guarded(std::make_unique<LeadQueryServiceImpl>(v.store, *v.edge, v.partitions,
-                                                               v.options->phone_region, v.vault),
-                        v);
-       }},
+       .projection =
+           [](const config::NodeOptions&) {
+             return std::make_unique<projections::LeadProjection>();
+           },
+       .serve =
+           [](const ViewServing& v) {
+             return Guarded(std::make_unique<LeadQueryServiceImpl>(
+                                v.store, *v.edge, v.partitions, v.options->phone_region, v.vault),
+                            v);
+           }},
       {.name = "customer",
        .service = "leadflow.v1.CustomerQueryService",
-       .projection = [](const config::NodeOptions&) {
-         return std::make_unique<projections::CustomerProjection>();
-       },
-       .serve = [](const ViewServing& v) {
-         return Guarded(std::make_unique<CustomerQueryServiceImpl>(v.store, *v.edge, v.partitions),
-                        v);
-       }},
+       .projection =
+           [](const config::NodeOptions&) {
+             return std::make_unique<projections::CustomerProjection>();
+           },
+       .serve =
+           [](const ViewServing& v) {
+             return Guarded(
+                 std::make_unique<CustomerQueryServiceImpl>(v.store, *v.edge, v.partitions), v);
+           }},
       {.name = "funnel",
        .service = "leadflow.v1.FunnelQueryService",
-       .projection = [](const config::NodeOptions& o) {
-         return std::make_unique<projections::FunnelProjection>(o.funnel);
-       },
-       .serve = [](const ViewServing& v) {
-         return Guarded(std::make_unique<FunnelQueryServiceImpl>(
-                            static_cast<const projections::FunnelProjection*>(v.projection),
-                            *v.edge),
-                        v);
-       }},
+       .projection =
+           [](const config::NodeOptions& o) {
+             return std::make_unique<projections::FunnelProjection>(o.funnel);
+           },
+       .serve =
+           [](const ViewServing& v) {
+             return Guarded(
+                 std::make_unique<FunnelQueryServiceImpl>(
+                     static_cast<const projections::FunnelProjection*>(v.projection), *v.edge),
+                 v);
+           }},
       {.name = "reprocessing",
        .service = "leadflow.v1.ReprocessingQueryService",
-       .projection = [](const config::NodeOptions&) {
-         return std::make_unique<projections::ReprocessingProjection>();
-       },
-       .serve = [](const ViewServing& v) {
-         return Guarded(std::make_unique<ReprocessingQueryServiceImpl>(v.store, *v.edge), v);
-       }},
+       .projection =
+           [](const config::NodeOptions&) {
+             return std::make_unique<projections::ReprocessingProjection>();
+           },
+       .serve =
+           [](const ViewServing& v) {
+             return Guarded(std::make_unique<ReprocessingQueryServiceImpl>(v.store, *v.edge), v);
+           }},
   };
   return views;
 }
@@ -87,13 +95,13 @@ const ViewSpec* FindViewByService(const std::string& service) {
 
 absl::Status RegisterView(ViewSpec spec) {
   if (spec.name.empty() || spec.service.empty() || !spec.projection || !spec.serve) {
-    return absl::InvalidArgumentError("RegisterView: name, service, projection and serve are required");
+    return absl::InvalidArgumentError(
+        "RegisterView: name, service, projection and serve are required");
   }
   if (FindView(spec.name) != nullptr || FindViewByService(spec.service) != nullptr ||
       spec.service == kCommandService) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("RegisterView: a view named ", spec.name, " or serving ", spec.service,
-                     " exists"));
+    return absl::InvalidArgumentError(absl::StrCat("RegisterView: a view named ", spec.name,
+                                                   " or serving ", spec.service, " exists"));
   }
   Registry()->push_back(std::move(spec));
   return absl::OkStatus();

@@ -31,7 +31,7 @@ struct ViewServing {
   const projections::ViewStore* store = nullptr;
   const ViewEdge* edge = nullptr;
   int32_t partitions = 0;
-  privacy::Vault* vault = nullptr;  // null: no encryption
+  privacy::Vault* vault = nullptr;         // null: no encryption
   std::shared_ptr<const AuthGuard> guard;  // every call's admission; null: no authentication
 };
 

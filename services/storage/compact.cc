@@ -39,8 +39,8 @@ absl::Status Open(const std::string& dir, bool read_only, Opened* out) {
   s = read_only ? rocksdb::DB::OpenForReadOnly(options, dir, families, &out->handles, &raw)
                 : rocksdb::DB::Open(options, dir, families, &out->handles, &raw);
   if (IsLockHeld(s)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        dir, " is in use by another process (stop leadflow serve first)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir, " is in use by another process (stop leadflow serve first)"));
   }
   if (!s.ok()) return FromRocks(s, absl::StrCat("open ", dir));
   out->db.reset(raw);
@@ -66,17 +66,17 @@ absl::Status CompactEverything(const std::string& data_dir,
                                const std::function<void(const std::string&)>& say) {
   for (const std::string& dir : FindDatabases(data_dir)) {
     {
-    Opened db;
-    if (absl::Status st = Open(dir, /*read_only=*/false, &db); !st.ok()) return st;
-    rocksdb::FlushOptions flush;
-    rocksdb::Status s = db.db->Flush(flush, db.handles);
-    rocksdb::CompactRangeOptions compact;
-    compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    for (size_t i = 0; s.ok() && i < db.handles.size(); ++i) {
-      s = db.db->CompactRange(compact, db.handles[i], nullptr, nullptr);
-    }
-    if (!s.ok()) return FromRocks(s, absl::StrCat("compact ", dir));
-    if (say) say(absl::StrCat("compacted ", dir, " (", db.handles.size(), " column families)"));
+      Opened db;
+      if (absl::Status st = Open(dir, /*read_only=*/false, &db); !st.ok()) return st;
+      rocksdb::FlushOptions flush;
+      rocksdb::Status s = db.db->Flush(flush, db.handles);
+      rocksdb::CompactRangeOptions compact;
+      compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+      for (size_t i = 0; s.ok() && i < db.handles.size(); ++i) {
+        s = db.db->CompactRange(compact, db.handles[i], nullptr, nullptr);
+      }
+      if (!s.ok()) return FromRocks(s, absl::StrCat("compact ", dir));
+      if (say) say(absl::StrCat("compacted ", dir, " (", db.handles.size(), " column families)"));
     }
     // Opened once more: RocksDB starts a new MANIFEST holding only the live files (the old one
     // also recorded the first and last keys of every file ever deleted), and drops the old one.
@@ -92,7 +92,8 @@ absl::Status ScanDatabase(
   Opened db;
   if (absl::Status st = Open(dir, /*read_only=*/true, &db); !st.ok()) return st;
   for (size_t i = 0; i < db.handles.size(); ++i) {
-    std::unique_ptr<rocksdb::Iterator> it(db.db->NewIterator(rocksdb::ReadOptions(), db.handles[i]));
+    std::unique_ptr<rocksdb::Iterator> it(
+        db.db->NewIterator(rocksdb::ReadOptions(), db.handles[i]));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       visit(db.names[i], it->key().ToString(), it->value().ToString());
     }

@@ -21,15 +21,17 @@ void DiskGuard::Refresh() {
   free_.store(static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize, std::memory_order_relaxed);
   read_only_.store((fs.f_flag & ST_RDONLY) != 0, std::memory_order_relaxed);
   uint64_t reserve = configured_reserve_.load(std::memory_order_relaxed);
-  if (reserve == 0) reserve = std::clamp<uint64_t>(total / 20, uint64_t{1} << 20, uint64_t{256} << 20);
+  if (reserve == 0)
+    reserve = std::clamp<uint64_t>(total / 20, uint64_t{1} << 20, uint64_t{256} << 20);
   reserve_.store(reserve, std::memory_order_relaxed);
 }
 
 absl::Status DiskGuard::CheckWritable() const {
   if (read_only_.load(std::memory_order_relaxed)) {
-    return absl::UnavailableError(absl::StrCat(
-        "read-only disk: ", dir_, " is on a filesystem mounted read-only; leadflow resumes "
-        "writing by itself once it is writable again"));
+    return absl::UnavailableError(
+        absl::StrCat("read-only disk: ", dir_,
+                     " is on a filesystem mounted read-only; leadflow resumes "
+                     "writing by itself once it is writable again"));
   }
   const uint64_t free = free_bytes(), reserve = reserve_bytes();
   if (free >= reserve) return absl::OkStatus();

@@ -15,9 +15,7 @@ StorageBudget MakeStorageBudget(const StorageBudgetOptions& options) {
   return budget;
 }
 
-size_t StorageBudget::memtable_usage() const {
-  return memtables ? memtables->memory_usage() : 0;
-}
+size_t StorageBudget::memtable_usage() const { return memtables ? memtables->memory_usage() : 0; }
 
 size_t StorageBudget::block_cache_usage() const {
   return block_cache ? block_cache->GetUsage() : 0;

@@ -102,6 +102,13 @@ expect_eq "win-back after 30 days" 20 \
   "$(ctl --json winback --days 30 --as-of 2026-06-01 --limit 1000 | grep -c '"lead_id"')"
 expect_eq "exits in March" 40 "$(ctl --json exit-reasons --from 2026-03-01 --to 2026-04-01 | json total.exits)"
 ctl funnel cohort --from 2026-03-01 --to 2026-04-01 --split source_channel | head -8
+# Output flags anywhere on the line (README's example puts --csv last).
+ctl exit-reasons --from 2026-03-01 --to 2026-04-01 --csv >"$E2E_TMP/reasons_last.csv"
+ctl --csv exit-reasons --from 2026-03-01 --to 2026-04-01 >"$E2E_TMP/reasons_first.csv"
+expect_eq "--csv after the subcommand = before it" "$(cat "$E2E_TMP/reasons_first.csv")" \
+  "$(cat "$E2E_TMP/reasons_last.csv")"
+expect_eq "--json after the subcommand" 40 \
+  "$(ctl exit-reasons --from 2026-03-01 --to 2026-04-01 --json | json total.exits)"
 rc=0; ctl funnel cohort --from 2026-04-01 --to 2026-03-01 2>"$E2E_TMP/bad.txt" || rc=$?
 expect_eq "inverted range: refused" 1 "$rc"
 expect_contains "inverted range names the field" "$E2E_TMP/bad.txt" "INVALID_ARGUMENT: captured_to:"

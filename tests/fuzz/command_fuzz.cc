@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <string>
 
-
 #include "google/protobuf/util/json_util.h"
 #include "services/common/time_util.h"
 #include "services/lead/reducer.h"

@@ -60,7 +60,8 @@ std::map<std::string, int64_t>* seen = nullptr;
 void PrintSeen() {
   if (seen == nullptr) return;
   std::fprintf(stderr, "edge_fuzz: codes seen:");
-  for (const auto& [key, n] : *seen) std::fprintf(stderr, " %s=%lld", key.c_str(), static_cast<long long>(n));
+  for (const auto& [key, n] : *seen)
+    std::fprintf(stderr, " %s=%lld", key.c_str(), static_cast<long long>(n));
   std::fprintf(stderr, "; leads known %zu\n", edge == nullptr ? 0 : edge->lead_ids.size());
 }
 
@@ -73,7 +74,8 @@ void StartEdge() {
   edge = new Edge();
   seen = new std::map<std::string, int64_t>();
   std::atexit(PrintSeen);
-  std::string tmpl = (std::filesystem::temp_directory_path() / "leadflow-edge-fuzz-XXXXXX").string();
+  std::string tmpl =
+      (std::filesystem::temp_directory_path() / "leadflow-edge-fuzz-XXXXXX").string();
   const char* dir = mkdtemp(tmpl.data());
   if (dir == nullptr) Die("mkdtemp failed");
   leadflow::server::NodeOptions o;
@@ -100,8 +102,7 @@ void StartEdge() {
       const pb::MethodDescriptor* method = service->method(m);
       if (service->name() == "AdminService") continue;  // writes to the server's disk
       edge->methods.push_back({absl::StrCat("/", service->full_name(), "/", method->name()),
-                               service->name(), method,
-                               service->name() == "LeadCommandService"});
+                               service->name(), method, service->name() == "LeadCommandService"});
     }
   }
 }
@@ -123,11 +124,15 @@ const std::vector<std::string>& HostileStrings() {
       std::string("nul\0inside", 10),
       "tab\there",
       "line\nbreak",
-      "\x7f" "del",
-      "\xc2\x85" "nel",                 // U+0085 (C1)
-      "\xe2\x80\xae" "override",        // U+202E
-      "\xe2\x81\xa6" "isolate",         // U+2066
-      "\xf0\x9f\x98\x80",               // an emoji
+      "\x7f"
+      "del",
+      "\xc2\x85"
+      "nel",  // U+0085 (C1)
+      "\xe2\x80\xae"
+      "override",  // U+202E
+      "\xe2\x81\xa6"
+      "isolate",           // U+2066
+      "\xf0\x9f\x98\x80",  // an emoji
       "ld_0000000000000000000",
       "ld_",
       "cu_123",
@@ -154,15 +159,15 @@ int64_t HostileInt(FuzzedDataProvider& in) {
                                    1000,
                                    1000000,
                                    5000000000,
-                                   1000000000000000,      // the money bound (10^15 micros)
+                                   1000000000000000,  // the money bound (10^15 micros)
                                    1000000000000001,
                                    INT64_MAX,
                                    INT64_MIN,
                                    INT32_MAX,
                                    INT32_MIN,
-                                   1767225600,            // 2026-01-01
-                                   253402300800,          // year 10000
-                                   -62135596801};         // before year 1
+                                   1767225600,     // 2026-01-01
+                                   253402300800,   // year 10000
+                                   -62135596801};  // before year 1
   if (in.ConsumeBool()) return in.ConsumeIntegral<int64_t>();
   return values[in.ConsumeIntegralInRange<size_t>(0, std::size(values) - 1)];
 }
@@ -170,14 +175,17 @@ int64_t HostileInt(FuzzedDataProvider& in) {
 std::string HostileString(FuzzedDataProvider& in, const pb::FieldDescriptor* field) {
   const std::string& name = field->name();
   const int pick = in.ConsumeIntegralInRange(0, 9);
-  if (pick < 3 && (name == "lead_id" || name == "survivor_id" || name == "duplicate_id" ||
-                   name == "into_lead_id") && !edge->lead_ids.empty()) {
+  if (pick < 3 &&
+      (name == "lead_id" || name == "survivor_id" || name == "duplicate_id" ||
+       name == "into_lead_id") &&
+      !edge->lead_ids.empty()) {
     return edge->lead_ids[in.ConsumeIntegralInRange<size_t>(0, edge->lead_ids.size() - 1)];
   }
   if (pick < 3 && name == "customer_id" && !edge->customer_ids.empty()) {
     return edge->customer_ids[in.ConsumeIntegralInRange<size_t>(0, edge->customer_ids.size() - 1)];
   }
-  if (name == "command_id" && pick < 6) return absl::StrCat("cmd-", in.ConsumeIntegralInRange(0, 7));
+  if (name == "command_id" && pick < 6)
+    return absl::StrCat("cmd-", in.ConsumeIntegralInRange(0, 7));
   if (pick < 7) {
     const auto& all = HostileStrings();
     return all[in.ConsumeIntegralInRange<size_t>(0, all.size() - 1)];
@@ -266,7 +274,12 @@ void FillField(pb::Message* m, const pb::FieldDescriptor* f, FuzzedDataProvider&
       }
       case pb::FieldDescriptor::CPPTYPE_DOUBLE:
       case pb::FieldDescriptor::CPPTYPE_FLOAT: {
-        static const double values[] = {0.0, 0.5, 1.0, -1.0, 1e300, -1e300,
+        static const double values[] = {0.0,
+                                        0.5,
+                                        1.0,
+                                        -1.0,
+                                        1e300,
+                                        -1e300,
                                         std::numeric_limits<double>::quiet_NaN(),
                                         std::numeric_limits<double>::infinity()};
         const double v = values[in.ConsumeIntegralInRange<size_t>(0, std::size(values) - 1)];
@@ -282,7 +295,8 @@ void FillField(pb::Message* m, const pb::FieldDescriptor* f, FuzzedDataProvider&
         const pb::EnumDescriptor* e = f->enum_type();
         int v = plausible || in.ConsumeBool()
                     ? e->value(in.ConsumeIntegralInRange(plausible && e->value_count() > 1 ? 1 : 0,
-                                                         e->value_count() - 1))->number()
+                                                         e->value_count() - 1))
+                          ->number()
                     : static_cast<int>(HostileInt(in) % 1000);
         repeated ? r->AddEnumValue(m, f, v) : r->SetEnumValue(m, f, v);
         break;
@@ -319,7 +333,8 @@ void Fill(pb::Message* m, FuzzedDataProvider& in, int depth) {
       chosen.insert(o);
     } else if (in.ConsumeIntegralInRange(0, plausible ? 15 : 3) == (plausible ? 15 : 0)) {
       continue;
-    } else if (plausible && f->name() == "expected_version" && in.ConsumeIntegralInRange(0, 3) > 0) {
+    } else if (plausible && f->name() == "expected_version" &&
+               in.ConsumeIntegralInRange(0, 3) > 0) {
       continue;  // well-behaved clients mostly do not pin a version
     }
     // A plausible message carries one or two hostile values.
@@ -357,7 +372,8 @@ int64_t Written(const Method& m, const grpc::ByteBuffer& response) {
   std::vector<grpc::Slice> slices;
   if (!response.Dump(&slices).ok()) return -1;
   std::string bytes;
-  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (const grpc::Slice& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   auto count = [](const leadflow::v1::CommandReply& r) -> int64_t {
     if (!r.lead_id().empty()) edge->lead_ids.push_back(r.lead_id());
     if (!r.customer_id().empty()) edge->customer_ids.push_back(r.customer_id());
@@ -416,11 +432,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const grpc::Status status = done.get_future().get();
   if (std::getenv("EDGE_FUZZ_VERBOSE") != nullptr) {
     std::fprintf(stderr, "edge_fuzz: %s %s -> %d %s\n", m.path.c_str(),
-                 raw ? "raw" : plausible ? "plausible" : "hostile", status.error_code(),
-                 status.error_message().substr(0, 160).c_str());
+                 raw         ? "raw"
+                 : plausible ? "plausible"
+                             : "hostile",
+                 status.error_code(), status.error_message().substr(0, 160).c_str());
   }
-  ++(*seen)[absl::StrCat(m.command ? "command:" : "query:",
-                         absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())))];
+  ++(*seen)[absl::StrCat(
+      m.command ? "command:" : "query:",
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())))];
 
   if (!Documented(m, status.error_code())) {
     Die(absl::StrCat(m.path, " (", raw ? "raw bytes" : "message", "): undocumented code ",
@@ -436,8 +455,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (appended != 0) Die(absl::StrCat(m.path, ": a query appended ", appended, " events"));
   } else if (!status.ok()) {
     if (appended != 0) {
-      Die(absl::StrCat(m.path, ": refused (code ", status.error_code(), ") but appended ",
-                       appended, " events: ", status.error_message().substr(0, 200)));
+      Die(absl::StrCat(m.path, ": refused (code ", status.error_code(), ") but appended ", appended,
+                       " events: ", status.error_message().substr(0, 200)));
     }
   } else {
     const int64_t written = Written(m, response);

@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <string>
 
-
 #include "projections/customer/customer_view.h"
 #include "projections/funnel/funnel_view.h"
 #include "projections/lead/lead_view.h"

@@ -67,9 +67,11 @@ struct Adapter {
 };
 const std::vector<Adapter>& Adapters() {
   static const auto* adapters = new std::vector<Adapter>{
-      {"gRPC", std::regex(R"(#include\s*[<"](grpc/|grpcpp/|[^>"]*\.grpc\.pb\.h))"),
+      {"gRPC",
+       std::regex(R"(#include\s*[<"](grpc/|grpcpp/|[^>"]*\.grpc\.pb\.h))"),
        {"services/server", "services/gateway", "tools/leadctl", "tools/bench"}},
-      {"RocksDB", std::regex(R"(#include\s*[<"]rocksdb/)"),
+      {"RocksDB",
+       std::regex(R"(#include\s*[<"]rocksdb/)"),
        {"services/log", "services/storage", "services/command", "projections/runner",
         "tools/bench"}},
       {"librdkafka", std::regex(R"(#include\s*[<"]librdkafka/)"), {"services/log", "tools/bench"}},
@@ -181,9 +183,9 @@ Tree ReadTree(const fs::path& root) {
         if (test_file) continue;
         for (const Adapter& a : Adapters()) {
           if (std::regex_search(line, a.include) && !a.allowed.count(module)) {
-            tree.adapter_violations.push_back(absl::StrCat(
-                where, ": ", module, " includes a ", a.name, " header (", line,
-                "); only ", absl::StrJoin(a.allowed, ", "), " may"));
+            tree.adapter_violations.push_back(absl::StrCat(where, ": ", module, " includes a ",
+                                                           a.name, " header (", line, "); only ",
+                                                           absl::StrJoin(a.allowed, ", "), " may"));
           }
         }
       }
@@ -237,8 +239,8 @@ std::vector<Edge> LinkEdges(const std::vector<Target>& targets,
           // The contract's generated gRPC stubs need gRPC to link; nothing includes them below
           // the edge (checked by the include rule).
           if (a.name == name && !a.allowed.count(t.module) && t.module != "proto") {
-            adapter_violations->push_back(absl::StrCat("target ", t.name, " (", t.module,
-                                                       ") links ", lib, " directly"));
+            adapter_violations->push_back(
+                absl::StrCat("target ", t.name, " (", t.module, ") links ", lib, " directly"));
           }
         }
       }

@@ -271,7 +271,8 @@ TEST_F(ErasureTest, NoPersonalStringIsLeftAnywhereAndTheFunnelIsUnchanged) {
 
   // Erase: by id, by email, by phone (written another way than at capture).
   MustRun(Erase("erase-0", people[0].lead_id, "", ""));
-  v1::CommandReply by_email = MustRun(Erase("erase-1", "", "  Blorvid.Kattermole@erasure.example", ""));
+  v1::CommandReply by_email =
+      MustRun(Erase("erase-1", "", "  Blorvid.Kattermole@erasure.example", ""));
   EXPECT_EQ(by_email.lead_id(), people[1].lead_id);
   v1::CommandReply by_phone = MustRun(Erase("erase-2", "", "", "+1 (202) 555-0142"));
   EXPECT_EQ(by_phone.lead_id(), people[2].lead_id);
@@ -351,8 +352,8 @@ TEST_F(ErasureTest, NoPersonalStringIsLeftAnywhereAndTheFunnelIsUnchanged) {
   EXPECT_TRUE(hits.empty()) << absl::StrJoin(hits, "\n");
 
   // A rebuild cannot bring them back, and gives the same funnel.
-  ASSERT_TRUE(server::RebuildViews(options_, {"lead", "customer", "funnel", "reprocessing"},
-                                   nullptr).ok());
+  ASSERT_TRUE(
+      server::RebuildViews(options_, {"lead", "customer", "funnel", "reprocessing"}, nullptr).ok());
   Start();
   EXPECT_EQ(Funnel(), before) << "the funnel changed with the rebuild";
   const v1::LeadView rebuilt = Lead(people[1].lead_id);

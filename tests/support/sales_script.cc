@@ -252,8 +252,7 @@ void WriteFixtureHistory(SalesScript& s) {
   s.Qualify("W5", 4);
   s.Convert("W5", 40);
 
-  s.Capture("W6", 2 * kDay + 12, web, v1::ORIGIN_TYPE_NET, v1::TEMPERATURE_COLD, "spring",
-            Eur(10));
+  s.Capture("W6", 2 * kDay + 12, web, v1::ORIGIN_TYPE_NET, v1::TEMPERATURE_COLD, "spring", Eur(10));
   s.Assign("W6", 0.5, "ann");
   s.Touch("W6", 5, kCall, DIRECTION_OUTBOUND, v1::OUTCOME_NO_ANSWER);
   s.Reject("W6", 10, v1::REJECTION_REASON_NO_BUDGET, "too pricey");
@@ -327,9 +326,8 @@ absl::Status AppendAll(log::EventLog& log, const std::vector<v1::Event>& events)
 
 absl::StatusOr<std::unique_ptr<projections::ViewStore>> BuildView(
     log::EventLog& log, projections::Projection& projection, const std::string& dir) {
-  LEADFLOW_ASSIGN_OR_RETURN(
-      std::unique_ptr<projections::ViewStore> store,
-      projections::OpenProjectionStore(dir, projection));
+  LEADFLOW_ASSIGN_OR_RETURN(std::unique_ptr<projections::ViewStore> store,
+                            projections::OpenProjectionStore(dir, projection));
   LEADFLOW_RETURN_IF_ERROR(projection.Load(*store));
   projections::ProjectionRunner runner(&log, store.get(), &projection);
   LEADFLOW_RETURN_IF_ERROR(runner.CatchUp());

@@ -18,8 +18,8 @@
 namespace leadflow {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::Eur;
+using ::testing::HasSubstr;
 
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 const absl::Time kT0 = absl::FromCivil(absl::CivilDay(2026, 1, 5), absl::UTCTimeZone());
@@ -27,11 +27,12 @@ const absl::Time kT0 = absl::FromCivil(absl::CivilDay(2026, 1, 5), absl::UTCTime
 class HostileRowsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           absl::StrCat("hostile_", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ =
+        std::filesystem::path(::testing::TempDir()) /
+        absl::StrCat("hostile_", ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
-    auto log = log::EmbeddedLog::Open({.dir = (dir_ / "log").string(), .partitions = 4,
-                                       .sync = false});
+    auto log =
+        log::EmbeddedLog::Open({.dir = (dir_ / "log").string(), .partitions = 4, .sync = false});
     ASSERT_TRUE(log.ok()) << log.status();
     log_ = std::move(*log);
   }
@@ -70,15 +71,17 @@ v1::Command Command(testing::SalesScript& s, const std::string& name, double at)
 TEST_F(HostileRowsTest, PipelineAndCostTotalsThatDoNotFitAreOutOfRangeNeverWrapped) {
   testing::SalesScript s(kT0);
   for (const char* name : {"a", "b"}) {
-    s.Capture(name, 0, v1::SOURCE_CHANNEL_WEB_FORM, v1::ORIGIN_TYPE_NET, v1::TEMPERATURE_WARM,
-              "", Eur(10));
+    s.Capture(name, 0, v1::SOURCE_CHANNEL_WEB_FORM, v1::ORIGIN_TYPE_NET, v1::TEMPERATURE_WARM, "",
+              Eur(10));
     s.Qualify(name, 1, Eur(5000));
   }
   ASSERT_TRUE(s.error().ok()) << s.error();
   std::vector<v1::Event> events = s.events();
   for (v1::Event& e : events) {
-    if (e.has_lead_captured()) e.mutable_lead_captured()->mutable_acquisition_cost()->set_amount_micros(kMax);
-    if (e.has_lead_qualified()) e.mutable_lead_qualified()->mutable_budget()->set_amount_micros(kMax);
+    if (e.has_lead_captured())
+      e.mutable_lead_captured()->mutable_acquisition_cost()->set_amount_micros(kMax);
+    if (e.has_lead_qualified())
+      e.mutable_lead_qualified()->mutable_budget()->set_amount_micros(kMax);
   }
   projections::FunnelProjection funnel;
   Build(events, funnel);
@@ -105,7 +108,8 @@ TEST_F(HostileRowsTest, ATotalThatFitsIsExactEvenNearTheLimit) {
   ASSERT_TRUE(s.error().ok()) << s.error();
   std::vector<v1::Event> events = s.events();
   for (v1::Event& e : events) {
-    if (e.has_lead_qualified()) e.mutable_lead_qualified()->mutable_budget()->set_amount_micros(kMax);
+    if (e.has_lead_qualified())
+      e.mutable_lead_qualified()->mutable_budget()->set_amount_micros(kMax);
   }
   projections::FunnelProjection funnel;
   Build(events, funnel);

@@ -54,17 +54,25 @@ class TouchService final : public test::TouchQueryService::Service {
 
 TEST(ViewRegistryTest, AViewAddedInOneLineIsServedReportedConfiguredAndRebuilt) {
   // The one line.
-  ASSERT_TRUE(RegisterView({.name = "touches", .service = "leadflow.test.TouchQueryService",
-                            .projection = [](const NodeOptions&) { return std::make_unique<TouchProjection>(); },
-                            .serve = [](const ViewServing& v) { return std::make_unique<TouchService>(v.store); }})
-                  .ok());
+  ASSERT_TRUE(
+      RegisterView(
+          {.name = "touches",
+           .service = "leadflow.test.TouchQueryService",
+           .projection = [](const NodeOptions&) { return std::make_unique<TouchProjection>(); },
+           .serve = [](const ViewServing& v) { return std::make_unique<TouchService>(v.store); }})
+          .ok());
   EXPECT_THAT(ViewNames(), Contains("touches"));
   // Taken names are refused.
-  EXPECT_THAT(std::string(RegisterView({.name = "touches", .service = "x.Y",
-                                        .projection = [](const NodeOptions&) { return std::make_unique<TouchProjection>(); },
-                                        .serve = [](const ViewServing& v) { return std::make_unique<TouchService>(v.store); }})
-                              .message()),
-              HasSubstr("exists"));
+  EXPECT_THAT(
+      std::string(
+          RegisterView(
+              {.name = "touches",
+               .service = "x.Y",
+               .projection = [](const NodeOptions&) { return std::make_unique<TouchProjection>(); },
+               .serve =
+                   [](const ViewServing& v) { return std::make_unique<TouchService>(v.store); }})
+              .message()),
+      HasSubstr("exists"));
 
   // The configuration knows its role and its gateway route.
   config::ConfigLoader loader(ViewNames());

@@ -220,11 +220,11 @@ int main(int argc, char** argv) {
       roff = off.Reads(absl::Seconds(seconds));
       ron = on.Reads(absl::Seconds(seconds));
     }
-    std::printf("%-6d %-8s %12.0f %12.0f  %5.3f   %12.1f %6.1f  %13.0f %7.0f  %5.3f   %12.1f %6.1f\n",
-                r + 1, on_first ? "on,off" : "off,on", ioff.per_second, ion.per_second,
-                ion.per_second / ioff.per_second, ioff.cpu_us_per_op, ion.cpu_us_per_op,
-                roff.per_second, ron.per_second, ron.per_second / roff.per_second,
-                roff.cpu_us_per_op, ron.cpu_us_per_op);
+    std::printf(
+        "%-6d %-8s %12.0f %12.0f  %5.3f   %12.1f %6.1f  %13.0f %7.0f  %5.3f   %12.1f %6.1f\n",
+        r + 1, on_first ? "on,off" : "off,on", ioff.per_second, ion.per_second,
+        ion.per_second / ioff.per_second, ioff.cpu_us_per_op, ion.cpu_us_per_op, roff.per_second,
+        ron.per_second, ron.per_second / roff.per_second, roff.cpu_us_per_op, ron.cpu_us_per_op);
   }
   std::filesystem::remove_all(dir);
   return 0;

@@ -33,7 +33,7 @@ struct Rate {
   int64_t calls = 0;
   int64_t errors = 0;
   double seconds = 0;
-  double lo = 0, hi = 0;  // range over rounds
+  double lo = 0, hi = 0;   // range over rounds
   double cpu_seconds = 0;  // CPU the whole process (client and servers) used meanwhile
   double per_second() const { return seconds > 0 ? calls / seconds : 0; }
   // Process CPU per completed call, in microseconds (client and server together).

@@ -85,7 +85,8 @@ v1::CommandMeta Meta(const std::string& id) {
 
 int main(int argc, char** argv) {
   leadflow::common::UseReleaseMutexes();  // see mutex_mode.h
-  const absl::StatusOr<std::string> heap_pages = leadflow::bench::HeapPagesFromEnv();  // no threads yet
+  const absl::StatusOr<std::string> heap_pages =
+      leadflow::bench::HeapPagesFromEnv();  // no threads yet
   if (!heap_pages.ok()) {
     std::cerr << heap_pages.status() << "\n";
     return 1;
@@ -208,16 +209,16 @@ int main(int argc, char** argv) {
         x->set_outcome(v1::OUTCOME_CONNECTED);
       }
       ++inflight;
-      commands->async()->Execute(&call->ctx, &call->req, &call->resp, [&, call,
-                                                                      scheduled](grpc::Status st) {
-        // An assignment to the owner the lead already has is refused: a valid answer.
-        if (!st.ok() && st.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
-          window.Failed();
-        }
-        window.Add(window.writes, absl::ToInt64Microseconds(absl::Now() - scheduled));
-        delete call;
-        --inflight;
-      });
+      commands->async()->Execute(
+          &call->ctx, &call->req, &call->resp, [&, call, scheduled](grpc::Status st) {
+            // An assignment to the owner the lead already has is refused: a valid answer.
+            if (!st.ok() && st.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
+              window.Failed();
+            }
+            window.Add(window.writes, absl::ToInt64Microseconds(absl::Now() - scheduled));
+            delete call;
+            --inflight;
+          });
     });
   });
   std::thread reader([&] {
@@ -231,14 +232,13 @@ int main(int argc, char** argv) {
       auto* call = new Call;
       call->req.set_lead_id(ids[rng() % ids.size()]);
       ++inflight;
-      queries->async()->GetLead(&call->ctx, &call->req, &call->resp,
-                                [&, call, scheduled](grpc::Status st) {
-                                  if (!st.ok()) window.Failed();
-                                  window.Add(window.reads, absl::ToInt64Microseconds(
-                                                               absl::Now() - scheduled));
-                                  delete call;
-                                  --inflight;
-                                });
+      queries->async()->GetLead(
+          &call->ctx, &call->req, &call->resp, [&, call, scheduled](grpc::Status st) {
+            if (!st.ok()) window.Failed();
+            window.Add(window.reads, absl::ToInt64Microseconds(absl::Now() - scheduled));
+            delete call;
+            --inflight;
+          });
     });
   });
   std::thread analyst([&] {
@@ -278,11 +278,11 @@ int main(int argc, char** argv) {
     std::cout << absl::StrFormat(
         "%8.0f %10.0f %8.2fms %8.2fms %10.0f %8.2fms %8.2fms %8d %10.1f %10.1f %10.1f %10.1f "
         "%10.1f\n",
-        window_s * w,
-        writes.size() / window_s, NearestRank(writes, 50) / 1000.0, NearestRank(writes, 99) / 1000.0,
-        reads.size() / window_s, NearestRank(reads, 99) / 1000.0, NearestRank(funnels, 99) / 1000.0, errors,
-        rss / 1048576.0, storage.memtable_bytes / 1048576.0,
-        storage.block_cache_bytes / 1048576.0, heap_mib, free_mib);
+        window_s * w, writes.size() / window_s, NearestRank(writes, 50) / 1000.0,
+        NearestRank(writes, 99) / 1000.0, reads.size() / window_s, NearestRank(reads, 99) / 1000.0,
+        NearestRank(funnels, 99) / 1000.0, errors, rss / 1048576.0,
+        storage.memtable_bytes / 1048576.0, storage.block_cache_bytes / 1048576.0, heap_mib,
+        free_mib);
     std::cout.flush();
   }
   stop = true;
@@ -290,7 +290,8 @@ int main(int argc, char** argv) {
   reader.join();
   analyst.join();
   while (inflight.load() > 0) absl::SleepFor(absl::Milliseconds(1));
-  const double growth = 100.0 * (rss_end - rss_after_warmup) / std::max<int64_t>(1, rss_after_warmup);
+  const double growth =
+      100.0 * (rss_end - rss_after_warmup) / std::max<int64_t>(1, rss_after_warmup);
   std::cout << absl::StrFormat(
       "\nmemory: %.1f MiB at half time, %.1f MiB at the end (%+.1f %%; limit %.0f %%); "
       "%lld failed calls\n",

@@ -52,11 +52,20 @@ std::string PgTime(absl::Time t) {
 void AppendCopyText(std::string& out, const std::string& s) {
   for (char c : s) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out += c;
     }
   }
 }
@@ -182,8 +191,8 @@ absl::StatusOr<std::unique_ptr<PgServer>> PgServer::Start(const PgServerOptions&
     if (chown(options.dir.c_str(), uid, gid) != 0) {
       return absl::InternalError(absl::StrCat("chown ", options.dir, " to postgres failed"));
     }
-    for (auto p = std::filesystem::path(options.dir).parent_path();
-         p.has_relative_path(); p = p.parent_path()) {
+    for (auto p = std::filesystem::path(options.dir).parent_path(); p.has_relative_path();
+         p = p.parent_path()) {
       std::filesystem::permissions(p, std::filesystem::perms::others_exec,
                                    std::filesystem::perm_options::add);
     }
@@ -193,14 +202,14 @@ absl::StatusOr<std::unique_ptr<PgServer>> PgServer::Start(const PgServerOptions&
       return absl::InternalError(absl::StrCat("chown ", options.log_path, " to postgres failed"));
     }
   }
-  auto initdb = Child::Spawn({*bin + "/initdb", "-D", options.dir, "-U", "postgres",
-                              "--auth=trust", "-E", "UTF8", "--no-locale"},
+  auto initdb = Child::Spawn({*bin + "/initdb", "-D", options.dir, "-U", "postgres", "--auth=trust",
+                              "-E", "UTF8", "--no-locale"},
                              options.log_path, user);
   if (!initdb.ok()) return initdb.status();
   ChildExit init_exit = initdb->Wait();
   if (!init_exit.ok()) {
-    return absl::InternalError(absl::StrCat("initdb failed (", init_exit.Describe(), "), see ",
-                                            options.log_path));
+    return absl::InternalError(
+        absl::StrCat("initdb failed (", init_exit.Describe(), "), see ", options.log_path));
   }
   auto postgres = Child::Spawn(
       {*bin + "/postgres", "-D", options.dir, "-p", std::to_string(options.port), "-c",
@@ -507,7 +516,8 @@ absl::StatusOr<int64_t> PgPeer::Rebuild() {
 absl::StatusOr<PgFunnel> PgPeer::CohortFunnel(absl::Time from, absl::Time to) {
   auto r = impl_->Query(
       "SELECT count(*)::bigint, "
-      "count(coalesce(contacted_at, qualified_at, presented_at, proposal_at, converted_at))::bigint, "
+      "count(coalesce(contacted_at, qualified_at, presented_at, proposal_at, "
+      "converted_at))::bigint, "
       "count(coalesce(qualified_at, presented_at, proposal_at, converted_at))::bigint, "
       "count(converted_at)::bigint, "
       "coalesce(percentile_cont(0.5) WITHIN GROUP "

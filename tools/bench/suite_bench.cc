@@ -157,8 +157,8 @@ LeadflowProcess StartLeadflow(const SuiteOptions& o, const std::string& name,
   auto child = Child::Spawn(argv, absl::StrCat(o.work_dir, "/", name, ".log"));
   if (!child.ok()) Die(child.status().ToString());
   p.child = std::move(*child);
-  p.channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", p.port),
-                                  grpc::InsecureChannelCredentials());
+  p.channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", p.port), grpc::InsecureChannelCredentials());
   auto health = grpc::health::v1::Health::NewStub(p.channel);
   const absl::Time deadline = absl::Now() + absl::Minutes(10);
   for (const std::string& service : serving) {
@@ -226,10 +226,10 @@ Ingest IngestBatched(const std::shared_ptr<grpc::Channel>& channel, HistoryReade
       }
       total.refused += resp.refused();
       if (total.commands / 500000 != (total.commands - req.commands_size()) / 500000) {
-        Say(absl::StrCat("  ", total.commands, " commands, ",
-                         static_cast<int64_t>(total.commands /
-                                              absl::ToDoubleSeconds(absl::Now() - t0)),
-                         " commands/s"));
+        Say(absl::StrCat(
+            "  ", total.commands, " commands, ",
+            static_cast<int64_t>(total.commands / absl::ToDoubleSeconds(absl::Now() - t0)),
+            " commands/s"));
       }
       for (int i = 0; i < resp.results_size(); ++i) {
         const auto& r = resp.results(i);
@@ -238,7 +238,8 @@ Ingest IngestBatched(const std::shared_ptr<grpc::Channel>& channel, HistoryReade
           continue;
         }
         total.events += r.reply().event_ids_size();
-        if (ids != nullptr && i % 5 == 0 && ids->size() < 200000) ids->push_back(r.reply().lead_id());
+        if (ids != nullptr && i % 5 == 0 && ids->size() < 200000)
+          ids->push_back(r.reply().lead_id());
       }
     }
   };
@@ -360,12 +361,11 @@ double RawProduceRate(absl::Duration duration, size_t record_bytes, int per_tran
     for (int i = 0; i < n; ++i, ++sent) {
       const std::string key = absl::StrCat("ld_", sent % 100003);
       // Explicit partitions for transactions, as the writer (which owns its partitions) does.
-      const int32_t partition = per_transaction > 0 ? static_cast<int32_t>(sent % 8)
-                                                    : RdKafka::Topic::PARTITION_UA;
-      while (producer->produce("bench.raw", partition,
-                               RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
-                               value.size(), key.data(), key.size(), 0,
-                               nullptr) == RdKafka::ERR__QUEUE_FULL) {
+      const int32_t partition =
+          per_transaction > 0 ? static_cast<int32_t>(sent % 8) : RdKafka::Topic::PARTITION_UA;
+      while (producer->produce("bench.raw", partition, RdKafka::Producer::RK_MSG_COPY,
+                               const_cast<char*>(value.data()), value.size(), key.data(),
+                               key.size(), 0, nullptr) == RdKafka::ERR__QUEUE_FULL) {
         producer->poll(10);
       }
       producer->poll(0);
@@ -431,7 +431,8 @@ struct Latency {
 };
 
 // Calls `call` one at a time for `duration` (at least `min_calls` times).
-Latency Sequential(absl::Duration duration, int min_calls, const std::function<bool(int64_t)>& call) {
+Latency Sequential(absl::Duration duration, int min_calls,
+                   const std::function<bool(int64_t)>& call) {
   std::vector<double> ms;
   Latency l;
   const absl::Time t0 = absl::Now();
@@ -449,14 +450,18 @@ Latency Sequential(absl::Duration duration, int min_calls, const std::function<b
 }
 
 json LatencyJson(const Latency& l) {
-  return {{"calls", l.calls}, {"errors", l.errors}, {"qps", l.qps()}, {"p50_ms", l.p50_ms},
-          {"p99_ms", l.p99_ms}, {"max_ms", l.max_ms}};
+  return {{"calls", l.calls},   {"errors", l.errors}, {"qps", l.qps()},
+          {"p50_ms", l.p50_ms}, {"p99_ms", l.p99_ms}, {"max_ms", l.max_ms}};
 }
 
 json IngestJson(const Ingest& i) {
-  return {{"commands", i.commands}, {"refused", i.refused}, {"events", i.events},
-          {"seconds", i.seconds}, {"commands_per_s", i.commands_per_s()},
-          {"events_per_s", i.events_per_s()}, {"first_refusal", i.first_refusal}};
+  return {{"commands", i.commands},
+          {"refused", i.refused},
+          {"events", i.events},
+          {"seconds", i.seconds},
+          {"commands_per_s", i.commands_per_s()},
+          {"events_per_s", i.events_per_s()},
+          {"first_refusal", i.first_refusal}};
 }
 
 std::string Num(double v) {
@@ -509,18 +514,18 @@ int main(int argc, char** argv) {
   json j;
   j["machine"] = Machine();
   j["date"] = absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone());
-  j["options"] = {{"leads", o.leads}, {"days", o.days}, {"seed", o.seed}, {"batch", o.batch},
-                  {"inflight", o.inflight}, {"seconds", o.seconds}};
+  j["options"] = {{"leads", o.leads}, {"days", o.days},         {"seed", o.seed},
+                  {"batch", o.batch}, {"inflight", o.inflight}, {"seconds", o.seconds}};
   std::cout << "machine: " << Machine() << "\n";
 
   // ---- history ----
-  const absl::Time end = absl::FromCivil(absl::ToCivilDay(absl::Now(), absl::UTCTimeZone()),
-                                         absl::UTCTimeZone());
+  const absl::Time end =
+      absl::FromCivil(absl::ToCivilDay(absl::Now(), absl::UTCTimeZone()), absl::UTCTimeZone());
   const std::string history_path = o.work_dir + "/history.bin";
   Say(absl::StrCat("generating ", o.leads, " leads over ", o.days, " days"));
   const HistoryFile h = WriteHistory(o, end, history_path);
-  j["history"] = {{"leads", h.leads}, {"commands", h.commands},
-                  {"generate_seconds", h.generate_seconds}};
+  j["history"] = {
+      {"leads", h.leads}, {"commands", h.commands}, {"generate_seconds", h.generate_seconds}};
   const size_t avg_command = h.commands ? h.command_bytes / h.commands : 100;
 
   // ---- echo baseline server (in this process) ----
@@ -536,8 +541,8 @@ int main(int argc, char** argv) {
   Ingest unary_embedded;
   Rate echo_before, echo_after;
   {
-    LeadflowProcess p = StartLeadflow(o, "unary", {"--role", "writer", "--data-dir",
-                                                   o.work_dir + "/unary"}, {""});
+    LeadflowProcess p =
+        StartLeadflow(o, "unary", {"--role", "writer", "--data-dir", o.work_dir + "/unary"}, {""});
     // One channel for both measurements, as write_bench does.
     auto echo_stub = leadflowbench::Echo::NewStub(grpc::CreateChannel(
         absl::StrCat("127.0.0.1:", echo_port), grpc::InsecureChannelCredentials()));
@@ -559,7 +564,8 @@ int main(int argc, char** argv) {
     LeadflowProcess p =
         StartLeadflow(o, "writer", {"--role", "writer", "--data-dir", data_dir}, {""});
     HistoryReader reader(history_path);
-    batched_embedded = IngestBatched(p.channel, reader, o.batch, absl::InfiniteDuration(), &lead_ids);
+    batched_embedded =
+        IngestBatched(p.channel, reader, o.batch, absl::InfiniteDuration(), &lead_ids);
     writer_exit = StopLeadflow(p, "writer");
   }
   const int64_t events = batched_embedded.events;
@@ -580,8 +586,9 @@ int main(int argc, char** argv) {
     Say("ingest: Kafka mock cluster");
     raw_produce = RawProduceRate(seconds, avg_event);
     raw_produce_txn = RawProduceRate(seconds, avg_event, o.inflight);
-    LeadflowProcess p = StartLeadflow(o, "kafka", {"--role", "writer", "--kafka-mock",
-                                                   "--data-dir", o.work_dir + "/kafka"}, {""});
+    LeadflowProcess p = StartLeadflow(
+        o, "kafka", {"--role", "writer", "--kafka-mock", "--data-dir", o.work_dir + "/kafka"},
+        {""});
     HistoryReader reader(history_path);
     // Unary first: it uses few leads, so the batched run still has some left at small sizes.
     unary_kafka = IngestUnary(p.channel, reader, o.inflight, seconds);
@@ -597,9 +604,9 @@ int main(int argc, char** argv) {
   for (const std::string view : {"lead", "customer", "funnel", "reprocessing", "all"}) {
     Say("rebuild: " + view);
     const std::string log_path = absl::StrCat(o.work_dir, "/rebuild-", view, ".log");
-    auto c = Child::Spawn({o.leadflow, "rebuild", "--view", view, "--data-dir", data_dir,
-                           "--log-level", "warn"},
-                          log_path);
+    auto c = Child::Spawn(
+        {o.leadflow, "rebuild", "--view", view, "--data-dir", data_dir, "--log-level", "warn"},
+        log_path);
     if (!c.ok()) Die(c.status().ToString());
     ChildExit e = c->Wait();
     if (!e.ok()) Die(absl::StrCat("rebuild ", view, ": ", e.Describe(), ", see ", log_path));
@@ -623,10 +630,10 @@ int main(int argc, char** argv) {
   ChildExit serve_exit;
   const absl::Time from = end - absl::Hours(24) * o.days;
   {
-    LeadflowProcess p = StartLeadflow(
-        o, "serve", {"--data-dir", data_dir},
-        {"leadflow.v1.LeadQueryService", "leadflow.v1.CustomerQueryService",
-         "leadflow.v1.FunnelQueryService", "leadflow.v1.ReprocessingQueryService"});
+    LeadflowProcess p =
+        StartLeadflow(o, "serve", {"--data-dir", data_dir},
+                      {"leadflow.v1.LeadQueryService", "leadflow.v1.CustomerQueryService",
+                       "leadflow.v1.FunnelQueryService", "leadflow.v1.ReprocessingQueryService"});
     auto leads = v1::LeadQueryService::NewStub(p.channel);
     auto funnel = v1::FunnelQueryService::NewStub(p.channel);
     auto reprocessing = v1::ReprocessingQueryService::NewStub(p.channel);
@@ -752,12 +759,15 @@ int main(int argc, char** argv) {
           {"rebuild_events_per_s", pg_rebuild_rate},
           {"rebuild_events", *replayed},
           {"cohort_funnel", LatencyJson(pg_funnel_latency)},
-          {"funnel", {{"captured", pg_funnel.captured}, {"contacted", pg_funnel.contacted},
-                      {"qualified", pg_funnel.qualified}, {"converted", pg_funnel.converted},
-                      {"median_days_to_convert", pg_funnel.median_days_to_convert},
-                      {"median_seconds_to_contact", pg_funnel.median_to_contact_s},
-                      {"median_seconds_contact_to_qualify", pg_funnel.median_contact_to_qualify_s},
-                      {"p90_seconds_to_convert", pg_funnel.p90_to_convert_s}}},
+          {"funnel",
+           {{"captured", pg_funnel.captured},
+            {"contacted", pg_funnel.contacted},
+            {"qualified", pg_funnel.qualified},
+            {"converted", pg_funnel.converted},
+            {"median_days_to_convert", pg_funnel.median_days_to_convert},
+            {"median_seconds_to_contact", pg_funnel.median_to_contact_s},
+            {"median_seconds_contact_to_qualify", pg_funnel.median_contact_to_qualify_s},
+            {"p90_seconds_to_convert", pg_funnel.p90_to_convert_s}}},
           {"database_bytes", pg_bytes}};
     peer->reset();
     (*server)->Stop();
@@ -778,10 +788,13 @@ int main(int argc, char** argv) {
     j["ingest"]["kafka_unary"] = IngestJson(unary_kafka);
     j["ingest"]["kafka_batched"] = IngestJson(batched_kafka);
   }
-  j["rebuild"] = {{"events", raw.events}, {"parse_per_s", parse_rate}, {"raw_put_per_s", put_rate},
+  j["rebuild"] = {{"events", raw.events},
+                  {"parse_per_s", parse_rate},
+                  {"raw_put_per_s", put_rate},
                   {"avg_event_bytes", avg_event}};
   for (const auto& [view, e] : rebuilds) {
-    j["rebuild"][view] = {{"seconds", e.seconds}, {"events_per_s", rebuild_rate(e)},
+    j["rebuild"][view] = {{"seconds", e.seconds},
+                          {"events_per_s", rebuild_rate(e)},
                           {"peak_rss_mib", e.peak_rss_mib}};
   }
   for (const auto& [name, l] : queries) j["queries"][name] = LatencyJson(l);
@@ -801,19 +814,17 @@ int main(int argc, char** argv) {
   if (o.pg) j["peer"] = pg;
 
   // Both systems were fed the same history: their funnels must agree.
-  const bool funnel_mismatch =
-      o.pg && (leadflow_funnel.captured() != pg_funnel.captured ||
-               leadflow_funnel.contacted() != pg_funnel.contacted ||
-               leadflow_funnel.qualified() != pg_funnel.qualified ||
-               leadflow_funnel.converted() != pg_funnel.converted);
+  const bool funnel_mismatch = o.pg && (leadflow_funnel.captured() != pg_funnel.captured ||
+                                        leadflow_funnel.contacted() != pg_funnel.contacted ||
+                                        leadflow_funnel.qualified() != pg_funnel.qualified ||
+                                        leadflow_funnel.converted() != pg_funnel.converted);
   j["funnel_cross_check"] = funnel_mismatch ? "mismatch" : (o.pg ? "same" : "not run");
   std::string md;
   auto line = [&](const std::string& s) { md += s + "\n"; };
   line(absl::StrCat("Machine: ", Machine(), ". Date: ", j["date"].get<std::string>(), "."));
   line(absl::StrCat("History: ", Num(h.leads), " leads over ", o.days, " days (seed ", o.seed,
-                    "), ", Num(h.commands), " commands, ", Num(events),
-                    " events (generated in ", absl::StrFormat("%.1f", h.generate_seconds),
-                    " s)."));
+                    "), ", Num(h.commands), " commands, ", Num(events), " events (generated in ",
+                    absl::StrFormat("%.1f", h.generate_seconds), " s)."));
   line("");
   line("| ingest | commands/s | events/s | refused | baseline (same run) | ratio | target |");
   line("|---|---:|---:|---:|---|---:|---|");
@@ -827,9 +838,9 @@ int main(int argc, char** argv) {
                     " | | | ≥ 100,000 commands/s |"));
   if (o.kafka) {
     line(absl::StrCat("| Kafka (mock), unary | ", Num(unary_kafka.commands_per_s()), " | ",
-                      Num(unary_kafka.events_per_s()), " | ", unary_kafka.refused,
-                      " | gRPC echo ", Num(echo_rate), "/s; raw transactional produce, ",
-                      o.inflight, " records/transaction: ", Num(raw_produce_txn), " records/s | ",
+                      Num(unary_kafka.events_per_s()), " | ", unary_kafka.refused, " | gRPC echo ",
+                      Num(echo_rate), "/s; raw transactional produce, ", o.inflight,
+                      " records/transaction: ", Num(raw_produce_txn), " records/s | ",
                       Ratio(unary_kafka.commands_per_s(), echo_rate), " echo; ",
                       Ratio(unary_kafka.events_per_s(), raw_produce_txn), " raw txn | |"));
     line(absl::StrCat("| Kafka (mock), batched | ", Num(batched_kafka.commands_per_s()), " | ",
@@ -850,7 +861,8 @@ int main(int argc, char** argv) {
       line(absl::StrCat("\nUnary, ", name, ": ", in->refused,
                         " commands refused, by the lifecycle rules: the in-flight slots walk "
                         "leads in parallel and a returning contact can interleave with its "
-                        "original lead (first: ", in->first_refusal, ")."));
+                        "original lead (first: ",
+                        in->first_refusal, ")."));
     }
   }
   line("");
@@ -866,16 +878,16 @@ int main(int argc, char** argv) {
                       view == "all" ? "≥ 150,000/s and ≥ 0.5 × raw Put" : "", " |"));
   }
   if (o.pg) {
-    line(absl::StrCat("| PostgreSQL peer: events table → lead table | ", Num(pg_rebuild_rate),
-                      " | | | | leadflow all ÷ peer: ",
-                      Ratio(rebuild_rate(rebuild_all), pg_rebuild_rate), " |"));
+    line(absl::StrCat(
+        "| PostgreSQL peer: events table → lead table | ", Num(pg_rebuild_rate),
+        " | | | | leadflow all ÷ peer: ", Ratio(rebuild_rate(rebuild_all), pg_rebuild_rate), " |"));
   }
   line("");
   line("| query (one client, sequential) | p50 | p99 | max | QPS | target |");
   line("|---|---:|---:|---:|---:|---|");
   auto qline = [&](const std::string& name, const Latency& l, const std::string& target) {
-    line(absl::StrFormat("| %s | %.3f ms | %.3f ms | %.3f ms | %s | %s |", name, l.p50_ms,
-                         l.p99_ms, l.max_ms, Num(l.qps()), target));
+    line(absl::StrFormat("| %s | %.3f ms | %.3f ms | %.3f ms | %s | %s |", name, l.p50_ms, l.p99_ms,
+                         l.max_ms, Num(l.qps()), target));
   };
   qline("GetLead", queries["get_lead"], "p99 < 1 ms");
   qline("ListLeads, newest 50", queries["list_leads_newest"], "");
@@ -891,8 +903,8 @@ int main(int argc, char** argv) {
   }
   qline("pipeline", queries["pipeline"], "");
   qline("re-contact queue, page of 50", queries["recontact_queue"], "");
-  line(absl::StrCat("\nGetLead with 16 calls in flight: ", Num(get_lead_concurrent.qps()),
-                    " QPS (", get_lead_concurrent.errors, " errors)."));
+  line(absl::StrCat("\nGetLead with 16 calls in flight: ", Num(get_lead_concurrent.qps()), " QPS (",
+                    get_lead_concurrent.errors, " errors)."));
   if (o.pg) {
     line(absl::StrCat("Cross-check of the cohort funnel, leadflow / peer: captured ",
                       leadflow_funnel.captured(), " / ", pg_funnel.captured, ", contacted ",
@@ -904,8 +916,8 @@ int main(int argc, char** argv) {
   line("");
   line("| memory and disk | value | per million events |");
   line("|---|---:|---:|");
-  line(absl::StrCat("| peak RSS, writer during the batched ingest | ", Num(writer_exit.peak_rss_mib),
-                    " MiB | |"));
+  line(absl::StrCat("| peak RSS, writer during the batched ingest | ",
+                    Num(writer_exit.peak_rss_mib), " MiB | |"));
   line(absl::StrCat("| peak RSS, `leadflow rebuild --view all` | ", Num(rebuild_all.peak_rss_mib),
                     " MiB | |"));
   line(absl::StrCat("| peak RSS, `leadflow serve` (all views) during the queries | ",
@@ -927,10 +939,9 @@ int main(int argc, char** argv) {
   // refusals of the unary runs, whose 64 slots walk leads in parallel, so a returning contact
   // (a later capture of a known email, about 4 % of leads) can interleave with its original
   // lead's commands and be refused by the lifecycle rules; the report shows how many.
-  int64_t failures = batched_embedded.refused +
-                     queries["get_lead"].errors + get_lead_concurrent.errors +
-                     queries["cohort_funnel"].errors + queries["list_leads_newest"].errors +
-                     queries["list_leads_qualified"].errors +
+  int64_t failures = batched_embedded.refused + queries["get_lead"].errors +
+                     get_lead_concurrent.errors + queries["cohort_funnel"].errors +
+                     queries["list_leads_newest"].errors + queries["list_leads_qualified"].errors +
                      queries["pipeline"].errors + queries["recontact_queue"].errors;
   if (o.pg) failures += pg_ingest.refused + pg_funnel_latency.errors;
   if (temp_work && !o.keep) std::filesystem::remove_all(o.work_dir);
@@ -939,8 +950,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (failures > 0) {
-    std::cerr << "suite_bench: " << failures << " refused commands or failed calls (first: "
-              << batched_embedded.first_refusal << ")\n";
+    std::cerr << "suite_bench: " << failures
+              << " refused commands or failed calls (first: " << batched_embedded.first_refusal
+              << ")\n";
     return 1;
   }
   return 0;

@@ -28,9 +28,9 @@
 namespace leadflow::bench {
 
 struct ChildExit {
-  int status = 0;             // as from waitpid
-  double seconds = 0;         // wall time from spawn to exit
-  double peak_rss_mib = 0;    // the child's VmHWM, last sampled before it exited
+  int status = 0;           // as from waitpid
+  double seconds = 0;       // wall time from spawn to exit
+  double peak_rss_mib = 0;  // the child's VmHWM, last sampled before it exited
   bool ok() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
   std::string Describe() const {
     if (WIFEXITED(status)) return absl::StrCat("exit code ", WEXITSTATUS(status));

@@ -138,7 +138,8 @@ int64_t Generate(command::CommandWriter& writer, int leads, int days,
     }
     if (i % 3 != 0 && i % 10 == 2) {  // postponed, to be called back within two months
       v1::Command p;
-      *p.mutable_postpone_lead()->mutable_meta() = Meta(absl::StrCat(i, "-p"), at + absl::Hours(90));
+      *p.mutable_postpone_lead()->mutable_meta() =
+          Meta(absl::StrCat(i, "-p"), at + absl::Hours(90));
       p.mutable_postpone_lead()->set_lead_id(id);
       *p.mutable_postpone_lead()->mutable_revisit_at() =
           common::ToProto(at + absl::Hours(24 * (10 + i % 50)));
@@ -240,9 +241,9 @@ int main(int argc, char** argv) {
   projections::CustomerProjection customer_projection;
   auto rebuild = [&](projections::Projection& projection,
                      std::unique_ptr<projections::ViewStore>& store) {
-    store = std::move(*projections::ViewStore::Open(
-        {.dir = absl::StrCat(dir, "/views/", projection.name()),
-         .column_families = projection.column_families()}));
+    store = std::move(
+        *projections::ViewStore::Open({.dir = absl::StrCat(dir, "/views/", projection.name()),
+                                       .column_families = projection.column_families()}));
     projections::ProjectionRunner runner(log.get(), store.get(), &projection);
     const absl::Time t = absl::Now();
     absl::Status st = runner.CatchUp();
@@ -273,13 +274,14 @@ int main(int argc, char** argv) {
     std::vector<std::unique_ptr<projections::ViewStore>> stores;
     std::vector<std::unique_ptr<projections::ProjectionRunner>> runners;
     std::vector<projections::ProjectionRunner*> raw;
-    for (projections::Projection* p : std::initializer_list<projections::Projection*>{&lp, &cp, &fp, &rp}) {
-      stores.push_back(std::move(*projections::ViewStore::Open(
-          {.dir = absl::StrCat(dir, "/views-one-pass/", p->name()),
-           .column_families = p->column_families(),
-           .without_wal = true})));
-      runners.push_back(std::make_unique<projections::ProjectionRunner>(log.get(),
-                                                                        stores.back().get(), p));
+    for (projections::Projection* p :
+         std::initializer_list<projections::Projection*>{&lp, &cp, &fp, &rp}) {
+      stores.push_back(std::move(
+          *projections::ViewStore::Open({.dir = absl::StrCat(dir, "/views-one-pass/", p->name()),
+                                         .column_families = p->column_families(),
+                                         .without_wal = true})));
+      runners.push_back(
+          std::make_unique<projections::ProjectionRunner>(log.get(), stores.back().get(), p));
       raw.push_back(runners.back().get());
     }
     const absl::Time t = absl::Now();
@@ -323,7 +325,7 @@ int main(int argc, char** argv) {
 
   // GetLead under load, through the real service code.
   projections::ProjectionRunner lead_runner(log.get(), lead_store.get(), &lead_projection);
-  auto waits = std::make_shared<server::ViewWaits>();
+  auto waits = std::make_shared<server::TaskPool>();
   server::LeadQueryServiceImpl service(
       lead_store.get(), server::ViewEdge{.runner = &lead_runner, .log = log.get(), .waits = waits},
       log->partition_count());
@@ -332,8 +334,8 @@ int main(int argc, char** argv) {
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
   auto server = builder.BuildAndStart();
-  auto stub = v1::LeadQueryService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  auto stub = v1::LeadQueryService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
   std::vector<int64_t> latencies_us;
   absl::Mutex mu;
   std::atomic<int64_t> pending{0}, errors{0};
@@ -384,8 +386,8 @@ int main(int argc, char** argv) {
   analytics_builder.RegisterService(&funnel_service);
   analytics_builder.RegisterService(&reprocessing_service);
   auto analytics = analytics_builder.BuildAndStart();
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   auto funnel_stub = v1::FunnelQueryService::NewStub(channel);
   auto reproc_stub = v1::ReprocessingQueryService::NewStub(channel);
   struct QueryTiming {
@@ -489,8 +491,9 @@ int main(int argc, char** argv) {
       rate, achieved, static_cast<long long>(total), static_cast<long long>(errors.load()),
       static_cast<long long>(pct(50)), static_cast<long long>(pct(99)),
       static_cast<long long>(latencies_us.back()));
-  std::cout << absl::StrFormat("\nAnalytics queries over gRPC (%lld leads in the cohort), %d runs each:\n",
-                               static_cast<long long>(cohort_captured), query_runs);
+  std::cout << absl::StrFormat(
+      "\nAnalytics queries over gRPC (%lld leads in the cohort), %d runs each:\n",
+      static_cast<long long>(cohort_captured), query_runs);
   for (auto& q : queries) {
     std::cout << absl::StrFormat("  %-52s p50 %8.2f ms  max %8.2f ms\n", q.name, q.p50(), q.max());
   }
@@ -502,13 +505,14 @@ int main(int argc, char** argv) {
         "\"raw_put_per_s\": %.0f, \"lead_rebuild_per_s\": %.0f, "
         "\"customer_rebuild_per_s\": %.0f, \"both_rebuild_per_s\": %.0f, "
         "\"funnel_rebuild_per_s\": %.0f, \"reprocessing_rebuild_per_s\": %.0f, "
-        "\"all_rebuild_per_s\": %.0f, \"one_pass_rebuild_per_s\": %.0f, \"cohort_p50_ms\": %.2f, \"cohort_max_ms\": %.2f, "
+        "\"all_rebuild_per_s\": %.0f, \"one_pass_rebuild_per_s\": %.0f, \"cohort_p50_ms\": %.2f, "
+        "\"cohort_max_ms\": %.2f, "
         "\"cohort_owner_p50_ms\": %.2f, "
         "\"get_p50_us\": %d, \"get_p99_us\": %d, \"get_errors\": %d}\n",
         bench::Machine(), leads, events, parse.rate(), raw_put.rate(), lead_rebuild.rate(),
         customer_rebuild.rate(), both, funnel_rebuild.rate(), reprocessing_rebuild.rate(), all,
-        one_pass.rate(),
-        queries[0].p50(), queries[0].max(), queries[2].p50(), pct(50), pct(99), errors.load());
+        one_pass.rate(), queries[0].p50(), queries[0].max(), queries[2].p50(), pct(50), pct(99),
+        errors.load());
   }
   lead_store.reset();
   customer_store.reset();

@@ -270,15 +270,15 @@ int main(int argc, char** argv) {
     raw_log->reset();
     direct_log->reset();
 
-
     echo_rates.push_back(echo_rate);
     no_writer_rates.push_back(no_writer_rate);
     capture_rates.push_back(capture_rate);
     grpc_batches.push_back(grpc_batch);
     writer_batches.push_back(writer_batch);
     raws.push_back(raw);
-    std::cerr << "round " << round + 1 << "/" << rounds << ": echo " << int64_t(echo_rate.per_second())
-              << "/s, capture " << int64_t(capture_rate.per_second()) << "/s, batch "
+    std::cerr << "round " << round + 1 << "/" << rounds << ": echo "
+              << int64_t(echo_rate.per_second()) << "/s, capture "
+              << int64_t(capture_rate.per_second()) << "/s, batch "
               << int64_t(grpc_batch.per_second()) << "/s\n";
   }
   node->reset();
@@ -300,9 +300,8 @@ int main(int argc, char** argv) {
     return m;
   };
   const Rate echo_rate = median(echo_rates), no_writer_rate = median(no_writer_rates),
-             capture_rate = median(capture_rates),
-             grpc_batch = median(grpc_batches), writer_batch = median(writer_batches),
-             raw = median(raws);
+             capture_rate = median(capture_rates), grpc_batch = median(grpc_batches),
+             writer_batch = median(writer_batches), raw = median(raws);
   std::sort(ratios.begin(), ratios.end());
   const double ratio = ratios[ratios.size() / 2];
   std::sort(no_writer_ratios.begin(), no_writer_ratios.end());
@@ -314,12 +313,12 @@ int main(int argc, char** argv) {
     std::cout << absl::StrFormat("%-46s %9.0f/s  (%6.0f-%6.0f)  %3d errors  %s\n", name,
                                  r.per_second(), r.lo, r.hi, r.errors, vs);
   };
-  std::cout << absl::StrFormat("%-46s %11s  %15s  %10s  %s\n", "measurement", "median",
-                               "range", "", "ratio");
+  std::cout << absl::StrFormat("%-46s %11s  %15s  %10s  %s\n", "measurement", "median", "range", "",
+                               "ratio");
   row("echo RPC (baseline), unary", echo_rate, "1.00");
   row("CaptureLead, no writer (ceiling), unary", no_writer_rate,
-      absl::StrFormat("%.2f x echo (rounds %.2f-%.2f)", no_writer_ratio,
-                      no_writer_ratios.front(), no_writer_ratios.back()));
+      absl::StrFormat("%.2f x echo (rounds %.2f-%.2f)", no_writer_ratio, no_writer_ratios.front(),
+                      no_writer_ratios.back()));
   row("CaptureLead, unary, durable", capture_rate,
       absl::StrFormat("%.2f x echo (target >= 0.80; rounds %.2f-%.2f)", ratio, ratios.front(),
                       ratios.back()));
@@ -337,8 +336,7 @@ int main(int argc, char** argv) {
       "CaptureLead without a writer %.1f us, CaptureLead %.1f us\n"
       "  -> the write path costs %.1f us of CPU per command; at the 0.80 target a call could "
       "cost at most %.1f us in all\n",
-      echo_rate.cpu_us_per_call(), no_writer_rate.cpu_us_per_call(),
-      capture_rate.cpu_us_per_call(),
+      echo_rate.cpu_us_per_call(), no_writer_rate.cpu_us_per_call(), capture_rate.cpu_us_per_call(),
       capture_rate.cpu_us_per_call() - no_writer_rate.cpu_us_per_call(),
       echo_rate.cpu_us_per_call() / 0.8);
 
@@ -355,12 +353,12 @@ int main(int argc, char** argv) {
         capture_rate.per_second(), ratio, echo_rate.cpu_us_per_call(),
         no_writer_rate.cpu_us_per_call(), capture_rate.cpu_us_per_call(), raw.per_second(),
         grpc_batch.per_second(), writer_batch.per_second(),
-        echo_rate.errors + no_writer_rate.errors + capture_rate.errors + grpc_batch.errors + writer_batch.errors);
+        echo_rate.errors + no_writer_rate.errors + capture_rate.errors + grpc_batch.errors +
+            writer_batch.errors);
   }
-  const bool clean =
-      echo_rate.errors + no_writer_rate.errors + capture_rate.errors + grpc_batch.errors +
-          writer_batch.errors ==
-      0;
+  const bool clean = echo_rate.errors + no_writer_rate.errors + capture_rate.errors +
+                         grpc_batch.errors + writer_batch.errors ==
+                     0;
   if (!clean) std::cout << "\nERRORS: some calls failed; the figures above are not valid\n";
   return clean ? 0 : 1;
 }

@@ -178,7 +178,8 @@ void BM_Step_Fingerprint(benchmark::State& state) {
 BENCHMARK(BM_Step_Fingerprint);
 
 // ResolveTarget of each command, as the writer does at admission.
-absl::StatusOr<std::vector<lead::CommandTarget>> TargetsOf(const std::vector<v1::Command>& commands) {
+absl::StatusOr<std::vector<lead::CommandTarget>> TargetsOf(
+    const std::vector<v1::Command>& commands) {
   std::vector<lead::CommandTarget> targets;
   for (const v1::Command& c : commands) {
     absl::StatusOr<lead::CommandTarget> t = lead::ResolveTarget(c, BenchIdentity());

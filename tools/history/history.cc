@@ -182,13 +182,12 @@ class LeadWriter {
   bool Touch(bool first) {
     if (!Step(first ? r_.Minutes(30, 3 * 24 * 60) : r_.Days(1, 9))) return false;
     static constexpr std::array<v1::InteractionKind, 6> kinds = {
-        v1::INTERACTION_KIND_CALL,    v1::INTERACTION_KIND_EMAIL,
-        v1::INTERACTION_KIND_MEETING, v1::INTERACTION_KIND_DEMO,
+        v1::INTERACTION_KIND_CALL,       v1::INTERACTION_KIND_EMAIL,
+        v1::INTERACTION_KIND_MEETING,    v1::INTERACTION_KIND_DEMO,
         v1::INTERACTION_KIND_OFFER_SENT, v1::INTERACTION_KIND_PRICE_LIST_SENT};
     v1::LogInteraction* i = New(&v1::Command::mutable_log_interaction, user(owner_));
     i->set_lead_id(lead_id_);
-    const size_t kind =
-        first ? 0 : r_.Weighted(std::array<double, 6>{40, 30, 10, 8, 7, 5});
+    const size_t kind = first ? 0 : r_.Weighted(std::array<double, 6>{40, 30, 10, 8, 7, 5});
     i->set_kind(kinds[kind]);
     const bool inbound = !first && r_.Chance(0.25);
     i->set_direction(inbound ? v1::DIRECTION_INBOUND : v1::DIRECTION_OUTBOUND);
@@ -260,7 +259,8 @@ class LeadWriter {
       if (!Step(r_.Days(20, 180))) return false;
       v1::RecordPurchase* rp = New(&v1::Command::mutable_record_purchase, user(owner_));
       rp->set_customer_id(customer);
-      rp->set_kind(static_cast<v1::PurchaseKind>(2 + r_.Weighted(std::array<double, 3>{60, 25, 15})));
+      rp->set_kind(
+          static_cast<v1::PurchaseKind>(2 + r_.Weighted(std::array<double, 3>{60, 25, 15})));
       rp->mutable_amount()->set_currency_code("EUR");
       rp->mutable_amount()->set_amount_micros(r_.Between(1, 80) * 1000 * 1000000);
       rp->set_reference(absl::StrCat("INV-", o_.seed, "-", index_, "-", p + 1));
@@ -328,7 +328,8 @@ class LeadWriter {
     v1::CaptureLead* c = New(&v1::Command::mutable_capture_lead, system("web-form-importer"));
     c->mutable_person()->set_full_name(absl::StrCat("Lead ", index_));
     c->set_email(email_);
-    c->set_source_channel(r_.Chance(0.5) ? v1::SOURCE_CHANNEL_WEBINAR : v1::SOURCE_CHANNEL_INBOUND_EMAIL);
+    c->set_source_channel(r_.Chance(0.5) ? v1::SOURCE_CHANNEL_WEBINAR
+                                         : v1::SOURCE_CHANNEL_INBOUND_EMAIL);
   }
 
   const HistoryOptions& o_;

@@ -18,9 +18,14 @@ int main(int argc, char** argv) {
   leadflow::history::HistoryOptions o;
   std::string out = "-";
   std::string end;
-  app.add_option("--leads", o.leads, "Leads")->capture_default_str()->check(CLI::Range(1, 100000000));
-  app.add_option("--days", o.days, "Days the captures spread over")->capture_default_str()->check(CLI::Range(1, 3660));
-  app.add_option("--seed", o.seed, "Seed: the same seed gives the same history")->capture_default_str();
+  app.add_option("--leads", o.leads, "Leads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000000));
+  app.add_option("--days", o.days, "Days the captures spread over")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3660));
+  app.add_option("--seed", o.seed, "Seed: the same seed gives the same history")
+      ->capture_default_str();
   std::string key_out;
   app.add_option("--ids-key-out", key_out,
                  "Write the history's lead id key to this file, for leadflow serve --ids-key-file "
@@ -29,7 +34,8 @@ int main(int argc, char** argv) {
   app.add_option("--out", out, "Output file, - for stdout")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (end.empty()) {
-    o.end = absl::FromCivil(absl::ToCivilDay(absl::Now(), absl::UTCTimeZone()), absl::UTCTimeZone());
+    o.end =
+        absl::FromCivil(absl::ToCivilDay(absl::Now(), absl::UTCTimeZone()), absl::UTCTimeZone());
   } else {
     absl::CivilDay day;
     if (!absl::ParseCivilTime(end, &day)) {
@@ -62,11 +68,10 @@ int main(int argc, char** argv) {
     commands += static_cast<int64_t>(batch.size());
     if (absl::Now() - last > absl::Milliseconds(250) || lead + 1 == o.leads) {
       last = absl::Now();
-      std::cerr << absl::StreamFormat("\rhistory_gen: %3.0f%%  %lld/%lld leads  %lld commands",
-                                      100.0 * (lead + 1) / o.leads,
-                                      static_cast<long long>(lead + 1),
-                                      static_cast<long long>(o.leads),
-                                      static_cast<long long>(commands));
+      std::cerr << absl::StreamFormat(
+          "\rhistory_gen: %3.0f%%  %lld/%lld leads  %lld commands", 100.0 * (lead + 1) / o.leads,
+          static_cast<long long>(lead + 1), static_cast<long long>(o.leads),
+          static_cast<long long>(commands));
     }
     return static_cast<bool>(sink);
   });

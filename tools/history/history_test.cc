@@ -42,8 +42,9 @@ TEST(HistoryTest, TheSameSeedGivesTheSameHistoryAndAnotherSeedAnother) {
   b.seed = 43;
   int differing = 0;
   for (int64_t i = 0; i < a.leads; ++i) {
-    differing += LeadHistory(a, i).size() != LeadHistory(b, i).size() ||
-                 LeadHistory(a, i)[0].SerializeAsString() != LeadHistory(b, i)[0].SerializeAsString();
+    differing +=
+        LeadHistory(a, i).size() != LeadHistory(b, i).size() ||
+        LeadHistory(a, i)[0].SerializeAsString() != LeadHistory(b, i)[0].SerializeAsString();
   }
   EXPECT_GT(differing, 40);
 }
@@ -72,8 +73,7 @@ TEST(HistoryTest, ShapeLooksLikeASalesOrg) {
     // Leads captured near the end are cut short by it; the others have at least two touches
     // before the decision and at most 30.
     if (lead.size() > 8) max_touches = std::max(max_touches, touches);
-    if (OccurredAt(lead.front()) < o.end - absl::Hours(24 * 90) &&
-        lead.size() > 2) {
+    if (OccurredAt(lead.front()) < o.end - absl::Hours(24 * 90) && lead.size() > 2) {
       min_touches = std::min(min_touches, touches);
     }
     return true;

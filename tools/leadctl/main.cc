@@ -56,7 +56,8 @@ struct Global {
 // none is found (an authenticating server then answers UNAUTHENTICATED).
 absl::StatusOr<std::string> FindToken(const Global& g) {
   if (!g.token.empty()) return g.token;
-  if (const char* t = std::getenv("LEADFLOW_TOKEN"); t != nullptr && *t != '\0') return std::string(t);
+  if (const char* t = std::getenv("LEADFLOW_TOKEN"); t != nullptr && *t != '\0')
+    return std::string(t);
   std::string file = g.token_file;
   if (file.empty()) {
     if (const char* f = std::getenv("LEADFLOW_TOKEN_FILE"); f != nullptr) file = f;
@@ -65,7 +66,8 @@ absl::StatusOr<std::string> FindToken(const Global& g) {
   if (file.empty()) file = (std::filesystem::path(g.data_dir) / "auth" / "admin.token").string();
   std::ifstream in(file);
   if (!in) {
-    if (explicit_file) return absl::InvalidArgumentError(absl::StrCat("--token-file: cannot read ", file));
+    if (explicit_file)
+      return absl::InvalidArgumentError(absl::StrCat("--token-file: cannot read ", file));
     return std::string();
   }
   std::string token;
@@ -170,7 +172,6 @@ std::string Json(const google::protobuf::Message& m) {
 
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
-
 void PrintReply(const std::string& command, const v1::CommandReply& r) {
   const v1::LogPosition& pos = r.last_position();
   if (r.replayed()) {
@@ -201,7 +202,7 @@ void PrintReply(const std::string& command, const v1::CommandReply& r) {
 
 std::string Short(const google::protobuf::EnumDescriptor* d, int v) { return EnumShortName(d, v); }
 
-std::string Day(const google::protobuf::Timestamp& ts) {
+std::string DateTime(const google::protobuf::Timestamp& ts) {
   if (ts.seconds() <= 0) return "-";
   return absl::FormatTime("%Y-%m-%d %H:%M", common::FromProto(ts), absl::UTCTimeZone());
 }
@@ -224,19 +225,19 @@ void PrintLead(const v1::LeadView& l) {
                              Short(v1::OriginType_descriptor(), l.origin_type()), ")",
                              l.campaign().empty() ? "" : ", campaign ", l.campaign()));
   if (l.has_acquisition_cost()) Row("acquisition", FormatMoney(l.acquisition_cost()));
-  Row("temperature", absl::StrCat(Short(v1::Temperature_descriptor(), l.temperature()),
-                                  " (at capture: ",
-                                  Short(v1::Temperature_descriptor(), l.temperature_at_capture()),
-                                  ")"));
-  Row("owner", l.owner().empty() ? "- (unassigned)"
-                                 : absl::StrCat(l.owner(), l.team().empty() ? "" : " / ", l.team()));
+  Row("temperature",
+      absl::StrCat(Short(v1::Temperature_descriptor(), l.temperature()), " (at capture: ",
+                   Short(v1::Temperature_descriptor(), l.temperature_at_capture()), ")"));
+  Row("owner", l.owner().empty()
+                   ? "- (unassigned)"
+                   : absl::StrCat(l.owner(), l.team().empty() ? "" : " / ", l.team()));
   if (l.status() == v1::LEAD_STATUS_QUALIFIED) {
     Row("stage", Short(v1::SalesStage_descriptor(), l.stage()));
   }
   if (l.has_bant()) {
-    Row("BANT", absl::StrCat("budget ", FormatMoney(l.bant().budget()), "; decides: ",
-                             l.bant().decision_maker(), "; need: ", l.bant().need(),
-                             "; decision by ", Day(l.bant().expected_decision_at())));
+    Row("BANT", absl::StrCat("budget ", FormatMoney(l.bant().budget()),
+                             "; decides: ", l.bant().decision_maker(), "; need: ", l.bant().need(),
+                             "; decision by ", DateTime(l.bant().expected_decision_at())));
   }
   std::string touches = absl::StrCat(l.touches_total());
   for (const auto& t : l.touches()) {
@@ -247,17 +248,18 @@ void PrintLead(const v1::LeadView& l) {
   if (l.touches_size() > 0) touches += ")";
   Row("touches", touches);
   if (l.has_last_interaction_at()) {
-    Row("last touch", absl::StrCat(Day(l.last_interaction_at()), " (",
-                                   Short(v1::InteractionKind_descriptor(),
-                                         l.last_interaction_kind()), ")"));
+    Row("last touch",
+        absl::StrCat(DateTime(l.last_interaction_at()), " (",
+                     Short(v1::InteractionKind_descriptor(), l.last_interaction_kind()), ")"));
   }
-  Row("last activity", Day(l.last_activity_at()));
+  Row("last activity", DateTime(l.last_activity_at()));
   const v1::Milestones& m = l.milestones();
-  Row("milestones", absl::StrCat("captured ", Day(m.captured()), " | contacted ",
-                                 Day(m.contacted()), " | qualified ", Day(m.qualified())));
-  Row("", absl::StrCat("presented ", Day(m.presented()), " | proposal ", Day(m.proposal()),
-                       " | converted ", Day(m.converted())));
-  Row("status since", Day(l.status_changed_at()));
+  Row("milestones",
+      absl::StrCat("captured ", DateTime(m.captured()), " | contacted ", DateTime(m.contacted()),
+                   " | qualified ", DateTime(m.qualified())));
+  Row("", absl::StrCat("presented ", DateTime(m.presented()), " | proposal ",
+                       DateTime(m.proposal()), " | converted ", DateTime(m.converted())));
+  Row("status since", DateTime(l.status_changed_at()));
   if (l.status() == v1::LEAD_STATUS_REJECTED) {
     Row("rejected", absl::StrCat(Short(v1::RejectionReason_descriptor(), l.rejection_reason()),
                                  l.exit_text().empty() ? "" : ": ", l.exit_text()));
@@ -268,11 +270,11 @@ void PrintLead(const v1::LeadView& l) {
                      l.exit_text().empty() ? "" : ": ", l.exit_text()));
   }
   if (l.has_revisit_at()) {
-    Row("revisit at", absl::StrCat(Day(l.revisit_at()), l.exit_text().empty() ? "" : " (",
+    Row("revisit at", absl::StrCat(DateTime(l.revisit_at()), l.exit_text().empty() ? "" : " (",
                                    l.exit_text(), l.exit_text().empty() ? "" : ")"));
   }
   for (const auto& f : l.open_follow_ups()) {
-    Row("follow-up", absl::StrCat(f.follow_up_id(), " due ", Day(f.due_at()), " (",
+    Row("follow-up", absl::StrCat(f.follow_up_id(), " due ", DateTime(f.due_at()), " (",
                                   Short(v1::InteractionKind_descriptor(), f.kind()), ")",
                                   f.note().empty() ? "" : ": ", f.note()));
   }
@@ -297,7 +299,8 @@ void PrintLeadTable(const v1::ListLeadsResponse& r) {
               << Cell(l.person().full_name(), 22) << Cell(OrDash(l.owner()), 10)
               << Cell(Short(v1::SourceChannel_descriptor(), l.source_channel()), 16)
               << Cell(Short(v1::Temperature_descriptor(), l.temperature()), 5)
-              << Cell(Day(l.milestones().captured()), 16) << Day(l.last_activity_at()) << "\n";
+              << Cell(DateTime(l.milestones().captured()), 16) << DateTime(l.last_activity_at())
+              << "\n";
   }
   std::cout << "(" << r.leads_size() << " lead" << (r.leads_size() == 1 ? "" : "s");
   if (!r.next_page_token().empty()) std::cout << "; more: --page-token " << r.next_page_token();
@@ -307,16 +310,18 @@ void PrintLeadTable(const v1::ListLeadsResponse& r) {
 std::string Summarize(const v1::Event& e) {
   switch (e.payload_case()) {
     case v1::Event::kLeadCaptured:
-      return absl::StrCat("captured from ",
-                          Short(v1::SourceChannel_descriptor(), e.lead_captured().source_channel()));
+      return absl::StrCat("captured from ", Short(v1::SourceChannel_descriptor(),
+                                                  e.lead_captured().source_channel()));
     case v1::Event::kInquiryReceived:
-      return absl::StrCat("came back (", Short(v1::SourceChannel_descriptor(),
-                                                e.inquiry_received().source_channel()), ")");
+      return absl::StrCat(
+          "came back (",
+          Short(v1::SourceChannel_descriptor(), e.inquiry_received().source_channel()), ")");
     case v1::Event::kLeadAssigned:
       return absl::StrCat("assigned to ", e.lead_assigned().owner());
     case v1::Event::kInteractionLogged:
       return absl::StrCat(Short(v1::InteractionKind_descriptor(), e.interaction_logged().kind()),
-                          " ", Short(v1::Direction_descriptor(), e.interaction_logged().direction()),
+                          " ",
+                          Short(v1::Direction_descriptor(), e.interaction_logged().direction()),
                           ", ", Short(v1::Outcome_descriptor(), e.interaction_logged().outcome()));
     case v1::Event::kLeadQualified:
       return absl::StrCat("qualified, budget ", FormatMoney(e.lead_qualified().budget()));
@@ -326,7 +331,7 @@ std::string Summarize(const v1::Event& e) {
       return absl::StrCat("rejected: ",
                           Short(v1::RejectionReason_descriptor(), e.lead_rejected().reason()));
     case v1::Event::kLeadPostponed:
-      return absl::StrCat("postponed until ", Day(e.lead_postponed().revisit_at()));
+      return absl::StrCat("postponed until ", DateTime(e.lead_postponed().revisit_at()));
     case v1::Event::kLeadReactivated:
       return absl::StrCat("reactivated to ", Short(v1::LeadStatus_descriptor(),
                                                    e.lead_reactivated().restored_status()));
@@ -339,7 +344,7 @@ std::string Summarize(const v1::Event& e) {
       return absl::StrCat("NPS ", e.nps_recorded().score());
     case v1::Event::kFollowUpScheduled:
       return absl::StrCat("follow-up ", e.follow_up_scheduled().follow_up_id(), " due ",
-                          Day(e.follow_up_scheduled().due_at()));
+                          DateTime(e.follow_up_scheduled().due_at()));
     case v1::Event::kFollowUpCompleted:
       return absl::StrCat("follow-up ", e.follow_up_completed().follow_up_id(), " done");
     case v1::Event::kTemperatureSet:
@@ -384,13 +389,11 @@ int Fail(const grpc::Status& st, const Global& g) {
   const int code = static_cast<int>(st.error_code());
   const std::string name = code >= 0 && code <= 16 ? kNames[code] : absl::StrCat(code);
   if (g.json) {
-    std::cout << "{\n  \"error\": {\"code\": \"" << name << "\", \"message\": "
-              << Json([&] {
-                   google::protobuf::Value v;
-                   v.set_string_value(st.error_message());
-                   return v;
-                 }())
-              << "}\n}\n";
+    std::cout << "{\n  \"error\": {\"code\": \"" << name << "\", \"message\": " << Json([&] {
+      google::protobuf::Value v;
+      v.set_string_value(st.error_message());
+      return v;
+    }()) << "}\n}\n";
   }
   std::cerr << "leadctl: " << name << ": " << st.error_message() << "\n";
   google::rpc::Status rich;
@@ -465,8 +468,8 @@ int RunBatch(const std::shared_ptr<grpc::Channel>& channel, const Global& g,
     v1::Command c;
     auto st = google::protobuf::util::JsonStringToMessage(std::string(text), &c);
     if (!st.ok()) {
-      std::cerr << "leadctl: " << path << ":" << number << ": not a leadflow.v1.Command: "
-                << st.message() << "\n";
+      std::cerr << "leadctl: " << path << ":" << number
+                << ": not a leadflow.v1.Command: " << st.message() << "\n";
       if (++bad >= 20) break;
       continue;
     }
@@ -533,10 +536,10 @@ int RunBatch(const std::shared_ptr<grpc::Channel>& channel, const Global& g,
         if (r.code() == 0) {
           (*row.mutable_fields())["lead_id"].set_string_value(r.reply().lead_id());
           (*row.mutable_fields())["replayed"].set_bool_value(r.reply().replayed());
-          (*row.mutable_fields())["command_id"].set_string_value(
-              command_id_of[begin + i]);
+          (*row.mutable_fields())["command_id"].set_string_value(command_id_of[begin + i]);
           auto* ids = (*row.mutable_fields())["event_ids"].mutable_list_value();
-          for (const std::string& id : r.reply().event_ids()) ids->add_values()->set_string_value(id);
+          for (const std::string& id : r.reply().event_ids())
+            ids->add_values()->set_string_value(id);
         } else {
           (*row.mutable_fields())["message"].set_string_value(r.message());
         }
@@ -642,8 +645,7 @@ int Analytics(const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext
     if (!t.ok()) return usage(t.status());
     as_of_ts = *t;
   }
-  const std::string when =
-      as_of.empty() ? "now" : common::Rfc3339(common::FromProto(as_of_ts));
+  const std::string when = as_of.empty() ? "now" : common::Rfc3339(common::FromProto(as_of_ts));
   if (what == "queue") {
     v1::RecontactQueueRequest req;
     if (!as_of.empty()) *req.mutable_as_of() = as_of_ts;
@@ -654,7 +656,8 @@ int Analytics(const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext
     if (!st.ok()) return Fail(st, g);
     return print(resp, RenderExits(resp.leads(), resp.next_page_token(),
                                    absl::StrCat("Re-contact queue: postponed leads to call back "
-                                                "(revisit date on or before ", when, ")"),
+                                                "(revisit date on or before ",
+                                                when, ")"),
                                    format));
   }
   if (what == "winback") {
@@ -666,11 +669,11 @@ int Analytics(const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext
     v1::WinBackResponse resp;
     grpc::Status st = reproc_stub->GetWinBackList(&ctx, req, &resp);
     if (!st.ok()) return Fail(st, g);
-    return print(resp, RenderExits(resp.leads(), resp.next_page_token(),
-                                   absl::StrCat("Win-back candidates: rejected more than ", days,
-                                                " days before ", when,
-                                                ", no outbound contact since"),
-                                   format));
+    return print(resp,
+                 RenderExits(resp.leads(), resp.next_page_token(),
+                             absl::StrCat("Win-back candidates: rejected more than ", days,
+                                          " days before ", when, ", no outbound contact since"),
+                             format));
   }
   if (what == "exits") {
     v1::ListExitsRequest req;
@@ -685,9 +688,9 @@ int Analytics(const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext
     v1::ListExitsResponse resp;
     grpc::Status st = reproc_stub->ListExits(&ctx, req, &resp);
     if (!st.ok()) return Fail(st, g);
-    return print(resp, RenderExits(resp.exits(), resp.next_page_token(),
-                                   absl::StrCat("Exits ", from, " .. ", to, " (oldest first)"),
-                                   format));
+    return print(resp,
+                 RenderExits(resp.exits(), resp.next_page_token(),
+                             absl::StrCat("Exits ", from, " .. ", to, " (oldest first)"), format));
   }
   v1::ExitSummaryRequest req;
   if (absl::Status st = range(req.mutable_from(), req.mutable_to()); !st.ok()) return usage(st);
@@ -710,6 +713,9 @@ int Main(int argc, char** argv) {
       "Exit codes: 0 ok, 1 refused by the server, 2 bad usage or input, 3 server unreachable "
       "(retry with the same --id is safe).\nServer address: --server or $LEADFLOW_SERVER.");
   app.require_subcommand(1);
+  // Global options (--json, --csv, --server, --token, ...) are accepted anywhere on the line,
+  // before or after the subcommand: each subcommand inherits this.
+  app.fallthrough();
   app.add_option("--server", g.server, "leadflow address")->capture_default_str();
   app.add_flag("--json", g.json, "Print replies as JSON (for scripts)");
   app.add_flag("--csv", g.csv, "Print analytics tables as CSV (funnel, pipeline, queue, ...)");
@@ -724,12 +730,12 @@ int Main(int argc, char** argv) {
                  "(auth/admin.token) is used when no token is given (also $LEADFLOW_DATA_DIR)")
       ->capture_default_str();
   app.add_flag("--tls", g.tls, "Connect over TLS (system CAs unless --ca)");
-  app.add_option("--ca", g.ca, "CA certificate (PEM) the server's certificate is checked against; "
-                               "implies --tls");
+  app.add_option("--ca", g.ca,
+                 "CA certificate (PEM) the server's certificate is checked against; "
+                 "implies --tls");
   app.add_option("--cert", g.cert, "Client certificate (PEM), for servers that require one");
   app.add_option("--key", g.key, "Private key (PEM) of --cert");
-  app.add_option("--timeout", g.timeout_seconds, "RPC deadline in seconds")
-      ->capture_default_str();
+  app.add_option("--timeout", g.timeout_seconds, "RPC deadline in seconds")->capture_default_str();
 
   // Each command subcommand sets `build`; `get` sets `lead_to_get`.
   std::function<absl::StatusOr<v1::Command>()> build;
@@ -760,15 +766,17 @@ int Main(int argc, char** argv) {
     std::string name, email, phone, company, title, source, origin, campaign, cost, temperature,
         note;
   } cap;
-  CLI::App* capture = app.add_subcommand("capture", "Capture a lead (a known contact becomes an inquiry)");
+  CLI::App* capture =
+      app.add_subcommand("capture", "Capture a lead (a known contact becomes an inquiry)");
   capture->add_option("--name", cap.name, "Full name of the person")->required();
   capture->add_option("--email", cap.email, "Email (email or phone required)");
   capture->add_option("--phone", cap.phone, "Phone in international format, e.g. +48 123 456 789");
   capture->add_option("--company", cap.company, "Company");
   capture->add_option("--title", cap.title, "Job title");
-  capture->add_option("--source", cap.source,
-                      "Source channel: web-form, inbound-call, inbound-email, third-party, "
-                      "referral, event, cold-call, social, webinar, content-download")
+  capture
+      ->add_option("--source", cap.source,
+                   "Source channel: web-form, inbound-call, inbound-email, third-party, "
+                   "referral, event, cold-call, social, webinar, content-download")
       ->required();
   capture->add_option("--origin", cap.origin, "seed, net or spear (default: from the source)");
   capture->add_option("--campaign", cap.campaign, "Campaign");
@@ -817,10 +825,10 @@ int Main(int argc, char** argv) {
 
   struct {
     std::string source, campaign, note, name, email, phone, company, title, owner, team, reason,
-        temperature, kind, direction, outcome, notes, interaction_id, due, follow_up_id,
-        assignee, budget, decision_maker, need, decision_by, stage, text, until, into, deal,
-        contract, invoice, account_owner, legal_name, tax_id, registration, billing_address,
-        amount, reference, description, comment;
+        temperature, kind, direction, outcome, notes, interaction_id, due, follow_up_id, assignee,
+        budget, decision_maker, need, decision_by, stage, text, until, into, deal, contract,
+        invoice, account_owner, legal_name, tax_id, registration, billing_address, amount,
+        reference, description, comment;
     int64_t duration = 0;
     int score = -1;
   } f;
@@ -882,9 +890,10 @@ int Main(int argc, char** argv) {
 
   CLI::App* interaction = on_lead("interaction", "Log a call, email, meeting, demo, ...");
   interaction->alias("log");
-  interaction->add_option("--kind", f.kind,
-                          "call, email, meeting, demo, free-trial, offer-sent, price-list-sent, "
-                          "mailing, webinar, note")
+  interaction
+      ->add_option("--kind", f.kind,
+                   "call, email, meeting, demo, free-trial, offer-sent, price-list-sent, "
+                   "mailing, webinar, note")
       ->required();
   interaction->add_option("--direction", f.direction, "inbound or outbound")->required();
   interaction->add_option("--outcome", f.outcome,
@@ -962,9 +971,10 @@ int Main(int argc, char** argv) {
   });
 
   CLI::App* stage = on_lead("stage", "Move a qualified lead to another sales stage");
-  stage->add_option("stage", f.stage,
-                    "qualification, needs-analysis, solution-presentation, objection-handling, "
-                    "closing")
+  stage
+      ->add_option("stage", f.stage,
+                   "qualification, needs-analysis, solution-presentation, objection-handling, "
+                   "closing")
       ->required();
   builds(stage, &v1::Command::mutable_change_stage, [&](auto* b) -> absl::Status {
     b->set_lead_id(target);
@@ -975,9 +985,10 @@ int Main(int argc, char** argv) {
   });
 
   CLI::App* reject = on_lead("reject", "The lead said no");
-  reject->add_option("--reason", f.reason,
-                     "no-budget, no-need, bad-timing, chose-competitor, no-authority, "
-                     "unresponsive, other")
+  reject
+      ->add_option("--reason", f.reason,
+                   "no-budget, no-need, bad-timing, chose-competitor, no-authority, "
+                   "unresponsive, other")
       ->required();
   reject->add_option("--text", f.text, "Free text (required for 'other')");
   builds(reject, &v1::Command::mutable_reject_lead, [&](auto* b) -> absl::Status {
@@ -1002,8 +1013,9 @@ int Main(int argc, char** argv) {
   });
 
   CLI::App* disqualify = on_lead("disqualify", "Not a fit");
-  disqualify->add_option("--reason", f.reason,
-                         "no-authority, not-target-market, invalid-contact, no-need, other")
+  disqualify
+      ->add_option("--reason", f.reason,
+                   "no-authority, not-target-market, invalid-contact, no-need, other")
       ->required();
   disqualify->add_option("--text", f.text, "Free text (required for 'other')");
   builds(disqualify, &v1::Command::mutable_disqualify_lead, [&](auto* b) -> absl::Status {
@@ -1016,8 +1028,9 @@ int Main(int argc, char** argv) {
     return absl::OkStatus();
   });
 
-  CLI::App* reactivate = on_lead("reactivate", "Bring back a rejected, postponed or "
-                                               "disqualified lead");
+  CLI::App* reactivate = on_lead("reactivate",
+                                 "Bring back a rejected, postponed or "
+                                 "disqualified lead");
   reactivate->add_option("--note", f.note, "Note");
   builds(reactivate, &v1::Command::mutable_reactivate_lead, [&](auto* b) -> absl::Status {
     b->set_lead_id(target);
@@ -1056,8 +1069,9 @@ int Main(int argc, char** argv) {
     std::string lead, email, phone;
   } er;
   CLI::App* erase = app.add_subcommand(
-      "erase", "Erase a person: destroy the lead's data key, so every personal field it ever "
-               "had is gone for good (status and funnel figures stay). admin only");
+      "erase",
+      "Erase a person: destroy the lead's data key, so every personal field it ever "
+      "had is gone for good (status and funnel figures stay). admin only");
   erase->add_option("lead", er.lead, "Lead id (ld_...); or name it by --email or --phone");
   erase->add_option("--email", er.email, "The email of the lead to erase");
   erase->add_option("--phone", er.phone, "The phone of the lead to erase");
@@ -1140,8 +1154,7 @@ int Main(int argc, char** argv) {
   find->add_option("--email", find_email, "Email");
   find->add_option("--phone", find_phone, "Phone");
   struct {
-    std::string status, stage, owner, source, temperature, from, to, sort = "captured",
-        token;
+    std::string status, stage, owner, source, temperature, from, to, sort = "captured", token;
     bool desc = false;
     int limit = 50;
   } lf;
@@ -1162,7 +1175,8 @@ int Main(int argc, char** argv) {
   overdue->add_option("--owner", overdue_owner, "Assignee")->required();
   overdue->add_option("--as-of", as_of, "Instead of now");
   std::string customer_ref;
-  CLI::App* customer = app.add_subcommand("customer", "Show a customer (by cu_... or its lead ld_...)");
+  CLI::App* customer =
+      app.add_subcommand("customer", "Show a customer (by cu_... or its lead ld_...)");
   customer->add_option("id", customer_ref, "Customer id or originating lead id")->required();
   std::string customers_owner;
   CLI::App* customers = app.add_subcommand("customers", "List an account owner's customers");
@@ -1216,8 +1230,9 @@ int Main(int argc, char** argv) {
   CLI::App* views = app.add_subcommand("views", "View positions and health per partition");
   CLI::App* health = app.add_subcommand("health", "Health of each leadflow service");
   CLI::App* events = app.add_subcommand(
-      "events", "Stream the log's events as JSON lines (role downstream or admin): from the "
-                "start, or from --from positions; stops at the end unless --follow");
+      "events",
+      "Stream the log's events as JSON lines (role downstream or admin): from the "
+      "start, or from --from positions; stops at the end unless --follow");
   std::vector<std::string> events_from;
   bool events_follow = false;
   events->add_option("--from", events_from,
@@ -1242,8 +1257,8 @@ int Main(int argc, char** argv) {
     // With a token the server records its subject as the actor; --actor is a note beside it.
     // Without one (a server with authentication off) the actor is --actor or $USER.
     const char* user = std::getenv("USER");
-    g.actor = !actor_flag.empty() ? actor_flag
-              : !g.token.empty()  ? ""
+    g.actor = !actor_flag.empty()                ? actor_flag
+              : !g.token.empty()                 ? ""
               : user != nullptr && *user != '\0' ? user
                                                  : "leadctl";
   }
@@ -1301,9 +1316,9 @@ int Main(int argc, char** argv) {
       if (e.aggregate_id() != t.lead_id() && e.aggregate_type() == v1::AGGREGATE_TYPE_LEAD) {
         who = absl::StrCat("merged ", e.aggregate_id(), ": ");
       }
-      std::cout << Cell(Day(e.occurred_at()), 16) << Cell(Day(e.recorded_at()), 16)
-                << Cell(absl::StrCat(e.aggregate_version()), 4) << Cell(e.actor().id(), 10)
-                << who << Summarize(e) << "\n";
+      std::cout << Cell(DateTime(e.occurred_at()), 16) << Cell(DateTime(e.recorded_at()), 16)
+                << Cell(absl::StrCat(e.aggregate_version()), 4) << Cell(e.actor().id(), 10) << who
+                << Summarize(e) << "\n";
     }
     return 0;
   }
@@ -1391,10 +1406,10 @@ int Main(int argc, char** argv) {
       std::cout << Json(resp);
       return 0;
     }
-    std::cout << Cell("DUE (UTC)", 16) << Cell("LEAD", 23) << Cell("NAME", 22)
-              << Cell("KIND", 10) << "NOTE\n";
+    std::cout << Cell("DUE (UTC)", 16) << Cell("LEAD", 23) << Cell("NAME", 22) << Cell("KIND", 10)
+              << "NOTE\n";
     for (const auto& o : resp.follow_ups()) {
-      std::cout << Cell(Day(o.follow_up().due_at()), 16) << Cell(o.lead_id(), 23)
+      std::cout << Cell(DateTime(o.follow_up().due_at()), 16) << Cell(o.lead_id(), 23)
                 << Cell(o.lead_name(), 22)
                 << Cell(Short(v1::InteractionKind_descriptor(), o.follow_up().kind()), 10)
                 << o.follow_up().note() << "\n";
@@ -1410,8 +1425,8 @@ int Main(int argc, char** argv) {
     Row("person", OrDash(c.person().full_name()));
     Row("company", OrDash(c.company()));
     Row("account owner", OrDash(c.account_owner()));
-    Row("converted", absl::StrCat(Day(c.converted_at()), " (recorded ",
-                                  Day(c.converted_recorded_at()), ")"));
+    Row("converted", absl::StrCat(DateTime(c.converted_at()), " (recorded ",
+                                  DateTime(c.converted_recorded_at()), ")"));
     Row("deal", absl::StrCat(FormatMoney(c.deal_value()),
                              c.contract_ref().empty() ? "" : ", contract ", c.contract_ref(),
                              c.invoice_ref().empty() ? "" : ", invoice ", c.invoice_ref()));
@@ -1421,14 +1436,14 @@ int Main(int argc, char** argv) {
       v1::Money total;
       total.set_currency_code(p.currency_code());
       total.set_amount_micros(p.amount_micros());
-      Row("purchases", absl::StrCat(Short(v1::PurchaseKind_descriptor(), p.kind()), ": ",
-                                    p.count(), ", ", FormatMoney(total)));
+      Row("purchases", absl::StrCat(Short(v1::PurchaseKind_descriptor(), p.kind()), ": ", p.count(),
+                                    ", ", FormatMoney(total)));
     }
-    Row("NPS", c.has_nps() ? absl::StrCat(c.latest_nps(), " (",
-                                          Short(v1::NpsCategory_descriptor(),
-                                                c.latest_nps_category()),
-                                          ", ", Day(c.latest_nps_at()), ")")
-                           : "-");
+    Row("NPS", c.has_nps()
+                   ? absl::StrCat(c.latest_nps(), " (",
+                                  Short(v1::NpsCategory_descriptor(), c.latest_nps_category()),
+                                  ", ", DateTime(c.latest_nps_at()), ")")
+                   : "-");
   };
   if (customer->parsed()) {
     v1::GetCustomerRequest req;
@@ -1461,7 +1476,7 @@ int Main(int argc, char** argv) {
     std::cout << Cell("CUSTOMER", 23) << Cell("NAME", 22) << Cell("CONVERTED", 16) << "DEAL\n";
     for (const auto& c : resp.customers()) {
       std::cout << Cell(c.customer_id(), 23) << Cell(c.person().full_name(), 22)
-                << Cell(Day(c.converted_at()), 16) << FormatMoney(c.deal_value()) << "\n";
+                << Cell(DateTime(c.converted_at()), 16) << FormatMoney(c.deal_value()) << "\n";
     }
     std::cout << "(" << resp.customers_size() << " customers)\n";
     return 0;
@@ -1523,8 +1538,7 @@ int Main(int argc, char** argv) {
       const bool ok = resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
       unhealthy += !ok;
       std::cout << Cell(service.empty() ? "(server)" : service, 36)
-                << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status())
-                << "\n";
+                << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status()) << "\n";
     }
     if (unhealthy > 0) std::cout << "see `leadctl views` for which partition stopped and why\n";
     return unhealthy == 0 ? 0 : kExitRefused;

@@ -25,8 +25,8 @@ absl::StatusOr<v1::Money> ParseMoney(absl::string_view flag, absl::string_view t
   std::vector<absl::string_view> parts =
       absl::StrSplit(absl::StripAsciiWhitespace(text), ' ', absl::SkipEmpty());
   auto bad = [&](absl::string_view why) {
-    return FlagError(flag, absl::StrCat("'", text, "' is not an amount like 'EUR 1200.50' (",
-                                        why, ")"));
+    return FlagError(flag,
+                     absl::StrCat("'", text, "' is not an amount like 'EUR 1200.50' (", why, ")"));
   };
   if (parts.size() != 2) return bad("currency and amount separated by a space");
   absl::string_view currency = parts[0], amount = parts[1];
@@ -95,8 +95,8 @@ absl::StatusOr<int> ParseEnum(absl::string_view flag, const google::protobuf::En
     if (v->name() == wanted || v->name() == prefix + wanted) return v->number();
     names.push_back(common::EnumShortName(e, v->number()));
   }
-  return FlagError(flag, absl::StrCat("unknown value '", text, "'; one of: ",
-                                      absl::StrJoin(names, ", ")));
+  return FlagError(
+      flag, absl::StrCat("unknown value '", text, "'; one of: ", absl::StrJoin(names, ", ")));
 }
 
 }  // namespace leadflow::leadctl

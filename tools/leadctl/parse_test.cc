@@ -34,7 +34,8 @@ TEST(ParseMoneyTest, RefusesWhatIsNotAnAmount) {
     auto m = ParseMoney("--deal", c.in);
     ASSERT_FALSE(m.ok()) << c.in;
     EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(std::string(m.status().message()).find(std::string("--deal: '") + c.in), std::string::npos)
+    EXPECT_NE(std::string(m.status().message()).find(std::string("--deal: '") + c.in),
+              std::string::npos)
         << m.status();
     EXPECT_NE(std::string(m.status().message()).find(c.why), std::string::npos) << m.status();
   }

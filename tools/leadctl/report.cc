@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include <utf8proc.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -21,28 +23,18 @@ std::string Table(const Rows& rows) {
   std::vector<size_t> width;
   for (const auto& r : rows) {
     if (r.size() > width.size()) width.resize(r.size(), 0);
-    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], DisplayWidth(r[i]));
   }
   std::string out;
   for (const auto& r : rows) {
     std::string line;
     for (size_t i = 0; i < r.size(); ++i) {
       line += r[i];
-      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+      if (i + 1 < r.size()) line += std::string(width[i] - DisplayWidth(r[i]) + 2, ' ');
     }
     out += line + "\n";
   }
   return out;
-}
-
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) {
-    if (c == '"') q += '"';
-    q += c;
-  }
-  return q + "\"";
 }
 
 std::string Csv(const Rows& rows) {
@@ -54,6 +46,53 @@ std::string Csv(const Rows& rows) {
   }
   return out;
 }
+
+}  // namespace
+
+size_t DisplayWidth(absl::string_view text) {
+  size_t width = 0;
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
+  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(text.size());
+  while (left > 0) {
+    utf8proc_int32_t c = 0;
+    utf8proc_ssize_t n = utf8proc_iterate(p, left, &c);
+    if (n <= 0) {  // not UTF-8: one column per byte
+      ++width;
+      n = 1;
+    } else {
+      width += static_cast<size_t>(std::max(0, utf8proc_charwidth(c)));
+    }
+    p += n;
+    left -= n;
+  }
+  return width;
+}
+
+std::string CsvField(const std::string& s) {
+  // A cell a spreadsheet would run as a formula gets a leading ' (leadctl's readers drop it).
+  const bool formula = !s.empty() && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' ||
+                                      s[0] == '\t' || s[0] == '\r');
+  const std::string cell = formula ? "'" + s : s;
+  if (cell.find_first_of(",\"\r\n") == std::string::npos) return cell;
+  std::string q = "\"";
+  for (char c : cell) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  return q + "\"";
+}
+
+std::string CsvCellValue(absl::string_view cell) {
+  if (!cell.empty() && cell[0] == '\'' && cell.size() > 1) {
+    const char c = cell[1];
+    if (c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r') {
+      return std::string(cell.substr(1));
+    }
+  }
+  return std::string(cell);
+}
+
+namespace {
 
 std::string Render(const Rows& rows, Format format) {
   return format == Format::kCsv ? Csv(rows) : Table(rows);
@@ -96,8 +135,8 @@ std::string HumanDuration(int64_t ms) {
   if (ms < 1000) return absl::StrFormat("%.3fs", ms / 1000.0);
   const int64_t s = ms / 1000;
   const int64_t days = s / 86400;
-  const std::string hms = absl::StrFormat("%02d:%02d:%02d", (s % 86400) / 3600, (s % 3600) / 60,
-                                          s % 60);
+  const std::string hms =
+      absl::StrFormat("%02d:%02d:%02d", (s % 86400) / 3600, (s % 3600) / 60, s % 60);
   return days > 0 ? absl::StrCat(days, "d ", hms) : hms;
 }
 
@@ -109,11 +148,24 @@ std::string RenderCohort(const v1::CohortFunnelReport& r, Format format) {
   for (const auto& g : r.groups()) groups.push_back(&g);
   if (format == Format::kCsv) {
     Rows rows;
-    std::vector<std::string> header = {"split", "group", "captured", "contacted", "qualified",
-                                       "presented", "proposal", "converted", "conversion_rate",
-                                       "contacted_own", "responded", "response_rate", "assigned",
-                                       "meetings_demos", "ever_rejected", "ever_postponed",
-                                       "ever_disqualified", "reactivated",
+    std::vector<std::string> header = {"split",
+                                       "group",
+                                       "captured",
+                                       "contacted",
+                                       "qualified",
+                                       "presented",
+                                       "proposal",
+                                       "converted",
+                                       "conversion_rate",
+                                       "contacted_own",
+                                       "responded",
+                                       "response_rate",
+                                       "assigned",
+                                       "meetings_demos",
+                                       "ever_rejected",
+                                       "ever_postponed",
+                                       "ever_disqualified",
+                                       "reactivated",
                                        "reactivated_converted"};
     for (const auto& t : r.total().timings()) {
       for (const char* f : {"count", "mean_ms", "p50_ms", "p90_ms", "min_ms", "max_ms"}) {
@@ -128,16 +180,25 @@ std::string RenderCohort(const v1::CohortFunnelReport& r, Format format) {
     for (const v1::FunnelGroup* g : groups) {
       const bool total = g == &r.total();
       std::vector<std::string> row = {
-          r.split(), total ? "(all)" : g->split_value(), absl::StrCat(g->captured()),
-          absl::StrCat(g->contacted()), absl::StrCat(g->qualified()),
-          absl::StrCat(g->presented()), absl::StrCat(g->proposal()),
+          r.split(),
+          total ? "(all)" : g->split_value(),
+          absl::StrCat(g->captured()),
+          absl::StrCat(g->contacted()),
+          absl::StrCat(g->qualified()),
+          absl::StrCat(g->presented()),
+          absl::StrCat(g->proposal()),
           absl::StrCat(g->converted()),
           Ratio(owner && !total ? g->owner_conversion_rate() : g->conversion_rate()),
-          absl::StrCat(g->contacted_own()), absl::StrCat(g->responded()),
-          Ratio(g->response_rate()), absl::StrCat(g->assigned()),
-          absl::StrCat(g->meetings_demos()), absl::StrCat(g->ever_rejected()),
-          absl::StrCat(g->ever_postponed()), absl::StrCat(g->ever_disqualified()),
-          absl::StrCat(g->reactivated()), absl::StrCat(g->reactivated_converted())};
+          absl::StrCat(g->contacted_own()),
+          absl::StrCat(g->responded()),
+          Ratio(g->response_rate()),
+          absl::StrCat(g->assigned()),
+          absl::StrCat(g->meetings_demos()),
+          absl::StrCat(g->ever_rejected()),
+          absl::StrCat(g->ever_postponed()),
+          absl::StrCat(g->ever_disqualified()),
+          absl::StrCat(g->reactivated()),
+          absl::StrCat(g->reactivated_converted())};
       for (const v1::Distribution* d : [&] {
              std::vector<const v1::Distribution*> all;
              for (const auto& t : g->timings()) all.push_back(&t);
@@ -170,8 +231,9 @@ std::string RenderCohort(const v1::CohortFunnelReport& r, Format format) {
   }
   if (!r.split().empty()) absl::StrAppend(&out, "; split by ", r.split());
   if (owner) {
-    absl::StrAppend(&out, " (each milestone credited to the owner at the time; ASSIGNED = leads "
-                          "ever assigned, CONV % = conversions / assigned)");
+    absl::StrAppend(&out,
+                    " (each milestone credited to the owner at the time; ASSIGNED = leads "
+                    "ever assigned, CONV % = conversions / assigned)");
   }
   out += "\n\n";
   Rows rows;
@@ -186,9 +248,8 @@ std::string RenderCohort(const v1::CohortFunnelReport& r, Format format) {
     };
     rows.push_back(
         {total ? "(all)" : Group(r.split(), g->split_value()),
-         absl::StrCat(owner ? g->assigned() : g->captured()),
-         with_step(g->contacted(), 0), with_step(g->qualified(), 1),
-         with_step(g->presented(), 2), with_step(g->proposal(), 3),
+         absl::StrCat(owner ? g->assigned() : g->captured()), with_step(g->contacted(), 0),
+         with_step(g->qualified(), 1), with_step(g->presented(), 2), with_step(g->proposal(), 3),
          with_step(g->converted(), 4),
          Percent(owner ? g->owner_conversion_rate() : g->conversion_rate()),
          absl::StrCat(Percent(g->response_rate()), " of ", g->contacted_own()),
@@ -218,12 +279,11 @@ std::string RenderCohort(const v1::CohortFunnelReport& r, Format format) {
                   " postponed, ", t.ever_disqualified(), " disqualified; ", t.reactivated(),
                   " reactivated, of which ", t.reactivated_converted(), " converted\n");
   for (const auto& c : t.costs()) {
-    absl::StrAppend(&out, "Acquisition cost (", c.currency_code(), "): total ",
-                    Money(c.currency_code(), c.total_micros()), " over ", c.leads_with_cost(),
-                    " leads; per lead ", Money(c.currency_code(), c.per_lead_micros()),
-                    "; per customer ",
-                    t.converted() == 0 ? "-" : Money(c.currency_code(), c.per_customer_micros()),
-                    "\n");
+    absl::StrAppend(
+        &out, "Acquisition cost (", c.currency_code(), "): total ",
+        Money(c.currency_code(), c.total_micros()), " over ", c.leads_with_cost(),
+        " leads; per lead ", Money(c.currency_code(), c.per_lead_micros()), "; per customer ",
+        t.converted() == 0 ? "-" : Money(c.currency_code(), c.per_customer_micros()), "\n");
   }
   return out;
 }
@@ -235,8 +295,7 @@ std::string RenderActivity(const v1::ActivityReport& r, Format format) {
     for (auto& h : rows[0]) h = absl::AsciiStrToLower(h);
     rows[0][0] = "bucket_start";
   }
-  auto add = [&](const std::string& bucket, const std::string& group,
-                 const v1::ActivityCounts& c) {
+  auto add = [&](const std::string& bucket, const std::string& group, const v1::ActivityCounts& c) {
     rows.push_back({bucket, group, absl::StrCat(c.captured()), absl::StrCat(c.contacted()),
                     absl::StrCat(c.qualified()), absl::StrCat(c.presented()),
                     absl::StrCat(c.proposal()), absl::StrCat(c.converted()),
@@ -256,13 +315,13 @@ std::string RenderActivity(const v1::ActivityReport& r, Format format) {
 std::string RenderPipeline(const v1::PipelineReport& r, Format format) {
   Rows rows = {{"GROUP", "STAGE", "PROBABILITY", "LEADS", "BUDGET", "WEIGHTED"}};
   if (format == Format::kCsv) {
-    rows[0] = {"group", "stage", "probability_percent", "leads", "currency", "budget_micros",
-               "weighted_micros"};
+    rows[0] = {"group",    "stage",         "probability_percent", "leads",
+               "currency", "budget_micros", "weighted_micros"};
   }
   std::vector<const v1::PipelineGroup*> groups = {&r.total()};
   for (const auto& g : r.groups()) groups.push_back(&g);
   for (const v1::PipelineGroup* g : groups) {
-    const std::string name = g == &r.total() ? "(all)"
+    const std::string name = g == &r.total()            ? "(all)"
                              : g->split_value().empty() ? "(none)"
                                                         : g->split_value();
     for (const auto& s : g->stages()) {
@@ -300,7 +359,8 @@ std::string RenderPipeline(const v1::PipelineReport& r, Format format) {
     }
   }
   if (format == Format::kCsv) return Csv(rows);
-  return "Open pipeline: leads QUALIFIED now, by stage (weighted = budget x stage probability)\n\n" +
+  return "Open pipeline: leads QUALIFIED now, by stage (weighted = budget x stage "
+         "probability)\n\n" +
          Table(rows);
 }
 
@@ -310,8 +370,8 @@ std::string RenderExits(const google::protobuf::RepeatedPtrField<v1::ExitRecord>
   Rows rows = {{"EXITED (UTC)", "KIND", "LEAD", "NAME", "COMPANY", "OWNER", "REASON", "TEXT",
                 "REVISIT", "REACTIVATED", "CONVERTED AFTER"}};
   if (format == Format::kCsv) {
-    rows[0] = {"exited_at", "kind", "lead_id", "name", "company", "owner", "reason", "text",
-               "revisit_at", "reactivated_at", "converted_after"};
+    rows[0] = {"exited_at", "kind", "lead_id",    "name",           "company",        "owner",
+               "reason",    "text", "revisit_at", "reactivated_at", "converted_after"};
   }
   for (const auto& x : exits) {
     auto time = [&](const google::protobuf::Timestamp& ts) {
@@ -320,8 +380,8 @@ std::string RenderExits(const google::protobuf::RepeatedPtrField<v1::ExitRecord>
     };
     rows.push_back({time(x.exited_at()), common::EnumShortName(v1::ExitKind_descriptor(), x.kind()),
                     x.lead_id(), OrDash(x.lead_name(), format), OrDash(x.company(), format),
-                    OrDash(x.owner(), format), OrDash(x.reason(), format),
-                    OrDash(x.text(), format), time(x.revisit_at()), time(x.reactivated_at()),
+                    OrDash(x.owner(), format), OrDash(x.reason(), format), OrDash(x.text(), format),
+                    time(x.revisit_at()), time(x.reactivated_at()),
                     x.converted_after() ? "yes" : (format == Format::kCsv ? "no" : "-")});
   }
   if (format == Format::kCsv) return Csv(rows);
@@ -336,12 +396,11 @@ std::string RenderExitSummary(const v1::ExitSummary& s, Format format) {
   if (format == Format::kCsv) {
     rows[0] = {"kind", "reason", "exits", "reactivated", "reactivation_rate", "converted_after"};
   }
-  auto add = [&](const v1::ExitReasonCount& c, const std::string& kind,
-                 const std::string& reason) {
-    rows.push_back({kind, reason, absl::StrCat(c.exits()), absl::StrCat(c.reactivated()),
-                    format == Format::kCsv ? Ratio(c.reactivation_rate())
-                                           : Percent(c.reactivation_rate()),
-                    absl::StrCat(c.converted_after())});
+  auto add = [&](const v1::ExitReasonCount& c, const std::string& kind, const std::string& reason) {
+    rows.push_back(
+        {kind, reason, absl::StrCat(c.exits()), absl::StrCat(c.reactivated()),
+         format == Format::kCsv ? Ratio(c.reactivation_rate()) : Percent(c.reactivation_rate()),
+         absl::StrCat(c.converted_after())});
   };
   for (const auto& c : s.by_reason()) {
     add(c, common::EnumShortName(v1::ExitKind_descriptor(), c.kind()),
@@ -352,8 +411,9 @@ std::string RenderExitSummary(const v1::ExitSummary& s, Format format) {
   }
   add(s.total(), "all", "(all reasons)");
   if (format == Format::kCsv) return Csv(rows);
-  return Table(rows) + absl::StrCat("\nSecond-chance conversions (converted after a reactivation): ",
-                                    s.total().converted_after(), "\n");
+  return Table(rows) +
+         absl::StrCat("\nSecond-chance conversions (converted after a reactivation): ",
+                      s.total().converted_after(), "\n");
 }
 
 }  // namespace leadflow::leadctl

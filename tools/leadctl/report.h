@@ -7,11 +7,22 @@
 
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "leadflow/v1/analytics.pb.h"
 
 namespace leadflow::leadctl {
 
 enum class Format { kTable, kCsv };
+
+// Columns a terminal gives `text` (UTF-8): wide East Asian characters count two, combining marks
+// none (utf8proc); bytes that are not UTF-8 one each.
+size_t DisplayWidth(absl::string_view text);
+// One CSV field (RFC 4180): quoted if it holds a comma, a quote, CR or LF (quotes doubled). A
+// cell that starts with =, +, -, @, tab or CR is prefixed with ' so a spreadsheet does not run it
+// as a formula.
+std::string CsvField(const std::string& s);
+// The value of a cell CsvField wrote, once unquoted: the formula guard removed.
+std::string CsvCellValue(absl::string_view cell);
 
 // 93784000 ms -> "1d 02:03:04"; under a day "02:03:04"; sub-second values "0.250s".
 std::string HumanDuration(int64_t ms);

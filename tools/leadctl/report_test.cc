@@ -81,3 +81,48 @@ TEST(ReportTest, ExitsAndSummary) {
 
 }  // namespace
 }  // namespace leadflow::leadctl
+
+namespace leadflow::leadctl {
+namespace {
+
+TEST(CsvTest, FieldsFollowRfc4180) {
+  EXPECT_EQ(CsvField("plain"), "plain");
+  EXPECT_EQ(CsvField("a,b"), "\"a,b\"");
+  EXPECT_EQ(CsvField("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(CsvField("two\nlines"), "\"two\nlines\"");
+  EXPECT_EQ(CsvField("cr\rhere"), "\"cr\rhere\"");
+  EXPECT_EQ(CsvField(""), "");
+}
+
+TEST(CsvTest, FormulasAreDefusedAndReadBackUnchanged) {
+  for (const std::string cell :
+       {"=HYPERLINK(\"http://x\")", "+1", "-5", "@SUM(A1)", "\tx", "\rx"}) {
+    const std::string field = CsvField(cell);
+    ASSERT_FALSE(field.empty());
+    const size_t start = field[0] == '"' ? 1 : 0;
+    EXPECT_EQ(field[start], '\'') << cell;
+    // Unquoted (RFC 4180), then the guard removed: the original cell.
+    std::string unquoted = field;
+    if (field[0] == '"') {
+      unquoted.clear();
+      for (size_t i = 1; i + 1 < field.size(); ++i) {
+        unquoted += field[i];
+        if (field[i] == '"') ++i;
+      }
+    }
+    EXPECT_EQ(CsvCellValue(unquoted), cell);
+  }
+  EXPECT_EQ(CsvCellValue("'quoted on purpose"), "'quoted on purpose");
+  EXPECT_EQ(CsvField("a-b"), "a-b");  // only a leading sign is a formula
+}
+
+TEST(TableTest, ColumnsAreAlignedByDisplayWidth) {
+  EXPECT_EQ(DisplayWidth("abc"), 3u);
+  EXPECT_EQ(DisplayWidth("Zoë"), 3u);        // one column for ë
+  EXPECT_EQ(DisplayWidth("e\xCC\x81"), 1u);  // e + combining acute
+  EXPECT_EQ(DisplayWidth("東京"), 4u);       // wide characters
+  EXPECT_EQ(DisplayWidth("\xff"), 1u);       // not UTF-8: a column per byte
+}
+
+}  // namespace
+}  // namespace leadflow::leadctl
