@@ -524,19 +524,20 @@ absl::Status ApplyToFunnelRow(const v1::Event& e, v1::FunnelLeadRow& row) {
     case v1::Event::kInteractionLogged: {
       const auto& b = e.interaction_logged();
       row.add_interaction_ms(t);
-      if (b.direction() == v1::DIRECTION_OUTBOUND) {
+      const uint32_t reached = lead::MilestonesReached(e);
+      if (lead::Reaches(reached, lead::kContacted)) {
         if (!row.has_contacted_ms() || t < row.contacted_ms()) {
           row.set_contacted_ms(t);
           row.set_contacted_owner(row.owner());
         }
       }
-      if (b.kind() == v1::INTERACTION_KIND_DEMO || b.kind() == v1::INTERACTION_KIND_FREE_TRIAL) {
+      if (lead::Reaches(reached, lead::kPresented)) {
         if (!row.has_presented_ms() || t < row.presented_ms()) {
           row.set_presented_ms(t);
           row.set_presented_owner(row.owner());
         }
       }
-      if (b.kind() == v1::INTERACTION_KIND_OFFER_SENT) {
+      if (lead::Reaches(reached, lead::kProposal)) {
         if (!row.has_proposal_ms() || t < row.proposal_ms()) {
           row.set_proposal_ms(t);
           row.set_proposal_owner(row.owner());

@@ -21,14 +21,21 @@
 #include "leadflow/v1/analytics.pb.h"
 #include "projections/runner/runner.h"
 #include "services/config/node_options.h"
+#include "services/lead/reducer.h"
 
 namespace leadflow::projections {
 
 using FunnelOptions = config::FunnelOptions;  // NodeOptions::funnel
 
-// Milestones in funnel order.
-enum Milestone { kCaptured = 0, kContacted, kQualified, kPresented, kProposal, kConverted };
-inline constexpr int kMilestones = 6;
+// Milestones in funnel order: the domain's (which event reaches which: lead::MilestonesReached).
+using lead::kCaptured;
+using lead::kContacted;
+using lead::kConverted;
+using lead::kMilestones;
+using lead::kPresented;
+using lead::kProposal;
+using lead::kQualified;
+using lead::Milestone;
 inline constexpr std::array<const char*, kMilestones> kMilestoneNames = {
     "captured", "contacted", "qualified", "presented", "proposal", "converted"};
 

@@ -177,13 +177,14 @@ void ApplyViewOnly(const v1::Event& e, const v1::LogPosition& position, v1::Lead
         *v.mutable_last_interaction_at() = e.occurred_at();
         v.set_last_interaction_kind(b.kind());
       }
-      if (b.direction() == v1::DIRECTION_OUTBOUND) {
+      const uint32_t reached = lead::MilestonesReached(e);
+      if (lead::Reaches(reached, lead::kContacted)) {
         Earliest(m->mutable_contacted(), r->mutable_contacted(), e);
       }
-      if (b.kind() == v1::INTERACTION_KIND_DEMO || b.kind() == v1::INTERACTION_KIND_FREE_TRIAL) {
+      if (lead::Reaches(reached, lead::kPresented)) {
         Earliest(m->mutable_presented(), r->mutable_presented(), e);
       }
-      if (b.kind() == v1::INTERACTION_KIND_OFFER_SENT) {
+      if (lead::Reaches(reached, lead::kProposal)) {
         Earliest(m->mutable_proposal(), r->mutable_proposal(), e);
       }
       break;

@@ -1155,6 +1155,31 @@ v1::LeadStatus StatusAfter(v1::LeadStatus before, const v1::Event& e) {
   }
 }
 
+uint32_t MilestonesReached(const v1::Event& e) {
+  auto bit = [](Milestone m) { return 1u << m; };
+  switch (e.payload_case()) {
+    case v1::Event::kLeadCaptured:
+      return bit(kCaptured);
+    case v1::Event::kInteractionLogged: {
+      const auto& b = e.interaction_logged();
+      uint32_t reached = 0;
+      // Contacted: an outbound touch. Presented: a demo or a free trial. Proposal: an offer.
+      if (b.direction() == v1::DIRECTION_OUTBOUND) reached |= bit(kContacted);
+      if (b.kind() == v1::INTERACTION_KIND_DEMO || b.kind() == v1::INTERACTION_KIND_FREE_TRIAL) {
+        reached |= bit(kPresented);
+      }
+      if (b.kind() == v1::INTERACTION_KIND_OFFER_SENT) reached |= bit(kProposal);
+      return reached;
+    }
+    case v1::Event::kLeadQualified:
+      return bit(kQualified);
+    case v1::Event::kLeadConverted:
+      return bit(kConverted);
+    default:
+      return 0;
+  }
+}
+
 absl::Status EvolveLead(LeadState& lead, const v1::Event& e) {
   LEADFLOW_RETURN_IF_ERROR(
       CheckEnvelope(e, v1::AGGREGATE_TYPE_LEAD, lead.exists, lead.lead_id, lead.version));

@@ -98,6 +98,15 @@ absl::Status EvolveLead(LeadState& lead, const v1::Event& event);
 // of the lifecycle, stated once. EvolveLead applies them, and so does every view that keeps a
 // lead's status in its rows (funnel, reprocessing), so no view re-implements them.
 v1::LeadStatus StatusAfter(v1::LeadStatus before, const v1::Event& event);
+
+// The funnel milestones, in funnel order.
+enum Milestone { kCaptured = 0, kContacted, kQualified, kPresented, kProposal, kConverted };
+inline constexpr int kMilestones = 6;
+// The milestones `event` (a lead event) reaches, as a bit set (bit m = Milestone m): the one
+// statement of which event marks which milestone. A view records each milestone's time from it
+// (the lead view and the funnel view keep the earliest).
+uint32_t MilestonesReached(const v1::Event& event);
+inline bool Reaches(uint32_t reached, Milestone m) { return (reached >> m) & 1u; }
 absl::Status EvolveCustomer(CustomerState& customer, const v1::Event& event);
 
 }  // namespace leadflow::lead

@@ -1090,5 +1090,44 @@ TEST(ContractTest, EveryCommandHasMetaFirstAndATarget) {
   }
 }
 
+// The lifecycle rules the views share: which event moves the status where, and which marks
+// which milestone.
+TEST(LifecycleRulesTest, StatusAfterAndMilestonesReached) {
+  auto event = [](auto set) {
+    v1::Event e;
+    set(e);
+    return e;
+  };
+  const v1::Event captured = event([](v1::Event& e) { e.mutable_lead_captured(); });
+  const v1::Event outbound = event([](v1::Event& e) {
+    e.mutable_interaction_logged()->set_direction(v1::DIRECTION_OUTBOUND);
+    e.mutable_interaction_logged()->set_kind(v1::INTERACTION_KIND_DEMO);
+  });
+  const v1::Event inbound_offer = event([](v1::Event& e) {
+    e.mutable_interaction_logged()->set_direction(v1::DIRECTION_INBOUND);
+    e.mutable_interaction_logged()->set_kind(v1::INTERACTION_KIND_OFFER_SENT);
+  });
+  const v1::Event qualified = event([](v1::Event& e) { e.mutable_lead_qualified(); });
+  const v1::Event reactivated = event([](v1::Event& e) {
+    e.mutable_lead_reactivated()->set_restored_status(v1::LEAD_STATUS_CONTACTED);
+  });
+  const v1::Event assigned = event([](v1::Event& e) { e.mutable_lead_assigned(); });
+
+  EXPECT_EQ(StatusAfter(v1::LEAD_STATUS_UNSPECIFIED, captured), v1::LEAD_STATUS_NEW);
+  EXPECT_EQ(StatusAfter(v1::LEAD_STATUS_NEW, outbound), v1::LEAD_STATUS_CONTACTED);
+  EXPECT_EQ(StatusAfter(v1::LEAD_STATUS_QUALIFIED, outbound), v1::LEAD_STATUS_QUALIFIED);
+  EXPECT_EQ(StatusAfter(v1::LEAD_STATUS_NEW, inbound_offer), v1::LEAD_STATUS_NEW);
+  EXPECT_EQ(StatusAfter(v1::LEAD_STATUS_CONTACTED, qualified), v1::LEAD_STATUS_QUALIFIED);
+  EXPECT_EQ(StatusAfter(v1::LEAD_STATUS_REJECTED, reactivated), v1::LEAD_STATUS_CONTACTED);
+  EXPECT_EQ(StatusAfter(v1::LEAD_STATUS_QUALIFIED, assigned), v1::LEAD_STATUS_QUALIFIED);
+
+  EXPECT_EQ(MilestonesReached(captured), 1u << kCaptured);
+  EXPECT_EQ(MilestonesReached(outbound), (1u << kContacted) | (1u << kPresented));
+  EXPECT_EQ(MilestonesReached(inbound_offer), 1u << kProposal);
+  EXPECT_EQ(MilestonesReached(qualified), 1u << kQualified);
+  EXPECT_EQ(MilestonesReached(assigned), 0u);
+  EXPECT_TRUE(Reaches(MilestonesReached(outbound), kPresented));
+}
+
 }  // namespace
 }  // namespace leadflow::lead
