@@ -39,3 +39,22 @@ function(leadflow_cc_test)
     DISCOVERY_MODE PRE_TEST
     PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}")
 endfunction()
+
+# leadflow_grpc_proto_library(NAME n PROTOS a.proto ...): a static library of the messages and
+# gRPC stubs of PROTOS (paths relative to this folder, generated into its build directory's gen/),
+# for services that live outside the contract (a benchmark's echo, a test's extra view).
+function(leadflow_grpc_proto_library)
+  cmake_parse_arguments(P "" "NAME" "PROTOS" ${ARGN})
+  set(gen ${CMAKE_CURRENT_BINARY_DIR}/gen)
+  file(MAKE_DIRECTORY ${gen})
+  add_library(${P_NAME} STATIC)
+  target_sources(${P_NAME} PRIVATE ${P_PROTOS})
+  protobuf_generate(TARGET ${P_NAME} LANGUAGE cpp
+    IMPORT_DIRS ${CMAKE_CURRENT_SOURCE_DIR} PROTOC_OUT_DIR ${gen})
+  protobuf_generate(TARGET ${P_NAME} LANGUAGE grpc
+    IMPORT_DIRS ${CMAKE_CURRENT_SOURCE_DIR} PROTOC_OUT_DIR ${gen}
+    GENERATE_EXTENSIONS .grpc.pb.h .grpc.pb.cc
+    PLUGIN "protoc-gen-grpc=$<TARGET_FILE:gRPC::grpc_cpp_plugin>")
+  target_include_directories(${P_NAME} PUBLIC ${gen})
+  target_link_libraries(${P_NAME} PUBLIC protobuf::libprotobuf gRPC::grpc++)
+endfunction()

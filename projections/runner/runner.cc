@@ -30,6 +30,29 @@ struct ProjectionRunner::Partition {
   absl::Status stalled ABSL_GUARDED_BY(mu);
   mutable absl::CondVar advanced;
   std::atomic<bool> stop{false};
+  // Set while a SharedTail runs this view: its reader of this partition.
+  SharedTail::Lane* lane = nullptr;
+  // In step: the lane's reader applies this partition and Tail waits. Set by Tail (TryJoin),
+  // cleared by the lane when a batch fails for this view; the lane's mu is held for both.
+  bool joined ABSL_GUARDED_BY(mu) = false;
+};
+
+namespace {
+// The shared reader handed the partition back to its own thread (or the runner stops).
+bool HandedBack(ProjectionRunner::Partition* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu) {
+  return !p->joined || p->stop.load();
+}
+}  // namespace
+
+struct SharedTail::Lane {
+  int32_t partition = 0;
+  absl::Mutex mu;  // before any Partition::mu
+  // Where the shared reader is: every view in step has applied the records before it.
+  int64_t position ABSL_GUARDED_BY(mu) = 0;
+  // False once the lane has stopped (or failed): a view catching up then tails alone.
+  bool running ABSL_GUARDED_BY(mu) = false;
+  std::atomic<bool> stop{false};
+  std::thread thread;
 };
 
 absl::StatusOr<std::vector<log::PartitionMark>> StoredMarks(const ViewStore& store,
@@ -229,26 +252,26 @@ void ProjectionRunner::ReportStoreDamage(const absl::Status& error) {
 }
 
 void ProjectionRunner::Tail(Partition& p) {
-  int64_t from;
-  {
-    absl::MutexLock lock(&p.mu);
-    if (!p.error.ok()) return;
-    from = p.applied;
-  }
-  absl::StatusOr<std::unique_ptr<log::LogReader>> reader = log_->OpenReader(p.id, from);
-  if (!reader.ok()) {
+  std::unique_ptr<log::LogReader> reader;  // opened at p.applied when needed
+  absl::Duration backoff = options_.poll;
+  auto fail = [&](const absl::Status& error) {
     {
       absl::MutexLock lock(&p.mu);
-      p.error = reader.status();
+      p.error = error;
     }
     WakeWaiters(p, absl::OkStatus());
-    return;
-  }
-  absl::Duration backoff = options_.poll;
+  };
   while (!p.stop) {
     absl::Status stalled;
     {
       absl::MutexLock lock(&p.mu);
+      if (!p.error.ok()) return;
+      if (p.joined) {
+        // The shared reader applies this partition; wake up when it hands it back.
+        p.mu.AwaitWithTimeout(absl::Condition(&HandedBack, &p), options_.poll);
+        reader.reset();  // the position moved on without this thread
+        continue;
+      }
       stalled = p.stalled;
     }
     if (!stalled.ok()) {
@@ -263,50 +286,59 @@ void ProjectionRunner::Tail(Partition& p) {
         if (!options_.disk->CheckWritable().ok()) continue;
       }
       if (!store_->Recover().ok()) continue;
-      int64_t resume_at;
       {
         absl::MutexLock lock(&p.mu);
         p.stalled = absl::OkStatus();
-        resume_at = p.applied;
       }
-      reader = log_->OpenReader(p.id, resume_at);
-      if (!reader.ok()) {
-        {
-          absl::MutexLock lock(&p.mu);
-          p.error = reader.status();
-        }
-        WakeWaiters(p, absl::OkStatus());
-        return;
-      }
+      reader.reset();
       backoff = options_.poll;
       continue;
     }
+    if (reader == nullptr) {
+      int64_t from;
+      {
+        absl::MutexLock lock(&p.mu);
+        from = p.applied;
+      }
+      absl::StatusOr<std::unique_ptr<log::LogReader>> opened = log_->OpenReader(p.id, from);
+      if (!opened.ok()) return fail(opened.status());
+      reader = *std::move(opened);
+    }
     absl::StatusOr<std::vector<log::Record>> records =
-        (*reader)->Read(options_.max_batch, options_.poll);
+        reader->Read(options_.max_batch, options_.poll);
     if (!records.ok()) {
       if (absl::IsUnavailable(records.status())) {
         absl::SleepFor(options_.poll);  // transient: the log comes back by itself
         continue;
       }
-      {
-        absl::MutexLock lock(&p.mu);
-        p.error = absl::Status(
-            records.status().code(),
-            absl::StrCat("view ", projection_->name(), " stopped: ", records.status().message()));
-      }
-      WakeWaiters(p, absl::OkStatus());
-      return;
+      return fail(absl::Status(
+          records.status().code(),
+          absl::StrCat("view ", projection_->name(), " stopped: ", records.status().message())));
     }
-    const int64_t next = (*reader)->position();
+    read_alone_.fetch_add(static_cast<int64_t>(records->size()), std::memory_order_relaxed);
+    const int64_t next = reader->position();
+    bool idle = false;
     if (records->empty()) {
       absl::MutexLock lock(&p.mu);
-      if (next == p.applied) continue;  // nothing new (or only transaction markers)
+      idle = next == p.applied;  // nothing new (or only transaction markers)
     }
-    if (!ApplyBatch(p, *records, next)) {
+    if (!idle && !ApplyBatch(p, *records, next)) {
       absl::MutexLock lock(&p.mu);
       if (p.stalled.ok()) return;  // failed for good (reported in Status)
+      continue;
     }
+    TryJoin(p);
   }
+}
+
+bool ProjectionRunner::TryJoin(Partition& p) {
+  if (p.lane == nullptr) return false;
+  absl::MutexLock lane_lock(&p.lane->mu);
+  absl::MutexLock lock(&p.mu);
+  if (!p.lane->running || !p.error.ok() || !p.stalled.ok()) return false;
+  if (p.applied < p.lane->position) return false;
+  p.joined = true;
+  return true;
 }
 
 absl::Status ProjectionRunner::CatchUp(const std::function<void(int64_t, int64_t)>& progress) {
@@ -570,6 +602,13 @@ std::vector<v1::ViewPartitionStatus> ProjectionRunner::StatusAt(
 
 std::string ProjectionRunner::name() const { return projection_->name(); }
 
+bool ProjectionRunner::InStep(int32_t partition) const {
+  if (partition < 0 || partition >= static_cast<int32_t>(partitions_.size())) return false;
+  const Partition& p = *partitions_[partition];
+  absl::MutexLock lock(&p.mu);
+  return p.joined;
+}
+
 absl::Status ProjectionRunner::Health() const {
   for (const auto& p : partitions_) {
     absl::MutexLock lock(&p->mu);
@@ -577,6 +616,145 @@ absl::Status ProjectionRunner::Health() const {
     if (!p->stalled.ok()) return p->stalled;
   }
   return absl::OkStatus();
+}
+
+SharedTail::SharedTail(std::vector<ProjectionRunner*> runners) : runners_(std::move(runners)) {
+  if (runners_.empty()) return;
+  log_ = runners_[0]->log_;
+  options_ = runners_[0]->options_;
+  for (ProjectionRunner* r : runners_) {
+    if (r->options_.vault != nullptr) vault_ = r->options_.vault;
+  }
+}
+
+SharedTail::~SharedTail() { Stop(); }
+
+void SharedTail::Start() {
+  if (runners_.empty()) return;
+  const size_t partitions = runners_[0]->partitions_.size();
+  for (size_t i = 0; i < partitions; ++i) {
+    auto lane = std::make_unique<Lane>();
+    lane->partition = static_cast<int32_t>(i);
+    absl::MutexLock lane_lock(&lane->mu);
+    // The shared reader starts where the furthest healthy view is; the views there are in step,
+    // the others catch up alone and join it.
+    int64_t position = -1;
+    for (ProjectionRunner* r : runners_) {
+      ProjectionRunner::Partition& p = *r->partitions_[i];
+      absl::MutexLock lock(&p.mu);
+      if (p.error.ok()) position = std::max(position, p.applied);
+    }
+    lane->position = std::max<int64_t>(position, 0);
+    lane->running = position >= 0;
+    for (ProjectionRunner* r : runners_) {
+      ProjectionRunner::Partition& p = *r->partitions_[i];
+      p.lane = lane.get();
+      absl::MutexLock lock(&p.mu);
+      p.joined = lane->running && p.error.ok() && p.applied == lane->position;
+    }
+    lanes_.push_back(std::move(lane));
+  }
+  for (auto& lane : lanes_) {
+    bool running;
+    {
+      absl::MutexLock lock(&lane->mu);
+      running = lane->running;
+    }
+    if (running) lane->thread = std::thread([this, l = lane.get()] { Run(*l); });
+  }
+  for (ProjectionRunner* r : runners_) r->Start();
+}
+
+void SharedTail::Stop() {
+  for (auto& lane : lanes_) lane->stop = true;
+  for (auto& lane : lanes_) {
+    if (lane->thread.joinable()) lane->thread.join();
+  }
+  for (auto& lane : lanes_) {
+    absl::MutexLock lock(&lane->mu);
+    lane->running = false;
+  }
+  for (ProjectionRunner* r : runners_) r->Stop();
+  for (ProjectionRunner* r : runners_) {
+    for (auto& p : r->partitions_) p->lane = nullptr;  // the runners' threads have stopped
+  }
+  lanes_.clear();
+  runners_.clear();  // stopped: a second Stop (the destructor's) does nothing
+}
+
+void SharedTail::Fail(Lane& lane, const absl::Status& error) {
+  std::vector<std::pair<ProjectionRunner*, ProjectionRunner::Partition*>> failed;
+  {
+    absl::MutexLock lane_lock(&lane.mu);
+    lane.running = false;
+    for (ProjectionRunner* r : runners_) {
+      ProjectionRunner::Partition& p = *r->partitions_[lane.partition];
+      absl::MutexLock lock(&p.mu);
+      if (!p.joined) continue;
+      p.joined = false;
+      p.error = absl::Status(error.code(),
+                             absl::StrCat("view ", r->name(), " stopped: ", error.message()));
+      failed.emplace_back(r, &p);
+    }
+  }
+  for (auto& [r, p] : failed) r->WakeWaiters(*p, absl::OkStatus());
+}
+
+void SharedTail::Run(Lane& lane) {
+  int64_t from;
+  {
+    absl::MutexLock lock(&lane.mu);
+    from = lane.position;
+  }
+  absl::StatusOr<std::unique_ptr<log::LogReader>> reader = log_->OpenReader(lane.partition, from);
+  if (!reader.ok()) return Fail(lane, reader.status());
+  // Opened if any view reads the event's personal fields.
+  auto wanted = [this](const v1::Event& e) {
+    for (ProjectionRunner* r : runners_) {
+      if (r->projection_->ReadsPersonalData(e)) return true;
+    }
+    return false;
+  };
+  std::vector<absl::StatusOr<v1::Event>> decoded;
+  while (!lane.stop) {
+    absl::StatusOr<std::vector<log::Record>> records =
+        (*reader)->Read(options_.max_batch, options_.poll);
+    if (!records.ok()) {
+      if (absl::IsUnavailable(records.status())) {
+        absl::SleepFor(options_.poll);  // transient: the log comes back by itself
+        continue;
+      }
+      return Fail(lane, records.status());
+    }
+    records_read_.fetch_add(static_cast<int64_t>(records->size()), std::memory_order_relaxed);
+    const int64_t next = (*reader)->position();
+    absl::MutexLock lane_lock(&lane.mu);
+    if (records->empty() && next == lane.position) continue;
+    decoded.clear();
+    for (ProjectionRunner* r : runners_) {
+      ProjectionRunner::Partition& p = *r->partitions_[lane.partition];
+      int64_t applied;
+      {
+        absl::MutexLock lock(&p.mu);
+        if (!p.joined) continue;
+        applied = p.applied;
+      }
+      if (next <= applied) continue;  // this view read past the batch on its own
+      if (decoded.empty()) {          // decoded once, for the first view in step that needs it
+        for (const log::Record& rec : *records) {
+          decoded.push_back(DecodeAndOpen(rec, vault_, wanted));
+        }
+      }
+      size_t first = 0;  // skip what this view applied on its own
+      while (first < records->size() && (*records)[first].offset < applied) ++first;
+      if (!r->ApplyBatch(p, absl::MakeConstSpan(*records).subspan(first), next,
+                         absl::MakeConstSpan(decoded).subspan(first))) {
+        absl::MutexLock lock(&p.mu);
+        p.joined = false;  // its own thread retries (a stall) or reports (a failure)
+      }
+    }
+    lane.position = next;
+  }
 }
 
 }  // namespace leadflow::projections

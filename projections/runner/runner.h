@@ -103,6 +103,8 @@ absl::StatusOr<v1::Event> DecodeAndOpen(
     const log::Record& record, privacy::Vault* vault,
     const std::function<bool(const v1::Event&)>& wanted = nullptr);
 
+class SharedTail;
+
 class ProjectionRunner {
  public:
   ProjectionRunner(log::EventLog* log, ViewStore* store, Projection* projection,
@@ -162,13 +164,23 @@ class ProjectionRunner {
   // Log records this runner has applied and committed since it was created (for the apply-rate
   // metric; a rebuild's are included).
   int64_t applied_records() const { return applied_records_.load(std::memory_order_relaxed); }
+  // Log records this runner's own threads have read (a view tailing alone, or catching up to
+  // the others of a SharedTail); records a SharedTail hands it are not counted here.
+  int64_t records_read_alone() const { return read_alone_.load(std::memory_order_relaxed); }
+  // True while a SharedTail's reader applies `partition` for this view (in step with the
+  // other views); false while the view reads alone, or without a SharedTail.
+  bool InStep(int32_t partition) const;
   std::string name() const;
   ViewStore* store() const { return store_; }
 
   struct Partition;
 
  private:
+  friend class SharedTail;
   void Tail(Partition& p);
+  // Back in step with its SharedTail's reader of p (applied at or past the shared position, and
+  // healthy): from now on the shared reader applies p. False if not (the caller reads on).
+  bool TryJoin(Partition& p);
   struct Waiter;
   // Calls `ready` of the waiters parked on `p` that are now satisfied (every target applied) or
   // failed (`error`, or the partition's error); the others wait on. Call without holding p.mu.
@@ -189,6 +201,7 @@ class ProjectionRunner {
   std::vector<std::unique_ptr<Partition>> partitions_;
   std::vector<std::thread> threads_;
   std::atomic<int64_t> applied_records_{0};
+  std::atomic<int64_t> read_alone_{0};
   std::atomic<bool> store_damage_reported_{false};
   // Calls options_.on_store_damage (once) if `error` is damage of the view's own store.
   void ReportStoreDamage(const absl::Status& error);
@@ -196,6 +209,43 @@ class ProjectionRunner {
   // Servers' waits (Await) by id; each is parked on the partition of its next target.
   mutable absl::Mutex waiters_mu_;
   mutable std::map<uint64_t, std::shared_ptr<Waiter>> waiters_ ABSL_GUARDED_BY(waiters_mu_);
+};
+
+// The live views of one process read the log once. Per partition, one thread reads each record
+// once, decodes and opens it once, and applies it to every view that is at that position (in
+// step), each view committing its own rows with its own offsets. A view that is not in step is
+// not waited for: one that stalls (a full disk, the key store unavailable now) or starts behind
+// the others (rebuilt from the log) reads the log on its own thread from its own position until
+// it reaches the shared one, then rejoins; one that fails stops alone. Rebuilds (CatchUpAll)
+// share their decoding the same way.
+class SharedTail {
+ public:
+  // `runners`: views of one log, not started, not owned; they must outlive this. Start starts
+  // them; stop this (Stop or the destructor) before destroying them.
+  explicit SharedTail(std::vector<ProjectionRunner*> runners);
+  ~SharedTail();
+  SharedTail(const SharedTail&) = delete;
+  SharedTail& operator=(const SharedTail&) = delete;
+
+  void Start();
+  // Stops the shared readers, then the runners (once; later calls do nothing).
+  void Stop();
+  // Log records the shared readers have read (each once, whatever the number of views).
+  int64_t records_read() const { return records_read_.load(std::memory_order_relaxed); }
+
+  struct Lane;  // one partition's shared reader
+
+ private:
+  void Run(Lane& lane);
+  // A read error that is not transient: the views in step on lane fail with it.
+  void Fail(Lane& lane, const absl::Status& error);
+
+  std::vector<ProjectionRunner*> runners_;
+  log::EventLog* log_ = nullptr;
+  privacy::Vault* vault_ = nullptr;
+  RunnerOptions options_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  std::atomic<int64_t> records_read_{0};
 };
 
 }  // namespace leadflow::projections

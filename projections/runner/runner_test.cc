@@ -1,5 +1,6 @@
 #include "projections/runner/runner.h"
 
+#include <atomic>
 #include <filesystem>
 
 #include "absl/strings/numbers.h"
@@ -15,11 +16,15 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Counts events per aggregate. Fails on events whose actor is "poison", after writing, to show
-// that a failing event's writes are discarded.
+// Counts events per aggregate. Fails on events whose actor is `poison`, after writing, to show
+// that a failing event's writes are discarded. While `gate` is closed, an event whose actor is
+// "gated" is refused as UNAVAILABLE (as when the key store cannot be read now): the partition
+// stalls there and retries by itself.
 class CountingProjection final : public Projection {
  public:
-  std::string name() const override { return "count"; }
+  explicit CountingProjection(std::string name = "count", std::string poison = "poison")
+      : name_(std::move(name)), poison_(std::move(poison)) {}
+  std::string name() const override { return name_; }
   std::vector<std::string> column_families() const override { return {"counts"}; }
   absl::Status Apply(const v1::Event& e, const log::Record&, ViewTxn& txn) override {
     auto current = txn.Get(0, e.aggregate_id());
@@ -27,9 +32,15 @@ class CountingProjection final : public Projection {
     int64_t n = 0;
     if (current->has_value()) (void)absl::SimpleAtoi(**current, &n);
     txn.Put(0, e.aggregate_id(), absl::StrCat(n + 1));
-    if (e.actor().id() == "poison") return absl::InvalidArgumentError("poisoned event");
+    if (e.actor().id() == poison_) return absl::InvalidArgumentError("poisoned event");
+    if (e.actor().id() == "gated" && gate_closed) return absl::UnavailableError("gate closed");
     return absl::OkStatus();
   }
+  std::atomic<bool> gate_closed{false};
+
+ private:
+  std::string name_;
+  std::string poison_;
 };
 
 log::Message EventFor(const std::string& key, const std::string& actor = "alice") {
@@ -302,6 +313,163 @@ TEST_F(RunnerTest, WithoutRoomOnTheDiskAPartitionWaitsAndResumesByItself) {
   EXPECT_EQ(runner_->Status()[0].state(), "serving");
   EXPECT_EQ(Count("a"), 2) << "each event once";
   runner_->Stop();
+}
+
+// Live views of one process through a SharedTail: each record read once for all of them.
+class SharedTailTest : public RunnerTest {
+ protected:
+  struct View {
+    std::unique_ptr<CountingProjection> projection;
+    std::unique_ptr<ViewStore> store;
+    std::unique_ptr<ProjectionRunner> runner;
+    int64_t Count(const std::string& key) const {
+      auto v = store->Get(0, key);
+      int64_t n = 0;
+      if (v.ok()) (void)absl::SimpleAtoi(*v, &n);
+      return n;
+    }
+  };
+  View& AddView(const std::string& name, const std::string& poison = "poison") {
+    auto v = std::make_unique<View>();
+    v->projection = std::make_unique<CountingProjection>(name, poison);
+    auto store = ViewStore::Open({.dir = dir_ + "/" + name, .column_families = {"counts"}});
+    EXPECT_TRUE(store.ok()) << store.status();
+    v->store = std::move(*store);
+    RunnerOptions o;
+    o.poll = absl::Milliseconds(20);
+    v->runner =
+        std::make_unique<ProjectionRunner>(log_.get(), v->store.get(), v->projection.get(), o);
+    views_.push_back(std::move(v));
+    return *views_.back();
+  }
+  void StartTail() {
+    std::vector<ProjectionRunner*> runners;
+    for (auto& v : views_) runners.push_back(v->runner.get());
+    tail_ = std::make_unique<SharedTail>(runners);
+    tail_->Start();
+  }
+  // Appends `n` events on partition 0 for key `key` by `actor`; returns the last offset.
+  int64_t Append(int n, const std::string& key = "k", const std::string& actor = "alice") {
+    std::vector<log::Message> batch;
+    for (int i = 0; i < n; ++i) batch.push_back(EventFor(key, actor));
+    auto r = log_->Append(0, batch);
+    EXPECT_TRUE(r.ok());
+    return r->last_offset;
+  }
+  static absl::Status WaitFor(const View& v, int64_t offset) {
+    v1::LogPosition pos;
+    pos.set_partition(0);
+    pos.set_offset(offset);
+    return v.runner->WaitFor(pos, absl::Seconds(20));
+  }
+  static bool EventuallyInStep(const View& v) {
+    for (int i = 0; i < 1000; ++i) {
+      if (v.runner->InStep(0)) return true;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return false;
+  }
+  void TearDown() override {
+    tail_.reset();
+    views_.clear();
+    RunnerTest::TearDown();
+  }
+  std::vector<std::unique_ptr<View>> views_;
+  std::unique_ptr<SharedTail> tail_;
+};
+
+TEST_F(SharedTailTest, EachRecordIsReadOnceForEveryView) {
+  View& a = AddView("a");
+  View& b = AddView("b");
+  View& c = AddView("c");
+  StartTail();
+  const int64_t last = Append(50);
+  for (View* v : {&a, &b, &c}) {
+    ASSERT_TRUE(WaitFor(*v, last).ok()) << v->runner->name();
+    EXPECT_EQ(v->Count("k"), 50) << v->runner->name();
+    EXPECT_EQ(v->runner->records_read_alone(), 0) << v->runner->name() << " read on its own";
+    EXPECT_TRUE(v->runner->InStep(0));
+  }
+  EXPECT_EQ(tail_->records_read(), 50) << "read once, not once per view";
+}
+
+TEST_F(SharedTailTest, AViewThatStartsBehindCatchesUpAloneThenRejoins) {
+  // Two views at the log's end, a third one empty (as after a rebuild).
+  Append(30);
+  View& a = AddView("a");
+  View& b = AddView("b");
+  ASSERT_TRUE(a.runner->CatchUp().ok());
+  ASSERT_TRUE(b.runner->CatchUp().ok());
+  View& behind = AddView("behind");
+  StartTail();
+  EXPECT_TRUE(a.runner->InStep(0));
+  ASSERT_TRUE(WaitFor(behind, 29).ok());
+  ASSERT_TRUE(EventuallyInStep(behind)) << "it never rejoined the shared reader";
+  EXPECT_EQ(behind.runner->records_read_alone(), 30) << "it caught up on its own";
+  EXPECT_EQ(a.runner->records_read_alone(), 0);
+  const int64_t last = Append(20);
+  for (View* v : {&a, &b, &behind}) {
+    ASSERT_TRUE(WaitFor(*v, last).ok()) << v->runner->name();
+    EXPECT_EQ(v->Count("k"), 50) << v->runner->name();
+  }
+  EXPECT_EQ(behind.runner->records_read_alone(), 30) << "after rejoining, it reads nothing alone";
+  EXPECT_EQ(tail_->records_read(), 20);
+}
+
+TEST_F(SharedTailTest, AStalledViewDoesNotHoldUpTheOthersAndCatchesUpByItself) {
+  View& a = AddView("a");
+  View& stalled = AddView("stalled");
+  View& c = AddView("c");
+  stalled.projection->gate_closed = true;
+  StartTail();
+  Append(5);
+  const int64_t gated = Append(1, "k", "gated");
+  int64_t last = Append(40);
+  for (View* v : {&a, &c}) {
+    ASSERT_TRUE(WaitFor(*v, last).ok()) << v->runner->name() << " was held up";
+    EXPECT_EQ(v->Count("k"), 46);
+  }
+  // The stalled view applied what came before the record it cannot apply now, and waits there.
+  ASSERT_EQ(WaitFor(stalled, gated - 1).code(), absl::StatusCode::kOk);
+  EXPECT_EQ(stalled.runner->Status()[0].state(), "stalled");
+  EXPECT_EQ(stalled.runner->Status()[0].applied_offset(), gated);
+  EXPECT_FALSE(stalled.runner->InStep(0));
+  last = Append(10);  // the others go on while it waits
+  ASSERT_TRUE(WaitFor(a, last).ok());
+  stalled.projection->gate_closed = false;
+  ASSERT_TRUE(WaitFor(stalled, last).ok());
+  EXPECT_EQ(stalled.Count("k"), 56) << "every event once";
+  ASSERT_TRUE(EventuallyInStep(stalled));
+  const int64_t alone = stalled.runner->records_read_alone();
+  EXPECT_GT(alone, 0);
+  last = Append(5);
+  for (View* v : {&a, &stalled, &c}) {
+    ASSERT_TRUE(WaitFor(*v, last).ok()) << v->runner->name();
+    EXPECT_EQ(v->Count("k"), 61) << v->runner->name();
+  }
+  EXPECT_EQ(stalled.runner->records_read_alone(), alone) << "back in step";
+}
+
+TEST_F(SharedTailTest, AViewThatFailsStopsAloneAndExactlyAtTheRecord) {
+  View& a = AddView("a");
+  View& failing = AddView("failing", /*poison=*/"bad-for-failing");
+  View& c = AddView("c");
+  StartTail();
+  Append(3);
+  const int64_t bad = Append(1, "k", "bad-for-failing");
+  const int64_t last = Append(10);
+  for (View* v : {&a, &c}) {
+    ASSERT_TRUE(WaitFor(*v, last).ok()) << v->runner->name();
+    EXPECT_EQ(v->Count("k"), 14);
+  }
+  absl::Status st = WaitFor(failing, last);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_THAT(std::string(st.message()),
+              HasSubstr(absl::StrCat("view failing stopped: partition 0 offset ", bad)));
+  EXPECT_EQ(failing.runner->Status()[0].state(), "failed");
+  EXPECT_EQ(failing.runner->Status()[0].applied_offset(), bad);
+  EXPECT_EQ(failing.Count("k"), 3);
+  EXPECT_TRUE(a.runner->Health().ok());
 }
 
 }  // namespace

@@ -296,6 +296,7 @@ CommandWriter::~CommandWriter() {
 
 absl::Status CommandWriter::SyncLog(
     const std::vector<std::pair<int32_t, log::PartitionMark>>& marks) {
+  common::KillPoint("writer.before_sync");  // written, not yet durable nor answered
   const absl::Time start = absl::Now();
   absl::Status synced = log_->Sync();
   if (synced.ok()) {
@@ -455,6 +456,10 @@ absl::StatusOr<std::unique_ptr<CommandWriter>> CommandWriter::Open(log::EventLog
     part->contacts = &writer->contacts_;
     part->ids = &writer->ids_;
     writer->partitions_[p] = std::move(part);
+  }
+  // Every owned partition's lock, in ascending partition order (the one global lock order).
+  for (const auto& part : writer->partitions_) {
+    if (part) writer->partition_locks_.push_back(&part->mu);
   }
   std::vector<int32_t> accepted;
   for (int32_t p : options.partitions) {
@@ -904,7 +909,7 @@ void CommandWriter::CommitGroups(std::vector<Prepared>& preps,
   // Every owned partition, in ascending order (no deadlock with another CommitGroups): a
   // command may read a lead of another partition (a merge's survivor) and contacts any lead
   // holds, and must see them as they are when it is decided, not as they were when it arrived.
-  const common::MutexSet locked(AllPartitionLocks());
+  const common::MutexSet locked(partition_locks_);
   Group group(&contacts_);
   for (Prepared& prep : preps) group.by_partition[prep.partition->id] = &prep;
   const absl::Time now = clock_->Now();
@@ -1178,7 +1183,7 @@ absl::Status CommandWriter::Recover() {
   if (!NeedsRecovery()) return absl::OkStatus();
   if (options_.disk != nullptr) LEADFLOW_RETURN_IF_ERROR(options_.disk->CheckWritable());
   // Every partition locked: commands wait (their groups are decided after the rebuild).
-  const common::MutexSet locked(AllPartitionLocks());
+  const common::MutexSet locked(partition_locks_);
   absl::Status st = log_->Recover();
   if (st.ok()) st = OpenIndex();
   if (!st.ok()) return st;
@@ -1201,14 +1206,6 @@ absl::Status CommandWriter::Recover() {
     }
   }
   return absl::OkStatus();
-}
-
-std::vector<absl::Mutex*> CommandWriter::AllPartitionLocks() const {
-  std::vector<absl::Mutex*> locks;
-  for (const auto& part : partitions_) {
-    if (part) locks.push_back(&part->mu);
-  }
-  return locks;
 }
 
 absl::StatusOr<LeadSnapshot> CommandWriter::GetLead(const std::string& lead_id) const {

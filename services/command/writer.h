@@ -178,9 +178,6 @@ class CommandWriter {
   bool CaptureStillRoutes(const lead::CommandTarget& target, const lead::LeadState& lead,
                           const Group& group) const;
   Partition* Owned(int32_t partition) const;
-  // Every owned partition's lock, in ascending partition order (the one global lock order):
-  // for a common::MutexSet.
-  std::vector<absl::Mutex*> AllPartitionLocks() const;
 
   log::EventLog* log_;
   common::Clock* clock_;
@@ -191,6 +188,9 @@ class CommandWriter {
   std::unique_ptr<log::WitnessFile> witness_;           // null without WriterOptions::witness_path
   std::unique_ptr<CommandIndex> index_;                 // shared by the partitions
   std::vector<std::unique_ptr<Partition>> partitions_;  // indexed by partition number
+  // Every owned partition's lock, in ascending partition order (the one global lock order), for
+  // a common::MutexSet over all of them (set once in Open).
+  std::vector<absl::Mutex*> partition_locks_;
   // The one committer (and its sync thread) of every owned partition: one append, one fsync
   // for every queued command.
   std::unique_ptr<Committer> committer_;

@@ -9,20 +9,19 @@
 #ifndef LEADFLOW_SERVICES_COMMON_MUTEX_SET_H_
 #define LEADFLOW_SERVICES_COMMON_MUTEX_SET_H_
 
-#include <vector>
-
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 
 namespace leadflow::common {
 
 class MutexSet {
  public:
   // Callers lock sets in one global order (e.g. ascending partition), so two sets never
-  // deadlock. Null entries are skipped.
+  // deadlock. Null entries are skipped. `mutexes` is not copied: it must outlive the set.
   // No analysis: it cannot name a set of locks chosen at run time (see above).
-  explicit MutexSet(std::vector<absl::Mutex*> mutexes) ABSL_NO_THREAD_SAFETY_ANALYSIS
-      : mutexes_(std::move(mutexes)) {
+  explicit MutexSet(absl::Span<absl::Mutex* const> mutexes) ABSL_NO_THREAD_SAFETY_ANALYSIS
+      : mutexes_(mutexes) {
     for (absl::Mutex* mu : mutexes_) {
       if (mu != nullptr) mu->Lock();
     }
@@ -37,7 +36,7 @@ class MutexSet {
   MutexSet& operator=(const MutexSet&) = delete;
 
  private:
-  std::vector<absl::Mutex*> mutexes_;
+  absl::Span<absl::Mutex* const> mutexes_;
 };
 
 }  // namespace leadflow::common

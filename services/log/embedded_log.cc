@@ -414,7 +414,7 @@ absl::StatusOr<std::vector<AppendResult>> EmbeddedLog::Write(
   std::vector<absl::Mutex*> mutexes;
   mutexes.reserve(order.size());
   for (size_t i : order) mutexes.push_back(&impl_->partitions[appends[i].partition]->mu);
-  std::optional<common::MutexSet> locked(std::in_place, std::move(mutexes));
+  std::optional<common::MutexSet> locked(std::in_place, mutexes);
   const absl::Time now = absl::Now();
   rocksdb::WriteBatch wb(BatchBytes(appends));
   std::vector<AppendResult> results(appends.size());

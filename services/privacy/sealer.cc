@@ -65,6 +65,10 @@ void CollectPaths(const google::protobuf::Descriptor* d,
 }
 
 const PersonalPaths& PathsOf(const google::protobuf::Descriptor* d) {
+  // Every event asks for the same type: the last answer per thread, without the lock.
+  thread_local const google::protobuf::Descriptor* last = nullptr;
+  thread_local const PersonalPaths* last_paths = nullptr;
+  if (d == last) return *last_paths;
   static absl::Mutex mu;
   static auto* cache = new absl::flat_hash_map<const google::protobuf::Descriptor*,
                                                std::unique_ptr<PersonalPaths>>();
@@ -82,6 +86,8 @@ const PersonalPaths& PathsOf(const google::protobuf::Descriptor* d) {
       slot->by_first.back().second.push_back(i);
     }
   }
+  last = d;
+  last_paths = slot.get();  // entries are never removed
   return *slot;
 }
 
@@ -127,11 +133,10 @@ bool RepeatedHoldsPersonal(const Message& m) {
   return false;
 }
 
-// Moves the personal fields of `src` into `dst` (same type; empty) along the paths, without
-// copying their values (swapped). False if a repeated message holds personal data.
-bool MovePersonal(Message* src, Message* dst) {
-  const PersonalPaths& paths = PathsOf(src->GetDescriptor());
-  if (paths.repeated && RepeatedHoldsPersonal(*src)) return false;
+// Moves the personal fields of `src` into `dst` (same type; empty) along `paths`, without
+// copying their values (swapped). True if it moved any.
+bool MovePersonal(const PersonalPaths& paths, Message* src, Message* dst) {
+  bool moved = false;
   ForSetPaths(*src, paths, [&](const std::vector<const FieldDescriptor*>& path) {
     const Message* holder = Holder(*src, path);
     if (holder == nullptr || !holder->GetReflection()->HasField(*holder, path.back())) {
@@ -144,9 +149,10 @@ bool MovePersonal(Message* src, Message* dst) {
       to = to->GetReflection()->MutableMessage(to, path[i]);
     }
     from->GetReflection()->SwapFields(from, to, {path.back()});
+    moved = true;
     return true;
   });
-  return true;
+  return moved;
 }
 
 std::string AssociatedData(const v1::Event& e) {
@@ -211,15 +217,14 @@ absl::Status Seal(v1::Event* event, const std::string& key) {
   if (key.size() != kDataKeyBytes) return absl::InvalidArgumentError("data key: wrong size");
   if (!event->sealed_personal().empty()) return absl::InvalidArgumentError("event: already sealed");
   if (!SodiumReady()) return absl::InternalError("libsodium could not be initialised");
-  if (!HasPersonalData(*event)) return absl::OkStatus();  // nothing personal
-  // (A repeated message holding personal data could not be merged back field by field.)
-  v1::Event personal;
-  if (!MovePersonal(event, &personal)) {
-    // Put back what was moved: the event is left as it was.
-    event->MergeFrom(personal);
+  const PersonalPaths& paths = PathsOf(event->GetDescriptor());
+  // A repeated message holding personal data could not be merged back field by field.
+  if (paths.repeated && RepeatedHoldsPersonal(*event)) {
     return absl::InternalError(
         absl::StrCat("event ", event->command_type(), ": a repeated message holds personal data"));
   }
+  v1::Event personal;
+  if (!MovePersonal(paths, event, &personal)) return absl::OkStatus();  // nothing personal
   const std::string plain = personal.SerializeAsString();
   const std::string ad = AssociatedData(*event);
   std::string sealed(kNonceBytes + plain.size() + kTagBytes, '\0');

@@ -6,9 +6,11 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <set>
 #include <filesystem>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -274,6 +276,81 @@ TEST_P(EdgeTest, ReadsWaitingForALaggingViewHoldNoServerThread) {
   unsetenv("LEADFLOW_PAUSE_POINT");
   for (auto& t : readers) t.join();
   EXPECT_EQ(answered.load(), 60) << "every waiting read is answered once the view has the position";
+}
+
+// Threads of this process now (each gRPC server thread is one of them).
+int ProcessThreads() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& t : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+TEST_P(EdgeTest, CommandsWaitingForTheirSyncHoldNoServerThread) {
+  Start();
+  // Every sync of the log now takes 2 s: the commands are decided and written, and wait for
+  // their fsync (or Kafka commit) before they are answered.
+  setenv("LEADFLOW_PAUSE_POINT", "writer.before_sync:2000", 1);
+  constexpr int kCalls = 200;
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::CaptureLead request;
+    v1::CommandReply reply;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Call>> calls;
+  absl::Mutex mu;
+  int done = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    auto call = std::make_unique<Call>();
+    call->request = Ada(absl::StrCat("sync-", i));
+    call->request.set_email(absl::StrCat("lead", i, "@example.com"));
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    Call* c = call.get();
+    commands_->async()->CaptureLead(&c->ctx, &c->request, &c->reply,
+                                    [c, &mu, &done](grpc::Status s) {
+                                      absl::MutexLock lock(&mu);
+                                      c->status = std::move(s);
+                                      ++done;
+                                    });
+    calls.push_back(std::move(call));
+  }
+  absl::SleepFor(absl::Milliseconds(500));  // every call has reached the server by now
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_LT(done, kCalls) << "the pause point did not hold the syncs";
+  }
+  EXPECT_LT(ProcessThreads(), kCalls) << "calls in flight hold threads";
+  // Meanwhile health and a read answer at once.
+  {
+    auto health = grpc::health::v1::Health::NewStub(channel_);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    EXPECT_TRUE(health->Check(&ctx, req, &resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    v1::ListLeadsRequest req;
+    v1::ListLeadsResponse resp;
+    grpc::Status st = queries_->ListLeads(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+  }
+  unsetenv("LEADFLOW_PAUSE_POINT");
+  {
+    absl::MutexLock lock(&mu);
+    mu.AwaitWithTimeout(absl::Condition(
+                            +[](int* d) { return *d == kCalls; }, &done),
+                        absl::Seconds(60));
+    ASSERT_EQ(done, kCalls);
+  }
+  std::set<std::string> leads;
+  for (const auto& c : calls) {
+    EXPECT_TRUE(c->status.ok()) << c->status.error_code() << " " << c->status.error_message();
+    leads.insert(c->reply.lead_id());
+  }
+  EXPECT_EQ(leads.size(), static_cast<size_t>(kCalls)) << "one lead per capture";
 }
 
 INSTANTIATE_TEST_SUITE_P(Logs, EdgeTest, ::testing::Values(false, true),

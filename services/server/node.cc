@@ -59,6 +59,8 @@ struct Node::Impl {
     std::unique_ptr<grpc::Service> service;  // its query service
   };
   std::vector<View> views;
+  // Reads the log once for all the views above (runner.h); stopped before their runners.
+  std::unique_ptr<projections::SharedTail> tail;
   // Reads waiting for a view are parked here (services.h); shared with the waits themselves.
   std::shared_ptr<TaskPool> view_waits;
   std::unique_ptr<LeadCommandServiceImpl> command_service;
@@ -182,6 +184,7 @@ Node::~Node() {
   }
   impl_->metrics->StopServing();  // no scrape reads the views while they close
   // Views stop before the log they read; the writer's committer before the log it writes.
+  if (impl_->tail) impl_->tail->Stop();
   for (Impl::View& v : impl_->views) v.runner.reset();
 }
 
@@ -267,7 +270,22 @@ std::vector<metrics::Family> CollectNodeMetrics(Node::Impl& impl) {
   }
   std::vector<metrics::Family> out;
   if (!lag.samples.empty()) {
-    out = {std::move(lag), std::move(applied), std::move(state), std::move(sst), std::move(keys)};
+    metrics::Family read{.name = "leadflow_view_records_read_total",
+                         .help =
+                             "Log records read for the views: once by the shared reader "
+                             "(reader=\"shared\") for every view in step, and by a view "
+                             "that catches up alone (reader=<view>)",
+                         .counter = true};
+    if (impl.tail != nullptr) {
+      read.samples.push_back({.labels = {{"reader", "shared"}},
+                              .value = static_cast<double>(impl.tail->records_read())});
+    }
+    for (projections::ProjectionRunner* r : impl.runners()) {
+      read.samples.push_back({.labels = {{"reader", r->name()}},
+                              .value = static_cast<double>(r->records_read_alone())});
+    }
+    out = {std::move(lag), std::move(applied), std::move(state),
+           std::move(sst), std::move(keys),    std::move(read)};
   }
   out.push_back({.name = "leadflow_rocksdb_memtable_bytes",
                  .help = "Memtable memory of all stores (limit: storage.memtable_mb)",
@@ -430,13 +448,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   // Views: one store each under <data-dir>/views/<name>, each with its own offsets. The stores
   // open first: what each has applied is a witness of the log, checked by the writer too.
   using View = Impl::View;
-  if (!run_gateway && o.role.kind != Role::Kind::kWriter) {
-    for (const ViewSpec& spec : Views()) {
-      if (!o.role.RunsView(spec.name)) continue;
-      View& v = impl->views.emplace_back();
-      v.spec = &spec;
-      v.projection = spec.projection(o);
-    }
+  for (const ViewSpec& spec : Views()) {
+    if (!o.role.RunsView(spec.name)) continue;  // none for the writer and the gateway
+    View& v = impl->views.emplace_back();
+    v.spec = &spec;
+    v.projection = spec.projection(o);
   }
   auto view_dir = [&](const projections::Projection& projection) {
     return (std::filesystem::path(o.data_dir) / "views" / projection.name()).string();
@@ -534,8 +550,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     };
     slot.runner = std::make_unique<projections::ProjectionRunner>(impl->log.get(), slot.store.get(),
                                                                   slot.projection.get(), ro);
-    slot.runner->Start();
   }
+  // One reader per partition decodes each record once for every view it runs; a view that
+  // stalls, fails or starts behind reads on its own (SharedTail).
+  impl->tail = std::make_unique<projections::SharedTail>(impl->runners());
+  impl->tail->Start();
   if (!run_gateway) {
     // The gateway forwards the caller's credentials; every other process checks them.
     std::string admin_token;
@@ -552,7 +571,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
           "every lead (auth.enabled)");
     }
   }
-  if (!run_gateway && o.role.kind != Role::Kind::kWriter) {
+  if (!impl->views.empty()) {
     impl->view_waits = std::make_shared<TaskPool>();
     for (View& v : impl->views) {
       v.edge =
@@ -675,8 +694,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
     // The log's end per partition, once for all views, as last learned (never a blocking request:
     // a Kafka outage must not hang this round, nor shutdown, which waits for it).
     std::vector<int64_t> ends;
-    const std::vector<projections::ProjectionRunner*> runners = raw->runners();
-    if (raw->log != nullptr && !runners.empty()) {
+    if (raw->log != nullptr && !raw->views.empty()) {
       for (int32_t p = 0; p < raw->log->partition_count(); ++p) {
         if (raw->stopping.HasBeenNotified()) return;
         absl::StatusOr<int64_t> end = raw->log->KnownEndOffset(p);
@@ -688,8 +706,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
       for (const auto& h : raw->writer->Health()) writer_ok &= h.status.ok();
       health->SetServingStatus(kCommandService, writer_ok);
     }
-    for (projections::ProjectionRunner* r : runners) {
-      const std::string view = r->name();
+    for (const Impl::View& v : raw->views) {
+      projections::ProjectionRunner* r = v.runner.get();
+      const std::string& view = v.spec->name;
       int64_t lag = 0;
       std::string error;
       int32_t failed_partition = -1;
@@ -724,7 +743,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
         logging::Log(logging::Level::kInfo, "view serving", {{"view", view}, {"lag", lag}});
       }
       const bool serving = raw->caught_up[view] && !failed;
-      if (const ViewSpec* spec = FindView(view)) health->SetServingStatus(spec->service, serving);
+      health->SetServingStatus(v.spec->service, serving);
     }
     // The server as a whole ("") stays SERVING while the process runs: per-service status says
     // which part is not ready.

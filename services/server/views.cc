@@ -1,7 +1,6 @@
 #include "services/server/views.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "projections/customer/customer_view.h"
 #include "projections/funnel/funnel_view.h"
 #include "projections/lead/lead_view.h"
@@ -10,6 +9,12 @@
 
 namespace leadflow::server {
 namespace {
+
+// The projection of a view with no options.
+template <typename P>
+std::unique_ptr<projections::Projection> Plain(const config::NodeOptions& /*options*/) {
+  return std::make_unique<P>();
+}
 
 template <typename Service>
 std::unique_ptr<grpc::Service> Guarded(std::unique_ptr<Service> service, const ViewServing& v) {
@@ -21,10 +26,7 @@ std::vector<ViewSpec>* Registry() {
   static auto* views = new std::vector<ViewSpec>{
       {.name = "lead",
        .service = "leadflow.v1.LeadQueryService",
-       .projection =
-           [](const config::NodeOptions&) {
-             return std::make_unique<projections::LeadProjection>();
-           },
+       .projection = Plain<projections::LeadProjection>,
        .serve =
            [](const ViewServing& v) {
              return Guarded(std::make_unique<LeadQueryServiceImpl>(
@@ -33,10 +35,7 @@ std::vector<ViewSpec>* Registry() {
            }},
       {.name = "customer",
        .service = "leadflow.v1.CustomerQueryService",
-       .projection =
-           [](const config::NodeOptions&) {
-             return std::make_unique<projections::CustomerProjection>();
-           },
+       .projection = Plain<projections::CustomerProjection>,
        .serve =
            [](const ViewServing& v) {
              return Guarded(
@@ -57,10 +56,7 @@ std::vector<ViewSpec>* Registry() {
            }},
       {.name = "reprocessing",
        .service = "leadflow.v1.ReprocessingQueryService",
-       .projection =
-           [](const config::NodeOptions&) {
-             return std::make_unique<projections::ReprocessingProjection>();
-           },
+       .projection = Plain<projections::ReprocessingProjection>,
        .serve =
            [](const ViewServing& v) {
              return Guarded(std::make_unique<ReprocessingQueryServiceImpl>(v.store, *v.edge), v);
