@@ -119,7 +119,7 @@ absl::Status CustomerProjection::Apply(const v1::Event& e, const log::Record& re
                                        ViewTxn& txn) {
   if (e.has_lead_erased() && common::IsLeadId(e.aggregate_id())) {
     // The lead's erasure takes its customer's personal fields too (one data key for both).
-    const std::string id = common::CustomerIdForLead(e.aggregate_id());
+    const std::string id = common::CustomerIdForLead(common::LeadId(e.aggregate_id())).value();
     LEADFLOW_ASSIGN_OR_RETURN(std::optional<std::string> row, txn.Get(kCustomers, id));
     if (!row.has_value()) return absl::OkStatus();
     v1::CustomerView v;
@@ -161,7 +161,7 @@ absl::StatusOr<v1::CustomerView> CustomerQueries::Get(const v1::GetCustomerReque
   }
   if (id.empty()) {
     LEADFLOW_RETURN_IF_ERROR(common::CheckLeadId("lead_id", req.lead_id()));
-    id = common::CustomerIdForLead(req.lead_id());
+    id = common::CustomerIdForLead(common::LeadId(req.lead_id())).value();
   } else {
     LEADFLOW_RETURN_IF_ERROR(common::CheckCustomerId("customer_id", id));
   }

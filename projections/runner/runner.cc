@@ -1,6 +1,7 @@
 #include "projections/runner/runner.h"
 
 #include <atomic>
+#include <deque>
 #include <filesystem>
 #include <map>
 
@@ -21,6 +22,19 @@ struct ProjectionRunner::Waiter {
   std::function<void(absl::Status)> ready;
 };
 
+// Records the shared reader read and decoded once, handed to each view in step.
+struct SharedBatch {
+  std::vector<log::Record> records;
+  std::vector<absl::StatusOr<v1::Event>> decoded;  // one per record
+  int64_t next = 0;                                // the log position after them
+};
+
+// Batches handed to a view in step and not applied yet, at most; when its queue stays full (a
+// slow or stuck store) the view drops out of step and reads alone.
+constexpr size_t kHandOffBatches = 4;
+// How long the shared reader waits for a view in step to take a batch before it drops out.
+constexpr absl::Duration kHandOffWait = absl::Seconds(2);
+
 struct ProjectionRunner::Partition {
   int32_t id = 0;
   mutable absl::Mutex mu;
@@ -32,15 +46,21 @@ struct ProjectionRunner::Partition {
   std::atomic<bool> stop{false};
   // Set while a SharedTail runs this view: its reader of this partition.
   SharedTail::Lane* lane = nullptr;
-  // In step: the lane's reader applies this partition and Tail waits. Set by Tail (TryJoin),
-  // cleared by the lane when a batch fails for this view; the lane's mu is held for both.
+  // In step: the lane's reader hands this partition's batches to Tail (`handed`) instead of
+  // Tail reading them. Set by Tail (TryJoin, holding the lane's mu too); cleared by Tail when a
+  // handed batch fails, or by the lane when the view does not take a batch in time.
   bool joined ABSL_GUARDED_BY(mu) = false;
+  std::deque<std::shared_ptr<const SharedBatch>> handed ABSL_GUARDED_BY(mu);
 };
 
 namespace {
-// The shared reader handed the partition back to its own thread (or the runner stops).
-bool HandedBack(ProjectionRunner::Partition* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu) {
-  return !p->joined || p->stop.load();
+// Tail has something to do while in step: a handed batch, or it is out of step (or stopping).
+bool HasWork(ProjectionRunner::Partition* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu) {
+  return !p->handed.empty() || !p->joined || p->stop.load();
+}
+// The lane may hand `p` a batch (or `p` is no longer in step).
+bool HasRoom(ProjectionRunner::Partition* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu) {
+  return p->handed.size() < kHandOffBatches || !p->joined || p->stop.load();
 }
 }  // namespace
 
@@ -263,16 +283,35 @@ void ProjectionRunner::Tail(Partition& p) {
   };
   while (!p.stop) {
     absl::Status stalled;
+    std::shared_ptr<const SharedBatch> batch;
+    int64_t applied = 0;
     {
       absl::MutexLock lock(&p.mu);
       if (!p.error.ok()) return;
       if (p.joined) {
-        // The shared reader applies this partition; wake up when it hands it back.
-        p.mu.AwaitWithTimeout(absl::Condition(&HandedBack, &p), options_.poll);
-        reader.reset();  // the position moved on without this thread
-        continue;
+        // In step: apply what the shared reader hands over (read and decoded once).
+        reader.reset();  // the position moves on without this thread's reader
+        p.mu.AwaitWithTimeout(absl::Condition(&HasWork, &p), options_.poll);
+        if (!p.joined || p.handed.empty()) continue;
+        batch = std::move(p.handed.front());
+        p.handed.pop_front();
+        applied = p.applied;
+      } else {
+        p.handed.clear();  // out of step: read from its own position
+        stalled = p.stalled;
       }
-      stalled = p.stalled;
+    }
+    if (batch != nullptr) {
+      if (batch->next <= applied) continue;  // it read past the batch on its own
+      size_t first = 0;                      // skip what it applied on its own
+      while (first < batch->records.size() && batch->records[first].offset < applied) ++first;
+      if (!ApplyBatch(p, absl::MakeConstSpan(batch->records).subspan(first), batch->next,
+                      absl::MakeConstSpan(batch->decoded).subspan(first))) {
+        absl::MutexLock lock(&p.mu);
+        p.joined = false;  // out of step: retry alone (a stall) or stop (a failure)
+        p.handed.clear();
+      }
+      continue;
     }
     if (!stalled.ok()) {
       // Retry by itself: once the disk has room, reopen the store (if a write failed) and read
@@ -715,7 +754,7 @@ void SharedTail::Run(Lane& lane) {
     }
     return false;
   };
-  std::vector<absl::StatusOr<v1::Event>> decoded;
+  std::vector<ProjectionRunner::Partition*> in_step;
   while (!lane.stop) {
     absl::StatusOr<std::vector<log::Record>> records =
         (*reader)->Read(options_.max_batch, options_.poll);
@@ -728,29 +767,37 @@ void SharedTail::Run(Lane& lane) {
     }
     records_read_.fetch_add(static_cast<int64_t>(records->size()), std::memory_order_relaxed);
     const int64_t next = (*reader)->position();
+    // Held until the position moves on: a view joins either before this batch is handed out
+    // (and gets it) or after (and has read it alone).
     absl::MutexLock lane_lock(&lane.mu);
     if (records->empty() && next == lane.position) continue;
-    decoded.clear();
+    in_step.clear();
     for (ProjectionRunner* r : runners_) {
       ProjectionRunner::Partition& p = *r->partitions_[lane.partition];
-      int64_t applied;
-      {
-        absl::MutexLock lock(&p.mu);
-        if (!p.joined) continue;
-        applied = p.applied;
+      absl::MutexLock lock(&p.mu);
+      if (p.joined) in_step.push_back(&p);
+    }
+    if (!in_step.empty()) {
+      auto batch = std::make_shared<SharedBatch>();
+      batch->decoded.reserve(records->size());
+      for (const log::Record& rec : *records) {
+        batch->decoded.push_back(DecodeAndOpen(rec, vault_, wanted));
       }
-      if (next <= applied) continue;  // this view read past the batch on its own
-      if (decoded.empty()) {          // decoded once, for the first view in step that needs it
-        for (const log::Record& rec : *records) {
-          decoded.push_back(DecodeAndOpen(rec, vault_, wanted));
+      batch->records = *std::move(records);
+      batch->next = next;
+      const absl::Time deadline = absl::Now() + kHandOffWait;
+      for (ProjectionRunner::Partition* p : in_step) {
+        absl::MutexLock lock(&p->mu);
+        // A view that has not taken its earlier batches in time reads alone from now on: a
+        // slow or stuck store does not hold up the others.
+        p->mu.AwaitWithDeadline(absl::Condition(&HasRoom, p), deadline);
+        if (!p->joined || p->stop) continue;
+        if (p->handed.size() >= kHandOffBatches) {
+          p->joined = false;
+          p->handed.clear();
+          continue;
         }
-      }
-      size_t first = 0;  // skip what this view applied on its own
-      while (first < records->size() && (*records)[first].offset < applied) ++first;
-      if (!r->ApplyBatch(p, absl::MakeConstSpan(*records).subspan(first), next,
-                         absl::MakeConstSpan(decoded).subspan(first))) {
-        absl::MutexLock lock(&p.mu);
-        p.joined = false;  // its own thread retries (a stall) or reports (a failure)
+        p->handed.push_back(batch);
       }
     }
     lane.position = next;

@@ -212,12 +212,13 @@ class ProjectionRunner {
 };
 
 // The live views of one process read the log once. Per partition, one thread reads each record
-// once, decodes and opens it once, and applies it to every view that is at that position (in
-// step), each view committing its own rows with its own offsets. A view that is not in step is
-// not waited for: one that stalls (a full disk, the key store unavailable now) or starts behind
-// the others (rebuilt from the log) reads the log on its own thread from its own position until
-// it reaches the shared one, then rejoins; one that fails stops alone. Rebuilds (CatchUpAll)
-// share their decoding the same way.
+// once, decodes and opens it once, and hands the batch to every view that is at that position
+// (in step); each view's own thread applies it and commits its rows with its own offsets, in
+// parallel with the others. A view that is not in step is not waited for: one that stalls (a
+// full disk, the key store unavailable now), fails, is slow to take its batches (its queue of
+// handed batches stays full for 2 s), or starts behind the others (rebuilt from the log) reads
+// the log on its own thread from its own position until it reaches the shared one, then
+// rejoins; one that fails stops alone. Rebuilds (CatchUpAll) share their decoding too.
 class SharedTail {
  public:
   // `runners`: views of one log, not started, not owned; they must outlive this. Start starts

@@ -34,9 +34,12 @@ class CountingProjection final : public Projection {
     txn.Put(0, e.aggregate_id(), absl::StrCat(n + 1));
     if (e.actor().id() == poison_) return absl::InvalidArgumentError("poisoned event");
     if (e.actor().id() == "gated" && gate_closed) return absl::UnavailableError("gate closed");
+    // A store that does not answer: the event's commit hangs until released.
+    while (e.actor().id() == "held" && held) absl::SleepFor(absl::Milliseconds(5));
     return absl::OkStatus();
   }
   std::atomic<bool> gate_closed{false};
+  std::atomic<bool> held{false};
 
  private:
   std::string name_;
@@ -448,6 +451,29 @@ TEST_F(SharedTailTest, AStalledViewDoesNotHoldUpTheOthersAndCatchesUpByItself) {
     EXPECT_EQ(v->Count("k"), 61) << v->runner->name();
   }
   EXPECT_EQ(stalled.runner->records_read_alone(), alone) << "back in step";
+}
+
+TEST_F(SharedTailTest, AViewWhoseStoreHangsDoesNotHoldUpTheOthers) {
+  View& a = AddView("a");
+  View& stuck = AddView("stuck");
+  stuck.projection->held = true;
+  StartTail();
+  const int64_t first = Append(1, "k", "held");
+  ASSERT_TRUE(WaitFor(a, first).ok());
+  // Many batches while the stuck view hangs in its first one: the shared reader hands it a few,
+  // then drops it out of step and goes on for the others.
+  int64_t last = first;
+  for (int i = 0; i < 10; ++i) {
+    last = Append(3);
+    ASSERT_TRUE(WaitFor(a, last).ok()) << "held up by the stuck view at batch " << i;
+  }
+  EXPECT_EQ(a.Count("k"), 31);
+  EXPECT_EQ(stuck.runner->Status()[0].applied_offset(), 0) << "still hanging in its first batch";
+  EXPECT_FALSE(stuck.runner->InStep(0));
+  stuck.projection->held = false;
+  ASSERT_TRUE(WaitFor(stuck, last).ok());
+  EXPECT_EQ(stuck.Count("k"), 31) << "every event once";
+  ASSERT_TRUE(EventuallyInStep(stuck));
 }
 
 TEST_F(SharedTailTest, AViewThatFailsStopsAloneAndExactlyAtTheRecord) {

@@ -55,11 +55,11 @@ std::optional<std::string> ContactRegistry::Answering(const std::string& key) co
   return it == holders_.end() ? std::nullopt : AnsweringOf(it->second);
 }
 
-std::optional<std::string> ContactRegistry::LiveHolderOtherThan(const std::string& key,
-                                                                const std::string& lead_id) const {
+std::optional<std::string> ContactRegistry::LiveHolderOtherThan(
+    const std::string& key, const common::LeadId& lead_id) const {
   absl::MutexLock lock(&mu_);
   auto it = holders_.find(key);
-  return it == holders_.end() ? std::nullopt : LiveOtherOf(it->second, lead_id);
+  return it == holders_.end() ? std::nullopt : LiveOtherOf(it->second, lead_id.value());
 }
 
 bool ContactRegistry::LeadExists(const std::string& lead_id) const {
@@ -97,9 +97,9 @@ std::optional<std::string> ContactOverlay::Answering(const std::string& key) con
   return AnsweringOf(Holders(key));
 }
 
-std::optional<std::string> ContactOverlay::LiveHolderOtherThan(const std::string& key,
-                                                               const std::string& lead_id) const {
-  return LiveOtherOf(Holders(key), lead_id);
+std::optional<std::string> ContactOverlay::LiveHolderOtherThan(
+    const std::string& key, const common::LeadId& lead_id) const {
+  return LiveOtherOf(Holders(key), lead_id.value());
 }
 
 bool ContactOverlay::LeadExists(const std::string& lead_id) const {

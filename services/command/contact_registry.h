@@ -23,7 +23,7 @@ class ContactRegistry {
   // Thread-safe.
   std::optional<std::string> Answering(const std::string& key) const;
   std::optional<std::string> LiveHolderOtherThan(const std::string& key,
-                                                 const std::string& lead_id) const;
+                                                 const common::LeadId& lead_id) const;
   bool LeadExists(const std::string& lead_id) const;
   // Records one lead's change: its contacts before and after (LeadContacts::Of of its states).
   void Apply(const lead::LeadContacts& before, const lead::LeadContacts& after);
@@ -45,7 +45,7 @@ class ContactOverlay final : public lead::ContactDirectory {
   explicit ContactOverlay(ContactRegistry* registry) : registry_(registry) {}
   std::optional<std::string> Answering(const std::string& key) const;
   std::optional<std::string> LiveHolderOtherThan(const std::string& key,
-                                                 const std::string& lead_id) const override;
+                                                 const common::LeadId& lead_id) const override;
   bool LeadExists(const std::string& lead_id) const;
   void Apply(const lead::LeadContacts& before, const lead::LeadContacts& after);
   void Commit();

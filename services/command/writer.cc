@@ -25,8 +25,10 @@ namespace leadflow::command {
 
 namespace {
 
-std::string CommandKey(absl::string_view lead_id, absl::string_view command_id) {
-  return absl::StrCat(lead_id, "/", command_id);
+// The command index's key of a command: the lead it went to (for a capture: the lead id of its
+// contact) and its command id.
+std::string CommandKey(const common::LeadId& lead, const common::CommandId& command) {
+  return absl::StrCat(lead.value(), "/", command.value());
 }
 
 constexpr size_t kReplayChunk = 4096;
@@ -196,7 +198,7 @@ struct CommandWriter::Partition {
     if (contacts_change && l != leads.end()) {
       contacts->Apply(before, lead::LeadContacts::Of(l->second));
     }
-    auto c = customers.find(common::CustomerIdForLead(lead_id));
+    auto c = customers.find(common::CustomerIdForLead(common::LeadId(lead_id)).value());
     std::vector<const v1::Event*> pointers;
     pointers.reserve(events.size());
     for (const v1::Event& e : events) pointers.push_back(&e);
@@ -210,7 +212,8 @@ struct CommandWriter::Partition {
               : ContactId(*ids, first.inquiry_received().email(), first.inquiry_received().phone());
     }
     RecordMany({AdvancePastAndRecord(
-        CommandKey(record_lead, events.front().command_id()), pointers,
+        CommandKey(common::LeadId(record_lead), common::CommandId(events.front().command_id())),
+        pointers,
         BuildReply(pointers, l != leads.end() ? &l->second : nullptr,
                    c != customers.end() ? &c->second : nullptr, last_offset))});
     return absl::OkStatus();
@@ -730,7 +733,7 @@ void CommandWriter::Prepare(Prepared& prep, absl::Time now, Group& group) {
     // lead merged meanwhile) can never both pass.
     const lead::LeadState* survivor =
         command.has_merge_lead() ? lead_anywhere(command.merge_lead().survivor_lead_id()) : nullptr;
-    const std::string customer_id = common::CustomerIdForLead(lead_id);
+    const std::string customer_id = common::CustomerIdForLead(common::LeadId(lead_id)).value();
     lead::DecideContext ctx{.now = now,
                             .merge_survivor = survivor,
                             .target = &x->target,
@@ -1016,10 +1019,11 @@ absl::StatusOr<CommandWriter::Partition*> CommandWriter::Admit(const v1::Command
   }
   pending.fingerprint = CommandFingerprint(command);
   if (const std::string& id = lead::MetaOf(command).command_id(); !id.empty()) {
-    pending.command_key = CommandKey(
-        command.has_capture_lead() ? ContactId(ids_, pending.target.email, pending.target.phone)
-                                   : pending.target.lead_id,
-        id);
+    pending.command_key =
+        CommandKey(common::LeadId(command.has_capture_lead()
+                                      ? ContactId(ids_, pending.target.email, pending.target.phone)
+                                      : pending.target.lead_id),
+                   common::CommandId(id));
   }
   return p;
 }
@@ -1222,7 +1226,8 @@ absl::StatusOr<LeadSnapshot> CommandWriter::GetLead(const std::string& lead_id) 
     return absl::NotFoundError(absl::StrCat("lead ", lead_id, " not found"));
   LeadSnapshot snap;
   snap.lead = it->second;
-  if (auto c = p->customers.find(common::CustomerIdForLead(lead_id)); c != p->customers.end()) {
+  if (auto c = p->customers.find(common::CustomerIdForLead(common::LeadId(lead_id)).value());
+      c != p->customers.end()) {
     snap.customer = c->second;
   }
   return snap;

@@ -278,7 +278,7 @@ TEST_F(WriterTest, ConversionIsOneAppendAndCustomerCommandsRouteByCustomerId) {
   auto converted = writer_->Execute(Convert("v1", lead));
   ASSERT_TRUE(converted.ok()) << converted.status();
   EXPECT_EQ(converted->event_ids_size(), 2);
-  EXPECT_EQ(converted->customer_id(), common::CustomerIdForLead(lead));
+  EXPECT_EQ(converted->customer_id(), common::CustomerIdForLead(common::LeadId(lead)).value());
   EXPECT_EQ(converted->customer_version(), 1);
 
   v1::Command nps;

@@ -196,12 +196,14 @@ absl::Status CheckCustomerId(absl::string_view field, absl::string_view id) {
   return absl::OkStatus();
 }
 
-std::string CustomerIdForLead(absl::string_view lead_id) {
-  return absl::StrCat(kCustomerIdPrefix, lead_id.substr(kLeadIdPrefix.size()));
+CustomerId CustomerIdForLead(const LeadId& lead_id) {
+  return CustomerId(absl::StrCat(kCustomerIdPrefix,
+                                 absl::string_view(lead_id.value()).substr(kLeadIdPrefix.size())));
 }
 
-std::string LeadIdForCustomer(absl::string_view customer_id) {
-  return absl::StrCat(kLeadIdPrefix, customer_id.substr(kCustomerIdPrefix.size()));
+LeadId LeadIdForCustomer(const CustomerId& customer_id) {
+  return LeadId(absl::StrCat(
+      kLeadIdPrefix, absl::string_view(customer_id.value()).substr(kCustomerIdPrefix.size())));
 }
 
 std::string Sha256Hex(absl::string_view data, size_t hex_digits) {

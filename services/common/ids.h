@@ -11,12 +11,41 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace leadflow::common {
+
+// Strong id types. A lead id and a customer id are both strings, and so are the keys and
+// contacts passed beside them: a function that takes two of them is easy to call swapped. These
+// wrap the string; the string comes back explicitly (value()), never by conversion. Where a
+// string becomes one (a request field, an event's aggregate id) the code says which id it is.
+template <typename Tag>
+class StrongId {
+ public:
+  StrongId() = default;
+  explicit StrongId(std::string value) : value_(std::move(value)) {}
+  explicit StrongId(absl::string_view value) : value_(value) {}
+  explicit StrongId(const char* value) : value_(value) {}
+  const std::string& value() const { return value_; }
+  bool empty() const { return value_.empty(); }
+  friend bool operator==(const StrongId& a, const StrongId& b) { return a.value_ == b.value_; }
+  friend bool operator<(const StrongId& a, const StrongId& b) { return a.value_ < b.value_; }
+  template <typename H>
+  friend H AbslHashValue(H h, const StrongId& id) {
+    return H::combine(std::move(h), id.value_);
+  }
+
+ private:
+  std::string value_;
+};
+using LeadId = StrongId<struct LeadIdTag>;
+using CustomerId = StrongId<struct CustomerIdTag>;
+// A command's meta.command_id (the idempotency key a client chose).
+using CommandId = StrongId<struct CommandIdTag>;
 
 inline constexpr absl::string_view kLeadIdPrefix = "ld_";
 inline constexpr absl::string_view kCustomerIdPrefix = "cu_";
@@ -68,9 +97,9 @@ absl::Status CheckLeadId(absl::string_view field, absl::string_view id);
 absl::Status CheckCustomerId(absl::string_view field, absl::string_view id);
 
 // "cu_" + the lead id's digits. Requires IsLeadId(lead_id).
-std::string CustomerIdForLead(absl::string_view lead_id);
+CustomerId CustomerIdForLead(const LeadId& lead_id);
 // The originating lead id of a customer id. Requires IsCustomerId(customer_id).
-std::string LeadIdForCustomer(absl::string_view customer_id);
+LeadId LeadIdForCustomer(const CustomerId& customer_id);
 
 // The first `hex_digits` (<= 64) lower-case hex digits of SHA-256(data). Stable forever: lead ids,
 // command fingerprints and default batch command ids depend on it.

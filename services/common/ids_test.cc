@@ -1,6 +1,7 @@
 #include "services/common/ids.h"
 
 #include <set>
+#include <type_traits>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -112,12 +113,21 @@ TEST(LeadIdTest, IsDeterministicAndDistinguishesChannels) {
 }
 
 TEST(LeadIdTest, CustomerIdRoundTripsToLead) {
-  std::string lead = LeadIdForEmail("ada@example.com");
-  std::string customer = CustomerIdForLead(lead);
-  EXPECT_TRUE(IsCustomerId(customer));
-  EXPECT_EQ(customer.substr(3), lead.substr(3));
+  const LeadId lead(LeadIdForEmail("ada@example.com"));
+  const CustomerId customer = CustomerIdForLead(lead);
+  EXPECT_TRUE(IsCustomerId(customer.value()));
+  EXPECT_EQ(customer.value().substr(3), lead.value().substr(3));
   EXPECT_EQ(LeadIdForCustomer(customer), lead);
 }
+
+// A lead id, a customer id and a plain string do not stand in for each other: passing one where
+// another is meant does not compile.
+static_assert(!std::is_convertible_v<std::string, LeadId>);
+static_assert(!std::is_convertible_v<LeadId, std::string>);
+static_assert(!std::is_convertible_v<LeadId, CustomerId>);
+static_assert(!std::is_convertible_v<CustomerId, LeadId>);
+static_assert(!std::is_invocable_v<decltype(&CustomerIdForLead), const CustomerId&>);
+static_assert(!std::is_invocable_v<decltype(&LeadIdForCustomer), const LeadId&>);
 
 TEST(LeadIdTest, ChecksNameTheFieldAndTheProblem) {
   EXPECT_TRUE(CheckLeadId("lead_id", LeadIdForEmail("ada@example.com")).ok());

@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "services/common/ids.h"
 #include "services/lead/state.h"
 
 namespace leadflow::lead {
@@ -47,7 +48,7 @@ class ContactDirectory {
   virtual ~ContactDirectory() = default;
   // A live lead other than `lead_id` that holds `key` (EmailKey/PhoneKey), if any.
   virtual std::optional<std::string> LiveHolderOtherThan(const std::string& key,
-                                                         const std::string& lead_id) const = 0;
+                                                         const common::LeadId& lead_id) const = 0;
 };
 
 }  // namespace leadflow::lead

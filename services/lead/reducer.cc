@@ -444,7 +444,7 @@ absl::StatusOr<Events> UpdateContact(const Input& in, const v1::UpdateContactDet
          {std::pair<const char*, std::string>{"email", email.empty() ? "" : EmailKey(email)},
           std::pair<const char*, std::string>{"phone", phone.empty() ? "" : PhoneKey(phone)}}) {
       if (key.empty()) continue;
-      if (auto other = in.ctx.contacts->LiveHolderOtherThan(key, in.lead.lead_id)) {
+      if (auto other = in.ctx.contacts->LiveHolderOtherThan(key, common::LeadId(in.lead.lead_id))) {
         return absl::AlreadyExistsError(absl::StrCat(
             c.scope(), ".", field, ": this ", field, " belongs to lead ", *other,
             "; a contact identifies one lead (merge the two leads if they are one person)"));
@@ -767,7 +767,8 @@ absl::StatusOr<Events> Convert(const Input& in, const v1::ConvertLead& cmd) {
   }
   LEADFLOW_RETURN_IF_ERROR(CheckLeadTime(c, in.lead, in.occurred, in.ctx.now, true));
 
-  const std::string customer_id = common::CustomerIdForLead(in.lead.lead_id);
+  const std::string customer_id =
+      common::CustomerIdForLead(common::LeadId(in.lead.lead_id)).value();
   v1::Event& converted = *NextLeadEvent(in.arena, in.meta, in.occurred, in.lead);
   v1::LeadConverted* b = converted.mutable_lead_converted();
   b->set_customer_id(customer_id);
@@ -954,7 +955,7 @@ absl::StatusOr<CommandTarget> ResolveTarget(const v1::Command& command, const Id
     const std::string id = body->GetReflection()->GetString(*body, f);
     LEADFLOW_RETURN_IF_ERROR(c.CustomerId(id));
     CommandTarget target;
-    target.lead_id = common::LeadIdForCustomer(id);
+    target.lead_id = common::LeadIdForCustomer(common::CustomerId(id)).value();
     target.customer_id = id;
     return target;
   }

@@ -184,7 +184,7 @@ v1::Command Purchase(absl::Time at, v1::PurchaseKind kind) {
   v1::Command c;
   auto* b = c.mutable_record_purchase();
   *b->mutable_meta() = Meta(at);
-  b->set_customer_id(common::CustomerIdForLead(kAda));
+  b->set_customer_id(common::CustomerIdForLead(common::LeadId(kAda)).value());
   b->set_kind(kind);
   *b->mutable_amount() = Eur(1'000);
   return c;
@@ -192,14 +192,15 @@ v1::Command Purchase(absl::Time at, v1::PurchaseKind kind) {
 v1::Command Nps(absl::Time at, int score) {
   v1::Command c;
   *c.mutable_record_nps()->mutable_meta() = Meta(at);
-  c.mutable_record_nps()->set_customer_id(common::CustomerIdForLead(kAda));
+  c.mutable_record_nps()->set_customer_id(common::CustomerIdForLead(common::LeadId(kAda)).value());
   c.mutable_record_nps()->set_score(score);
   return c;
 }
 v1::Command Profile(absl::Time at) {
   v1::Command c;
   *c.mutable_update_customer_profile()->mutable_meta() = Meta(at);
-  c.mutable_update_customer_profile()->set_customer_id(common::CustomerIdForLead(kAda));
+  c.mutable_update_customer_profile()->set_customer_id(
+      common::CustomerIdForLead(common::LeadId(kAda)).value());
   c.mutable_update_customer_profile()->set_tax_id("PL1234567890");
   return c;
 }
@@ -380,7 +381,7 @@ TEST(LifecycleTableTest, EveryStatusTimesEveryCommand) {
         expected = absl::StrCat(row.name, ": lead ", kAda,
                                 " is CONVERTED, a terminal status; record later business on "
                                 "customer ",
-                                common::CustomerIdForLead(kAda));
+                                common::CustomerIdForLead(common::LeadId(kAda)).value());
       } else if (status == LEAD_STATUS_MERGED) {
         expected = absl::StrCat(row.name, ": lead ", kAda,
                                 " is MERGED, a terminal status; it was folded into lead ", kBob);
@@ -490,7 +491,7 @@ TEST(CaptureTest, KnownConvertedContactGoesToTheCustomer) {
   ASSERT_EQ(events->size(), 1u);
   const v1::Event& e = (*events)[0];
   EXPECT_EQ(e.aggregate_type(), v1::AGGREGATE_TYPE_CUSTOMER);
-  EXPECT_EQ(e.aggregate_id(), common::CustomerIdForLead(kAda));
+  EXPECT_EQ(e.aggregate_id(), common::CustomerIdForLead(common::LeadId(kAda)).value());
   EXPECT_EQ(e.partition_key(), kAda);
   EXPECT_EQ(e.aggregate_version(), 2);
   EXPECT_EQ(e.inquiry_received().notify_owner(), "carol");
@@ -778,7 +779,7 @@ TEST(PathTest, CaptureToCustomerWithPurchasesAndNps) {
             (*events)[0].occurred_at().seconds());
   a.Apply(*events);
   EXPECT_EQ(a.lead.status, LEAD_STATUS_CONVERTED);
-  EXPECT_EQ(a.customer.customer_id, common::CustomerIdForLead(kAda));
+  EXPECT_EQ(a.customer.customer_id, common::CustomerIdForLead(common::LeadId(kAda)).value());
   EXPECT_EQ(a.customer.account_owner, "carol");
 
   a.Given(Purchase(at(), v1::PURCHASE_KIND_FIRST)).Given(Profile(at()));

@@ -96,8 +96,8 @@ absl::StatusOr<std::unique_ptr<Vault>> Vault::Make(log::EventLog* log, std::stri
 Vault::Vault(log::EventLog* log, std::string kek, size_t cache_entries)
     : log_(log), kek_(std::move(kek)), cache_entries_(std::max<size_t>(cache_entries, 1)) {}
 
-std::string Vault::Wrap(const std::string& lead_id, const std::string& key) const {
-  const std::string ad = WrapAd(lead_id);
+std::string Vault::Wrap(const common::LeadId& lead_id, const std::string& key) const {
+  const std::string ad = WrapAd(lead_id.value());
   std::string out(1 + kNonceBytes + key.size() + kTagBytes, '\0');
   out[0] = kWrapVersion;
   auto* nonce = reinterpret_cast<unsigned char*>(out.data() + 1);
@@ -111,13 +111,13 @@ std::string Vault::Wrap(const std::string& lead_id, const std::string& key) cons
   return out;
 }
 
-absl::StatusOr<std::string> Vault::Unwrap(const std::string& lead_id,
+absl::StatusOr<std::string> Vault::Unwrap(const common::LeadId& lead_id,
                                           const std::string& wrapped) const {
   if (wrapped.size() != 1 + kNonceBytes + kDataKeyBytes + kTagBytes || wrapped[0] != kWrapVersion) {
     return absl::DataLossError(
-        absl::StrCat("key store: the data key of lead ", lead_id, " is malformed"));
+        absl::StrCat("key store: the data key of lead ", lead_id.value(), " is malformed"));
   }
-  const std::string ad = WrapAd(lead_id);
+  const std::string ad = WrapAd(lead_id.value());
   std::string key(kDataKeyBytes, '\0');
   unsigned long long n = 0;
   const auto* nonce = reinterpret_cast<const unsigned char*>(wrapped.data() + 1);
@@ -127,7 +127,7 @@ absl::StatusOr<std::string> Vault::Unwrap(const std::string& lead_id,
           ad.size(), nonce, reinterpret_cast<const unsigned char*>(kek_.data())) != 0 ||
       n != kDataKeyBytes) {
     return absl::DataLossError(absl::StrCat(
-        "key store: the data key of lead ", lead_id,
+        "key store: the data key of lead ", lead_id.value(),
         " does not open with the configured key-encryption key (privacy.kek_file: a different "
         "key, or damage)"));
   }
@@ -141,7 +141,7 @@ absl::StatusOr<std::string> Vault::Lookup(const std::string& lead_id) {
   }
   absl::StatusOr<std::string> wrapped = log_->ReadKey(lead_id);
   if (!wrapped.ok()) return wrapped.status();
-  LEADFLOW_ASSIGN_OR_RETURN(std::string key, Unwrap(lead_id, *wrapped));
+  LEADFLOW_ASSIGN_OR_RETURN(std::string key, Unwrap(common::LeadId(lead_id), *wrapped));
   absl::MutexLock lock(&mu_);
   if (cache_.size() >= cache_entries_) cache_.clear();
   cache_[lead_id] = key;
@@ -157,7 +157,7 @@ absl::StatusOr<std::string> Vault::KeyForSealing(
     if (key.ok() || !absl::IsNotFound(key.status())) return key;
   }
   std::string fresh = NewDataKey();
-  records->push_back({lead_id, Wrap(lead_id, fresh)});
+  records->push_back({lead_id, Wrap(common::LeadId(lead_id), fresh)});
   (*pending)[lead_id] = fresh;
   return fresh;
 }

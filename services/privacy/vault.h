@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "leadflow/v1/events.pb.h"
+#include "services/common/ids.h"
 #include "services/log/event_log.h"
 
 namespace leadflow::privacy {
@@ -70,12 +71,12 @@ class Vault {
   // True if `lead_id` has a key now.
   absl::StatusOr<bool> HasKey(const std::string& lead_id);
 
+ private:
   // The wrapped form of a data key and back (XChaCha20-Poly1305 under the KEK, bound to the
   // lead id). DATA_LOSS if `wrapped` does not open.
-  std::string Wrap(const std::string& lead_id, const std::string& key) const;
-  absl::StatusOr<std::string> Unwrap(const std::string& lead_id, const std::string& wrapped) const;
-
- private:
+  std::string Wrap(const common::LeadId& lead_id, const std::string& key) const;
+  absl::StatusOr<std::string> Unwrap(const common::LeadId& lead_id,
+                                     const std::string& wrapped) const;
   Vault(log::EventLog* log, std::string kek, size_t cache_entries);
   // The stored key: NOT_FOUND if none.
   absl::StatusOr<std::string> Lookup(const std::string& lead_id);

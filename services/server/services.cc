@@ -485,7 +485,7 @@ CustomerQueryServiceImpl::CustomerQueryServiceImpl(const projections::ViewStore*
         const auto& req = call->request();
         std::string lead_id = req.lead_id();
         if (lead_id.empty() && common::IsCustomerId(req.customer_id())) {
-          lead_id = common::LeadIdForCustomer(req.customer_id());
+          lead_id = common::LeadIdForCustomer(common::CustomerId(req.customer_id())).value();
         }
         server::Serve<v1::GetCustomerRequest, v1::CustomerView>(
             call, edge_, MinPosition(req), PartitionOf(lead_id, partitions_),

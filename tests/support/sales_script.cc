@@ -57,7 +57,8 @@ absl::Status SalesScript::Try(v1::Command command) {
                             lead::ResolveTarget(command, ScriptIdentity()));
   const absl::Time occurred = common::FromProto(lead::MetaOf(command).occurred_at());
   lead::LeadState& lead = leads_[target.lead_id];
-  lead::CustomerState& customer = customers_[common::CustomerIdForLead(target.lead_id)];
+  lead::CustomerState& customer =
+      customers_[common::CustomerIdForLead(common::LeadId(target.lead_id)).value()];
   lead::DecideContext ctx;
   ctx.now = occurred + absl::Minutes(1);
   if (command.has_merge_lead()) {

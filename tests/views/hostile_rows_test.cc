@@ -131,7 +131,7 @@ TEST_F(HostileRowsTest, PurchaseTotalsThatDoNotFitAreOutOfRangeNeverWrapped) {
     v1::CommandMeta meta = c.schedule_follow_up().meta();
     v1::RecordPurchase* p = c.mutable_record_purchase();
     *p->mutable_meta() = meta;
-    p->set_customer_id(common::CustomerIdForLead(s.Id("a")));
+    p->set_customer_id(common::CustomerIdForLead(common::LeadId(s.Id("a"))).value());
     p->set_kind(i == 0 ? v1::PURCHASE_KIND_FIRST : v1::PURCHASE_KIND_REPEAT);
     *p->mutable_amount() = Eur(100);
     ASSERT_TRUE(s.Try(c).ok());

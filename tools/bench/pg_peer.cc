@@ -416,7 +416,7 @@ absl::Status PgPeer::IngestBatch(const google::protobuf::RepeatedPtrField<v1::Co
       if (it != leads.end() && it->second.exists) survivor = &it->second;
     }
     lead::DecideContext ctx{.now = now, .merge_survivor = survivor, .target = &*targets[i]};
-    const std::string customer_id = common::CustomerIdForLead(lead_id);
+    const std::string customer_id = common::CustomerIdForLead(common::LeadId(lead_id)).value();
     auto events = lead::Decide(leads[lead_id], customers[customer_id], c, ctx);
     if (!events.ok()) {
       if (counts.first_refusal.empty()) counts.first_refusal = events.status().ToString();

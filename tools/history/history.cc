@@ -253,7 +253,7 @@ class LeadWriter {
       c->mutable_deal_value()->set_amount_micros(r_.Between(3, 200) * 1000 * 1000000);
       c->set_invoice_ref(absl::StrCat("INV-", o_.seed, "-", index_));
     }
-    const std::string customer = common::CustomerIdForLead(lead_id_);
+    const std::string customer = common::CustomerIdForLead(common::LeadId(lead_id_)).value();
     const int purchases = static_cast<int>(r_.Weighted(std::array<double, 4>{45, 30, 15, 10}));
     for (int p = 0; p < purchases; ++p) {
       if (!Step(r_.Days(20, 180))) return false;
