@@ -370,14 +370,26 @@ void ProjectionRunner::Tail(Partition& p) {
   }
 }
 
-bool ProjectionRunner::TryJoin(Partition& p) {
-  if (p.lane == nullptr) return false;
+void ProjectionRunner::TryJoin(Partition& p) {
+  if (p.lane == nullptr) return;
   absl::MutexLock lane_lock(&p.lane->mu);
   absl::MutexLock lock(&p.mu);
-  if (!p.lane->running || !p.error.ok() || !p.stalled.ok()) return false;
-  if (p.applied < p.lane->position) return false;
-  p.joined = true;
-  return true;
+  p.joined = p.lane->running && p.error.ok() && p.stalled.ok() && p.applied >= p.lane->position;
+}
+
+privacy::Vault* ProjectionRunner::SharedVault(absl::Span<ProjectionRunner* const> runners) {
+  for (ProjectionRunner* r : runners) {
+    if (r->options_.vault != nullptr) return r->options_.vault;
+  }
+  return nullptr;
+}
+
+bool ProjectionRunner::AnyReadsPersonalData(absl::Span<ProjectionRunner* const> runners,
+                                            const v1::Event& event) {
+  for (ProjectionRunner* r : runners) {
+    if (r->projection_->ReadsPersonalData(event)) return true;
+  }
+  return false;
 }
 
 absl::Status ProjectionRunner::CatchUp(const std::function<void(int64_t, int64_t)>& progress) {
@@ -414,16 +426,8 @@ absl::Status ProjectionRunner::CatchUpAll(absl::Span<ProjectionRunner* const> ru
   int64_t read = 0;
   absl::Status failure;
   // Decoded once for all the views: opened if any of them reads its personal fields.
-  privacy::Vault* vault = nullptr;
-  for (ProjectionRunner* runner : runners) {
-    if (runner->options_.vault != nullptr) vault = runner->options_.vault;
-  }
-  auto wanted = [&runners](const v1::Event& e) {
-    for (ProjectionRunner* runner : runners) {
-      if (runner->projection_->ReadsPersonalData(e)) return true;
-    }
-    return false;
-  };
+  privacy::Vault* vault = SharedVault(runners);
+  auto wanted = [&runners](const v1::Event& e) { return AnyReadsPersonalData(runners, e); };
   auto replay = [&](size_t i) -> absl::Status {
     std::vector<absl::StatusOr<v1::Event>> decoded;
     auto chunk = [&](std::vector<log::Record>& records, int64_t position) -> absl::Status {
@@ -661,9 +665,7 @@ SharedTail::SharedTail(std::vector<ProjectionRunner*> runners) : runners_(std::m
   if (runners_.empty()) return;
   log_ = runners_[0]->log_;
   options_ = runners_[0]->options_;
-  for (ProjectionRunner* r : runners_) {
-    if (r->options_.vault != nullptr) vault_ = r->options_.vault;
-  }
+  vault_ = ProjectionRunner::SharedVault(runners_);
 }
 
 SharedTail::~SharedTail() { Stop(); }
@@ -747,12 +749,8 @@ void SharedTail::Run(Lane& lane) {
   }
   absl::StatusOr<std::unique_ptr<log::LogReader>> reader = log_->OpenReader(lane.partition, from);
   if (!reader.ok()) return Fail(lane, reader.status());
-  // Opened if any view reads the event's personal fields.
   auto wanted = [this](const v1::Event& e) {
-    for (ProjectionRunner* r : runners_) {
-      if (r->projection_->ReadsPersonalData(e)) return true;
-    }
-    return false;
+    return ProjectionRunner::AnyReadsPersonalData(runners_, e);
   };
   std::vector<ProjectionRunner::Partition*> in_step;
   while (!lane.stop) {

@@ -178,9 +178,14 @@ class ProjectionRunner {
  private:
   friend class SharedTail;
   void Tail(Partition& p);
-  // Back in step with its SharedTail's reader of p (applied at or past the shared position, and
-  // healthy): from now on the shared reader applies p. False if not (the caller reads on).
-  bool TryJoin(Partition& p);
+  // Back in step with its SharedTail's reader of p if it can be (applied at or past the shared
+  // position, and healthy): from then on the shared reader hands p its batches.
+  void TryJoin(Partition& p);
+  // For records read once for several views: the vault they share (any one's) and whether any
+  // of them reads `event`'s personal fields (then it is opened for all).
+  static privacy::Vault* SharedVault(absl::Span<ProjectionRunner* const> runners);
+  static bool AnyReadsPersonalData(absl::Span<ProjectionRunner* const> runners,
+                                   const v1::Event& event);
   struct Waiter;
   // Calls `ready` of the waiters parked on `p` that are now satisfied (every target applied) or
   // failed (`error`, or the partition's error); the others wait on. Call without holding p.mu.

@@ -33,11 +33,6 @@ class StrongId {
   const std::string& value() const { return value_; }
   bool empty() const { return value_.empty(); }
   friend bool operator==(const StrongId& a, const StrongId& b) { return a.value_ == b.value_; }
-  friend bool operator<(const StrongId& a, const StrongId& b) { return a.value_ < b.value_; }
-  template <typename H>
-  friend H AbslHashValue(H h, const StrongId& id) {
-    return H::combine(std::move(h), id.value_);
-  }
 
  private:
   std::string value_;

@@ -13,6 +13,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/stubs/logging.h"
 #include "gtest/gtest.h"
@@ -79,6 +81,16 @@ class EdgeTest : public ::testing::TestWithParam<bool> {
         reply->append(reinterpret_cast<const char*>(s.begin()), s.size());
     }
     return status;
+  }
+
+  // The server's overall health, within `deadline`.
+  grpc::Status CheckHealth(absl::Duration deadline) {
+    auto health = grpc::health::v1::Health::NewStub(channel_);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    return health->Check(&ctx, req, &resp);
   }
 
   v1::CaptureLead Ada(const std::string& id) {
@@ -264,14 +276,7 @@ TEST_P(EdgeTest, ReadsWaitingForALaggingViewHoldNoServerThread) {
     grpc::Status st = commands_->CaptureLead(&ctx, c, &reply);
     EXPECT_TRUE(st.ok()) << st.error_code() << " " << st.error_message();
   }
-  {
-    auto health = grpc::health::v1::Health::NewStub(channel_);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-    grpc::health::v1::HealthCheckRequest req;
-    grpc::health::v1::HealthCheckResponse resp;
-    EXPECT_TRUE(health->Check(&ctx, req, &resp).ok());
-  }
+  EXPECT_TRUE(CheckHealth(absl::Seconds(2)).ok());
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
   unsetenv("LEADFLOW_PAUSE_POINT");
   for (auto& t : readers) t.join();
@@ -321,14 +326,7 @@ TEST_P(EdgeTest, CommandsWaitingForTheirSyncHoldNoServerThread) {
   }
   EXPECT_LT(ProcessThreads(), kCalls) << "calls in flight hold threads";
   // Meanwhile health and a read answer at once.
-  {
-    auto health = grpc::health::v1::Health::NewStub(channel_);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
-    grpc::health::v1::HealthCheckRequest req;
-    grpc::health::v1::HealthCheckResponse resp;
-    EXPECT_TRUE(health->Check(&ctx, req, &resp).ok());
-  }
+  EXPECT_TRUE(CheckHealth(absl::Seconds(1)).ok());
   {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <functional>
+#include <iostream>
 #include <memory>
 #include <string>
 
@@ -70,6 +71,19 @@ int Fail(const grpc::Status& st, const Global& g);
 int Usage(const absl::Status& st);
 // A message as indented JSON with the proto field names (--json).
 std::string Json(const google::protobuf::Message& m);
+
+// Finishes a call: its failure (Fail), else its reply as JSON (--json) or as `print` prints it
+// for people. Returns the exit code.
+template <typename Reply, typename Print>
+int Answer(const Global& g, const grpc::Status& st, const Reply& reply, Print print) {
+  if (!st.ok()) return Fail(st, g);
+  if (g.json) {
+    std::cout << Json(reply);
+  } else {
+    print(reply);
+  }
+  return 0;
+}
 
 // Parses an enum flag's value into `out`; an empty value leaves `out` as it is.
 template <typename E>

@@ -625,13 +625,7 @@ int CommandVerbs::Execute(Session& s, const absl::StatusOr<v1::Command>& command
   auto stub = v1::LeadCommandService::NewStub(s.channel);
   v1::CommandReply reply;
   grpc::Status st = stub->Execute(&s.ctx, *command, &reply);
-  if (!st.ok()) return Fail(st, s.g);
-  if (s.g.json) {
-    std::cout << Json(reply);
-  } else {
-    PrintReply(name, reply);
-  }
-  return 0;
+  return Answer(s.g, st, reply, [&name](const v1::CommandReply& r) { PrintReply(name, r); });
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "services/common/enum_names.h"
+#include "services/common/text.h"
 #include "services/common/time_util.h"
 
 namespace leadflow::leadctl {
@@ -80,6 +81,21 @@ absl::StatusOr<google::protobuf::Timestamp> ParseTime(absl::string_view flag,
   return FlagError(flag, absl::StrCat("'", text,
                                       "' is not a time like 2026-11-23T14:05:00Z or a date like "
                                       "2026-11-23"));
+}
+
+absl::StatusOr<v1::LogPosition> ParsePosition(absl::string_view flag, absl::string_view text) {
+  std::vector<absl::string_view> parts = absl::StrSplit(text, ':');
+  int32_t partition = 0;
+  int64_t offset = 0;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &partition) ||
+      !absl::SimpleAtoi(parts[1], &offset)) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", common::QuotePrefix(text, 32),
+                                                   " is not PARTITION:OFFSET, e.g. 3:1042"));
+  }
+  v1::LogPosition position;
+  position.set_partition(partition);
+  position.set_offset(offset);
+  return position;
 }
 
 absl::StatusOr<int> ParseEnum(absl::string_view flag, const google::protobuf::EnumDescriptor* e,

@@ -9,6 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "leadflow/v1/commands.pb.h"
 #include "leadflow/v1/common.pb.h"
 
 namespace leadflow::leadctl {
@@ -24,6 +25,10 @@ absl::StatusOr<google::protobuf::Timestamp> ParseTime(absl::string_view flag,
 
 // Enum value by its short name, case-insensitive, '-' or ' ' for '_': for SourceChannel,
 // "web-form" -> SOURCE_CHANNEL_WEB_FORM. The error lists the accepted names.
+// A log position written PARTITION:OFFSET (e.g. 3:1042, as leadctl prints one). INVALID_ARGUMENT
+// naming `flag` and quoting at most 32 characters of `text` otherwise.
+absl::StatusOr<v1::LogPosition> ParsePosition(absl::string_view flag, absl::string_view text);
+
 absl::StatusOr<int> ParseEnum(absl::string_view flag, const google::protobuf::EnumDescriptor* e,
                               absl::string_view text);
 // SOURCE_CHANNEL_WEB_FORM -> "web-form"; UNSPECIFIED -> "-".

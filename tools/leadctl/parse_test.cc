@@ -1,5 +1,6 @@
 #include "tools/leadctl/parse.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace leadflow::leadctl {
@@ -50,6 +51,27 @@ TEST(ParseTimeTest, AcceptsRfc3339AndDates) {
   EXPECT_EQ(bad.status().message(),
             "--until: 'next tuesday' is not a time like 2026-11-23T14:05:00Z or a date like "
             "2026-11-23");
+}
+
+TEST(ParsePositionTest, PartitionColonOffset) {
+  auto at = ParsePosition("--after", "3:1042");
+  ASSERT_TRUE(at.ok()) << at.status();
+  EXPECT_EQ(at->partition(), 3);
+  EXPECT_EQ(at->offset(), 1042);
+}
+
+TEST(ParsePositionTest, RefusalsNameTheFlagAndQuoteAShortPrefix) {
+  for (const char* bad : {"", "3", "3:", ":7", "a:1", "1:2:3", "1:x"}) {
+    auto at = ParsePosition("--from", bad);
+    ASSERT_FALSE(at.ok()) << bad;
+    EXPECT_EQ(at.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(at.status().message(),
+              absl::StrCat("--from: '", bad, "' is not PARTITION:OFFSET, e.g. 3:1042"));
+  }
+  const std::string huge(5000, '9');
+  auto at = ParsePosition("--after", huge);
+  ASSERT_FALSE(at.ok());
+  EXPECT_LT(at.status().message().size(), 100u) << "quotes a short prefix only";
 }
 
 TEST(ParseEnumTest, ShortNamesBothWays) {

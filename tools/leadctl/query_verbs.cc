@@ -6,9 +6,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "leadflow/v1/lead_service.grpc.pb.h"
@@ -111,27 +109,13 @@ int QueryVerbs::Get(Session& s) {
   v1::GetLeadRequest req;
   req.set_lead_id(lead_to_get);
   if (!min_position.empty()) {
-    std::vector<std::string> parts = absl::StrSplit(min_position, ':');
-    int32_t partition = 0;
-    int64_t offset = 0;
-    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &partition) ||
-        !absl::SimpleAtoi(parts[1], &offset)) {
-      std::cerr << "leadctl: --after: '" << min_position
-                << "' is not PARTITION:OFFSET, e.g. 3:1042\n";
-      return kExitUsage;
-    }
-    req.mutable_min_position()->set_partition(partition);
-    req.mutable_min_position()->set_offset(offset);
+    absl::StatusOr<v1::LogPosition> at = ParsePosition("--after", min_position);
+    if (!at.ok()) return Usage(at.status());
+    *req.mutable_min_position() = *at;
   }
   v1::LeadView lead;
   grpc::Status st = lead_stub->GetLead(&ctx, req, &lead);
-  if (!st.ok()) return Fail(st, g);
-  if (g.json) {
-    std::cout << Json(lead);
-  } else {
-    PrintLead(lead);
-  }
-  return 0;
+  return Answer(g, st, lead, PrintLead);
 }
 
 int QueryVerbs::Timeline(Session& s) {
@@ -142,13 +126,7 @@ int QueryVerbs::Timeline(Session& s) {
   req.set_lead_id(lead_to_get);
   v1::LeadTimeline t;
   grpc::Status st = lead_stub->GetLeadTimeline(&ctx, req, &t);
-  if (!st.ok()) return Fail(st, g);
-  if (g.json) {
-    std::cout << Json(t);
-  } else {
-    PrintTimeline(t);
-  }
-  return 0;
+  return Answer(g, st, t, PrintTimeline);
 }
 
 int QueryVerbs::Find(Session& s) {
@@ -160,13 +138,7 @@ int QueryVerbs::Find(Session& s) {
   req.set_phone(find_phone);
   v1::LeadView lead;
   grpc::Status st = lead_stub->FindLead(&ctx, req, &lead);
-  if (!st.ok()) return Fail(st, g);
-  if (g.json) {
-    std::cout << Json(lead);
-  } else {
-    PrintLead(lead);
-  }
-  return 0;
+  return Answer(g, st, lead, PrintLead);
 }
 
 int QueryVerbs::List(Session& s) {
@@ -216,13 +188,7 @@ int QueryVerbs::List(Session& s) {
   req.set_page_token(lf.token);
   v1::ListLeadsResponse resp;
   grpc::Status st = lead_stub->ListLeads(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st, g);
-  if (g.json) {
-    std::cout << Json(resp);
-  } else {
-    PrintLeadTable(resp);
-  }
-  return 0;
+  return Answer(g, st, resp, PrintLeadTable);
 }
 
 int QueryVerbs::Overdue(Session& s) {
@@ -241,13 +207,7 @@ int QueryVerbs::Overdue(Session& s) {
   }
   v1::ListOverdueFollowUpsResponse resp;
   grpc::Status st = lead_stub->ListOverdueFollowUps(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st, g);
-  if (g.json) {
-    std::cout << Json(resp);
-  } else {
-    PrintOverdue(resp);
-  }
-  return 0;
+  return Answer(g, st, resp, PrintOverdue);
 }
 
 int QueryVerbs::Customer(Session& s) {
@@ -262,13 +222,7 @@ int QueryVerbs::Customer(Session& s) {
   }
   v1::CustomerView c;
   grpc::Status st = customer_stub->GetCustomer(&ctx, req, &c);
-  if (!st.ok()) return Fail(st, g);
-  if (g.json) {
-    std::cout << Json(c);
-  } else {
-    PrintCustomer(c);
-  }
-  return 0;
+  return Answer(g, st, c, PrintCustomer);
 }
 
 int QueryVerbs::Customers(Session& s) {
@@ -280,31 +234,17 @@ int QueryVerbs::Customers(Session& s) {
   req.set_page_size(1000);
   v1::ListCustomersResponse resp;
   grpc::Status st = customer_stub->ListCustomers(&ctx, req, &resp);
-  if (!st.ok()) return Fail(st, g);
-  if (g.json) {
-    std::cout << Json(resp);
-    return 0;
-  }
-  PrintCustomerTable(resp);
-  return 0;
+  return Answer(g, st, resp, PrintCustomerTable);
 }
 
 int QueryVerbs::Events(Session& s) {
   const Global& g = s.g;
   v1::StreamEventsRequest req;
   req.set_stop_at_end(!events_follow);
-  for (const std::string& at : events_from) {
-    std::vector<std::string> parts = absl::StrSplit(at, ':');
-    int32_t partition = 0;
-    int64_t offset = 0;
-    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &partition) ||
-        !absl::SimpleAtoi(parts[1], &offset)) {
-      std::cerr << "leadctl: --from: '" << at.substr(0, 32) << "' is not PARTITION:OFFSET\n";
-      return kExitUsage;
-    }
-    v1::LogPosition* p = req.add_from();
-    p->set_partition(partition);
-    p->set_offset(offset);
+  for (const std::string& text : events_from) {
+    absl::StatusOr<v1::LogPosition> at = ParsePosition("--from", text);
+    if (!at.ok()) return Usage(at.status());
+    *req.add_from() = *at;
   }
   grpc::ClientContext stream_ctx;
   Authorize(stream_ctx, g);
@@ -361,13 +301,7 @@ int QueryVerbs::Views(Session& s) {
   auto admin = v1::ViewAdminService::NewStub(s.channel);
   v1::ViewStatus vs;
   grpc::Status st = admin->GetViewStatus(&ctx, v1::GetViewStatusRequest(), &vs);
-  if (!st.ok()) return Fail(st, g);
-  if (g.json) {
-    std::cout << Json(vs);
-    return 0;
-  }
-  PrintViewStatus(vs);
-  return 0;
+  return Answer(g, st, vs, PrintViewStatus);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "tools/leadctl/report.h"
 
+#include <limits>
+#include <utility>
 #include <vector>
 
 #include <utf8proc.h>
@@ -49,23 +51,38 @@ std::string Csv(const Rows& rows) {
 
 }  // namespace
 
-size_t DisplayWidth(absl::string_view text) {
-  size_t width = 0;
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
-  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(text.size());
-  while (left > 0) {
+namespace {
+
+// Walks `text` a character at a time (a byte that is not UTF-8 takes one column) and stops before
+// the first character that would take it past `columns`. Returns {bytes, columns} walked.
+std::pair<size_t, size_t> Walk(absl::string_view text, size_t columns) {
+  size_t bytes = 0, width = 0;
+  while (bytes < text.size()) {
     utf8proc_int32_t c = 0;
-    utf8proc_ssize_t n = utf8proc_iterate(p, left, &c);
-    if (n <= 0) {  // not UTF-8: one column per byte
-      ++width;
+    utf8proc_ssize_t n =
+        utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(text.data() + bytes),
+                         static_cast<utf8proc_ssize_t>(text.size() - bytes), &c);
+    size_t w = 1;
+    if (n <= 0) {
       n = 1;
     } else {
-      width += static_cast<size_t>(std::max(0, utf8proc_charwidth(c)));
+      w = static_cast<size_t>(std::max(0, utf8proc_charwidth(c)));
     }
-    p += n;
-    left -= n;
+    if (width + w > columns) break;
+    width += w;
+    bytes += static_cast<size_t>(n);
   }
-  return width;
+  return {bytes, width};
+}
+
+}  // namespace
+
+size_t DisplayWidth(absl::string_view text) {
+  return Walk(text, std::numeric_limits<size_t>::max()).second;
+}
+
+absl::string_view PrefixWithin(absl::string_view text, size_t columns) {
+  return text.substr(0, Walk(text, columns).first);
 }
 
 std::string CsvField(const std::string& s) {

@@ -17,6 +17,8 @@ enum class Format { kTable, kCsv };
 // Columns a terminal gives `text` (UTF-8): wide East Asian characters count two, combining marks
 // none (utf8proc); bytes that are not UTF-8 one each.
 size_t DisplayWidth(absl::string_view text);
+// The longest prefix of whole characters of `text` that takes at most `columns` columns.
+absl::string_view PrefixWithin(absl::string_view text, size_t columns);
 // One CSV field (RFC 4180): quoted if it holds a comma, a quote, CR or LF (quotes doubled). A
 // cell that starts with =, +, -, @, tab or CR is prefixed with ' so a spreadsheet does not run it
 // as a formula.

@@ -31,17 +31,7 @@ std::string DateTime(const google::protobuf::Timestamp& ts) {
 
 std::string Cell(const std::string& s, size_t width) {
   std::string out = s;
-  if (DisplayWidth(s) > width) {
-    // The longest prefix of whole characters that fits in width - 1 columns, then "~".
-    size_t end = 0;
-    for (size_t i = 1; i <= s.size(); ++i) {
-      const bool boundary = i == s.size() || (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80;
-      if (!boundary) continue;
-      if (DisplayWidth(absl::string_view(s).substr(0, i)) > width - 1) break;
-      end = i;
-    }
-    out = s.substr(0, end) + "~";
-  }
+  if (DisplayWidth(s) > width) out = absl::StrCat(PrefixWithin(s, width - 1), "~");
   const size_t used = DisplayWidth(out);
   return out + std::string(width + 1 > used ? width + 1 - used : 1, ' ');
 }
