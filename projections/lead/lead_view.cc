@@ -1,6 +1,8 @@
 #include "projections/lead/lead_view.h"
 
 #include <algorithm>
+#include <array>
+#include <map>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -26,6 +28,53 @@ constexpr char kCapturedPrefix[] = "c/";
 constexpr char kActivityPrefix[] = "a/";
 constexpr char kFollowUpPrefix[] = "f/";
 constexpr char kMergedPrefix[] = "m/";
+// i/ <filter code> <value> <capture time> <lead id>: one index per ListLeads filter.
+constexpr char kFilterPrefix[] = "i/";
+// n/ <filter codes> : <values> <partition>: how many leads have those values (each partition
+// thread keeps its own counters, so no two threads write one key; a query sums them).
+constexpr char kCounterPrefix[] = "n/";
+
+// The filters ListLeads and CountLeads offer. A row's value of each, as a key part; empty: the
+// row has none (an unset enum, no owner), which no request can ask for, so it is not indexed.
+enum FilterKind { kStatusFilter, kStageFilter, kOwnerFilter, kSourceFilter, kTemperatureFilter };
+constexpr int kFilterKinds = 5;
+constexpr char kFilterCode[kFilterKinds] = {'s', 'g', 'o', 'r', 't'};
+using FilterValues = std::array<std::string, kFilterKinds>;
+
+std::string EnumValue(int v) { return v == 0 ? std::string() : absl::StrCat(v); }
+
+FilterValues RowFilterValues(const v1::LeadView& v) {
+  return {EnumValue(v.status()), EnumValue(v.stage()), v.owner(), EnumValue(v.source_channel()),
+          EnumValue(v.temperature())};
+}
+
+template <typename Request>
+FilterValues RequestFilterValues(const Request& q) {
+  return {EnumValue(q.status()), EnumValue(q.stage()), q.owner(), EnumValue(q.source_channel()),
+          EnumValue(q.temperature())};
+}
+
+// The index prefix of one filter value: i/ <code> <value>.
+std::string FilterIndexPrefix(int kind, absl::string_view value) {
+  std::string key = absl::StrCat(kFilterPrefix, absl::string_view(&kFilterCode[kind], 1));
+  AppendKeyPart(&key, value);
+  return key;
+}
+
+// A counter's key without its partition: n/ <codes> : <values>.
+std::string CounterKey(std::initializer_list<int> kinds, const FilterValues& values) {
+  std::string key = kCounterPrefix;
+  for (int k : kinds) key.push_back(kFilterCode[k]);
+  key.push_back(':');
+  for (int k : kinds) AppendKeyPart(&key, values[k]);
+  return key;
+}
+
+std::string EncodeBigEndian32(int32_t v) {
+  const auto u = static_cast<uint32_t>(v);
+  return std::string{static_cast<char>(u >> 24), static_cast<char>(u >> 16),
+                     static_cast<char>(u >> 8), static_cast<char>(u)};
+}
 
 bool IsSet(const Timestamp& ts) { return ts.seconds() != 0 || ts.nanos() != 0; }
 
@@ -270,13 +319,36 @@ std::set<std::string> LeadIndexKeys(const v1::LeadView& v) {
   if (!v.merged_into().empty()) {
     keys.insert(absl::StrCat(kMergedPrefix, v.merged_into(), "/", v.lead_id()));
   }
+  const FilterValues values = RowFilterValues(v);
+  const std::string captured = EncodeBigEndian64(Micros(v.milestones().captured()));
+  for (int k = 0; k < kFilterKinds; ++k) {
+    if (values[k].empty()) continue;
+    keys.insert(absl::StrCat(FilterIndexPrefix(k, values[k]), captured, v.lead_id()));
+  }
+  return keys;
+}
+
+std::vector<std::string> LeadCounterKeys(const v1::LeadView& v) {
+  std::vector<std::string> keys;
+  if (v.lead_id().empty()) return keys;
+  const FilterValues values = RowFilterValues(v);
+  keys.push_back(CounterKey({}, values));
+  for (int a = 0; a < kFilterKinds; ++a) {
+    if (values[a].empty()) continue;
+    keys.push_back(CounterKey({a}, values));
+    for (int b = a + 1; b < kFilterKinds; ++b) {
+      if (!values[b].empty()) keys.push_back(CounterKey({a, b}, values));
+    }
+  }
   return keys;
 }
 
 struct LeadProjection::Cached {
-  v1::LeadView view;                  // view-only fields current; state fields as of the load
-  lead::LeadState state;              // reducer state, current
-  std::set<std::string> loaded_keys;  // index keys of the row as loaded
+  v1::LeadView view;                         // view-only fields current; state fields as loaded
+  lead::LeadState state;                     // reducer state, current
+  std::set<std::string> loaded_keys;         // index keys of the row as loaded
+  std::vector<std::string> loaded_counters;  // counters the row as loaded counts in
+  int32_t partition = 0;
 };
 
 absl::Status LeadProjection::Apply(const v1::Event& e, const log::Record& record, ViewTxn& txn) {
@@ -308,6 +380,8 @@ absl::Status LeadProjection::Apply(const v1::Event& e, const log::Record& record
     }
     cached->state = ToState(cached->view);
     cached->loaded_keys = LeadIndexKeys(cached->view);
+    cached->loaded_counters = LeadCounterKeys(cached->view);
+    cached->partition = record.partition;
     it->second = std::move(cached);
   }
   Cached& c = *it->second;
@@ -324,6 +398,8 @@ absl::Status LeadProjection::Apply(const v1::Event& e, const log::Record& record
 
 absl::Status LeadProjection::FinishBatch(ViewTxn& txn) {
   Batch& batch = txn.Scratch<Batch>();
+  // Counter changes of the batch's rows, summed first: one read and one write per counter.
+  std::map<std::string, int64_t> deltas;
   for (auto& [id, c] : batch) {
     if (!c->state.exists) continue;  // loaded for an event that then failed
     FromState(c->state, c->view);
@@ -335,8 +411,28 @@ absl::Status LeadProjection::FinishBatch(ViewTxn& txn) {
     for (const std::string& k : keys) {
       if (!c->loaded_keys.contains(k)) txn.Put(kIndex, k, "");  // the lead is in the key
     }
+    const std::vector<std::string> counters = LeadCounterKeys(c->view);
+    if (counters != c->loaded_counters) {
+      const std::string partition = EncodeBigEndian32(c->partition);
+      for (const std::string& k : c->loaded_counters) --deltas[absl::StrCat(k, partition)];
+      for (const std::string& k : counters) ++deltas[absl::StrCat(k, partition)];
+    }
   }
   batch.clear();
+  for (const auto& [key, delta] : deltas) {
+    if (delta == 0) continue;
+    LEADFLOW_ASSIGN_OR_RETURN(std::optional<std::string> stored, txn.Get(kIndex, key));
+    int64_t n = delta;
+    if (stored.has_value()) {
+      if (stored->size() != 8) return absl::DataLossError("lead view: corrupt counter");
+      n += DecodeBigEndian64(stored->data());
+    }
+    if (n == 0) {
+      txn.Delete(kIndex, key);
+    } else {
+      txn.Put(kIndex, key, EncodeBigEndian64(n));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -456,6 +552,85 @@ absl::Status CheckEnum(absl::string_view field, int value, IsValid valid) {
 
 }  // namespace
 
+namespace {
+
+absl::StatusOr<int64_t> SumCounter(const ViewStore* store, const std::string& key) {
+  int64_t n = 0;
+  auto it = store->NewIterator(LeadProjection::kIndex);
+  for (it->Seek(key); it->Valid() && it->key().starts_with(key); it->Next()) {
+    if (it->key().size() != key.size() + 4 || it->value().size() != 8) {
+      return absl::DataLossError("lead view: corrupt counter");
+    }
+    n += DecodeBigEndian64(it->value().data());
+  }
+  if (!it->status().ok()) {
+    return absl::UnavailableError(absl::StrCat("lead view: ", it->status().ToString()));
+  }
+  return n;
+}
+
+// The set filter with the fewest leads (by its counters), if any filter is set.
+absl::StatusOr<std::optional<int>> MostSelective(const ViewStore* store,
+                                                 const FilterValues& wanted) {
+  std::optional<int> best;
+  int64_t best_count = 0;
+  for (int k = 0; k < kFilterKinds; ++k) {
+    if (wanted[k].empty()) continue;
+    LEADFLOW_ASSIGN_OR_RETURN(int64_t n, SumCounter(store, CounterKey({k}, wanted)));
+    if (!best.has_value() || n < best_count) {
+      best = k;
+      best_count = n;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::CountLeadsResponse> LeadQueries::Count(const v1::CountLeadsRequest& q) const {
+  LEADFLOW_RETURN_IF_ERROR(CheckEnum("status", q.status(), v1::LeadStatus_IsValid));
+  LEADFLOW_RETURN_IF_ERROR(CheckEnum("stage", q.stage(), v1::SalesStage_IsValid));
+  LEADFLOW_RETURN_IF_ERROR(
+      CheckEnum("source_channel", q.source_channel(), v1::SourceChannel_IsValid));
+  LEADFLOW_RETURN_IF_ERROR(CheckEnum("temperature", q.temperature(), v1::Temperature_IsValid));
+  const FilterValues wanted = RequestFilterValues(q);
+  std::vector<int> set;
+  for (int k = 0; k < kFilterKinds; ++k) {
+    if (!wanted[k].empty()) set.push_back(k);
+  }
+  v1::CountLeadsResponse out;
+  if (set.size() <= 2) {
+    const std::string key = set.empty()       ? CounterKey({}, wanted)
+                            : set.size() == 1 ? CounterKey({set[0]}, wanted)
+                                              : CounterKey({set[0], set[1]}, wanted);
+    LEADFLOW_ASSIGN_OR_RETURN(int64_t n, SumCounter(store_, key));
+    out.set_count(n);
+    return out;
+  }
+  // Three or more filters: read the most selective one's index and check the rest on each row.
+  LEADFLOW_ASSIGN_OR_RETURN(std::optional<int> chosen, MostSelective(store_, wanted));
+  const std::string prefix = FilterIndexPrefix(*chosen, wanted[*chosen]);
+  v1::ListLeadsRequest filters;
+  filters.set_status(q.status());
+  filters.set_stage(q.stage());
+  filters.set_owner(q.owner());
+  filters.set_source_channel(q.source_channel());
+  filters.set_temperature(q.temperature());
+  int64_t n = 0;
+  auto it = store_->NewIterator(LeadProjection::kIndex);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const absl::string_view key = Key(it->key());
+    if (key.size() <= prefix.size() + 8) return absl::DataLossError("lead view: corrupt index");
+    LEADFLOW_ASSIGN_OR_RETURN(v1::LeadView view, Get(LeadIdAfter(key, prefix.size() + 8)));
+    if (Matches(filters, view)) ++n;
+  }
+  if (!it->status().ok()) {
+    return absl::UnavailableError(absl::StrCat("lead view: ", it->status().ToString()));
+  }
+  out.set_count(n);
+  return out;
+}
+
 absl::StatusOr<v1::ListLeadsResponse> LeadQueries::List(const v1::ListLeadsRequest& q) const {
   LEADFLOW_RETURN_IF_ERROR(CheckEnum("status", q.status(), v1::LeadStatus_IsValid));
   LEADFLOW_RETURN_IF_ERROR(CheckEnum("stage", q.stage(), v1::SalesStage_IsValid));
@@ -475,20 +650,38 @@ absl::StatusOr<v1::ListLeadsResponse> LeadQueries::List(const v1::ListLeadsReque
     return absl::InvalidArgumentError("captured_to: must be after captured_from");
   }
   const bool by_activity = q.sort() == v1::ListLeadsRequest::SORT_LAST_ACTIVITY;
-  const std::string prefix = by_activity ? kActivityPrefix : kCapturedPrefix;
   // The token is the last index key returned, tagged with the listing's sort and direction.
   const std::string tag = absl::StrCat(by_activity ? "a" : "c", q.descending() ? "d" : "u");
   std::string resume;
   if (!q.page_token().empty()) {
-    std::string raw;
-    if (!absl::WebSafeBase64Unescape(q.page_token(), &raw) || raw.size() < 2 + prefix.size() ||
-        raw.substr(0, 2) != tag || raw.substr(2, prefix.size()) != prefix) {
+    if (!absl::WebSafeBase64Unescape(q.page_token(), &resume) || !resume.starts_with(tag)) {
       return absl::InvalidArgumentError(
           "page_token: not a token of this listing (same sort and direction required)");
     }
-    resume = raw.substr(2);
+    resume.erase(0, tag.size());
   }
-  // Key range: the capture-time index can be bounded by the captured range directly.
+  // Which index to read: by capture time with a filter, the filter's own index (each page of a
+  // listing keeps the one its first page chose: the token names it); otherwise the capture or
+  // activity index of every lead, the other filters checked on each row.
+  std::string prefix = by_activity ? kActivityPrefix : kCapturedPrefix;
+  const FilterValues wanted = RequestFilterValues(q);
+  if (!by_activity) {
+    if (!resume.empty()) {
+      for (int k = 0; k < kFilterKinds; ++k) {
+        if (wanted[k].empty()) continue;
+        std::string p = FilterIndexPrefix(k, wanted[k]);
+        if (resume.starts_with(p)) prefix = std::move(p);
+      }
+    } else {
+      LEADFLOW_ASSIGN_OR_RETURN(std::optional<int> chosen, MostSelective(store_, wanted));
+      if (chosen.has_value()) prefix = FilterIndexPrefix(*chosen, wanted[*chosen]);
+    }
+  }
+  if (!resume.empty() && (!resume.starts_with(prefix) || resume.size() < prefix.size() + 8)) {
+    return absl::InvalidArgumentError(
+        "page_token: not a token of this listing (same sort, direction and filters required)");
+  }
+  // Key range: an index by capture time can be bounded by the captured range directly.
   std::string lower = prefix, upper = prefix;
   upper.back() = static_cast<char>(upper.back() + 1);
   if (!by_activity && q.has_captured_from()) {

@@ -25,8 +25,9 @@ class LeadProjection final : public Projection {
   }
   // 2: the follow-up index escapes its free-text parts (KeyPart). 3: an email or phone may be
   // indexed for several leads (older logs), each entry e/<email><lead id>; FindLead answers
-  // with the lead lead/contacts.h picks.
-  int format_version() const override { return 3; }
+  // with the lead lead/contacts.h picks. 4: an index per ListLeads filter (status, stage, owner,
+  // source, temperature; by capture time) and per-partition counters per filter value and pair.
+  int format_version() const override { return 4; }
   // Keeps each touched lead's row and reducer state in memory for the batch; FinishBatch writes
   // each row once and replaces exactly the index entries that changed.
   absl::Status Apply(const v1::Event& event, const log::Record& record, ViewTxn& txn) override;
@@ -46,6 +47,10 @@ absl::Status ApplyToLeadView(const v1::Event& event, const v1::LogPosition& posi
 // merge link). Updating a row replaces exactly the difference.
 std::set<std::string> LeadIndexKeys(const v1::LeadView& view);
 
+// The counters a view row adds one to (without the partition suffix): all leads, each filter
+// value the row has (status, stage, owner, source, temperature), and each pair of them.
+std::vector<std::string> LeadCounterKeys(const v1::LeadView& view);
+
 class LeadQueries {
  public:
   // `phone_region`: region of phone numbers given without a country code (FindLead).
@@ -57,7 +62,13 @@ class LeadQueries {
   absl::StatusOr<v1::LeadView> Get(const std::string& lead_id) const;
   absl::StatusOr<v1::LeadView> Find(const v1::FindLeadRequest& request) const;
   absl::StatusOr<v1::LeadTimeline> Timeline(const std::string& lead_id) const;
+  // Filtered by status, stage, owner, source or temperature and sorted by capture time, a page
+  // is a range read of the most selective filter's index (by its counter); sorted by last
+  // activity, a filtered scan of the activity index.
   absl::StatusOr<v1::ListLeadsResponse> List(const v1::ListLeadsRequest& request) const;
+  // How many leads match: from the stored counters for up to two filters, otherwise by reading
+  // the most selective filter's index.
+  absl::StatusOr<v1::CountLeadsResponse> Count(const v1::CountLeadsRequest& request) const;
   absl::StatusOr<v1::ListOverdueFollowUpsResponse> Overdue(
       const v1::ListOverdueFollowUpsRequest& request, absl::Time now) const;
 

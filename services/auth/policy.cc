@@ -115,7 +115,8 @@ const Policy& Policy::Default() {
     p->roles_["analyst"] =
         Role{.methods = {"FunnelQueryService/*", "ReprocessingQueryService/*",
                          "LeadQueryService/GetLead", "LeadQueryService/ListLeads",
-                         "LeadQueryService/ListOverdueFollowUps", "ViewAdminService/*"},
+                         "LeadQueryService/CountLeads", "LeadQueryService/ListOverdueFollowUps",
+                         "ViewAdminService/*"},
              .commands = {},
              .redact_personal = true};
     p->roles_["downstream"] =

@@ -52,6 +52,7 @@ const std::map<std::string, std::set<std::string>>& MethodRoles() {
     (*t)["leadflow.v1.LeadQueryService/FindLead"] = readers;
     (*t)["leadflow.v1.LeadQueryService/GetLeadTimeline"] = readers;
     (*t)["leadflow.v1.LeadQueryService/ListLeads"] = analysts;
+    (*t)["leadflow.v1.LeadQueryService/CountLeads"] = analysts;
     (*t)["leadflow.v1.LeadQueryService/ListOverdueFollowUps"] = analysts;
     (*t)["leadflow.v1.CustomerQueryService/GetCustomer"] = readers;
     (*t)["leadflow.v1.CustomerQueryService/ListCustomers"] = readers;

@@ -467,6 +467,13 @@ LeadQueryServiceImpl::LeadQueryServiceImpl(const projections::ViewStore* store, 
             call, edge_, MinPosition(call->request()), kAllPartitions,
             [this, call] { return queries_.List(call->request()); });
       });
+  Serve<v1::CountLeadsRequest, v1::CountLeadsResponse>(
+      kLeadQueries, "CountLeads",
+      [this](UnaryCall<v1::CountLeadsRequest, v1::CountLeadsResponse>* call) {
+        server::Serve<v1::CountLeadsRequest, v1::CountLeadsResponse>(
+            call, edge_, MinPosition(call->request()), kAllPartitions,
+            [this, call] { return queries_.Count(call->request()); });
+      });
   Serve<v1::ListOverdueFollowUpsRequest, v1::ListOverdueFollowUpsResponse>(
       kLeadQueries, "ListOverdueFollowUps",
       [this](UnaryCall<v1::ListOverdueFollowUpsRequest, v1::ListOverdueFollowUpsResponse>* call) {

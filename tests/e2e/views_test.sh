@@ -64,6 +64,9 @@ snapshot() {  # the answers a user would look at
     ctl --json list --limit 1000
     ctl --json list --owner bob --status converted --sort activity --desc --limit 1000
     ctl --json list --captured-from 2026-03-10 --captured-to 2026-03-20 --limit 1000
+    ctl --json list --status qualified --limit 7 --desc
+    ctl --json count --owner bob --status converted
+    ctl --json count --owner bob --status converted --source web-form
     ctl --json customers --owner carol
     for i in 0 3 12 599; do
       id=$(ctl --json find --email "lead$i@example.com" | json lead_id)
@@ -117,6 +120,8 @@ expect_contains "unknown split names the field" "$E2E_TMP/bad.txt" "split: unkno
 rc=0; ctl winback --days 0 2>"$E2E_TMP/bad.txt" || rc=$?
 expect_contains "N <= 0 names the field" "$E2E_TMP/bad.txt" "rejected_more_than_days: must be 1"
 expect_eq "converted leads of bob listed" 17 "$(ctl --json list --owner bob --status converted --limit 1000 | grep -c '"lead_id"')"
+expect_eq "converted leads of bob counted" 17 "$(ctl --json count --owner bob --status converted | json count)"
+expect_eq "leads counted" 600 "$(ctl count)"
 
 # Rebuilding while the service runs is refused with a clear message.
 rc=0; "$LEADFLOW" rebuild --data-dir "$E2E_TMP/data" --partitions 4 2>"$E2E_TMP/busy.txt" || rc=$?

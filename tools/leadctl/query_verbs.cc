@@ -28,6 +28,7 @@ class QueryVerbs final : public VerbFlags {
   int Timeline(Session& s);
   int Find(Session& s);
   int List(Session& s);
+  int Count(Session& s);
   int Overdue(Session& s);
   int Customer(Session& s);
   int Customers(Session& s);
@@ -69,6 +70,13 @@ QueryVerbs::QueryVerbs(CLI::App& app, std::vector<Verb>& verbs) {
   list->add_flag("--desc", lf.desc, "Newest first");
   list->add_option("--limit", lf.limit, "Page size (1-1000)")->capture_default_str();
   list->add_option("--page-token", lf.token, "Continue a listing");
+  CLI::App* count = app.add_subcommand(
+      "count", "How many leads have a status, stage, owner, source and temperature");
+  count->add_option("--status", lf.status, "new, contacted, qualified, converted, ...");
+  count->add_option("--stage", lf.stage, "Sales stage");
+  count->add_option("--owner", lf.owner, "Owner");
+  count->add_option("--source", lf.source, "Source channel");
+  count->add_option("--temperature", lf.temperature, "cold, warm or hot");
   CLI::App* overdue = app.add_subcommand("overdue", "Follow-ups past due for an owner");
   overdue->add_option("--owner", overdue_owner, "Assignee")->required();
   overdue->add_option("--as-of", as_of, "Instead of now");
@@ -92,6 +100,7 @@ QueryVerbs::QueryVerbs(CLI::App& app, std::vector<Verb>& verbs) {
            {timeline, &QueryVerbs::Timeline},
            {find, &QueryVerbs::Find},
            {list, &QueryVerbs::List},
+           {count, &QueryVerbs::Count},
            {overdue, &QueryVerbs::Overdue},
            {customer, &QueryVerbs::Customer},
            {customers, &QueryVerbs::Customers},
@@ -141,23 +150,49 @@ int QueryVerbs::Find(Session& s) {
   return Answer(g, st, lead, PrintLead);
 }
 
+// The filters `list` and `count` share, parsed into `req`.
+template <typename Request>
+absl::Status SetFilters(const std::string& status, const std::string& stage,
+                        const std::string& owner, const std::string& source,
+                        const std::string& temperature, Request* req) {
+  v1::LeadStatus st{};
+  v1::SalesStage sg{};
+  v1::SourceChannel src{};
+  v1::Temperature temp{};
+  absl::Status parsed = SetEnum("--status", status, v1::LeadStatus_descriptor(), &st);
+  if (parsed.ok()) parsed = SetEnum("--stage", stage, v1::SalesStage_descriptor(), &sg);
+  if (parsed.ok()) parsed = SetEnum("--source", source, v1::SourceChannel_descriptor(), &src);
+  if (parsed.ok()) {
+    parsed = SetEnum("--temperature", temperature, v1::Temperature_descriptor(), &temp);
+  }
+  req->set_status(st);
+  req->set_stage(sg);
+  req->set_source_channel(src);
+  req->set_temperature(temp);
+  req->set_owner(owner);
+  return parsed;
+}
+
+int QueryVerbs::Count(Session& s) {
+  auto lead_stub = v1::LeadQueryService::NewStub(s.channel);
+  v1::CountLeadsRequest req;
+  absl::Status parsed = SetFilters(lf.status, lf.stage, lf.owner, lf.source, lf.temperature, &req);
+  if (!parsed.ok()) {
+    std::cerr << "leadctl: " << parsed.message() << "\n";
+    return kExitUsage;
+  }
+  v1::CountLeadsResponse resp;
+  grpc::Status st = lead_stub->CountLeads(&s.ctx, req, &resp);
+  return Answer(s.g, st, resp,
+                [](const v1::CountLeadsResponse& r) { std::cout << r.count() << "\n"; });
+}
+
 int QueryVerbs::List(Session& s) {
   const Global& g = s.g;
   grpc::ClientContext& ctx = s.ctx;
   auto lead_stub = v1::LeadQueryService::NewStub(s.channel);
   v1::ListLeadsRequest req;
-  v1::LeadStatus status{};
-  v1::SalesStage stage{};
-  v1::SourceChannel source{};
-  v1::Temperature temp{};
-  absl::Status parsed = SetEnum("--status", lf.status, v1::LeadStatus_descriptor(), &status);
-  if (parsed.ok()) parsed = SetEnum("--stage", lf.stage, v1::SalesStage_descriptor(), &stage);
-  if (parsed.ok()) {
-    parsed = SetEnum("--source", lf.source, v1::SourceChannel_descriptor(), &source);
-  }
-  if (parsed.ok()) {
-    parsed = SetEnum("--temperature", lf.temperature, v1::Temperature_descriptor(), &temp);
-  }
+  absl::Status parsed = SetFilters(lf.status, lf.stage, lf.owner, lf.source, lf.temperature, &req);
   if (parsed.ok() && !lf.from.empty()) {
     auto t = ParseTime("--captured-from", lf.from);
     parsed = t.status();
@@ -176,11 +211,6 @@ int QueryVerbs::List(Session& s) {
     std::cerr << "leadctl: " << parsed.message() << "\n";
     return kExitUsage;
   }
-  req.set_status(status);
-  req.set_stage(stage);
-  req.set_source_channel(source);
-  req.set_temperature(temp);
-  req.set_owner(lf.owner);
   req.set_sort(lf.sort == "activity" ? v1::ListLeadsRequest::SORT_LAST_ACTIVITY
                                      : v1::ListLeadsRequest::SORT_CAPTURED_AT);
   req.set_descending(lf.desc);
