@@ -438,9 +438,11 @@ absl::Status LeadProjection::FinishBatch(ViewTxn& txn) {
 
 // ---- Queries --------------------------------------------------------------------------------
 
-absl::StatusOr<v1::LeadView> LeadQueries::Get(const std::string& lead_id) const {
-  LEADFLOW_RETURN_IF_ERROR(common::CheckLeadId("lead_id", lead_id));
-  absl::StatusOr<std::string> row = store_->Get(LeadProjection::kLeads, lead_id);
+namespace {
+
+// A lead view row as read from the store: NOT_FOUND naming the lead, DATA_LOSS if corrupt.
+absl::StatusOr<v1::LeadView> ParseRow(const std::string& lead_id,
+                                      const absl::StatusOr<std::string>& row) {
   if (absl::IsNotFound(row.status())) {
     return absl::NotFoundError(absl::StrCat("lead ", lead_id, " not found"));
   }
@@ -450,6 +452,13 @@ absl::StatusOr<v1::LeadView> LeadQueries::Get(const std::string& lead_id) const 
     return absl::DataLossError(absl::StrCat("lead view row of ", lead_id, " is corrupt"));
   }
   return view;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::LeadView> LeadQueries::Get(const std::string& lead_id) const {
+  LEADFLOW_RETURN_IF_ERROR(common::CheckLeadId("lead_id", lead_id));
+  return ParseRow(lead_id, store_->Get(LeadProjection::kLeads, lead_id));
 }
 
 absl::StatusOr<v1::LeadView> LeadQueries::Find(const v1::FindLeadRequest& req) const {
@@ -708,18 +717,39 @@ absl::StatusOr<v1::ListLeadsResponse> LeadQueries::List(const v1::ListLeadsReque
       if (it->Valid() && Key(it->key()) == resume) it->Prev();
     }
   }
+  // The index is read in chunks of at most the rows still missing, whose rows are fetched in one
+  // MultiGet; the token is the last index key examined when the page is full.
   int scanned = 0;
-  std::string last;
-  for (; it->Valid(); q.descending() ? it->Prev() : it->Next()) {
-    const absl::string_view key = Key(it->key());
-    if (key < lower || key >= upper) break;
-    last = std::string(key);
-    const std::string lead_id = LeadIdAfter(key, prefix.size() + 8);
-    absl::StatusOr<v1::LeadView> view = Get(lead_id);
-    if (!view.ok()) return view.status();
-    if (Matches(q, *view)) *out.add_leads() = std::move(*view);
-    if (out.leads_size() == page_size || ++scanned == kMaxScan) {
-      out.set_next_page_token(absl::WebSafeBase64Escape(absl::StrCat(tag, last)));
+  bool more = true;
+  std::vector<std::string> keys, ids;
+  while (more && out.leads_size() < page_size) {
+    keys.clear();
+    ids.clear();
+    const size_t want = std::min(page_size - out.leads_size(), kMaxScan - scanned);
+    while (keys.size() < want && it->Valid()) {
+      const absl::string_view key = Key(it->key());
+      if (key < lower || key >= upper || key.size() <= prefix.size() + 8) break;
+      keys.emplace_back(key);
+      ids.push_back(LeadIdAfter(key, prefix.size() + 8));
+      if (q.descending()) {
+        it->Prev();
+      } else {
+        it->Next();
+      }
+    }
+    if (!it->status().ok()) {
+      return absl::UnavailableError(absl::StrCat("lead view: ", it->status().ToString()));
+    }
+    more = keys.size() == want;
+    const std::vector<absl::StatusOr<std::string>> rows =
+        store_->MultiGet(LeadProjection::kLeads, ids);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      LEADFLOW_ASSIGN_OR_RETURN(v1::LeadView view, ParseRow(ids[i], rows[i]));
+      if (Matches(q, view)) *out.add_leads() = std::move(view);
+    }
+    scanned += static_cast<int>(keys.size());
+    if (!keys.empty() && (out.leads_size() == page_size || scanned == kMaxScan)) {
+      out.set_next_page_token(absl::WebSafeBase64Escape(absl::StrCat(tag, keys.back())));
       break;
     }
   }

@@ -371,6 +371,32 @@ absl::StatusOr<std::string> ViewStore::Get(int cf, const std::string& key) const
   return value;
 }
 
+std::vector<absl::StatusOr<std::string>> ViewStore::MultiGet(
+    int cf, const std::vector<std::string>& keys) const {
+  std::shared_lock<std::shared_timed_mutex> lock(mu_);
+  std::vector<absl::StatusOr<std::string>> out;
+  out.reserve(keys.size());
+  if (!db_) {
+    out.assign(keys.size(), absl::UnavailableError("view store: not open"));
+    return out;
+  }
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  db_->MultiGet(rocksdb::ReadOptions(), handles_[cf], keys.size(), slices.data(), values.data(),
+                statuses.data());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) {
+      out.push_back(absl::NotFoundError(keys[i]));
+    } else if (!statuses[i].ok()) {
+      out.push_back(FromRocks(statuses[i], "get"));
+    } else {
+      out.push_back(values[i].ToString());
+    }
+  }
+  return out;
+}
+
 std::unique_ptr<rocksdb::Iterator> ViewStore::NewIterator(int cf) const {
   std::shared_lock<std::shared_timed_mutex> lock(mu_);
   rocksdb::Iterator* it =

@@ -68,6 +68,10 @@ class ViewStore {
   absl::StatusOr<bool> HasOffsets() const;
   // NOT_FOUND if absent.
   absl::StatusOr<std::string> Get(int cf, const std::string& key) const;
+  // Several keys of one family in one call (RocksDB batches the block reads): one result per
+  // key, in order, each NOT_FOUND if absent.
+  std::vector<absl::StatusOr<std::string>> MultiGet(int cf,
+                                                    const std::vector<std::string>& keys) const;
   // Holds the store open (Recover waits) until it is destroyed.
   std::unique_ptr<rocksdb::Iterator> NewIterator(int cf) const;
   // Writes `batch` (rows and offsets); a failure stops the store taking writes.
