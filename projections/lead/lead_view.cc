@@ -296,7 +296,10 @@ absl::Status ApplyToLeadView(const v1::Event& e, const v1::LogPosition& position
   return absl::OkStatus();
 }
 
-std::set<std::string> LeadIndexKeys(const v1::LeadView& v) {
+namespace {
+
+// The index keys of a row but its filter indexes'.
+std::set<std::string> CoreIndexKeys(const v1::LeadView& v) {
   std::set<std::string> keys;
   if (v.lead_id().empty()) return keys;
   // e/ <email> <lead id> (a contact may be held by several leads in an older log; FindLead
@@ -319,19 +322,23 @@ std::set<std::string> LeadIndexKeys(const v1::LeadView& v) {
   if (!v.merged_into().empty()) {
     keys.insert(absl::StrCat(kMergedPrefix, v.merged_into(), "/", v.lead_id()));
   }
-  const FilterValues values = RowFilterValues(v);
-  const std::string captured = EncodeBigEndian64(Micros(v.milestones().captured()));
+  return keys;
+}
+
+// The filter index keys of a lead with `values`, captured at `captured` (micros).
+std::vector<std::string> FilterIndexKeys(const FilterValues& values, int64_t captured,
+                                         const std::string& lead_id) {
+  std::vector<std::string> keys;
+  const std::string at = EncodeBigEndian64(captured);
   for (int k = 0; k < kFilterKinds; ++k) {
-    if (values[k].empty()) continue;
-    keys.insert(absl::StrCat(FilterIndexPrefix(k, values[k]), captured, v.lead_id()));
+    if (!values[k].empty())
+      keys.push_back(absl::StrCat(FilterIndexPrefix(k, values[k]), at, lead_id));
   }
   return keys;
 }
 
-std::vector<std::string> LeadCounterKeys(const v1::LeadView& v) {
+std::vector<std::string> CounterKeys(const FilterValues& values) {
   std::vector<std::string> keys;
-  if (v.lead_id().empty()) return keys;
-  const FilterValues values = RowFilterValues(v);
   keys.push_back(CounterKey({}, values));
   for (int a = 0; a < kFilterKinds; ++a) {
     if (values[a].empty()) continue;
@@ -343,11 +350,31 @@ std::vector<std::string> LeadCounterKeys(const v1::LeadView& v) {
   return keys;
 }
 
+}  // namespace
+
+std::set<std::string> LeadIndexKeys(const v1::LeadView& v) {
+  std::set<std::string> keys = CoreIndexKeys(v);
+  if (v.lead_id().empty()) return keys;
+  for (std::string& k :
+       FilterIndexKeys(RowFilterValues(v), Micros(v.milestones().captured()), v.lead_id())) {
+    keys.insert(std::move(k));
+  }
+  return keys;
+}
+
+std::vector<std::string> LeadCounterKeys(const v1::LeadView& v) {
+  if (v.lead_id().empty()) return {};
+  return CounterKeys(RowFilterValues(v));
+}
+
 struct LeadProjection::Cached {
-  v1::LeadView view;                         // view-only fields current; state fields as loaded
-  lead::LeadState state;                     // reducer state, current
-  std::set<std::string> loaded_keys;         // index keys of the row as loaded
-  std::vector<std::string> loaded_counters;  // counters the row as loaded counts in
+  v1::LeadView view;      // view-only fields current; state fields as loaded
+  lead::LeadState state;  // reducer state, current
+  // As loaded: the row's index keys but the filter indexes', and (if the row existed) its
+  // filter values and capture time, which give its filter index keys and counters.
+  std::set<std::string> loaded_keys;
+  std::optional<FilterValues> loaded_filters;
+  int64_t loaded_captured = 0;
   int32_t partition = 0;
 };
 
@@ -379,8 +406,11 @@ absl::Status LeadProjection::Apply(const v1::Event& e, const log::Record& record
           absl::StrCat("lead view row of ", e.aggregate_id(), " is corrupt"));
     }
     cached->state = ToState(cached->view);
-    cached->loaded_keys = LeadIndexKeys(cached->view);
-    cached->loaded_counters = LeadCounterKeys(cached->view);
+    cached->loaded_keys = CoreIndexKeys(cached->view);
+    if (!cached->view.lead_id().empty()) {
+      cached->loaded_filters = RowFilterValues(cached->view);
+      cached->loaded_captured = Micros(cached->view.milestones().captured());
+    }
     cached->partition = record.partition;
     it->second = std::move(cached);
   }
@@ -399,24 +429,40 @@ absl::Status LeadProjection::Apply(const v1::Event& e, const log::Record& record
 absl::Status LeadProjection::FinishBatch(ViewTxn& txn) {
   Batch& batch = txn.Scratch<Batch>();
   // Counter changes of the batch's rows, summed first: one read and one write per counter.
-  std::map<std::string, int64_t> deltas;
+  absl::flat_hash_map<std::string, int64_t> deltas;
   for (auto& [id, c] : batch) {
     if (!c->state.exists) continue;  // loaded for an event that then failed
     FromState(c->state, c->view);
     txn.Put(kLeads, id, c->view.SerializeAsString());
-    const std::set<std::string> keys = LeadIndexKeys(c->view);
+    const std::set<std::string> keys = CoreIndexKeys(c->view);
     for (const std::string& k : c->loaded_keys) {
       if (!keys.contains(k)) txn.Delete(kIndex, k);
     }
     for (const std::string& k : keys) {
       if (!c->loaded_keys.contains(k)) txn.Put(kIndex, k, "");  // the lead is in the key
     }
-    const std::vector<std::string> counters = LeadCounterKeys(c->view);
-    if (counters != c->loaded_counters) {
-      const std::string partition = EncodeBigEndian32(c->partition);
-      for (const std::string& k : c->loaded_counters) --deltas[absl::StrCat(k, partition)];
-      for (const std::string& k : counters) ++deltas[absl::StrCat(k, partition)];
+    // Filter indexes and counters change only with a filter value (or the capture time): most
+    // batches leave them alone.
+    const FilterValues filters = RowFilterValues(c->view);
+    const int64_t captured = Micros(c->view.milestones().captured());
+    if (c->loaded_filters == filters && c->loaded_captured == captured) continue;
+    std::vector<std::string> old_keys, old_counters;
+    if (c->loaded_filters.has_value()) {
+      old_keys = FilterIndexKeys(*c->loaded_filters, c->loaded_captured, id);
+      old_counters = CounterKeys(*c->loaded_filters);
     }
+    const std::vector<std::string> new_keys = FilterIndexKeys(filters, captured, id);
+    for (const std::string& k : old_keys) {
+      if (std::find(new_keys.begin(), new_keys.end(), k) == new_keys.end()) {
+        txn.Delete(kIndex, k);
+      }
+    }
+    for (const std::string& k : new_keys) {
+      if (std::find(old_keys.begin(), old_keys.end(), k) == old_keys.end()) txn.Put(kIndex, k, "");
+    }
+    const std::string partition = EncodeBigEndian32(c->partition);
+    for (const std::string& k : old_counters) --deltas[absl::StrCat(k, partition)];
+    for (const std::string& k : CounterKeys(filters)) ++deltas[absl::StrCat(k, partition)];
   }
   batch.clear();
   for (const auto& [key, delta] : deltas) {
