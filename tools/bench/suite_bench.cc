@@ -405,6 +405,55 @@ RawRead ParseLog(const std::string& log_dir) {
   return r;
 }
 
+// The raw embedded-log batched append: the ingested log's records (the history's real keys and
+// sizes, in each partition's order) appended again into a fresh embedded log, about
+// `per_append` records per AppendMany over all partitions (as the writer's group commit does),
+// each durable (fsync) before the next. Only the appends are timed. Records per second.
+double RawAppendRate(const std::string& src_dir, const std::string& dir, int per_append) {
+  log::EmbeddedLogOptions so;
+  so.dir = src_dir;
+  so.read_only = true;
+  so.partitions = 0;
+  auto src = log::EmbeddedLog::Open(so);
+  if (!src.ok()) Die(src.status().ToString());
+  const int32_t partitions = (*src)->partition_count();
+  log::EmbeddedLogOptions dopts;
+  dopts.dir = dir;
+  dopts.partitions = partitions;
+  auto dst = log::EmbeddedLog::Open(dopts);
+  if (!dst.ok()) Die(dst.status().ToString());
+  std::vector<std::unique_ptr<log::LogReader>> readers;
+  for (int32_t p = 0; p < partitions; ++p) {
+    auto reader = (*src)->OpenReader(p, 0);
+    if (!reader.ok()) Die(reader.status().ToString());
+    readers.push_back(std::move(*reader));
+  }
+  const size_t per_partition = std::max<size_t>(1, per_append / partitions);
+  int64_t appended = 0;
+  double seconds = 0;
+  while (true) {
+    std::vector<std::vector<log::Message>> batches(partitions);
+    std::vector<log::PartitionAppend> appends;
+    for (int32_t p = 0; p < partitions; ++p) {
+      auto records = readers[p]->Read(per_partition, absl::ZeroDuration());
+      if (!records.ok()) Die(records.status().ToString());
+      for (log::Record& r : *records) {
+        batches[p].push_back({.key = std::move(r.key), .value = std::move(r.value)});
+      }
+      if (!batches[p].empty()) appends.push_back({.partition = p, .batch = batches[p]});
+    }
+    if (appends.empty()) break;
+    const absl::Time t = absl::Now();
+    auto done = (*dst)->AppendMany(appends);
+    seconds += absl::ToDoubleSeconds(absl::Now() - t);
+    if (!done.ok()) Die(done.status().ToString());
+    for (const auto& a : appends) appended += static_cast<int64_t>(a.batch.size());
+  }
+  dst->reset();
+  std::filesystem::remove_all(dir);
+  return seconds > 0 ? appended / seconds : 0;
+}
+
 // One row per event, of the events' average size, 2,000 per WriteBatch, no WAL.
 double RawPutRate(const std::string& dir, int64_t rows, size_t row_bytes) {
   rocksdb::Options options;
@@ -578,6 +627,13 @@ int main(int argc, char** argv) {
   const RawRead raw = ParseLog(data_dir + "/log");
   const size_t avg_event = raw.events ? raw.bytes / raw.events : 300;
   const double parse_rate = raw.parse_seconds > 0 ? raw.events / raw.parse_seconds : 0;
+  // The raw log append the batched ingest is compared with: as many records per append as a
+  // batch of commands makes events.
+  Say("ingest: raw embedded-log append (baseline)");
+  const double raw_append =
+      RawAppendRate(data_dir + "/log", o.work_dir + "/rawappend",
+                    static_cast<int>(o.batch * batched_embedded.events /
+                                     std::max<int64_t>(1, batched_embedded.commands)));
 
   // ---- ingest, Kafka (mock cluster) ----
   Ingest unary_kafka, batched_kafka;
@@ -787,7 +843,8 @@ int main(int argc, char** argv) {
                  {"echo_before_per_s", echo_before.per_second()},
                  {"echo_after_per_s", echo_after.per_second()},
                  {"embedded_unary", IngestJson(unary_embedded)},
-                 {"embedded_batched", IngestJson(batched_embedded)}};
+                 {"embedded_batched", IngestJson(batched_embedded)},
+                 {"raw_embedded_append_records_per_s", raw_append}};
   if (o.kafka) {
     j["ingest"]["raw_produce_per_s"] = raw_produce;
     j["ingest"]["raw_transactional_produce_per_s"] = raw_produce_txn;
@@ -842,7 +899,9 @@ int main(int argc, char** argv) {
   line(absl::StrCat("| embedded log, batched (", o.batch, "/batch, 2 in flight) | ",
                     Num(batched_embedded.commands_per_s()), " | ",
                     Num(batched_embedded.events_per_s()), " | ", batched_embedded.refused,
-                    " | | | ≥ 100,000 commands/s |"));
+                    " | raw embedded-log append of the same records ", Num(raw_append),
+                    " records/s | ", Ratio(batched_embedded.events_per_s(), raw_append),
+                    " (events) | reported |"));
   if (o.kafka) {
     line(absl::StrCat("| Kafka (mock), unary | ", Num(unary_kafka.commands_per_s()), " | ",
                       Num(unary_kafka.events_per_s()), " | ", unary_kafka.refused, " | gRPC echo ",
@@ -860,7 +919,7 @@ int main(int argc, char** argv) {
                       Num(pg_ingest.commands_per_s()), " | ", Num(pg_ingest.events_per_s()), " | ",
                       pg_ingest.refused, " | leadflow batched ÷ peer | ",
                       Ratio(batched_embedded.commands_per_s(), pg_ingest.commands_per_s()),
-                      " | ≥ 5 × |"));
+                      " | ≥ 3 × |"));
   }
   for (const auto& [name, in] : std::initializer_list<std::pair<const char*, const Ingest*>>{
            {"embedded", &unary_embedded}, {"Kafka", &unary_kafka}}) {
@@ -882,7 +941,7 @@ int main(int argc, char** argv) {
     line(absl::StrCat("| `leadflow rebuild --view ", view, "` | ", Num(rebuild_rate(e)), " | ",
                       Ratio(rebuild_rate(e), put_rate), " | ", Ratio(rebuild_rate(e), parse_rate),
                       " | ", Num(e.peak_rss_mib), " MiB | ",
-                      view == "all" ? "≥ 150,000/s and ≥ 0.5 × raw Put" : "", " |"));
+                      view == "all" ? "≥ 1.5 × the peer's replay" : "", " |"));
   }
   if (o.pg) {
     line(absl::StrCat(
@@ -907,7 +966,7 @@ int main(int argc, char** argv) {
     qline("cohort funnel, PostgreSQL peer (SQL)", pg_funnel_latency,
           absl::StrCat("peer ÷ leadflow p50: ",
                        Ratio(pg_funnel_latency.p50_ms, queries["cohort_funnel"].p50_ms),
-                       " (≥ 10 ×)"));
+                       " (≥ 50 × at 1M leads)"));
   }
   qline("pipeline", queries["pipeline"], "");
   qline("re-contact queue, page of 50", queries["recontact_queue"], "");
