@@ -665,6 +665,16 @@ absl::StatusOr<v1::CountLeadsResponse> LeadQueries::Count(const v1::CountLeadsRe
   // Three or more filters: read the most selective one's index and check the rest on each row.
   LEADFLOW_ASSIGN_OR_RETURN(std::optional<int> chosen, MostSelective(store_, wanted));
   const std::string prefix = FilterIndexPrefix(*chosen, wanted[*chosen]);
+  LEADFLOW_ASSIGN_OR_RETURN(const int64_t candidates,
+                            SumCounter(store_, CounterKey({*chosen}, wanted)));
+  if (candidates > max_scan_) {
+    // Bounded like a listing: a query must not read without limit on a server thread.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "count: with three or more filters the most selective one is checked row by row, and it "
+        "matches ",
+        candidates, " leads (at most ", max_scan_,
+        "); count with at most two filters (answered from counters) instead"));
+  }
   v1::ListLeadsRequest filters;
   filters.set_status(q.status());
   filters.set_stage(q.stage());
@@ -771,7 +781,7 @@ absl::StatusOr<v1::ListLeadsResponse> LeadQueries::List(const v1::ListLeadsReque
   while (more && out.leads_size() < page_size) {
     keys.clear();
     ids.clear();
-    const size_t want = std::min(page_size - out.leads_size(), kMaxScan - scanned);
+    const size_t want = std::min(page_size - out.leads_size(), max_scan_ - scanned);
     while (keys.size() < want && it->Valid()) {
       const absl::string_view key = Key(it->key());
       if (key < lower || key >= upper || key.size() <= prefix.size() + 8) break;
@@ -794,7 +804,7 @@ absl::StatusOr<v1::ListLeadsResponse> LeadQueries::List(const v1::ListLeadsReque
       if (Matches(q, view)) *out.add_leads() = std::move(view);
     }
     scanned += static_cast<int>(keys.size());
-    if (!keys.empty() && (out.leads_size() == page_size || scanned == kMaxScan)) {
+    if (!keys.empty() && (out.leads_size() == page_size || scanned == max_scan_)) {
       out.set_next_page_token(absl::WebSafeBase64Escape(absl::StrCat(tag, keys.back())));
       break;
     }

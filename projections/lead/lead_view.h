@@ -72,14 +72,17 @@ class LeadQueries {
   absl::StatusOr<v1::ListOverdueFollowUpsResponse> Overdue(
       const v1::ListOverdueFollowUpsRequest& request, absl::Time now) const;
 
-  // Most index entries one List call examines; a sparse filter returns a short page with a
-  // token to continue rather than scanning without bound.
+  // Most index entries one List call examines (a sparse filter returns a short page with a
+  // token to continue rather than scanning without bound), and most rows a Count with three or
+  // more filters checks (more: FAILED_PRECONDITION).
   static constexpr int kMaxScan = 100000;
+  void set_max_scan(int n) { max_scan_ = n; }  // tests
 
  private:
   const ViewStore* store_;
   std::string phone_region_;
   privacy::Vault* vault_;
+  int max_scan_ = kMaxScan;
 };
 
 }  // namespace leadflow::projections

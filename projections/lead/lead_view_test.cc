@@ -395,6 +395,24 @@ TEST_F(ViewsTest, FilteredListsAndCountsAgreeWithEveryRow) {
   v1::CountLeadsRequest bad;
   bad.set_temperature(static_cast<v1::Temperature>(99));
   EXPECT_EQ(q.Count(bad).status().message(), "temperature: unknown value 99");
+
+  // Three filters are checked row by row on the most selective one's index, within a bound.
+  v1::CountLeadsRequest three;
+  three.set_owner("carol");
+  three.set_temperature(v1::TEMPERATURE_WARM);
+  three.set_source_channel(v1::SOURCE_CHANNEL_WEB_FORM);
+  q.set_max_scan(3);
+  auto refused = q.Count(three);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("count with at most two filters"));
+  // A listing under the same bound answers a short page and a token to go on.
+  v1::ListLeadsRequest sparse;
+  sparse.set_owner("dave");
+  sparse.set_sort(v1::ListLeadsRequest::SORT_LAST_ACTIVITY);
+  auto page = q.List(sparse);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_LT(page->leads_size(), 3);
+  EXPECT_FALSE(page->next_page_token().empty());
 }
 
 TEST_F(ViewsTest, TimelineOfASurvivorIncludesItsMergedDuplicates) {
