@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <map>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -337,6 +336,8 @@ std::vector<std::string> FilterIndexKeys(const FilterValues& values, int64_t cap
   return keys;
 }
 
+// The counters (without their partition) a lead with `values` counts in: all leads, each value
+// it has, and each pair of them.
 std::vector<std::string> CounterKeys(const FilterValues& values) {
   std::vector<std::string> keys;
   keys.push_back(CounterKey({}, values));
@@ -360,11 +361,6 @@ std::set<std::string> LeadIndexKeys(const v1::LeadView& v) {
     keys.insert(std::move(k));
   }
   return keys;
-}
-
-std::vector<std::string> LeadCounterKeys(const v1::LeadView& v) {
-  if (v.lead_id().empty()) return {};
-  return CounterKeys(RowFilterValues(v));
 }
 
 struct LeadProjection::Cached {
@@ -580,17 +576,16 @@ absl::StatusOr<v1::LeadTimeline> LeadQueries::Timeline(const std::string& lead_i
 
 namespace {
 
-bool Matches(const v1::ListLeadsRequest& q, const v1::LeadView& v) {
-  if (q.status() != v1::LEAD_STATUS_UNSPECIFIED && v.status() != q.status()) return false;
-  if (q.stage() != v1::SALES_STAGE_UNSPECIFIED && v.stage() != q.stage()) return false;
-  if (!q.owner().empty() && v.owner() != q.owner()) return false;
-  if (q.source_channel() != v1::SOURCE_CHANNEL_UNSPECIFIED &&
-      v.source_channel() != q.source_channel()) {
-    return false;
+// True if the row has every filter value `wanted` sets (the values its filter indexes hold).
+bool Matches(const FilterValues& wanted, const v1::LeadView& v) {
+  const FilterValues has = RowFilterValues(v);
+  for (int k = 0; k < kFilterKinds; ++k) {
+    if (!wanted[k].empty() && has[k] != wanted[k]) return false;
   }
-  if (q.temperature() != v1::TEMPERATURE_UNSPECIFIED && v.temperature() != q.temperature()) {
-    return false;
-  }
+  return true;
+}
+
+bool InCapturedRange(const v1::ListLeadsRequest& q, const v1::LeadView& v) {
   const int64_t captured = Micros(v.milestones().captured());
   if (q.has_captured_from() && captured < Micros(q.captured_from())) return false;
   if (q.has_captured_to() && captured >= Micros(q.captured_to())) return false;
@@ -603,6 +598,16 @@ absl::Status CheckEnum(absl::string_view field, int value, IsValid valid) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": unknown value ", value));
   }
   return absl::OkStatus();
+}
+
+// The filter enums of a ListLeads or CountLeads request.
+template <typename Request>
+absl::Status CheckFilters(const Request& q) {
+  LEADFLOW_RETURN_IF_ERROR(CheckEnum("status", q.status(), v1::LeadStatus_IsValid));
+  LEADFLOW_RETURN_IF_ERROR(CheckEnum("stage", q.stage(), v1::SalesStage_IsValid));
+  LEADFLOW_RETURN_IF_ERROR(
+      CheckEnum("source_channel", q.source_channel(), v1::SourceChannel_IsValid));
+  return CheckEnum("temperature", q.temperature(), v1::Temperature_IsValid);
 }
 
 }  // namespace
@@ -624,18 +629,19 @@ absl::StatusOr<int64_t> SumCounter(const ViewStore* store, const std::string& ke
   return n;
 }
 
+struct Selective {
+  int kind;       // the filter
+  int64_t leads;  // how many leads have its value
+};
+
 // The set filter with the fewest leads (by its counters), if any filter is set.
-absl::StatusOr<std::optional<int>> MostSelective(const ViewStore* store,
-                                                 const FilterValues& wanted) {
-  std::optional<int> best;
-  int64_t best_count = 0;
+absl::StatusOr<std::optional<Selective>> MostSelective(const ViewStore* store,
+                                                       const FilterValues& wanted) {
+  std::optional<Selective> best;
   for (int k = 0; k < kFilterKinds; ++k) {
     if (wanted[k].empty()) continue;
     LEADFLOW_ASSIGN_OR_RETURN(int64_t n, SumCounter(store, CounterKey({k}, wanted)));
-    if (!best.has_value() || n < best_count) {
-      best = k;
-      best_count = n;
-    }
+    if (!best.has_value() || n < best->leads) best = Selective{.kind = k, .leads = n};
   }
   return best;
 }
@@ -643,11 +649,7 @@ absl::StatusOr<std::optional<int>> MostSelective(const ViewStore* store,
 }  // namespace
 
 absl::StatusOr<v1::CountLeadsResponse> LeadQueries::Count(const v1::CountLeadsRequest& q) const {
-  LEADFLOW_RETURN_IF_ERROR(CheckEnum("status", q.status(), v1::LeadStatus_IsValid));
-  LEADFLOW_RETURN_IF_ERROR(CheckEnum("stage", q.stage(), v1::SalesStage_IsValid));
-  LEADFLOW_RETURN_IF_ERROR(
-      CheckEnum("source_channel", q.source_channel(), v1::SourceChannel_IsValid));
-  LEADFLOW_RETURN_IF_ERROR(CheckEnum("temperature", q.temperature(), v1::Temperature_IsValid));
+  LEADFLOW_RETURN_IF_ERROR(CheckFilters(q));
   const FilterValues wanted = RequestFilterValues(q);
   std::vector<int> set;
   for (int k = 0; k < kFilterKinds; ++k) {
@@ -663,31 +665,23 @@ absl::StatusOr<v1::CountLeadsResponse> LeadQueries::Count(const v1::CountLeadsRe
     return out;
   }
   // Three or more filters: read the most selective one's index and check the rest on each row.
-  LEADFLOW_ASSIGN_OR_RETURN(std::optional<int> chosen, MostSelective(store_, wanted));
-  const std::string prefix = FilterIndexPrefix(*chosen, wanted[*chosen]);
-  LEADFLOW_ASSIGN_OR_RETURN(const int64_t candidates,
-                            SumCounter(store_, CounterKey({*chosen}, wanted)));
-  if (candidates > max_scan_) {
+  LEADFLOW_ASSIGN_OR_RETURN(std::optional<Selective> chosen, MostSelective(store_, wanted));
+  const std::string prefix = FilterIndexPrefix(chosen->kind, wanted[chosen->kind]);
+  if (chosen->leads > max_scan_) {
     // Bounded like a listing: a query must not read without limit on a server thread.
     return absl::FailedPreconditionError(absl::StrCat(
         "count: with three or more filters the most selective one is checked row by row, and it "
         "matches ",
-        candidates, " leads (at most ", max_scan_,
+        chosen->leads, " leads (at most ", max_scan_,
         "); count with at most two filters (answered from counters) instead"));
   }
-  v1::ListLeadsRequest filters;
-  filters.set_status(q.status());
-  filters.set_stage(q.stage());
-  filters.set_owner(q.owner());
-  filters.set_source_channel(q.source_channel());
-  filters.set_temperature(q.temperature());
   int64_t n = 0;
   auto it = store_->NewIterator(LeadProjection::kIndex);
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     const absl::string_view key = Key(it->key());
     if (key.size() <= prefix.size() + 8) return absl::DataLossError("lead view: corrupt index");
     LEADFLOW_ASSIGN_OR_RETURN(v1::LeadView view, Get(LeadIdAfter(key, prefix.size() + 8)));
-    if (Matches(filters, view)) ++n;
+    if (Matches(wanted, view)) ++n;
   }
   if (!it->status().ok()) {
     return absl::UnavailableError(absl::StrCat("lead view: ", it->status().ToString()));
@@ -697,11 +691,7 @@ absl::StatusOr<v1::CountLeadsResponse> LeadQueries::Count(const v1::CountLeadsRe
 }
 
 absl::StatusOr<v1::ListLeadsResponse> LeadQueries::List(const v1::ListLeadsRequest& q) const {
-  LEADFLOW_RETURN_IF_ERROR(CheckEnum("status", q.status(), v1::LeadStatus_IsValid));
-  LEADFLOW_RETURN_IF_ERROR(CheckEnum("stage", q.stage(), v1::SalesStage_IsValid));
-  LEADFLOW_RETURN_IF_ERROR(
-      CheckEnum("source_channel", q.source_channel(), v1::SourceChannel_IsValid));
-  LEADFLOW_RETURN_IF_ERROR(CheckEnum("temperature", q.temperature(), v1::Temperature_IsValid));
+  LEADFLOW_RETURN_IF_ERROR(CheckFilters(q));
   LEADFLOW_RETURN_IF_ERROR(CheckEnum("sort", q.sort(), v1::ListLeadsRequest::Sort_IsValid));
   LEADFLOW_ASSIGN_OR_RETURN(const int page_size, PageSize(q.page_size(), 50));
   if (q.has_captured_from() && !common::IsValidTimestamp(q.captured_from())) {
@@ -738,8 +728,8 @@ absl::StatusOr<v1::ListLeadsResponse> LeadQueries::List(const v1::ListLeadsReque
         if (resume.starts_with(p)) prefix = std::move(p);
       }
     } else {
-      LEADFLOW_ASSIGN_OR_RETURN(std::optional<int> chosen, MostSelective(store_, wanted));
-      if (chosen.has_value()) prefix = FilterIndexPrefix(*chosen, wanted[*chosen]);
+      LEADFLOW_ASSIGN_OR_RETURN(std::optional<Selective> chosen, MostSelective(store_, wanted));
+      if (chosen.has_value()) prefix = FilterIndexPrefix(chosen->kind, wanted[chosen->kind]);
     }
   }
   if (!resume.empty() && (!resume.starts_with(prefix) || resume.size() < prefix.size() + 8)) {
@@ -801,7 +791,7 @@ absl::StatusOr<v1::ListLeadsResponse> LeadQueries::List(const v1::ListLeadsReque
         store_->MultiGet(LeadProjection::kLeads, ids);
     for (size_t i = 0; i < ids.size(); ++i) {
       LEADFLOW_ASSIGN_OR_RETURN(v1::LeadView view, ParseRow(ids[i], rows[i]));
-      if (Matches(q, view)) *out.add_leads() = std::move(view);
+      if (Matches(wanted, view) && InCapturedRange(q, view)) *out.add_leads() = std::move(view);
     }
     scanned += static_cast<int>(keys.size());
     if (!keys.empty() && (out.leads_size() == page_size || scanned == max_scan_)) {

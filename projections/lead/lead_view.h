@@ -47,10 +47,6 @@ absl::Status ApplyToLeadView(const v1::Event& event, const v1::LogPosition& posi
 // merge link). Updating a row replaces exactly the difference.
 std::set<std::string> LeadIndexKeys(const v1::LeadView& view);
 
-// The counters a view row adds one to (without the partition suffix): all leads, each filter
-// value the row has (status, stage, owner, source, temperature), and each pair of them.
-std::vector<std::string> LeadCounterKeys(const v1::LeadView& view);
-
 class LeadQueries {
  public:
   // `phone_region`: region of phone numbers given without a country code (FindLead).

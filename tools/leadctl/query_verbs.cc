@@ -19,6 +19,13 @@
 namespace leadflow::leadctl {
 namespace {
 
+// The flags of `list` (`count` takes its five filters).
+struct ListFlags {
+  std::string status, stage, owner, source, temperature, from, to, sort = "captured", token;
+  bool desc = false;
+  int limit = 50;
+};
+
 class QueryVerbs final : public VerbFlags {
  public:
   QueryVerbs(CLI::App& app, std::vector<Verb>& verbs);
@@ -38,11 +45,7 @@ class QueryVerbs final : public VerbFlags {
 
   std::string lead_to_get, min_position, find_email, find_phone, overdue_owner, as_of;
   std::string customer_ref, customers_owner;
-  struct {
-    std::string status, stage, owner, source, temperature, from, to, sort = "captured", token;
-    bool desc = false;
-    int limit = 50;
-  } lf;
+  ListFlags lf;
   std::vector<std::string> events_from;
   bool events_follow = false;
 };
@@ -152,31 +155,29 @@ int QueryVerbs::Find(Session& s) {
 
 // The filters `list` and `count` share, parsed into `req`.
 template <typename Request>
-absl::Status SetFilters(const std::string& status, const std::string& stage,
-                        const std::string& owner, const std::string& source,
-                        const std::string& temperature, Request* req) {
+absl::Status SetFilters(const ListFlags& f, Request* req) {
   v1::LeadStatus st{};
   v1::SalesStage sg{};
   v1::SourceChannel src{};
   v1::Temperature temp{};
-  absl::Status parsed = SetEnum("--status", status, v1::LeadStatus_descriptor(), &st);
-  if (parsed.ok()) parsed = SetEnum("--stage", stage, v1::SalesStage_descriptor(), &sg);
-  if (parsed.ok()) parsed = SetEnum("--source", source, v1::SourceChannel_descriptor(), &src);
+  absl::Status parsed = SetEnum("--status", f.status, v1::LeadStatus_descriptor(), &st);
+  if (parsed.ok()) parsed = SetEnum("--stage", f.stage, v1::SalesStage_descriptor(), &sg);
+  if (parsed.ok()) parsed = SetEnum("--source", f.source, v1::SourceChannel_descriptor(), &src);
   if (parsed.ok()) {
-    parsed = SetEnum("--temperature", temperature, v1::Temperature_descriptor(), &temp);
+    parsed = SetEnum("--temperature", f.temperature, v1::Temperature_descriptor(), &temp);
   }
   req->set_status(st);
   req->set_stage(sg);
   req->set_source_channel(src);
   req->set_temperature(temp);
-  req->set_owner(owner);
+  req->set_owner(f.owner);
   return parsed;
 }
 
 int QueryVerbs::Count(Session& s) {
   auto lead_stub = v1::LeadQueryService::NewStub(s.channel);
   v1::CountLeadsRequest req;
-  absl::Status parsed = SetFilters(lf.status, lf.stage, lf.owner, lf.source, lf.temperature, &req);
+  absl::Status parsed = SetFilters(lf, &req);
   if (!parsed.ok()) {
     std::cerr << "leadctl: " << parsed.message() << "\n";
     return kExitUsage;
@@ -192,7 +193,7 @@ int QueryVerbs::List(Session& s) {
   grpc::ClientContext& ctx = s.ctx;
   auto lead_stub = v1::LeadQueryService::NewStub(s.channel);
   v1::ListLeadsRequest req;
-  absl::Status parsed = SetFilters(lf.status, lf.stage, lf.owner, lf.source, lf.temperature, &req);
+  absl::Status parsed = SetFilters(lf, &req);
   if (parsed.ok() && !lf.from.empty()) {
     auto t = ParseTime("--captured-from", lf.from);
     parsed = t.status();
